@@ -1,0 +1,24 @@
+"""``supernet_cross_entropy``: fairseq's label-smoothed cross-entropy for one subnet.
+
+The task passes a bound subnet (``supernet.bind(arch)``); given the bare supernet the criterion
+scores its largest subnet, so stock entry points (``fairseq-validate``) still work.
+"""
+
+from dataclasses import dataclass
+
+from fairseq.criterions.label_smoothed_cross_entropy import (
+    LabelSmoothedCrossEntropyCriterion,
+    LabelSmoothedCrossEntropyCriterionConfig,
+)
+
+
+@dataclass
+class SupernetCrossEntropyConfig(LabelSmoothedCrossEntropyCriterionConfig):
+    pass
+
+
+class SupernetCrossEntropyCriterion(LabelSmoothedCrossEntropyCriterion):
+    def forward(self, model, sample, reduce=True):
+        if hasattr(model, "bind"):
+            model = model.bind()
+        return super().forward(model, sample, reduce=reduce)

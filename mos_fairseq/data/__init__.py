@@ -1,0 +1,1 @@
+"""Corpora: the built-in synthetic corpus and raw-text -> fairseq-binary preparation."""

@@ -1,0 +1,123 @@
+"""``mos-nas prepare-data``: raw parallel text -> joint sentencepiece -> fairseq binaries.
+
+Writes into a temporary directory beside ``out`` and renames it into place at the end, so a
+failed run never leaves a half-written data directory. The output holds ``dict.{src,tgt}.txt``
+(one joined dictionary), the ``{split}.{src}-{tgt}.{lang}.{bin,idx}`` files and ``spm.model``.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from mos_fairseq.errors import DataError
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as fh:
+        return sum(1 for _ in fh)
+
+
+def check_parallel(prefix: str, src: str, tgt: str) -> int:
+    """Both sides exist, are non-empty and have the same number of lines; returns that number."""
+    counts = []
+    for lang in (src, tgt):
+        path = Path(f"{prefix}.{lang}")
+        if not path.is_file():
+            raise DataError(f"missing corpus file {path}")
+        counts.append(_count_lines(path))
+    if counts[0] == 0:
+        raise DataError(f"corpus {prefix}.{{{src},{tgt}}} is empty")
+    if counts[0] != counts[1]:
+        raise DataError(f"{prefix}.{src} has {counts[0]} lines but {prefix}.{tgt} has {counts[1]}")
+    return counts[0]
+
+
+def train_sentencepiece(files: list[Path], vocab_size: int, model_prefix: Path, seed: int = 1) -> Path:
+    import sentencepiece as spm
+
+    spm.set_random_generator_seed(seed)
+    try:
+        spm.SentencePieceTrainer.train(
+            input=",".join(str(f) for f in files),
+            model_prefix=str(model_prefix),
+            vocab_size=vocab_size,
+            model_type="unigram",
+            character_coverage=1.0,
+            input_sentence_size=2_000_000,
+            shuffle_input_sentence=True,
+            num_threads=1,
+            bos_id=-1,
+            eos_id=-1,
+            pad_id=-1,
+            unk_id=0,
+            minloglevel=2,
+        )
+    except RuntimeError as exc:
+        raise DataError(f"sentencepiece training failed: {str(exc).splitlines()[0]}") from None
+    return model_prefix.with_suffix(".model")
+
+
+def encode_file(model: Path, src: Path, dst: Path) -> None:
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(model))
+    with src.open(encoding="utf-8") as fin, dst.open("w", encoding="utf-8") as fout:
+        for line in fin:
+            fout.write(" ".join(sp.encode(line.rstrip("\n"), out_type=str)) + "\n")
+
+
+def prepare_parallel(
+    src: str,
+    tgt: str,
+    train: str,
+    valid: str,
+    test: str | None,
+    vocab_size: int,
+    out: str | Path,
+    workers: int = 1,
+    overwrite: bool = False,
+) -> Path:
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise DataError(f"output directory {out} is not empty (pass --overwrite to replace it)")
+    if vocab_size < 8:
+        raise DataError(f"--vocab-size must be at least 8, got {vocab_size}")
+    splits = {"train": train, "valid": valid}
+    if test:
+        splits["test"] = test
+    for prefix in splits.values():
+        check_parallel(prefix, src, tgt)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model = train_sentencepiece([Path(f"{train}.{src}"), Path(f"{train}.{tgt}")], vocab_size, work / "spm")
+        pieces = work / "pieces"
+        pieces.mkdir()
+        for split, prefix in splits.items():
+            for lang in (src, tgt):
+                encode_file(model, Path(f"{prefix}.{lang}"), pieces / f"{split}.{lang}")
+        dest = work / "bin"
+        cmd = [
+            sys.executable, "-m", "fairseq_cli.preprocess",
+            "--source-lang", src, "--target-lang", tgt,
+            "--trainpref", str(pieces / "train"), "--validpref", str(pieces / "valid"),
+            "--joined-dictionary", "--destdir", str(dest), "--workers", str(workers),
+        ]
+        if test:
+            cmd += ["--testpref", str(pieces / "test")]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise DataError(f"fairseq-preprocess failed: {tail[0]}")
+        shutil.copy(model, dest / "spm.model")
+        shutil.copy(work / "spm.vocab", dest / "spm.vocab")
+        (dest / "preprocess.log").unlink(missing_ok=True)
+        if out.exists():
+            shutil.rmtree(out)
+        dest.replace(out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out

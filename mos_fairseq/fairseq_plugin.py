@@ -1,0 +1,34 @@
+"""Registers our models, tasks and criteria with fairseq (idempotent).
+
+``user_dir/__init__.py`` calls :func:`register`; so does the ``mos-nas`` CLI before it loads
+checkpoints. Registering twice is a no-op, so both may run in one process.
+"""
+from __future__ import annotations
+
+from mos_fairseq.safe_load import install_safe_globals
+
+
+def register() -> None:
+    from fairseq.criterions import CRITERION_REGISTRY, register_criterion
+    from fairseq.models import MODEL_REGISTRY, register_model, register_model_architecture
+    from fairseq.tasks import TASK_REGISTRY, register_task
+
+    from mos_fairseq.criterions.supernet_cross_entropy import (
+        SupernetCrossEntropyConfig,
+        SupernetCrossEntropyCriterion,
+    )
+    from mos_fairseq.models.presets import PRESETS
+    from mos_fairseq.models.supertransformer import SuperTransformerConfig, SuperTransformerModel
+    from mos_fairseq.tasks.supernet_translation import SupernetTranslationConfig, SupernetTranslationTask
+
+    install_safe_globals()
+    if "supertransformer" not in MODEL_REGISTRY:
+        register_model("supertransformer", dataclass=SuperTransformerConfig)(SuperTransformerModel)
+        for name, preset in PRESETS.items():
+            register_model_architecture("supertransformer", name)(preset)
+    if "supernet_translation" not in TASK_REGISTRY:
+        register_task("supernet_translation", dataclass=SupernetTranslationConfig)(SupernetTranslationTask)
+    if "supernet_cross_entropy" not in CRITERION_REGISTRY:
+        register_criterion("supernet_cross_entropy", dataclass=SupernetCrossEntropyConfig)(
+            SupernetCrossEntropyCriterion
+        )

@@ -1,0 +1,1 @@
+"""fairseq models: the SuperTransformer supernet, its one-subnet view, and static models."""

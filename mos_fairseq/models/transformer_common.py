@@ -1,0 +1,74 @@
+"""Pieces shared by the supernet and the static transformer: fairseq's encoder-output format,
+its beam reordering, and the arbitrary encoder-decoder attention memory (HAT).
+"""
+from typing import Dict, List
+
+import torch
+from torch import Tensor
+
+EncoderOut = Dict[str, List[Tensor]]
+
+
+def encoder_out_dict(states: list[Tensor], pad_mask: Tensor, src_tokens: Tensor, src_lengths) -> EncoderOut:
+    """fairseq's encoder-output format (``T x B x C``); ``encoder_states`` holds every layer."""
+    return {
+        "encoder_out": [states[-1]],
+        "encoder_padding_mask": [pad_mask],
+        "encoder_embedding": [],
+        "encoder_states": states,
+        "src_tokens": [],
+        "src_lengths": [src_lengths] if src_lengths is not None else [],
+    }
+
+
+def reorder_encoder_out(encoder_out: EncoderOut, new_order: Tensor) -> EncoderOut:
+    return {
+        "encoder_out": [t.index_select(1, new_order) for t in encoder_out["encoder_out"]],
+        "encoder_padding_mask": [t.index_select(0, new_order) for t in encoder_out["encoder_padding_mask"]],
+        "encoder_embedding": [],
+        "encoder_states": [t.index_select(1, new_order) for t in encoder_out["encoder_states"]],
+        "src_tokens": [],
+        "src_lengths": [t.index_select(0, new_order) for t in encoder_out["src_lengths"]],
+    }
+
+
+def cross_attention_memory(
+    encoder_out: EncoderOut, span: int, with_memory: bool = True
+) -> tuple[Tensor | None, Tensor | None]:
+    """Batch-first keys for a span: the last ``span`` encoder layers concatenated along time."""
+    pad = encoder_out["encoder_padding_mask"][0] if encoder_out["encoder_padding_mask"] else None
+    mask = pad.repeat(1, span) if pad is not None and bool(pad.any()) else None
+    if not with_memory:
+        return None, mask
+    memory = torch.cat([s.transpose(0, 1) for s in encoder_out["encoder_states"][-span:]], dim=1)
+    return memory, mask
+
+
+def embed_inputs(tokens: Tensor, embed, positions, scale: float, incremental_state=None) -> Tensor:
+    """``scale * embed(tokens) + positions``; while decoding incrementally, the last step only."""
+    pos = positions(tokens, incremental_state=incremental_state)
+    if incremental_state is not None:
+        tokens, pos = tokens[:, -1:], pos[:, -1:]
+    return scale * embed(tokens) + pos
+
+
+def run_decoder_stack(x: Tensor, layers, spans, encoder_out: EncoderOut, incremental_state, run_layer) -> Tensor:
+    """Run decoder layers, giving layer ``i`` the memory of the last ``spans[i]`` encoder layers.
+
+    ``run_layer(i, layer, x, memory, memory_mask)`` runs one layer. Once a layer has cached its
+    projected encoder keys (incremental decoding), it gets ``memory=None`` and nothing is
+    concatenated again.
+    """
+    memories: dict = {}
+    for i, (layer, span) in enumerate(zip(layers, spans)):
+        cached = incremental_state is not None and (
+            layer.encoder_attn.get_incremental_state(incremental_state, "attn_state") is not None
+        )
+        if cached:
+            memory, memory_mask = None, cross_attention_memory(encoder_out, span, with_memory=False)[1]
+        else:
+            if span not in memories:
+                memories[span] = cross_attention_memory(encoder_out, span)
+            memory, memory_mask = memories[span]
+        x = run_layer(i, layer, x, memory, memory_mask)
+    return x

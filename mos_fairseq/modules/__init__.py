@@ -1,0 +1,1 @@
+"""Building blocks: elastic (sliceable) layers for supernets and their static counterparts."""

@@ -1,0 +1,126 @@
+"""Multi-head attention with a fixed q/k/v width (HAT's ``qkv_dim``) and any head count.
+
+Heads only change how the ``qkv_dim`` features are split (head_dim = qkv_dim / heads), as in
+HAT, so the head count never changes the parameters. :class:`ElasticMultiheadAttention` (the
+supernet) and :class:`StaticMultiheadAttention` (exported models) share the attention core and
+the incremental-decoding cache; they differ only in how q/k/v/out are projected.
+"""
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Dict, Optional
+
+import torch
+import torch.nn.functional as F
+from fairseq.incremental_decoding_utils import with_incremental_state
+from torch import Tensor, nn
+
+from mos_fairseq.modules.elastic import ElasticLinear
+
+IncrementalState = Dict[str, Dict[str, Optional[Tensor]]]
+
+
+def attention_mask(
+    batch: int, tgt_len: int, src_len: int, key_padding_mask: Tensor | None, causal: bool, device
+) -> Tensor | None:
+    """Boolean mask ``[B|1, 1, Tq, Tk]``, True where a query may attend to a key."""
+    mask = None
+    if key_padding_mask is not None:
+        mask = (~key_padding_mask.bool())[:, None, None, :]
+    if causal:
+        tri = torch.ones(tgt_len, src_len, dtype=torch.bool, device=device).tril(src_len - tgt_len)
+        mask = tri[None, None] if mask is None else mask & tri
+    return mask
+
+
+@with_incremental_state
+class MultiheadAttentionBase(nn.Module):
+    """Scaled dot-product attention over projected q/k/v, batch-first (``B x T x C``)."""
+
+    def __init__(self, qkv_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.qkv_dim = qkv_dim
+        self.dropout = dropout
+
+    @abstractmethod
+    def project(self, name: str, x: Tensor, q_dim: int, kv_dim: int) -> Tensor:
+        """Apply projection ``name`` in {q, k, v, out} at the given active widths."""
+
+    def forward(
+        self,
+        query: Tensor,
+        key_value: Tensor | None,
+        num_heads: int,
+        q_dim: int,
+        kv_dim: int,
+        key_padding_mask: Tensor | None = None,
+        causal: bool = False,
+        incremental_state: IncrementalState | None = None,
+        static_kv: bool = False,
+    ) -> Tensor:
+        bsz, tgt_len, _ = query.shape
+        q = self.project("q", query, q_dim, kv_dim)
+        saved = self.get_incremental_state(incremental_state, "attn_state") if incremental_state is not None else None
+        if static_kv and saved is not None and "k" in saved:
+            k, v = saved["k"], saved["v"]
+        else:
+            k = self.project("k", key_value, q_dim, kv_dim)
+            v = self.project("v", key_value, q_dim, kv_dim)
+            if saved is not None and "k" in saved:
+                k = torch.cat([saved["k"], k], dim=1)
+                v = torch.cat([saved["v"], v], dim=1)
+        if incremental_state is not None:
+            self.set_incremental_state(incremental_state, "attn_state", {"k": k, "v": v})
+            causal = False  # one new query sees every cached key
+        src_len = k.size(1)
+        head_dim = self.qkv_dim // num_heads
+        split = lambda t, n: t.view(bsz, n, num_heads, head_dim).transpose(1, 2)  # noqa: E731
+        mask = attention_mask(bsz, tgt_len, src_len, key_padding_mask, causal, query.device)
+        out = F.scaled_dot_product_attention(
+            split(q, tgt_len),
+            split(k, src_len),
+            split(v, src_len),
+            attn_mask=mask,
+            dropout_p=self.dropout if self.training else 0.0,
+        )
+        out = out.transpose(1, 2).reshape(bsz, tgt_len, self.qkv_dim)
+        return self.project("out", out, q_dim, kv_dim)
+
+    def reorder_incremental_state(self, incremental_state: IncrementalState, new_order: Tensor) -> None:
+        saved = self.get_incremental_state(incremental_state, "attn_state")
+        if saved is not None:
+            saved = {key: t.index_select(0, new_order) for key, t in saved.items()}
+            self.set_incremental_state(incremental_state, "attn_state", saved)
+
+
+class ElasticMultiheadAttention(MultiheadAttentionBase):
+    """Supernet attention: projections sliced to the subnet's query/key widths."""
+
+    def __init__(self, q_max: int, kv_max: int, qkv_dim: int, dropout: float = 0.0) -> None:
+        super().__init__(qkv_dim, dropout)
+        self.q_proj = ElasticLinear(q_max, qkv_dim)
+        self.k_proj = ElasticLinear(kv_max, qkv_dim)
+        self.v_proj = ElasticLinear(kv_max, qkv_dim)
+        self.out_proj = ElasticLinear(qkv_dim, q_max)
+
+    def project(self, name: str, x: Tensor, q_dim: int, kv_dim: int) -> Tensor:
+        if name == "q":
+            return self.q_proj(x, q_dim, self.qkv_dim)
+        if name == "out":
+            return self.out_proj(x, self.qkv_dim, q_dim)
+        return (self.k_proj if name == "k" else self.v_proj)(x, kv_dim, self.qkv_dim)
+
+
+class StaticMultiheadAttention(MultiheadAttentionBase):
+    """Exported attention with plain ``nn.Linear`` projections of fixed widths."""
+
+    def __init__(self, q_dim: int, kv_dim: int, qkv_dim: int, dropout: float = 0.0) -> None:
+        super().__init__(qkv_dim, dropout)
+        self.q_dim, self.kv_dim = q_dim, kv_dim
+        self.q_proj = nn.Linear(q_dim, qkv_dim)
+        self.k_proj = nn.Linear(kv_dim, qkv_dim)
+        self.v_proj = nn.Linear(kv_dim, qkv_dim)
+        self.out_proj = nn.Linear(qkv_dim, q_dim)
+
+    def project(self, name: str, x: Tensor, q_dim: int, kv_dim: int) -> Tensor:
+        return getattr(self, f"{name}_proj")(x)

@@ -1,0 +1,85 @@
+"""Elastic layers: a supernet layer holds its largest weights and computes with a prefix slice.
+
+The active sizes come from the caller on every call (they travel with the architecture), so a
+module never stores a "current subnet". ``sliced_*`` return the exact tensors a static model of
+that size needs, which is how export collapses a subnet.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class ElasticLinear(nn.Module):
+    """``nn.Linear(in_max, out_max)`` that runs as its top-left ``out x in`` block."""
+
+    def __init__(self, in_max: int, out_max: int, bias: bool = True, init_gain: float = 1.0) -> None:
+        super().__init__()
+        self.in_max, self.out_max = in_max, out_max
+        self.weight = nn.Parameter(torch.empty(out_max, in_max))
+        self.bias = nn.Parameter(torch.zeros(out_max)) if bias else None
+        nn.init.xavier_uniform_(self.weight, gain=init_gain)
+
+    def sliced(self, in_dim: int, out_dim: int) -> tuple[Tensor, Tensor | None]:
+        weight = self.weight[:out_dim, :in_dim]
+        bias = self.bias[:out_dim] if self.bias is not None else None
+        return weight, bias
+
+    def forward(self, x: Tensor, in_dim: int, out_dim: int) -> Tensor:
+        weight, bias = self.sliced(in_dim, out_dim)
+        return F.linear(x, weight, bias)
+
+    def extra_repr(self) -> str:
+        return f"in_max={self.in_max}, out_max={self.out_max}, bias={self.bias is not None}"
+
+
+class ElasticLayerNorm(nn.Module):
+    """``nn.LayerNorm(max_dim)`` that normalises over the first ``dim`` features."""
+
+    def __init__(self, max_dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.max_dim, self.eps = max_dim, eps
+        self.weight = nn.Parameter(torch.ones(max_dim))
+        self.bias = nn.Parameter(torch.zeros(max_dim))
+
+    def sliced(self, dim: int) -> tuple[Tensor, Tensor]:
+        return self.weight[:dim], self.bias[:dim]
+
+    def forward(self, x: Tensor, dim: int) -> Tensor:
+        weight, bias = self.sliced(dim)
+        return F.layer_norm(x, (dim,), weight, bias, self.eps)
+
+
+class ElasticEmbedding(nn.Module):
+    """Token embedding ``[num_embeddings, max_dim]`` used as its first ``dim`` columns."""
+
+    def __init__(self, num_embeddings: int, max_dim: int, padding_idx: int) -> None:
+        super().__init__()
+        self.num_embeddings, self.max_dim, self.padding_idx = num_embeddings, max_dim, padding_idx
+        self.weight = nn.Parameter(torch.empty(num_embeddings, max_dim))
+        # fairseq's transformer initialisation: N(0, d^-1/2) with a zero padding row
+        nn.init.normal_(self.weight, mean=0.0, std=max_dim**-0.5)
+        with torch.no_grad():
+            self.weight[padding_idx].zero_()
+
+    def sliced(self, dim: int) -> Tensor:
+        return self.weight[:, :dim]
+
+    def forward(self, tokens: Tensor, dim: int) -> Tensor:
+        return F.embedding(tokens, self.sliced(dim), self.padding_idx)
+
+    def project_out(self, x: Tensor, dim: int) -> Tensor:
+        """Tied output projection: logits over the vocabulary from ``dim`` features."""
+        return F.linear(x, self.sliced(dim))
+
+
+def scaled_dropout(p: float, active_dim: int, max_dim: int) -> float:
+    """HAT's rule: a narrower subnet uses proportionally less dropout."""
+    return p * active_dim / max_dim
+
+
+def embed_scale(dim: int) -> float:
+    return math.sqrt(dim)

@@ -1,0 +1,1 @@
+"""fairseq tasks for supernet training and use."""

@@ -1,0 +1,176 @@
+"""``supernet_translation``: fairseq's translation task, training and using a SuperTransformer.
+
+Training: each update runs the subnets of :func:`mos_fairseq.sampling.subnets_for_update`
+(SPOS: one random; sandwich: largest + smallest + N random), one forward/backward each and one
+optimizer step; the returned sample size is the sum over subnets, so fairseq's gradient
+normalisation averages the subnets instead of adding them. Validation logs the loss of the
+largest and smallest subnets and of ``--valid-archs``; ``--best-checkpoint-subnet`` picks the one
+reported as ``loss``. Generation runs ``--subnet ARCH.yml`` (default: the largest).
+"""
+
+import json
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import yaml
+from fairseq.dataclass import ChoiceEnum
+from fairseq.distributed import utils as dist_utils
+from fairseq.logging import metrics
+from fairseq.tasks.translation import TranslationConfig, TranslationTask
+from omegaconf import II
+
+from mos_fairseq.arch import Architecture
+from mos_fairseq.errors import ArchError
+from mos_fairseq.sampling import SAMPLING_METHODS, subnets_for_update
+from mos_fairseq.space import SearchSpace
+
+
+@dataclass
+class SupernetTranslationConfig(TranslationConfig):
+    supernet_sampling: ChoiceEnum(SAMPLING_METHODS) = field(
+        default="sandwich",
+        metadata={"help": "subnets per update: spos (one random, HAT) or sandwich (largest+smallest+random)"},
+    )
+    sandwich_random: int = field(default=1, metadata={"help": "random subnets per sandwich update"})
+    valid_archs: str = field(
+        default="",
+        metadata={"help": "extra subnets to validate: a YAML of {name: arch} or a list, or a directory of YAMLs"},
+    )
+    best_checkpoint_subnet: str = field(
+        default="largest",
+        metadata={"help": "subnet whose validation loss is reported as 'loss' (largest, smallest, or a valid-archs name)"},
+    )
+    subnet: str = field(default="", metadata={"help": "architecture YAML to generate with (default: largest)"})
+    log_subnets: str = field(default="", metadata={"help": "append 'update<TAB>arch json' lines to this file"})
+    seed: int = II("common.seed")
+
+
+class SupernetTranslationTask(TranslationTask):
+    cfg: SupernetTranslationConfig
+
+    def __init__(self, cfg: SupernetTranslationConfig, src_dict, tgt_dict):
+        super().__init__(cfg, src_dict, tgt_dict)
+        if cfg.sandwich_random < 0:
+            raise ArchError(f"--sandwich-random must be >= 0, got {cfg.sandwich_random}")
+        self._last_logged_update = -1
+
+    # ---- training -----------------------------------------------------------------------
+    def subnets_for_update(self, space: SearchSpace, update_num: int) -> list[Architecture]:
+        return subnets_for_update(
+            space, self.cfg.seed, update_num, self.cfg.supernet_sampling, self.cfg.sandwich_random
+        )
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        model.train()
+        model.set_num_updates(update_num)
+        archs = self.subnets_for_update(model.space, update_num)
+        self._log_subnets(update_num, archs)
+        total_loss, total_size, logs = 0.0, 0, []
+        for arch in archs:
+            with torch.autograd.profiler.record_function("forward"):
+                loss, sample_size, logging_output = criterion(model.bind(arch), sample)
+            if ignore_grad:
+                loss *= 0
+            with torch.autograd.profiler.record_function("backward"):
+                optimizer.backward(loss)
+            total_loss += loss.detach()
+            total_size += sample_size
+            logs.append(logging_output)
+        return total_loss, total_size, merge_subnet_logs(logs)
+
+    def _log_subnets(self, update_num: int, archs: list[Architecture]) -> None:
+        if not self.cfg.log_subnets or update_num == self._last_logged_update:
+            return
+        if dist_utils.get_global_rank() != 0:
+            return
+        self._last_logged_update = update_num
+        with open(self.cfg.log_subnets, "a") as fh:
+            fh.write(f"{update_num}\t{json.dumps([a.to_dict() for a in archs], sort_keys=True)}\n")
+
+    # ---- validation ---------------------------------------------------------------------
+    def validation_subnets(self, space: SearchSpace) -> "OrderedDict[str, Architecture]":
+        archs = OrderedDict(largest=Architecture.largest(space), smallest=Architecture.smallest(space))
+        archs.update(load_named_archs(self.cfg.valid_archs, space) if self.cfg.valid_archs else {})
+        if self.cfg.best_checkpoint_subnet not in archs:
+            raise ArchError(
+                f"--best-checkpoint-subnet '{self.cfg.best_checkpoint_subnet}' is none of {list(archs)}"
+            )
+        return archs
+
+    def valid_step(self, sample, model, criterion):
+        archs = self.validation_subnets(model.space)
+        primary = self.cfg.best_checkpoint_subnet
+        loss, sample_size, logging_output = super().valid_step(sample, model.bind(archs[primary]), criterion)
+        with torch.no_grad():
+            for name, arch in archs.items():
+                log = logging_output if name == primary else criterion(model.bind(arch), sample)[2]
+                logging_output[f"loss_{name}"] = log["loss"]
+                logging_output[f"nll_loss_{name}"] = log["nll_loss"]
+        return loss, sample_size, logging_output
+
+    def reduce_metrics(self, logging_outputs, criterion):
+        super().reduce_metrics(logging_outputs, criterion)
+        sample_size = sum(log.get("sample_size", 0) for log in logging_outputs)
+        ntokens = sum(log.get("ntokens", 0) for log in logging_outputs)
+        names = sorted({k[len("loss_"):] for log in logging_outputs for k in log if k.startswith("loss_")})
+        for name in names:
+            loss = sum(log.get(f"loss_{name}", 0) for log in logging_outputs)
+            nll = sum(log.get(f"nll_loss_{name}", 0) for log in logging_outputs)
+            if sample_size > 0:
+                metrics.log_scalar(f"loss_{name}", loss / sample_size / math.log(2), sample_size, round=3)
+            if ntokens > 0:
+                metrics.log_scalar(f"nll_loss_{name}", nll / ntokens / math.log(2), ntokens, round=3)
+
+    # ---- generation ---------------------------------------------------------------------
+    def generation_subnet(self, space: SearchSpace) -> Architecture:
+        if self.cfg.subnet:
+            return Architecture.load(self.cfg.subnet, space)
+        return Architecture.largest(space)
+
+    def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, prefix_allowed_tokens_fn=None):
+        bound = [m.bind(self.generation_subnet(m.space)) if hasattr(m, "bind") else m for m in models]
+        return super().build_generator(
+            bound,
+            args,
+            seq_gen_cls=seq_gen_cls,
+            extra_gen_cls_kwargs=extra_gen_cls_kwargs,
+            prefix_allowed_tokens_fn=prefix_allowed_tokens_fn,
+        )
+
+
+BATCH_KEYS = ("ntokens", "nsentences", "sample_size")
+
+
+def merge_subnet_logs(logs: list[dict]) -> dict:
+    """One update's log: losses averaged over its subnets, batch sizes counted once.
+
+    Gradient normalisation uses the summed sample size returned by ``train_step``; the log
+    describes the data (so wps/wpb are real tokens) and the mean loss of the subnets.
+    """
+    n = len(logs)
+    merged = {key: (logs[0][key] if key in BATCH_KEYS else sum(log[key] for log in logs) / n) for key in logs[0]}
+    merged["subnets"] = n
+    return merged
+
+
+def load_named_archs(source: str, space: SearchSpace) -> "OrderedDict[str, Architecture]":
+    """Architectures by name from a directory of YAMLs, a YAML mapping, or a YAML list."""
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(path.glob("*.yml")) + sorted(path.glob("*.yaml"))
+        if not files:
+            raise ArchError(f"--valid-archs directory '{path}' holds no .yml files")
+        return OrderedDict((f.stem, Architecture.load(f, space)) for f in files)
+    if not path.is_file():
+        raise ArchError(f"--valid-archs '{path}' not found")
+    data = yaml.safe_load(path.read_text())
+    if isinstance(data, list):
+        data = {f"arch{i}": a for i, a in enumerate(data)}
+    if not isinstance(data, dict) or not data:
+        raise ArchError(f"--valid-archs '{path}' must hold a non-empty mapping or list of architectures")
+    if any(k in data for k in ("encoder", "decoder")) or any("subtransformer" in str(k) for k in data):
+        return OrderedDict([(path.stem, Architecture.from_dict(data, space))])
+    return OrderedDict((str(name), Architecture.from_dict(a, space)) for name, a in data.items())
