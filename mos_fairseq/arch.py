@@ -241,8 +241,7 @@ class Architecture:
                     raise ArchError(f"{side}.{key} must be a non-empty list, got {val!r}")
                 lists[key] = tuple(_int(f"{side}.{key}[{i}]", v) for i, v in enumerate(val))
             n = _int(f"{side}.layers", sec["layers"]) if "layers" in sec else len(lists["ffn_dim"])
-            if n <= 0:
-                raise ArchError(f"{side}.layers must be positive, got {n}")
+            _check(f"{side}.layers", n, getattr(space, side)["layers"])
             for key, val in lists.items():
                 if len(val) < n:
                     raise ArchError(f"{side}.{key} has {len(val)} entries, fewer than {side}.layers={n}")

@@ -27,7 +27,7 @@ def checkpoint_safe_globals() -> list:
         meters.MetersDict,
         np.dtype,
         np.ndarray,
-        np.core.multiarray.scalar if hasattr(np, "core") else np._core.multiarray.scalar,
+        np._core.multiarray.scalar,
         np.dtypes.Float64DType,
         np.dtypes.Float32DType,
         np.dtypes.Int64DType,

@@ -1,0 +1,86 @@
+"""Shared fixtures: a tiny dictionary and supernet, and a small synthetic corpus binarised once."""
+import random
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from fairseq.data import Dictionary
+
+from mos_fairseq.fairseq_plugin import register
+from mos_fairseq.models.supertransformer import SuperTransformerConfig, SuperTransformerModel
+from mos_fairseq.space import SearchSpace
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+register()
+
+
+@pytest.fixture(scope="session")
+def tiny_space() -> SearchSpace:
+    return SearchSpace.load("tiny")
+
+
+@pytest.fixture(scope="session")
+def hat_space() -> SearchSpace:
+    return SearchSpace.load("hat_wmt14_en_de")
+
+
+@pytest.fixture(scope="session")
+def dictionary() -> Dictionary:
+    d = Dictionary()
+    for i in range(60):
+        d.add_symbol(f"w{i}")
+    d.finalize(padding_factor=8)
+    return d
+
+
+def build_supernet(dictionary, seed: int = 0, **cfg) -> SuperTransformerModel:
+    torch.manual_seed(seed)
+    config = SuperTransformerConfig(search_space="tiny", **cfg)
+    task = SimpleNamespace(source_dictionary=dictionary, target_dictionary=dictionary)
+    return SuperTransformerModel.build_model(config, task)
+
+
+@pytest.fixture
+def supernet(dictionary) -> SuperTransformerModel:
+    return build_supernet(dictionary).eval()
+
+
+@pytest.fixture
+def batch(dictionary):
+    """Left-padded sources and right-padded targets, as fairseq's translation task batches them."""
+    g = torch.Generator().manual_seed(0)
+    src = torch.randint(4, len(dictionary), (3, 9), generator=g)
+    src[0, :3] = dictionary.pad()
+    lengths = torch.tensor([6, 9, 9])
+    prev = torch.randint(4, len(dictionary), (3, 7), generator=g)
+    prev[:, 0] = dictionary.eos()
+    prev[2, -2:] = dictionary.pad()
+    return src, lengths, prev
+
+
+@pytest.fixture(scope="session")
+def synthetic_bin(tmp_path_factory) -> Path:
+    """A 3k-pair synthetic corpus prepared with ``mos-nas prepare-data``."""
+    root = tmp_path_factory.mktemp("synthetic")
+    run_cli("make-synthetic", "--out", str(root / "raw"), "--train", "3000", "--valid", "100", "--test", "60")
+    run_cli(
+        "prepare-data", "--src", "en", "--tgt", "de", "--train", str(root / "raw/train"),
+        "--valid", str(root / "raw/valid"), "--test", str(root / "raw/test"), "--vocab-size", "160",
+        "--out", str(root / "bin"),
+    )
+    return root / "bin"
+
+
+def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(BIN / "mos-nas"), *args], capture_output=True, text=True, cwd=REPO)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"mos-nas {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def seeded(seed: int) -> random.Random:
+    return random.Random(seed)
