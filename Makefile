@@ -27,7 +27,7 @@ demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh $(DEMO_DIR)
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/train_throughput.py
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache
