@@ -19,9 +19,9 @@ from mos_fairseq.arch import Architecture
 from mos_fairseq.models.transformer_common import (
     EncoderOut,
     embed_inputs,
-    encoder_out_dict,
     reorder_encoder_out,
     run_decoder_stack,
+    run_encoder_stack,
 )
 from mos_fairseq.modules.attention import StaticMultiheadAttention
 
@@ -86,15 +86,8 @@ class StaticTransformerEncoder(FairseqEncoder):
     def forward(self, src_tokens: Tensor, src_lengths: Tensor | None = None, **_) -> EncoderOut:
         x = embed_inputs(src_tokens, self.embed_tokens, self.embed_positions, self.embed_scale)
         x = F.dropout(x, self.dropout, self.training)
-        pad_mask = src_tokens.eq(self.padding_idx)
-        has_pads = bool(pad_mask.any())
-        if has_pads:
-            x = x * (1 - pad_mask.unsqueeze(-1).type_as(x))
-        states = []
-        for layer in self.layers:
-            x = layer(x, pad_mask if has_pads else None)
-            states.append(x.transpose(0, 1))
-        return encoder_out_dict(states, pad_mask, src_tokens, src_lengths)
+        run_layer = lambda i, layer, x, pad_mask: layer(x, pad_mask)  # noqa: E731
+        return run_encoder_stack(x, src_tokens, self.padding_idx, self.layers, run_layer, src_lengths)
 
     @torch.jit.export
     def reorder_encoder_out(self, encoder_out: EncoderOut, new_order: Tensor) -> EncoderOut:

@@ -24,9 +24,9 @@ from mos_fairseq.errors import CheckpointError
 from mos_fairseq.models.transformer_common import (
     EncoderOut,
     embed_inputs,
-    encoder_out_dict,
     reorder_encoder_out,
     run_decoder_stack,
+    run_encoder_stack,
 )
 from mos_fairseq.modules.attention import ElasticMultiheadAttention
 from mos_fairseq.modules.elastic import (
@@ -158,15 +158,12 @@ class SuperTransformerEncoder(FairseqEncoder):
         embed = lambda tokens: self.embed_tokens(tokens, d)  # noqa: E731
         x = embed_inputs(src_tokens, embed, self.embed_positions[str(d)], embed_scale(d))
         x = F.dropout(x, scaled_dropout(self.dropout, d, self.space.max_encoder_embed_dim), self.training)
-        pad_mask = src_tokens.eq(self.padding_idx)
-        has_pads = bool(pad_mask.any())
-        if has_pads:
-            x = x * (1 - pad_mask.unsqueeze(-1).type_as(x))
-        states = []
-        for i in range(arch.encoder_layers):
-            x = self.layers[i](x, pad_mask if has_pads else None, d, arch.encoder_ffn_dims[i], arch.encoder_heads[i])
-            states.append(x.transpose(0, 1))
-        return encoder_out_dict(states, pad_mask, src_tokens, src_lengths)
+
+        def run_layer(i, layer, x, pad_mask):
+            return layer(x, pad_mask, d, arch.encoder_ffn_dims[i], arch.encoder_heads[i])
+
+        layers = self.layers[: arch.encoder_layers]
+        return run_encoder_stack(x, src_tokens, self.padding_idx, layers, run_layer, src_lengths)
 
     @torch.jit.export
     def reorder_encoder_out(self, encoder_out: EncoderOut, new_order: Tensor) -> EncoderOut:

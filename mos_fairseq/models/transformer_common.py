@@ -72,3 +72,16 @@ def run_decoder_stack(x: Tensor, layers, spans, encoder_out: EncoderOut, increme
             memory, memory_mask = memories[span]
         x = run_layer(i, layer, x, memory, memory_mask)
     return x
+
+
+def run_encoder_stack(x: Tensor, src_tokens: Tensor, padding_idx: int, layers, run_layer, src_lengths) -> EncoderOut:
+    """Zero padded positions, run ``run_layer(i, layer, x, pad_mask)`` per layer, keep every output."""
+    pad_mask = src_tokens.eq(padding_idx)
+    has_pads = bool(pad_mask.any())
+    if has_pads:
+        x = x * (1 - pad_mask.unsqueeze(-1).type_as(x))
+    states = []
+    for i, layer in enumerate(layers):
+        x = run_layer(i, layer, x, pad_mask if has_pads else None)
+        states.append(x.transpose(0, 1))
+    return encoder_out_dict(states, pad_mask, src_tokens, src_lengths)
