@@ -45,6 +45,13 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> None:
+    if args.checkpoint:
+        if args.arch:
+            raise UserError("give --arch or --checkpoint, not both")
+        _checkpoint_info(args.checkpoint, args.json)
+        return
+    if not args.arch:
+        raise UserError("give --arch ARCH.yml or --checkpoint CKPT.pt")
     space = SearchSpace.load(args.space) if args.space else None
     arch = Architecture.load(args.arch, space)
     vocab = args.vocab_size or (_vocab_size_of(args.data) if args.data else arch.space.vocab_size)
@@ -58,6 +65,47 @@ def cmd_info(args: argparse.Namespace) -> None:
     print(f"space: {arch.space.name}\narchitecture: {arch.describe()}")
     print(f"parameters: {params:,} (vocabulary {vocab}, shared embeddings)")
     print("features (normalised): " + ", ".join(f"{n}={v:.4f}" for n, v in zip(FEATURE_NAMES, features)))
+
+
+def _checkpoint_info(path: str, as_json: bool) -> None:
+    from mos_fairseq.checkpoints import describe_checkpoint
+
+    info = describe_checkpoint(path)
+    if as_json:
+        print(json.dumps(info, sort_keys=True, default=str))
+        return
+    lines = [f"checkpoint: {info['path']}", f"kind: {info['kind']} (model '{info['model']}')"]
+    if "space" in info:
+        lines.append(f"space: {info['space']}")
+    if "mos" in info:
+        lines.append(f"MoS: {info['mos']}")
+    if info.get("arch"):
+        lines.append(f"architecture: {Architecture.from_dict(info['arch'], _space_of_arch(info['arch'])).describe()}")
+    if info.get("exported_from"):
+        lines.append(f"exported from: {info['exported_from']} (update {info['exported_at_update']})")
+    lines.append(f"training updates: {info['updates']}")
+    lines.append(f"parameters: {info['params']:,}")
+    if info.get("best_valid_losses"):
+        losses = ", ".join(f"{k} {v:.3f}" for k, v in sorted(info["best_valid_losses"].items()))
+        lines.append(f"best validation loss (base 2) per subnet: {losses}")
+    elif info.get("best_loss") is not None:
+        lines.append(f"best validation loss: {info['best_loss']}")
+    if info.get("val_loss") is not None:
+        lines.append(f"last validation loss: {info['val_loss']}")
+    lines.append(f"task: {info['task']} (data {info['data']})")
+    print("\n".join(lines))
+
+
+def _space_of_arch(arch: dict) -> SearchSpace:
+    return SearchSpace.load(arch.get("space", "hat_wmt14_en_de"))
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from mos_fairseq.export import export_subnet, export_summary
+
+    result = export_subnet(args.checkpoint, args.arch, args.out, data=args.data, overwrite=args.overwrite,
+                           force_static=args.static)
+    print(export_summary(result))
 
 
 def cmd_make_synthetic(args: argparse.Namespace) -> None:
@@ -91,13 +139,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("info", help="parameter count and features of an architecture")
-    p.add_argument("--arch", required=True, help="architecture YAML (ours or HAT's keys)")
+    p = sub.add_parser("info", help="an architecture's parameters and features, or what a checkpoint is")
+    p.add_argument("--arch", help="architecture YAML (ours or HAT's keys)")
+    p.add_argument("--checkpoint", help="a checkpoint: supernet or exported subnet, MoS, space, updates, losses")
     p.add_argument("--space", help="space (default: the one the file names)")
     p.add_argument("--vocab-size", type=int, help="vocabulary size for the embedding count")
     p.add_argument("--data", help="fairseq data directory whose dictionary sets the vocabulary size")
-    p.add_argument("--json", action="store_true", help="print JSON with keys params and features")
+    p.add_argument("--json", action="store_true", help="print JSON (keys params and features for --arch)")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("export", help="collapse one subnet of a supernet checkpoint into a plain fairseq checkpoint")
+    p.add_argument("--checkpoint", required=True, help="supernet checkpoint (.pt)")
+    p.add_argument("--arch", required=True, help="architecture YAML inside the checkpoint's space")
+    p.add_argument("--out", required=True, help="output directory (checkpoint.pt, dictionaries, spm.model, arch.yml)")
+    p.add_argument("--data", help="data directory with the dictionaries (default: the one the checkpoint names)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
+    p.add_argument("--static", action="store_true", help="write mos_static_transformer even if stock transformer fits")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("make-synthetic", help="write the built-in synthetic en-de corpus")
     p.add_argument("--out", required=True)

@@ -18,6 +18,7 @@ def register() -> None:
         SupernetCrossEntropyCriterion,
     )
     from mos_fairseq.models.presets import PRESETS
+    from mos_fairseq.models.static_transformer import StaticTransformerConfig, StaticTransformerModel
     from mos_fairseq.models.supertransformer import SuperTransformerConfig, SuperTransformerModel
     from mos_fairseq.tasks.supernet_translation import SupernetTranslationConfig, SupernetTranslationTask
 
@@ -26,6 +27,8 @@ def register() -> None:
         register_model("supertransformer", dataclass=SuperTransformerConfig)(SuperTransformerModel)
         for name, preset in PRESETS.items():
             register_model_architecture("supertransformer", name)(preset)
+    if "mos_static_transformer" not in MODEL_REGISTRY:
+        register_model("mos_static_transformer", dataclass=StaticTransformerConfig)(StaticTransformerModel)
     if "supernet_translation" not in TASK_REGISTRY:
         register_task("supernet_translation", dataclass=SupernetTranslationConfig)(SupernetTranslationTask)
     if "supernet_cross_entropy" not in CRITERION_REGISTRY:

@@ -9,7 +9,7 @@ from fairseq.models.transformer import TransformerModel, base_architecture
 from fairseq.sequence_generator import SequenceGenerator
 
 from mos_fairseq.arch import Architecture
-from mos_fairseq.models.static_transformer import extract_subnet
+from mos_fairseq.models.collapse import extract_subnet
 
 
 def _randomise_norms(model):

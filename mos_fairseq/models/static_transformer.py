@@ -4,18 +4,25 @@ What a subnet becomes once it leaves the supernet: plain ``nn.Linear``/``nn.Laye
 ``nn.Embedding`` modules of exactly the subnet's sizes, HAT's fixed ``qkv_dim`` attention and
 arbitrary encoder-decoder attention. It is the non-elastic reference the supernet is tested
 against, the model whose latency we measure, and the export target when stock fairseq's
-``transformer`` cannot express a subnet. Parameter names equal the supernet's, so collapsing a
-subnet is a prefix slice of each supernet tensor (:func:`static_state_dict`).
+``transformer`` cannot express a subnet (registered with fairseq as ``mos_static_transformer``;
+the architecture is stored in the model config). Parameter names equal the supernet's, so
+collapsing a subnet is a prefix slice of each collapsed supernet tensor
+(:mod:`mos_fairseq.models.collapse`).
 """
-from typing import Dict, Optional
+import json
+from dataclasses import dataclass, field
+from typing import Dict, NamedTuple, Optional
 
 import torch
 import torch.nn.functional as F
+from fairseq.dataclass import FairseqDataclass
 from fairseq.models import FairseqEncoder, FairseqEncoderDecoderModel, FairseqIncrementalDecoder
 from fairseq.modules import SinusoidalPositionalEmbedding
 from torch import Tensor, nn
 
 from mos_fairseq.arch import Architecture
+from mos_fairseq.errors import CheckpointError
+from mos_fairseq.space import SearchSpace
 from mos_fairseq.models.transformer_common import (
     EncoderOut,
     embed_inputs,
@@ -26,10 +33,17 @@ from mos_fairseq.models.transformer_common import (
 from mos_fairseq.modules.attention import StaticMultiheadAttention
 
 
+class Dropouts(NamedTuple):
+    dropout: float
+    attention_dropout: float
+    activation_dropout: float
+
+
 class StaticEncoderLayer(nn.Module):
-    def __init__(self, d: int, ffn: int, heads: int, qkv: int, dropout: float, attention_dropout: float):
+    def __init__(self, d: int, ffn: int, heads: int, qkv: int, dropout: float, attention_dropout: float,
+                 activation_dropout: float = 0.0):
         super().__init__()
-        self.heads, self.dropout = heads, dropout
+        self.heads, self.dropout, self.activation_dropout = heads, dropout, activation_dropout
         self.self_attn = StaticMultiheadAttention(d, d, qkv, attention_dropout)
         self.self_attn_layer_norm = nn.LayerNorm(d)
         self.fc1 = nn.Linear(d, ffn)
@@ -40,15 +54,16 @@ class StaticEncoderLayer(nn.Module):
         d = x.size(-1)
         h = self.self_attn(x, x, self.heads, d, d, key_padding_mask=pad_mask)
         x = self.self_attn_layer_norm(x + F.dropout(h, self.dropout, self.training))
-        h = self.fc2(F.relu(self.fc1(x)))
+        h = self.fc2(F.dropout(F.relu(self.fc1(x)), self.activation_dropout, self.training))
         return self.final_layer_norm(x + F.dropout(h, self.dropout, self.training))
 
 
 class StaticDecoderLayer(nn.Module):
     def __init__(self, d: int, d_enc: int, ffn: int, heads: int, cross_heads: int, qkv: int, dropout: float,
-                 attention_dropout: float):
+                 attention_dropout: float, activation_dropout: float = 0.0):
         super().__init__()
         self.heads, self.cross_heads, self.d_enc, self.dropout = heads, cross_heads, d_enc, dropout
+        self.activation_dropout = activation_dropout
         self.self_attn = StaticMultiheadAttention(d, d, qkv, attention_dropout)
         self.self_attn_layer_norm = nn.LayerNorm(d)
         self.encoder_attn = StaticMultiheadAttention(d, d_enc, qkv, attention_dropout)
@@ -65,21 +80,22 @@ class StaticDecoderLayer(nn.Module):
         h = self.encoder_attn(x, memory, self.cross_heads, d, self.d_enc, key_padding_mask=memory_pad_mask,
                               incremental_state=incremental_state, static_kv=True)
         x = self.encoder_attn_layer_norm(x + F.dropout(h, self.dropout, self.training))
-        h = self.fc2(F.relu(self.fc1(x)))
+        h = self.fc2(F.dropout(F.relu(self.fc1(x)), self.activation_dropout, self.training))
         return self.final_layer_norm(x + F.dropout(h, self.dropout, self.training))
 
 
 class StaticTransformerEncoder(FairseqEncoder):
-    def __init__(self, arch: Architecture, dictionary, embed_tokens: nn.Embedding, dropout: float,
-                 attention_dropout: float, max_positions: int):
+    def __init__(self, arch: Architecture, dictionary, embed_tokens: nn.Embedding, dropouts: "Dropouts",
+                 max_positions: int):
         super().__init__(dictionary)
         d, pad = arch.encoder_embed_dim, dictionary.pad()
+        dropout, attention_dropout, activation_dropout = dropouts
         self.padding_idx, self.dropout, self.max_source_positions = pad, dropout, max_positions
         self.embed_tokens = embed_tokens
         self.embed_scale = d**0.5
         self.embed_positions = SinusoidalPositionalEmbedding(d, pad, init_size=max_positions + pad + 1)
         self.layers = nn.ModuleList(
-            StaticEncoderLayer(d, f, h, arch.qkv_dim, dropout, attention_dropout)
+            StaticEncoderLayer(d, f, h, arch.qkv_dim, dropout, attention_dropout, activation_dropout)
             for f, h in zip(arch.encoder_ffn_dims, arch.encoder_heads)
         )
 
@@ -98,17 +114,19 @@ class StaticTransformerEncoder(FairseqEncoder):
 
 
 class StaticTransformerDecoder(FairseqIncrementalDecoder):
-    def __init__(self, arch: Architecture, dictionary, embed_tokens: nn.Embedding, dropout: float,
-                 attention_dropout: float, max_positions: int):
+    def __init__(self, arch: Architecture, dictionary, embed_tokens: nn.Embedding, dropouts: "Dropouts",
+                 max_positions: int):
         super().__init__(dictionary)
         d, pad = arch.decoder_embed_dim, dictionary.pad()
+        dropout, attention_dropout, activation_dropout = dropouts
         self.padding_idx, self.dropout, self.max_target_positions = pad, dropout, max_positions
         self.spans = arch.decoder_cross_spans
         self.embed_tokens = embed_tokens
         self.embed_scale = d**0.5
         self.embed_positions = SinusoidalPositionalEmbedding(d, pad, init_size=max_positions + pad + 1)
         self.layers = nn.ModuleList(
-            StaticDecoderLayer(d, arch.encoder_embed_dim, f, hs, hc, arch.qkv_dim, dropout, attention_dropout)
+            StaticDecoderLayer(d, arch.encoder_embed_dim, f, hs, hc, arch.qkv_dim, dropout, attention_dropout,
+                               activation_dropout)
             for f, hs, hc in zip(arch.decoder_ffn_dims, arch.decoder_self_heads, arch.decoder_cross_heads)
         )
 
@@ -141,47 +159,76 @@ class StaticTransformerDecoder(FairseqIncrementalDecoder):
 
 
 class StaticTransformerModel(FairseqEncoderDecoderModel):
-    """One fixed architecture; build with :meth:`from_arch`."""
+    """One fixed architecture; build with :meth:`from_arch` (or fairseq's ``--arch mos_static_transformer``)."""
 
-    def __init__(self, arch: Architecture, encoder, decoder):
+    def __init__(self, arch: Architecture, encoder, decoder, cfg: "StaticTransformerConfig | None" = None):
         super().__init__(encoder, decoder)
         self.arch = arch
+        self.cfg = cfg
 
     @classmethod
     def from_arch(cls, arch: Architecture, src_dict, tgt_dict, share_all_embeddings: bool = True,
-                  dropout: float = 0.0, attention_dropout: float = 0.0, max_source_positions: int = 1024,
-                  max_target_positions: int = 1024) -> "StaticTransformerModel":
+                  dropout: float = 0.0, attention_dropout: float = 0.0, activation_dropout: float = 0.0,
+                  max_source_positions: int = 1024, max_target_positions: int = 1024,
+                  cfg: "StaticTransformerConfig | None" = None) -> "StaticTransformerModel":
         de, dd = arch.encoder_embed_dim, arch.decoder_embed_dim
         enc_embed = nn.Embedding(len(src_dict), de, padding_idx=src_dict.pad())
         if share_all_embeddings and de == dd:
             dec_embed = enc_embed
         else:
             dec_embed = nn.Embedding(len(tgt_dict), dd, padding_idx=tgt_dict.pad())
-        encoder = StaticTransformerEncoder(arch, src_dict, enc_embed, dropout, attention_dropout, max_source_positions)
-        decoder = StaticTransformerDecoder(arch, tgt_dict, dec_embed, dropout, attention_dropout, max_target_positions)
-        return cls(arch, encoder, decoder)
+        dropouts = Dropouts(dropout, attention_dropout, activation_dropout)
+        encoder = StaticTransformerEncoder(arch, src_dict, enc_embed, dropouts, max_source_positions)
+        decoder = StaticTransformerDecoder(arch, tgt_dict, dec_embed, dropouts, max_target_positions)
+        return cls(arch, encoder, decoder, cfg)
+
+    @classmethod
+    def build_model(cls, cfg: "StaticTransformerConfig", task) -> "StaticTransformerModel":
+        arch = arch_from_config(cfg)
+        src_dict, tgt_dict = task.source_dictionary, task.target_dictionary
+        if cfg.share_all_embeddings and src_dict != tgt_dict:
+            raise CheckpointError("--share-all-embeddings needs a joined dictionary (prepare-data makes one)")
+        return cls.from_arch(
+            arch, src_dict, tgt_dict, cfg.share_all_embeddings, cfg.dropout, cfg.attention_dropout,
+            cfg.activation_dropout, cfg.max_source_positions, cfg.max_target_positions, cfg,
+        )
 
 
-def static_state_dict(supernet_state: Dict[str, Tensor], static_model: nn.Module) -> Dict[str, Tensor]:
-    """Collapse: each static tensor is the top-left block of the supernet tensor of the same name."""
-    out = {}
-    for name, param in static_model.state_dict().items():
-        if name not in supernet_state:
-            raise KeyError(f"supernet has no tensor '{name}'")
-        source = supernet_state[name]
-        out[name] = source[tuple(slice(0, n) for n in param.shape)].clone()
-    return out
-
-
-def extract_subnet(supernet, arch: Architecture) -> StaticTransformerModel:
-    """A static model holding ``arch``'s weights sliced out of ``supernet`` (eval mode)."""
-    model = StaticTransformerModel.from_arch(
-        arch,
-        supernet.encoder.dictionary,
-        supernet.decoder.dictionary,
-        share_all_embeddings=supernet.cfg.share_all_embeddings,
-        max_source_positions=supernet.encoder.max_positions(),
-        max_target_positions=supernet.decoder.max_positions(),
+@dataclass
+class StaticTransformerConfig(FairseqDataclass):
+    subnet_arch: str = field(
+        default="", metadata={"help": "architecture YAML to build (its space is named in the file)"}
     )
-    model.load_state_dict(static_state_dict(supernet.state_dict(), model))
-    return model.eval()
+    arch_spec: str = field(
+        default="", metadata={"help": "the architecture and its space as JSON; filled at build time, kept in checkpoints"}
+    )
+    share_all_embeddings: bool = field(default=True, metadata={"help": "one embedding for encoder, decoder, output"})
+    dropout: float = field(default=0.1, metadata={"help": "dropout"})
+    attention_dropout: float = field(default=0.0, metadata={"help": "dropout on attention weights"})
+    activation_dropout: float = field(default=0.0, metadata={"help": "dropout after the FFN activation"})
+    max_source_positions: int = field(default=1024, metadata={"help": "max source length"})
+    max_target_positions: int = field(default=1024, metadata={"help": "max target length"})
+
+
+def arch_spec_json(arch: Architecture) -> str:
+    """The self-contained JSON form kept in ``arch_spec`` (architecture plus its space)."""
+    return json.dumps({"space": arch.space.to_dict(), "arch": arch.to_dict()}, sort_keys=True)
+
+
+def arch_from_config(cfg) -> Architecture:
+    """The architecture a static model config describes (``arch_spec``, else ``subnet_arch``)."""
+    spec = getattr(cfg, "arch_spec", "")
+    if spec:
+        data = json.loads(spec)
+        return Architecture.from_dict(data["arch"], SearchSpace.from_dict(data["space"], source="arch_spec"))
+    if not getattr(cfg, "subnet_arch", ""):
+        raise CheckpointError("mos_static_transformer needs --subnet-arch ARCH.yml (or an arch_spec in its checkpoint)")
+    arch = Architecture.load(cfg.subnet_arch)
+    if hasattr(cfg, "_metadata"):
+        from omegaconf import open_dict
+
+        with open_dict(cfg):
+            cfg.arch_spec = arch_spec_json(arch)
+    else:
+        cfg.arch_spec = arch_spec_json(arch)
+    return arch

@@ -13,7 +13,7 @@ from typing import Any, Dict, Optional
 
 import torch
 import torch.nn.functional as F
-from fairseq.dataclass import FairseqDataclass
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.models import FairseqEncoder, FairseqEncoderDecoderModel, FairseqIncrementalDecoder
 from fairseq.modules import SinusoidalPositionalEmbedding
 from omegaconf import open_dict
@@ -29,13 +29,9 @@ from mos_fairseq.models.transformer_common import (
     run_encoder_stack,
 )
 from mos_fairseq.modules.attention import ElasticMultiheadAttention
-from mos_fairseq.modules.elastic import (
-    ElasticEmbedding,
-    ElasticLayerNorm,
-    ElasticLinear,
-    embed_scale,
-    scaled_dropout,
-)
+from mos_fairseq.modules.elastic import ElasticEmbedding, ElasticLayerNorm, embed_scale, scaled_dropout
+from mos_fairseq.modules.ffn import ElasticFFNLayer
+from mos_fairseq.modules.mos import MOS_INITS, MOS_KINDS, MoSSpec, arch_encoding, mos_generator
 from mos_fairseq.space import SearchSpace
 
 @dataclass
@@ -55,6 +51,18 @@ class SuperTransformerConfig(FairseqDataclass):
     )
     max_source_positions: int = field(default=1024, metadata={"help": "max source length"})
     max_target_positions: int = field(default=1024, metadata={"help": "max target length"})
+    mos: ChoiceEnum(MOS_KINDS) = field(
+        default="none",
+        metadata={"help": "FFN weights: none (standard weight sharing), layer- or neuron-wise Mixture-of-Supernets"},
+    )
+    mos_experts: int = field(default=2, metadata={"help": "MoS: number of expert weight matrices (m)"})
+    mos_router_hidden: int = field(default=128, metadata={"help": "MoS: router hidden size"})
+    mos_router_layers: int = field(default=2, metadata={"help": "MoS: router linear layers (2 = Linear-ReLU-Linear)"})
+    mos_router_dropout: float = field(default=0.0, metadata={"help": "MoS: dropout between router layers"})
+    mos_init: ChoiceEnum(MOS_INITS) = field(
+        default="independent",
+        metadata={"help": "MoS: experts initialised independently, or all as copies of the first"},
+    )
 
 
 def _positions(space_dims, padding_idx: int, max_positions: int) -> nn.ModuleDict:
@@ -67,40 +75,36 @@ def _positions(space_dims, padding_idx: int, max_positions: int) -> nn.ModuleDic
     )
 
 
-class SuperEncoderLayer(nn.Module):
-    def __init__(self, space: SearchSpace, dropout: float, attention_dropout: float, activation_dropout: float):
+class SuperEncoderLayer(ElasticFFNLayer):
+    def __init__(self, space: SearchSpace, cfg: SuperTransformerConfig, mos: MoSSpec, generator):
         super().__init__()
         d, f = space.max_encoder_embed_dim, max(space.encoder["ffn_dim"])
-        self.max_dim, self.dropout, self.activation_dropout = d, dropout, activation_dropout
-        self.self_attn = ElasticMultiheadAttention(d, d, space.qkv_dim, attention_dropout)
+        self.max_dim, self.dropout, self.activation_dropout = d, cfg.dropout, cfg.activation_dropout
+        self.self_attn = ElasticMultiheadAttention(d, d, space.qkv_dim, cfg.attention_dropout)
         self.self_attn_layer_norm = ElasticLayerNorm(d)
-        self.fc1 = ElasticLinear(d, f)
-        self.fc2 = ElasticLinear(f, d)
+        self.build_ffn(d, f, mos, generator)
         self.final_layer_norm = ElasticLayerNorm(d)
 
-    def forward(self, x: Tensor, pad_mask: Tensor | None, d: int, ffn: int, heads: int) -> Tensor:
+    def forward(self, x: Tensor, pad_mask: Tensor | None, d: int, ffn: int, heads: int, encoding: Tensor | None) -> Tensor:
         p = scaled_dropout(self.dropout, d, self.max_dim)
         residual = x
         x = self.self_attn(x, x, heads, d, d, key_padding_mask=pad_mask)
         x = self.self_attn_layer_norm(residual + F.dropout(x, p, self.training), d)
         residual = x
-        x = F.relu(self.fc1(x, d, ffn))
-        x = F.dropout(x, scaled_dropout(self.activation_dropout, d, self.max_dim), self.training)
-        x = self.fc2(x, ffn, d)
+        x = self.ffn(x, d, ffn, encoding, scaled_dropout(self.activation_dropout, d, self.max_dim))
         return self.final_layer_norm(residual + F.dropout(x, p, self.training), d)
 
 
-class SuperDecoderLayer(nn.Module):
-    def __init__(self, space: SearchSpace, dropout: float, attention_dropout: float, activation_dropout: float):
+class SuperDecoderLayer(ElasticFFNLayer):
+    def __init__(self, space: SearchSpace, cfg: SuperTransformerConfig, mos: MoSSpec, generator):
         super().__init__()
         d, de, f = space.max_decoder_embed_dim, space.max_encoder_embed_dim, max(space.decoder["ffn_dim"])
-        self.max_dim, self.dropout, self.activation_dropout = d, dropout, activation_dropout
-        self.self_attn = ElasticMultiheadAttention(d, d, space.qkv_dim, attention_dropout)
+        self.max_dim, self.dropout, self.activation_dropout = d, cfg.dropout, cfg.activation_dropout
+        self.self_attn = ElasticMultiheadAttention(d, d, space.qkv_dim, cfg.attention_dropout)
         self.self_attn_layer_norm = ElasticLayerNorm(d)
-        self.encoder_attn = ElasticMultiheadAttention(d, de, space.qkv_dim, attention_dropout)
+        self.encoder_attn = ElasticMultiheadAttention(d, de, space.qkv_dim, cfg.attention_dropout)
         self.encoder_attn_layer_norm = ElasticLayerNorm(d)
-        self.fc1 = ElasticLinear(d, f)
-        self.fc2 = ElasticLinear(f, d)
+        self.build_ffn(d, f, mos, generator)
         self.final_layer_norm = ElasticLayerNorm(d)
 
     def forward(
@@ -110,6 +114,7 @@ class SuperDecoderLayer(nn.Module):
         memory_pad_mask: Tensor | None,
         self_pad_mask: Tensor | None,
         dims: tuple[int, int, int, int, int],
+        encoding: Tensor | None,
         incremental_state: Optional[Dict[str, Dict[str, Optional[Tensor]]]] = None,
     ) -> Tensor:
         d, d_enc, ffn, h_self, h_cross = dims
@@ -132,24 +137,22 @@ class SuperDecoderLayer(nn.Module):
         )
         x = self.encoder_attn_layer_norm(residual + F.dropout(x, p, self.training), d)
         residual = x
-        x = F.relu(self.fc1(x, d, ffn))
-        x = F.dropout(x, scaled_dropout(self.activation_dropout, d, self.max_dim), self.training)
-        x = self.fc2(x, ffn, d)
+        x = self.ffn(x, d, ffn, encoding, scaled_dropout(self.activation_dropout, d, self.max_dim))
         return self.final_layer_norm(residual + F.dropout(x, p, self.training), d)
 
 
 class SuperTransformerEncoder(FairseqEncoder):
-    def __init__(self, cfg: SuperTransformerConfig, space: SearchSpace, dictionary, embed_tokens: ElasticEmbedding):
+    def __init__(self, cfg: SuperTransformerConfig, space: SearchSpace, dictionary, embed_tokens: ElasticEmbedding,
+                 mos: MoSSpec, generator=None):
         super().__init__(dictionary)
-        self.space = space
+        self.space, self.mos = space, mos
         self.padding_idx = dictionary.pad()
         self.embed_tokens = embed_tokens
         self.dropout = cfg.dropout
         self.max_source_positions = cfg.max_source_positions
         self.embed_positions = _positions(space.encoder["embed_dim"], self.padding_idx, cfg.max_source_positions)
         self.layers = nn.ModuleList(
-            SuperEncoderLayer(space, cfg.dropout, cfg.attention_dropout, cfg.activation_dropout)
-            for _ in range(space.max_encoder_layers)
+            SuperEncoderLayer(space, cfg, mos, generator) for _ in range(space.max_encoder_layers)
         )
 
     def forward(self, src_tokens: Tensor, src_lengths: Tensor | None = None, arch: Architecture | None = None, **_) -> EncoderOut:
@@ -159,8 +162,10 @@ class SuperTransformerEncoder(FairseqEncoder):
         x = embed_inputs(src_tokens, embed, self.embed_positions[str(d)], embed_scale(d))
         x = F.dropout(x, scaled_dropout(self.dropout, d, self.space.max_encoder_embed_dim), self.training)
 
+        encoding = arch_encoding(arch, x.device) if self.mos.enabled else None
+
         def run_layer(i, layer, x, pad_mask):
-            return layer(x, pad_mask, d, arch.encoder_ffn_dims[i], arch.encoder_heads[i])
+            return layer(x, pad_mask, d, arch.encoder_ffn_dims[i], arch.encoder_heads[i], encoding)
 
         layers = self.layers[: arch.encoder_layers]
         return run_encoder_stack(x, src_tokens, self.padding_idx, layers, run_layer, src_lengths)
@@ -174,17 +179,17 @@ class SuperTransformerEncoder(FairseqEncoder):
 
 
 class SuperTransformerDecoder(FairseqIncrementalDecoder):
-    def __init__(self, cfg: SuperTransformerConfig, space: SearchSpace, dictionary, embed_tokens: ElasticEmbedding):
+    def __init__(self, cfg: SuperTransformerConfig, space: SearchSpace, dictionary, embed_tokens: ElasticEmbedding,
+                 mos: MoSSpec, generator=None):
         super().__init__(dictionary)
-        self.space = space
+        self.space, self.mos = space, mos
         self.padding_idx = dictionary.pad()
         self.embed_tokens = embed_tokens
         self.dropout = cfg.dropout
         self.max_target_positions = cfg.max_target_positions
         self.embed_positions = _positions(space.decoder["embed_dim"], self.padding_idx, cfg.max_target_positions)
         self.layers = nn.ModuleList(
-            SuperDecoderLayer(space, cfg.dropout, cfg.attention_dropout, cfg.activation_dropout)
-            for _ in range(space.max_decoder_layers)
+            SuperDecoderLayer(space, cfg, mos, generator) for _ in range(space.max_decoder_layers)
         )
 
     def forward(
@@ -211,9 +216,11 @@ class SuperTransformerDecoder(FairseqIncrementalDecoder):
         if incremental_state is None and prev_output_tokens.eq(self.padding_idx).any():
             self_pad_mask = prev_output_tokens.eq(self.padding_idx)
 
+        encoding = arch_encoding(arch, x.device) if self.mos.enabled else None
+
         def run_layer(i, layer, x, memory, memory_mask):
             dims = (d, d_enc, arch.decoder_ffn_dims[i], arch.decoder_self_heads[i], arch.decoder_cross_heads[i])
-            return layer(x, memory, memory_mask, self_pad_mask, dims, incremental_state)
+            return layer(x, memory, memory_mask, self_pad_mask, dims, encoding, incremental_state)
 
         layers = self.layers[: arch.decoder_layers]
         return run_decoder_stack(x, layers, arch.decoder_cross_spans, encoder_out, incremental_state, run_layer)
@@ -233,6 +240,7 @@ class SuperTransformerModel(FairseqEncoderDecoderModel):
         super().__init__(encoder, decoder)
         self.cfg = cfg
         self.space = space
+        self.mos = encoder.mos
 
     @classmethod
     def build_model(cls, cfg: SuperTransformerConfig, task) -> "SuperTransformerModel":
@@ -246,8 +254,12 @@ class SuperTransformerModel(FairseqEncoderDecoderModel):
         else:
             enc_embed = ElasticEmbedding(len(src_dict), space.max_encoder_embed_dim, src_dict.pad())
             dec_embed = ElasticEmbedding(len(tgt_dict), space.max_decoder_embed_dim, tgt_dict.pad())
-        encoder = SuperTransformerEncoder(cfg, space, src_dict, enc_embed)
-        decoder = SuperTransformerDecoder(cfg, space, tgt_dict, dec_embed)
+        mos = MoSSpec.from_config(cfg)
+        # MoS-only parameters draw from their own generator: the shared weights equal the
+        # standard supernet's for the same seed (and with --mos-init copy, so do the outputs)
+        generator = mos_generator() if mos.enabled else None
+        encoder = SuperTransformerEncoder(cfg, space, src_dict, enc_embed, mos, generator)
+        decoder = SuperTransformerDecoder(cfg, space, tgt_dict, dec_embed, mos, generator)
         return cls(cfg, space, encoder, decoder)
 
     def forward(self, src_tokens, src_lengths, prev_output_tokens, arch: Architecture | None = None, **kwargs):

@@ -56,6 +56,10 @@ class SupernetTranslationTask(TranslationTask):
         if cfg.sandwich_random < 0:
             raise ArchError(f"--sandwich-random must be >= 0, got {cfg.sandwich_random}")
         self._last_logged_update = -1
+        self._current_update = 0
+        # validation loss sums of the latest pass and the best averages so far (kept in checkpoints)
+        self._valid_pass: tuple[int, dict[str, list[float]]] | None = None
+        self._best_valid_losses: dict[str, float] = {}
 
     # ---- training -----------------------------------------------------------------------
     def subnets_for_update(self, space: SearchSpace, update_num: int) -> list[Architecture]:
@@ -66,6 +70,7 @@ class SupernetTranslationTask(TranslationTask):
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
         model.train()
         model.set_num_updates(update_num)
+        self._current_update = update_num + 1  # updates done once this step completes
         archs = self.subnets_for_update(model.space, update_num)
         self._log_subnets(update_num, archs)
         total_loss, total_size, logs = 0.0, 0, []
@@ -121,8 +126,46 @@ class SupernetTranslationTask(TranslationTask):
             nll = sum(log.get(f"nll_loss_{name}", 0) for log in logging_outputs)
             if sample_size > 0:
                 metrics.log_scalar(f"loss_{name}", loss / sample_size / math.log(2), sample_size, round=3)
+                self._record_valid_loss(name, float(loss), float(sample_size))
             if ntokens > 0:
                 metrics.log_scalar(f"nll_loss_{name}", nll / ntokens / math.log(2), ntokens, round=3)
+
+    # ---- validation losses per subnet, kept in the checkpoint's task state -------------------
+    def _record_valid_loss(self, name: str, loss_sum: float, sample_size: float) -> None:
+        if self._valid_pass is None or self._valid_pass[0] != self._current_update:
+            self._fold_best()
+            self._valid_pass = (self._current_update, {})
+        sums = self._valid_pass[1].setdefault(name, [0.0, 0.0])
+        sums[0] += loss_sum
+        sums[1] += sample_size
+
+    def last_valid_losses(self) -> dict[str, float]:
+        """Base-2 loss per validation subnet of the latest validation pass."""
+        if self._valid_pass is None:
+            return {}
+        return {n: s / size / math.log(2) for n, (s, size) in self._valid_pass[1].items() if size > 0}
+
+    def _fold_best(self) -> None:
+        for name, value in self.last_valid_losses().items():
+            self._best_valid_losses[name] = min(value, self._best_valid_losses.get(name, math.inf))
+
+    def state_dict(self):
+        self._fold_best()
+        state = dict(super().state_dict())
+        if self._valid_pass is not None:
+            state["valid_losses"] = self.last_valid_losses()
+            state["valid_losses_update"] = self._valid_pass[0]
+        if self._best_valid_losses:
+            state["best_valid_losses"] = dict(self._best_valid_losses)
+        return state
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        best = state_dict.pop("best_valid_losses", None) or {}
+        state_dict.pop("valid_losses", None)
+        state_dict.pop("valid_losses_update", None)
+        self._best_valid_losses = {str(k): float(v) for k, v in best.items()}
+        super().load_state_dict(state_dict)
 
     # ---- generation ---------------------------------------------------------------------
     def generation_subnet(self, space: SearchSpace) -> Architecture:

@@ -1,0 +1,70 @@
+"""Collapse one subnet of a supernet into plain tensors: the first step of export.
+
+For an architecture, every elastic weight reduces to its top-left block and every MoS layer to
+its experts mixed with that architecture's router output. :func:`collapsed_supernet_state` gives
+the supernet's state with each MoS ``fc1``/``fc2`` replaced by its full-size mixed ``weight`` and
+``bias``; :func:`static_state_dict` then slices every tensor a static model needs out of it by
+name (the static model's names equal the supernet's).
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+import torch
+from torch import Tensor, nn
+
+from mos_fairseq.arch import Architecture
+from mos_fairseq.models.static_transformer import StaticTransformerModel
+from mos_fairseq.modules.mos import arch_encoding
+
+
+@torch.no_grad()
+def collapsed_supernet_state(supernet, arch: Architecture) -> Dict[str, Tensor]:
+    """The supernet's state dict with MoS FFNs mixed for ``arch`` (routers in eval mode)."""
+    state = dict(supernet.state_dict())
+    if not supernet.mos.enabled:
+        return state
+    was_training = supernet.training
+    supernet.eval()
+    try:
+        device = next(supernet.parameters()).device
+        encoding = arch_encoding(arch, device)
+        for side, layers, count in (
+            ("encoder", supernet.encoder.layers, arch.encoder_layers),
+            ("decoder", supernet.decoder.layers, arch.decoder_layers),
+        ):
+            for i, layer in enumerate(layers[:count]):
+                for name, (weight, bias) in layer.collapsed_ffn(encoding).items():
+                    state[f"{side}.layers.{i}.{name}.weight"] = weight
+                    state[f"{side}.layers.{i}.{name}.bias"] = bias
+    finally:
+        supernet.train(was_training)
+    return state
+
+
+def static_state_dict(supernet_state: Dict[str, Tensor], static_model: nn.Module) -> Dict[str, Tensor]:
+    """Each static tensor is the top-left block of the (collapsed) supernet tensor of the same name."""
+    out = {}
+    for name, param in static_model.state_dict().items():
+        if name not in supernet_state:
+            raise KeyError(f"supernet has no tensor '{name}'")
+        source = supernet_state[name]
+        out[name] = source[tuple(slice(0, n) for n in param.shape)].detach().clone().contiguous()
+    return out
+
+
+def extract_subnet(supernet, arch: Architecture, **static_kwargs) -> StaticTransformerModel:
+    """A static model holding ``arch``'s collapsed weights (eval mode, same device as the supernet)."""
+    model = StaticTransformerModel.from_arch(
+        arch,
+        supernet.encoder.dictionary,
+        supernet.decoder.dictionary,
+        share_all_embeddings=supernet.cfg.share_all_embeddings,
+        max_source_positions=supernet.encoder.max_positions(),
+        max_target_positions=supernet.decoder.max_positions(),
+        **static_kwargs,
+    )
+    device = next(supernet.parameters()).device
+    model.to(device)
+    model.load_state_dict(static_state_dict(collapsed_supernet_state(supernet, arch), model))
+    return model.eval()
