@@ -1,0 +1,203 @@
+"""Export of subnets (standard, layer-wise and neuron-wise MoS supernets) to plain fairseq checkpoints."""
+import json
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from fairseq import checkpoint_utils, options
+from fairseq.sequence_generator import SequenceGenerator
+from fairseq_cli import generate
+
+from mos_fairseq.arch import Architecture
+from mos_fairseq.checkpoints import describe_checkpoint, load_supernet
+from mos_fairseq.errors import ArchError, CheckpointError
+from mos_fairseq.export import export_subnet, stock_transformer_mismatch
+from mos_fairseq.space import SearchSpace
+
+from .conftest import BIN, REPO, run_cli
+from .test_fairseq_integration import TRAIN
+
+KINDS = ("none", "layer", "neuron")
+HOMOGENEOUS = {
+    "space": "tiny",
+    "encoder": {"embed_dim": 32, "ffn_dim": [48, 48, 48], "heads": [4, 4, 4]},
+    "decoder": {"embed_dim": 32, "ffn_dim": [64, 64], "self_heads": [2, 2], "cross_heads": [2, 2],
+                "cross_span": [1, 1]},
+}
+
+
+@pytest.fixture(scope="module")
+def supernets(synthetic_bin, tmp_path_factory) -> dict:
+    """One 20-update sandwich-trained supernet per MoS kind (fairseq-train, same seed and data)."""
+    root = tmp_path_factory.mktemp("mos_supernets")
+    out = {}
+    for kind in KINDS:
+        save = root / kind
+        cmd = [str(BIN / "fairseq-train"), str(synthetic_bin), *TRAIN, "--save-dir", str(save),
+               "--max-update", "20", "--mos", kind]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        out[kind] = save / "checkpoint_last.pt"
+    return out
+
+
+def _batches(task, split="test"):
+    task.load_dataset(split)
+    itr = task.get_batch_iterator(task.dataset(split), max_tokens=1500, seed=1).next_epoch_itr(shuffle=False)
+    return list(itr)
+
+
+def _beam_search(model, task, batches) -> dict:
+    """fairseq's SequenceGenerator (what fairseq-generate runs), beam 4, over the whole test split."""
+    generator = SequenceGenerator([model], task.target_dictionary, beam_size=4, max_len_b=30)
+    out = {}
+    for sample in batches:
+        for sid, hyps in zip(sample["id"].tolist(), generator.generate([model], sample)):
+            out[sid] = (hyps[0]["tokens"].tolist(), float(hyps[0]["score"]))
+    return out
+
+
+def _generate(data: Path, results: Path, *extra: str) -> dict:
+    parser = options.get_generation_parser()
+    args = options.parse_args_and_arch(parser, [
+        str(data), "--gen-subset", "test", "--beam", "4", "--max-len-b", "30", "--batch-size", "32", "--cpu",
+        "--results-path", str(results), *extra,
+    ])
+    generate.main(args)
+    lines = (results / "generate-test.txt").read_text().splitlines()
+    return {l.split("\t")[0]: (float(l.split("\t")[1]), l.split("\t")[2]) for l in lines if l.startswith("H-")}
+
+
+def _same_hypotheses(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys() and len(a) >= 40
+    for key in a:
+        assert a[key][1] == b[key][1], key
+        assert abs(a[key][0] - b[key][0]) < 2e-3, key
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_ten_random_subnets_export_to_models_with_equal_logits_and_beams(kind, supernets, synthetic_bin, tmp_path):
+    supernet, task, _ = load_supernet(supernets[kind], data=str(synthetic_bin))
+    assert supernet.mos.kind == kind
+    batches = _batches(task)
+    sample = batches[0]
+    space = supernet.space
+    rng = random.Random(11)
+    user_dir = ["--user-dir", str(REPO / "user_dir")]
+    for i in range(10):
+        arch = Architecture.random(space, rng)
+        arch.save(tmp_path / f"arch{i}.yml")
+        result = export_subnet(supernets[kind], tmp_path / f"arch{i}.yml", tmp_path / f"export{i}", data=str(synthetic_bin))
+        assert result.needs_user_dir == bool(stock_transformer_mismatch(arch))
+        models, _, _ = checkpoint_utils.load_model_ensemble_and_task(
+            [result.checkpoint], arg_overrides={"data": str(synthetic_bin)}
+        )
+        exported = models[0].eval()
+        assert "Super" not in type(exported).__name__ and not any("experts" in n for n, _ in exported.named_parameters())
+        with torch.no_grad():
+            ours = supernet.bind(arch)(**sample["net_input"])[0]
+            theirs = exported(**sample["net_input"])[0]
+        assert (ours - theirs).abs().max() < 1e-5, f"arch {i}: {arch.describe()}"
+        assert sum(p.numel() for p in exported.parameters()) == result.params == arch.num_params(len(task.src_dict))
+        beams_super, beams_export = _beam_search(supernet.bind(arch), task, batches), _beam_search(exported, task, batches)
+        assert beams_super.keys() == beams_export.keys() and len(beams_super) == 60
+        for sid, (tokens, score) in beams_super.items():
+            assert beams_export[sid][0] == tokens and abs(beams_export[sid][1] - score) < 1e-4, (i, sid)
+        if i == 0:  # and the full fairseq-generate round trip from the files
+            hyps_super = _generate(synthetic_bin, tmp_path / f"gen_super{i}", *user_dir, "--task",
+                                   "supernet_translation", "--path", str(supernets[kind]),
+                                   "--subnet", str(tmp_path / f"arch{i}.yml"))
+            hyps_export = _generate(synthetic_bin, tmp_path / f"gen_export{i}", *user_dir, "--path", result.checkpoint)
+            _same_hypotheses(hyps_super, hyps_export)
+
+
+@pytest.mark.parametrize("kind", ["neuron"])
+def test_homogeneous_subnet_exports_to_stock_transformer_without_user_dir(kind, supernets, synthetic_bin, tmp_path):
+    (tmp_path / "homog.yml").write_text(yaml.safe_dump(HOMOGENEOUS))
+    out = tmp_path / "export"
+    proc = run_cli("export", "--checkpoint", str(supernets[kind]), "--arch", str(tmp_path / "homog.yml"),
+                   "--out", str(out), "--data", str(synthetic_bin))
+    assert "stock fairseq `transformer`" in proc.stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "arch.yml", "checkpoint.pt", "dict.de.txt", "dict.en.txt", "export.json", "spm.model"]
+    state = torch.load(out / "checkpoint.pt")  # weights_only: plain containers only
+    assert state["cfg"]["model"]["_name"] == "transformer"
+    # a fresh process without our plugin: nothing of mos_fairseq may be imported
+    cmd = [str(BIN / "fairseq-generate"), str(synthetic_bin), "--path", str(out / "checkpoint.pt"),
+           "--gen-subset", "test", "--beam", "4", "--max-len-b", "30", "--batch-size", "32", "--cpu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stock = {l.split("\t")[0]: (float(l.split("\t")[1]), l.split("\t")[2]) for l in proc.stdout.splitlines()
+             if l.startswith("H-")}
+    ours = _generate(synthetic_bin, tmp_path / "gen_super", "--user-dir", str(REPO / "user_dir"), "--task",
+                     "supernet_translation", "--path", str(supernets[kind]), "--subnet", str(tmp_path / "homog.yml"))
+    _same_hypotheses(ours, stock)
+    info = json.loads(run_cli("info", "--checkpoint", str(out / "checkpoint.pt"), "--json").stdout)
+    assert info["kind"] == "static transformer" and info["exported_at_update"] == 20
+    assert info["params"] == json.loads((out / "export.json").read_text())["params"]
+
+
+def test_info_tells_supernets_and_exports_apart(supernets, synthetic_bin, tmp_path):
+    info = describe_checkpoint(supernets["layer"])
+    assert info["kind"] == "supernet" and info["space"] == "tiny" and info["updates"] == 20
+    assert info["mos"].startswith("layer-wise, 2 experts")
+    assert set(info["best_valid_losses"]) == {"largest", "smallest"}
+    assert info["best_valid_losses"]["largest"] < info["best_valid_losses"]["smallest"] < 10
+    text = run_cli("info", "--checkpoint", str(supernets["none"])).stdout
+    assert "kind: supernet" in text and "MoS: none" in text and "training updates: 20" in text
+    Architecture.smallest(SearchSpace.load("tiny")).save(tmp_path / "small.yml")
+    run_cli("export", "--checkpoint", str(supernets["neuron"]), "--arch", str(tmp_path / "small.yml"),
+            "--out", str(tmp_path / "small"), "--data", str(synthetic_bin))
+    text = run_cli("info", "--checkpoint", str(tmp_path / "small" / "checkpoint.pt")).stdout
+    assert "kind: static subnet (model 'mos_static_transformer')" in text and "MoS: neuron (collapsed)" in text
+
+
+def _refused(tmp_path, *args) -> str:
+    out = tmp_path / "refused"
+    proc = run_cli("export", *args, "--out", str(out), check=False)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not out.exists() and not list(tmp_path.glob(".refused*"))
+    return proc.stderr
+
+
+def test_export_refuses_non_supernets_and_foreign_architectures(supernets, synthetic_bin, tmp_path):
+    (tmp_path / "homog.yml").write_text(yaml.safe_dump(HOMOGENEOUS))
+    run_cli("export", "--checkpoint", str(supernets["none"]), "--arch", str(tmp_path / "homog.yml"),
+            "--out", str(tmp_path / "plain"), "--data", str(synthetic_bin))
+    err = _refused(tmp_path, "--checkpoint", str(tmp_path / "plain" / "checkpoint.pt"), "--arch", str(tmp_path / "homog.yml"))
+    assert "is not a supernet checkpoint (its model is 'transformer'" in err
+    bad = json.loads(json.dumps(HOMOGENEOUS))
+    bad["encoder"]["embed_dim"] = 40
+    (tmp_path / "bad.yml").write_text(yaml.safe_dump(bad))
+    err = _refused(tmp_path, "--checkpoint", str(supernets["layer"]), "--arch", str(tmp_path / "bad.yml"),
+                   "--data", str(synthetic_bin))
+    assert "encoder.embed_dim=40 is not in the space's choices [24, 32]" in err
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    err = _refused(tmp_path, "--checkpoint", str(tmp_path / "junk.pt"), "--arch", str(tmp_path / "homog.yml"))
+    assert "is not a readable fairseq checkpoint" in err
+    err = _refused(tmp_path, "--checkpoint", str(supernets["layer"]), "--arch", str(tmp_path / "homog.yml"),
+                   "--data", str(tmp_path / "nowhere"))
+    assert "not found" in err
+    with pytest.raises(ArchError):
+        export_subnet(supernets["layer"], tmp_path / "bad.yml", tmp_path / "x", data=str(synthetic_bin))
+    with pytest.raises(CheckpointError):
+        export_subnet(tmp_path / "plain" / "checkpoint.pt", tmp_path / "homog.yml", tmp_path / "x")
+
+
+def test_export_keeps_an_existing_output_unless_overwrite(supernets, synthetic_bin, tmp_path):
+    (tmp_path / "homog.yml").write_text(yaml.safe_dump(HOMOGENEOUS))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    proc = run_cli("export", "--checkpoint", str(supernets["none"]), "--arch", str(tmp_path / "homog.yml"),
+                   "--out", str(out), "--data", str(synthetic_bin), check=False)
+    assert proc.returncode == 2 and "is not empty" in proc.stderr
+    assert (out / "keep.txt").read_text() == "mine"
+    run_cli("export", "--checkpoint", str(supernets["none"]), "--arch", str(tmp_path / "homog.yml"),
+            "--out", str(out), "--data", str(synthetic_bin), "--overwrite")
+    assert (out / "checkpoint.pt").is_file() and not (out / "keep.txt").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
