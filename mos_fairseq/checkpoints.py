@@ -123,6 +123,7 @@ def write_checkpoint(path: Path, cfg: dict[str, Any], model_state: dict[str, tor
     os.close(fd)
     try:
         torch.save(state, tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates 0600; a checkpoint is an ordinary file
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -180,3 +181,9 @@ def _counted(name: str, state: dict[str, Any]) -> bool:
         if torch.is_tensor(value) and value.data_ptr() == tensor.data_ptr() and value.shape == tensor.shape:
             return False
     return True
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

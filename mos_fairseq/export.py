@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, fields
@@ -25,6 +26,7 @@ from omegaconf import OmegaConf
 from mos_fairseq.arch import Architecture
 from mos_fairseq.checkpoints import (
     STATIC_MODEL,
+    current_umask,
     load_supernet,
     num_updates,
     read_checkpoint,
@@ -113,6 +115,40 @@ def _translation_task_cfg(task_cfg: dict, data_dir: str, src: str, tgt: str) -> 
     return out
 
 
+def build_exported_model(supernet, task, arch: Architecture, force_static: bool = False):
+    """``(model, model_cfg, reason)``: ``arch`` collapsed into stock ``transformer`` where it fits
+    (``reason`` empty), else into ``mos_static_transformer``; ``model_cfg`` is the plain-dict model
+    config its checkpoint carries. Dropout follows HAT's width rule (supernet dropout x d/d_max).
+    """
+    model_cfg = supernet.cfg
+    d_max = supernet.space.max_encoder_embed_dim
+    dropouts = (
+        scaled_dropout(getattr(model_cfg, "dropout", 0.1), arch.encoder_embed_dim, d_max),
+        getattr(model_cfg, "attention_dropout", 0.0),
+        scaled_dropout(getattr(model_cfg, "activation_dropout", 0.0), arch.encoder_embed_dim, d_max),
+    )
+    max_positions = (supernet.encoder.max_positions(), supernet.decoder.max_positions())
+    share_all = bool(getattr(model_cfg, "share_all_embeddings", True))
+    static = extract_subnet(supernet, arch, dropout=dropouts[0], attention_dropout=dropouts[1],
+                            activation_dropout=dropouts[2])
+    reason = "forced by --static" if force_static else stock_transformer_mismatch(arch)
+    if reason:
+        static_cfg = StaticTransformerConfig(
+            arch_spec=arch_spec_json(arch), share_all_embeddings=share_all, dropout=dropouts[0],
+            attention_dropout=dropouts[1], activation_dropout=dropouts[2],
+            max_source_positions=max_positions[0], max_target_positions=max_positions[1],
+        )
+        return static, {**OmegaConf.to_container(OmegaConf.structured(static_cfg)), "_name": STATIC_MODEL}, reason
+    from fairseq.models.transformer import TransformerModel
+
+    args = _stock_args(arch, share_all, dropouts, max_positions)
+    stock = TransformerModel.build_model(args, task)
+    mapped = dict(static.state_dict())
+    mapped["decoder.output_projection.weight"] = mapped["decoder.embed_tokens.weight"]
+    stock.load_state_dict(mapped, strict=True)
+    return stock.eval(), {**vars(args), "_name": STOCK_MODEL, "arch": STOCK_MODEL}, ""
+
+
 def _prepare_out_dir(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out '{out}' exists and is not a directory")
@@ -136,39 +172,8 @@ def export_subnet(
 
     supernet, task, state = load_supernet(checkpoint, data, state)
     cfg = OmegaConf.to_container(state["cfg"], resolve=True)
-    model_cfg = cfg["model"]
-    d_max = space.max_encoder_embed_dim
-    dropouts = (
-        scaled_dropout(model_cfg.get("dropout", 0.1), arch.encoder_embed_dim, d_max),
-        model_cfg.get("attention_dropout", 0.0),
-        scaled_dropout(model_cfg.get("activation_dropout", 0.0), arch.encoder_embed_dim, d_max),
-    )
-    max_positions = (supernet.encoder.max_positions(), supernet.decoder.max_positions())
-    share_all = bool(model_cfg.get("share_all_embeddings", True))
-    static = extract_subnet(supernet, arch, dropout=dropouts[0], attention_dropout=dropouts[1],
-                            activation_dropout=dropouts[2])
+    exported, new_model_cfg, reason = build_exported_model(supernet, task, arch, force_static)
     reference = supernet.bind(arch).eval()
-
-    reason = "forced by --static" if force_static else stock_transformer_mismatch(arch)
-    if not reason:
-        from fairseq.models.transformer import TransformerModel
-
-        args = _stock_args(arch, share_all, dropouts, max_positions)
-        exported = TransformerModel.build_model(args, task)
-        mapped = dict(static.state_dict())
-        mapped["decoder.output_projection.weight"] = mapped["decoder.embed_tokens.weight"]
-        exported.load_state_dict(mapped, strict=True)
-        new_model_cfg = {**vars(args), "_name": STOCK_MODEL, "arch": STOCK_MODEL}
-    else:
-        exported = static
-        new_model_cfg = {
-            **OmegaConf.to_container(OmegaConf.structured(StaticTransformerConfig(
-                arch_spec=arch_spec_json(arch), share_all_embeddings=share_all, dropout=dropouts[0],
-                attention_dropout=dropouts[1], activation_dropout=dropouts[2],
-                max_source_positions=max_positions[0], max_target_positions=max_positions[1],
-            ))),
-            "_name": STATIC_MODEL,
-        }
     exported.eval()
     src_dict, tgt_dict = task.source_dictionary, task.target_dictionary
     diff = _probe_logit_diff(reference, exported, len(tgt_dict), tgt_dict.pad(), tgt_dict.eos())
@@ -203,6 +208,7 @@ def export_subnet(
         arch.save(tmp / "arch.yml")
         result.size_bytes = (tmp / "checkpoint.pt").stat().st_size
         (tmp / "export.json").write_text(json.dumps(asdict(result), indent=2, sort_keys=True) + "\n")
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp creates 0700
         if out.exists():
             trash = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
             out.rename(trash / out.name)

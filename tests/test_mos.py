@@ -145,3 +145,35 @@ def test_bad_mos_options_are_refused():
         MoSSpec(kind="expert")
     with pytest.raises(UserError, match="--mos-router-dropout"):
         MoSSpec(kind="neuron", router_dropout=1.5)
+
+
+@pytest.mark.parametrize("kind", ["layer", "neuron"])
+def test_mixing_gradients_equal_the_plain_formula(kind):
+    torch.manual_seed(0)
+    fc = MoSLinear(6, 8, MoSSpec(kind=kind, experts=3), torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        fc.experts_bias.normal_()
+    enc = torch.rand(10)
+    x = torch.randn(5, 4)
+
+    def plain():
+        mix = fc.neuron_mixing(enc)[:7] if kind == "neuron" else torch.softmax(torch.randn(3, generator=torch.Generator().manual_seed(2)), -1)
+        per_row = mix.t() if kind == "neuron" else mix[:, None]
+        w = (fc.experts_weight[:, :7, :4] * per_row[:, :, None]).sum(0)
+        b = (fc.experts_bias[:, :7] * per_row).sum(0)
+        return F.linear(x, w, b)
+
+    def ours():
+        mix = fc.neuron_mixing(enc) if kind == "neuron" else torch.softmax(torch.randn(3, generator=torch.Generator().manual_seed(2)), -1)
+        return fc(x, 4, 7, mix)
+
+    grads = []
+    for fn in (plain, ours):
+        fc.zero_grad()
+        out = fn()
+        (out * torch.arange(out.numel()).view_as(out)).sum().backward()
+        grads.append((out.detach(), [p.grad.clone() for p in fc.parameters() if p.grad is not None]))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-6)
+    assert len(grads[0][1]) == len(grads[1][1]) == (6 if kind == "neuron" else 2)  # experts, biases (+ 2-layer router)
+    for a, b in zip(grads[0][1], grads[1][1]):
+        assert torch.allclose(a, b, atol=1e-5)

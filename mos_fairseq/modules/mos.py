@@ -130,6 +130,51 @@ class ArchRouter(nn.Module):
         return x
 
 
+class MixExperts(torch.autograd.Function):
+    """``W = sum_k per_row[k] * E[k, :out, :in]`` (and the biases), in as few memory passes as we can.
+
+    ``per_row`` is ``[m, 1]`` (layer-wise: one weight per expert) or ``[m, out]`` (neuron-wise).
+    Autograd through broadcast-multiply-and-sum would materialise ``m x out x in`` temporaries in
+    both directions; here the forward accumulates in place and the backward writes each expert's
+    gradient slice once. The result equals the plain formula exactly (same operations per element).
+    """
+
+    @staticmethod
+    def forward(ctx, experts: Tensor, biases: Tensor, per_row: Tensor, out_dim: int, in_dim: int):
+        weight = experts[0, :out_dim, :in_dim] * per_row[0, :, None]
+        bias = biases[0, :out_dim] * per_row[0]
+        for k in range(1, experts.shape[0]):
+            weight.addcmul_(experts[k, :out_dim, :in_dim], per_row[k, :, None])
+            bias.addcmul_(biases[k, :out_dim], per_row[k])
+        ctx.save_for_backward(experts, biases, per_row)
+        ctx.dims = (out_dim, in_dim)
+        return weight, bias
+
+    @staticmethod
+    def backward(ctx, grad_weight: Tensor, grad_bias: Tensor):
+        experts, biases, per_row = ctx.saved_tensors
+        out_dim, in_dim = ctx.dims
+        m = experts.shape[0]
+        grad_experts = grad_biases = grad_per_row = None
+        if ctx.needs_input_grad[0]:
+            grad_experts = experts.new_zeros(experts.shape)
+            for k in range(m):
+                torch.mul(grad_weight, per_row[k, :, None], out=grad_experts[k, :out_dim, :in_dim])
+        if ctx.needs_input_grad[1]:
+            grad_biases = biases.new_zeros(biases.shape)
+            for k in range(m):
+                torch.mul(grad_bias, per_row[k], out=grad_biases[k, :out_dim])
+        if ctx.needs_input_grad[2]:
+            rows = [
+                (grad_weight * experts[k, :out_dim, :in_dim]).sum(-1) + grad_bias * biases[k, :out_dim]
+                for k in range(m)
+            ]
+            grad_per_row = torch.stack(rows)
+            if per_row.shape[1] == 1:
+                grad_per_row = grad_per_row.sum(-1, keepdim=True)
+        return grad_experts, grad_biases, grad_per_row, None, None
+
+
 class MoSLinear(nn.Module):
     """A mixture of ``m`` elastic ``out_max x in_max`` linear layers (see the module docstring).
 
@@ -167,16 +212,9 @@ class MoSLinear(nn.Module):
 
         ``mix`` is ``[m]`` (layer-wise) or ``[out_max, m]`` (neuron-wise).
         """
-        experts = self.experts_weight[:, :out_dim, :in_dim]
-        biases = self.experts_bias[:, :out_dim]
-        mix = mix.to(experts.dtype)
-        if mix.dim() == 1:
-            weight = torch.einsum("m,moi->oi", mix, experts)
-            bias = torch.einsum("m,mo->o", mix, biases)
-        else:
-            mix = mix[:out_dim]
-            weight = torch.einsum("om,moi->oi", mix, experts)
-            bias = torch.einsum("om,mo->o", mix, biases)
+        per_row = mix[:, None] if mix.dim() == 1 else mix[:out_dim].t()  # [m, 1] or [m, out]
+        per_row = per_row.to(self.experts_weight.dtype)
+        weight, bias = MixExperts.apply(self.experts_weight, self.experts_bias, per_row, out_dim, in_dim)
         return weight, bias
 
     def forward(self, x: Tensor, in_dim: int, out_dim: int, mix: Tensor) -> Tensor:
