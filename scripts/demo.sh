@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The built-in end-to-end example on CPU: synthetic corpus -> sentencepiece + binaries ->
-# sandwich-trained tiny SuperTransformer -> translation with the largest and smallest subnets.
+# sandwich-trained tiny neuron-wise MoS SuperTransformer -> translation with the largest and
+# smallest subnets -> the smallest exported as a plain fairseq checkpoint and translated again.
 # Usage: scripts/demo.sh [OUT_DIR]   (make demo runs it with .venv on PATH)
 set -euo pipefail
 OUT=${1:-demo_out}
@@ -20,7 +21,7 @@ mos-nas info --arch "$OUT/archs/smallest.yml" --data "$OUT/bin"
 
 echo "== 3. train the supernet (sandwich, $UPDATES updates; resumes from checkpoint_last.pt)"
 fairseq-train "$OUT/bin" --user-dir "$ROOT/user_dir" --task supernet_translation \
-    --arch supertransformer_tiny --criterion supernet_cross_entropy --label-smoothing 0.1 \
+    --arch supertransformer_tiny --mos neuron --criterion supernet_cross_entropy --label-smoothing 0.1 \
     --supernet-sampling sandwich --sandwich-random 1 \
     --optimizer adam --adam-betas '(0.9,0.98)' --lr 3e-3 --lr-scheduler inverse_sqrt --warmup-updates 100 \
     --max-tokens 4096 --max-update "$UPDATES" --save-dir "$OUT/supernet" --no-epoch-checkpoints \
@@ -35,4 +36,19 @@ for arch in largest smallest; do
     echo "$arch: $(mos-nas info --arch "$OUT/archs/$arch.yml" --data "$OUT/bin" --json | python -c 'import json,sys; print(json.load(sys.stdin)["params"])') params | $(grep '^Generate' "$OUT/gen_$arch.txt")"
 done
 grep -m2 -E "^(S|H)-1\b" "$OUT/gen_largest.txt" || true
+mos-nas info --checkpoint "$OUT/supernet/checkpoint_best.pt"
+
+echo "== 5. export the smallest subnet (MoS collapsed) and translate with the exported checkpoint"
+mos-nas export --checkpoint "$OUT/supernet/checkpoint_best.pt" --arch "$OUT/archs/smallest.yml" \
+    --out "$OUT/export_smallest" --overwrite
+fairseq-generate "$OUT/bin" --user-dir "$ROOT/user_dir" --path "$OUT/export_smallest/checkpoint.pt" \
+    --gen-subset test --beam 4 --lenpen 0.6 --batch-size 128 --remove-bpe sentencepiece --cpu \
+    > "$OUT/gen_export_smallest.txt" 2>/dev/null
+echo "exported smallest: $(grep '^Generate' "$OUT/gen_export_smallest.txt")"
+if diff <(grep '^H-' "$OUT/gen_smallest.txt" | cut -f1,3 | sort) <(grep '^H-' "$OUT/gen_export_smallest.txt" | cut -f1,3 | sort) >/dev/null; then
+    echo "exported model's hypotheses are identical to the supernet subnet's"
+else
+    echo "exported model's hypotheses differ from the supernet subnet's" >&2
+    exit 1
+fi
 echo "== demo finished in $(( $(date +%s) - start )) s; outputs in $OUT"
