@@ -20,9 +20,13 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import synthetic_dictionary  # noqa: E402
 
 DEFAULT_TEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mt-ende" / "test.en"
 
@@ -46,7 +50,6 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-    from fairseq.data import Dictionary
     from fairseq.sequence_generator import SequenceGenerator
 
     from mos_fairseq.arch import Architecture
@@ -55,10 +58,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    d = Dictionary()
-    for i in range(32768 - 4):
-        d.add_symbol(f"w{i}")
-    d.finalize(padding_factor=8)
+    d = synthetic_dictionary(32768)
     dicts = SimpleNamespace(source_dictionary=d, target_dictionary=d)
     supernet = SuperTransformerModel.build_model(
         SuperTransformerConfig(search_space="hat_wmt14_en_de", mos=args.mos), dicts

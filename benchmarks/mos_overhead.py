@@ -25,32 +25,11 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import random_batch, synthetic_dictionary  # noqa: E402
+
 VARIANTS = ("none", "layer", "neuron")
 PAPER_OVERHEAD = {"layer": 5.6, "neuron": 7.3}  # MoS paper, Table 13 (V100 hours, WMT'14 En-De)
-
-
-def _dictionary(size: int):
-    from fairseq.data import Dictionary
-
-    d = Dictionary()
-    for i in range(size - 4):
-        d.add_symbol(f"w{i}")
-    d.finalize(padding_factor=8)
-    return d
-
-
-def _batch(vocab: int, eos: int, bsz: int, length: int):
-    import torch
-
-    g = torch.Generator().manual_seed(0)
-    src = torch.randint(4, vocab, (bsz, length), generator=g)
-    tgt = torch.randint(4, vocab, (bsz, length), generator=g)
-    tgt[:, -1] = eos
-    prev = torch.cat([torch.full((bsz, 1), eos), tgt[:, :-1]], dim=1)
-    return {
-        "net_input": {"src_tokens": src, "src_lengths": torch.full((bsz,), length), "prev_output_tokens": prev},
-        "target": tgt, "ntokens": bsz * length, "nsentences": bsz, "id": torch.arange(bsz),
-    }
 
 
 def _build(variant: str, dictionary):
@@ -68,8 +47,8 @@ def run_variant(variant: str, repeats: int, threads: int, bsz: int, length: int)
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    d = _dictionary(10000)
-    sample = _batch(len(d), d.eos(), bsz, length)
+    d = synthetic_dictionary(10000)
+    sample = random_batch(len(d), d.eos(), bsz, length)
     task = SupernetTranslationTask(SupernetTranslationConfig(supernet_sampling="sandwich", seed=1), d, d)
     criterion = SupernetCrossEntropyCriterion(task, sentence_avg=False, label_smoothing=0.1)
     model = _build(variant, d).train()

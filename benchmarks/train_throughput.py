@@ -23,26 +23,14 @@ from argparse import Namespace
 from pathlib import Path
 from types import SimpleNamespace
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import random_batch, synthetic_dictionary  # noqa: E402
+
 MODES = ("stock", "supernet_fixed", "spos", "sandwich")
-
-
-def _batch(vocab, pad, eos, bsz=32, src_len=30, tgt_len=30):
-    import torch
-
-    g = torch.Generator().manual_seed(0)
-    src = torch.randint(4, vocab, (bsz, src_len), generator=g)
-    tgt = torch.randint(4, vocab, (bsz, tgt_len), generator=g)
-    tgt[:, -1] = eos
-    prev = torch.cat([torch.full((bsz, 1), eos), tgt[:, :-1]], dim=1)
-    return {
-        "net_input": {"src_tokens": src, "src_lengths": torch.full((bsz,), src_len), "prev_output_tokens": prev},
-        "target": tgt, "ntokens": bsz * tgt_len, "nsentences": bsz, "id": torch.arange(bsz),
-    }
 
 
 def run_mode(mode: str, repeats: int, threads: int) -> dict:
     import torch
-    from fairseq.data import Dictionary
     from fairseq.models.transformer import TransformerModel, base_architecture
 
     from mos_fairseq.arch import Architecture
@@ -53,11 +41,8 @@ def run_mode(mode: str, repeats: int, threads: int) -> dict:
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    d = Dictionary()
-    for i in range(10000 - 4):
-        d.add_symbol(f"w{i}")
-    d.finalize(padding_factor=8)
-    sample = _batch(len(d), d.pad(), d.eos())
+    d = synthetic_dictionary(10000)
+    sample = random_batch(len(d), d.eos())
     space = SearchSpace.load("hat_wmt14_en_de")
     fixed = Architecture(space=space, encoder_embed_dim=512, encoder_ffn_dims=(2048,) * 6, encoder_heads=(8,) * 6,
                          decoder_embed_dim=512, decoder_ffn_dims=(2048,) * 6, decoder_self_heads=(8,) * 6,

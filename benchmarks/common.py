@@ -1,0 +1,27 @@
+"""Helpers shared by the CPU benchmarks: a synthetic dictionary and a fixed random batch."""
+from __future__ import annotations
+
+
+def synthetic_dictionary(size: int):
+    from fairseq.data import Dictionary
+
+    d = Dictionary()
+    for i in range(size - 4):
+        d.add_symbol(f"w{i}")
+    d.finalize(padding_factor=8)
+    return d
+
+
+def random_batch(vocab: int, eos: int, bsz: int = 32, length: int = 30) -> dict:
+    """A seeded translation batch: ``bsz`` sentences of ``length`` source and target tokens."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    src = torch.randint(4, vocab, (bsz, length), generator=g)
+    tgt = torch.randint(4, vocab, (bsz, length), generator=g)
+    tgt[:, -1] = eos
+    prev = torch.cat([torch.full((bsz, 1), eos), tgt[:, :-1]], dim=1)
+    return {
+        "net_input": {"src_tokens": src, "src_lengths": torch.full((bsz,), length), "prev_output_tokens": prev},
+        "target": tgt, "ntokens": bsz * length, "nsentences": bsz, "id": torch.arange(bsz),
+    }
