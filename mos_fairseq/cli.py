@@ -108,6 +108,70 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(export_summary(result))
 
 
+def cmd_measure_latency(args: argparse.Namespace) -> None:
+    from mos_fairseq.latency.measure import measure_space
+    from mos_fairseq.latency.protocol import Protocol
+
+    space = SearchSpace.load(args.space)
+    vocab = args.vocab_size or (_vocab_size_of(args.data) if args.data else space.vocab_size)
+    protocol = Protocol(device=args.device, threads=args.threads, src_len=args.src_len, tgt_len=args.tgt_len,
+                        beam=args.beam, batch_size=args.batch_size, repeats=args.repeats, warmup=args.warmup,
+                        trim=args.trim, vocab_size=vocab)
+    try:
+        measured = measure_space(space, protocol, args.n_archs, args.seed, args.out, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"interrupted; the rows in {args.out} are complete: re-run the same command to continue",
+              file=sys.stderr)
+        raise SystemExit(130) from None
+    print(f"measured {measured} architecture(s) now; {args.out} holds {args.n_archs} (sidecar "
+          f"{Path(args.out).with_suffix('.json').name})")
+
+
+def cmd_train_estimator(args: argparse.Namespace) -> None:
+    import dataclasses
+
+    from mos_fairseq.latency.dataset import read_latency_csv
+    from mos_fairseq.latency.estimator import HAT_RECIPE, OUR_RECIPE
+    from mos_fairseq.latency.evaluation import evaluate, format_report, scatter_plot, write_report
+
+    space = SearchSpace.load(args.space) if args.space else None
+    sidecar = Path(args.data).with_suffix(".json")
+    if space is None and args.format != "hat" and sidecar.is_file():
+        try:
+            space = SearchSpace.from_dict(json.loads(sidecar.read_text())["space"], source=str(sidecar))
+        except (KeyError, json.JSONDecodeError):
+            raise DataError(f"{sidecar}: unreadable sidecar (no 'space')") from None
+    qkv = space.qkv_dim if space else 512
+    vocab = args.vocab_size or (space.vocab_size if space else 32768)
+    data = read_latency_csv(args.data, args.format, qkv_dim=qkv, vocab_size=vocab)
+    recipe = dataclasses.replace(OUR_RECIPE, hidden=args.hidden, layers=args.layers, steps=args.steps, lr=args.lr)
+    norm = space.feature_norm if space else None
+    kwargs = {"feature_norm": norm} if norm else {}
+    ev = evaluate(data, recipe, args.holdout, args.seed, space=space.to_dict() if space else None,
+                  hat_recipe=None if args.no_hat_recipe else HAT_RECIPE, **kwargs)
+    if sidecar.is_file() and args.format != "hat":
+        ev.estimator.info["measured"] = json.loads(sidecar.read_text()).get("device")
+    ev.estimator.save(args.out)
+    print(format_report(ev.report))
+    if args.report:
+        write_report(ev.report, args.report)
+    plot = args.plot or str(Path(args.out).with_suffix(".png"))
+    scatter_plot(ev, plot, title=f"{Path(args.data).name}: held-out {ev.report['n_test']} architectures")
+    print(f"estimator -> {args.out}; plot -> {plot}" + (f"; report -> {args.report}" if args.report else ""))
+
+
+def cmd_predict_latency(args: argparse.Namespace) -> None:
+    from mos_fairseq.latency.estimator import LatencyEstimator
+
+    estimator = LatencyEstimator.load(args.estimator)
+    space = SearchSpace.from_dict(estimator.space) if estimator.space and not args.space else (
+        SearchSpace.load(args.space) if args.space else None)
+    for path in args.arch:
+        arch = Architecture.load(path, space)
+        ms = estimator.predict_arch(arch)
+        print(json.dumps({"arch": path, "latency_ms": round(ms, 3)}) if args.json else f"{path}: {ms:.2f} ms")
+
+
 def cmd_make_synthetic(args: argparse.Namespace) -> None:
     from mos_fairseq.data.synthetic import write_corpus
 
@@ -156,6 +220,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
     p.add_argument("--static", action="store_true", help="write mos_static_transformer even if stock transformer fits")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("measure-latency", help="measure sampled subnets (as exported static models) on this device")
+    p.add_argument("--space", required=True, help="space YAML or built-in name")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--n-archs", type=int, required=True, help="architectures in the finished file")
+    p.add_argument("--repeats", type=int, default=300, help="timed runs per architecture (HAT: 300)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed runs before timing")
+    p.add_argument("--trim", type=float, default=0.1, help="fraction dropped at each end before averaging")
+    p.add_argument("--src-len", type=int, default=30)
+    p.add_argument("--tgt-len", type=int, default=30)
+    p.add_argument("--beam", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--vocab-size", type=int, help="vocabulary size (default: the space's, or --data's)")
+    p.add_argument("--data", help="fairseq data directory whose dictionary sets the vocabulary size")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", required=True, help="CSV to write or continue, e.g. latency_data/NAME.csv")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_measure_latency)
+
+    p = sub.add_parser("train-estimator", help="fit the MLP latency estimator; report it against baselines")
+    p.add_argument("--data", required=True, help="latency CSV (ours, or HAT's with --format hat)")
+    p.add_argument("--format", choices=("auto", "ours", "hat"), default="auto")
+    p.add_argument("--space", help="space of the data (default: the CSV's sidecar; HAT files: none)")
+    p.add_argument("--vocab-size", type=int, help="vocabulary for HAT files' parameter counts (default 32768)")
+    p.add_argument("--out", required=True, help="estimator file (.safetensors)")
+    p.add_argument("--hidden", type=int, default=400)
+    p.add_argument("--layers", type=int, default=3)
+    p.add_argument("--steps", type=int, default=5000)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--holdout", type=float, default=0.2, help="fraction of rows held out for the report")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--report", help="write the held-out scores as JSON here")
+    p.add_argument("--plot", help="scatter plot PNG (default: next to --out)")
+    p.add_argument("--no-hat-recipe", action="store_true", help="skip the HAT-recipe comparison")
+    p.set_defaults(func=cmd_train_estimator)
+
+    p = sub.add_parser("predict-latency", help="predicted latency (ms) of architectures")
+    p.add_argument("--estimator", required=True)
+    p.add_argument("--arch", required=True, nargs="+", help="architecture YAML file(s)")
+    p.add_argument("--space", help="space (default: the estimator's)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict_latency)
 
     p = sub.add_parser("make-synthetic", help="write the built-in synthetic en-de corpus")
     p.add_argument("--out", required=True)

@@ -1,0 +1,173 @@
+"""Latency datasets on disk: our CSV (written by ``measure-latency``) and HAT's CSV.
+
+Our CSV is a superset of HAT's: ``arch_id``, ``arch`` (the architecture as compact JSON),
+``params`` (exact, shared embeddings, the protocol's vocabulary), HAT's 10 feature columns and
+HAT's four latency columns (milliseconds). HAT's files carry only the features and latencies;
+their parameter counts are recomputed exactly from the features (parameters are affine in the
+per-layer FFN widths, so layer count x mean width suffices). Rows are appended one at a time and
+flushed to disk, so a crash loses at most the row being written; :func:`open_for_append` repairs
+a torn last line before appending. Every malformed input fails with a one-line
+:class:`~mos_fairseq.errors.DataError` naming the file, row and column.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from mos_fairseq.arch import FEATURE_NAMES, decoder_layer_params, encoder_layer_params
+from mos_fairseq.errors import DataError
+
+LATENCY_COLUMNS = ("latency_mean_encoder", "latency_mean_decoder", "latency_std_encoder", "latency_std_decoder")
+HAT_COLUMNS = FEATURE_NAMES + LATENCY_COLUMNS
+OUR_COLUMNS = ("arch_id", "arch", "params") + HAT_COLUMNS
+FORMATS = ("auto", "ours", "hat")
+
+
+@dataclass
+class LatencyDataset:
+    """Rows of one file as arrays: raw features ``[n, 10]``, latencies in ms, parameter counts."""
+
+    path: str
+    format: str
+    features: np.ndarray
+    encoder_ms: np.ndarray
+    decoder_ms: np.ndarray
+    params: np.ndarray
+    archs: list[str] | None = None  # compact JSON per row (our format only)
+
+    @property
+    def total_ms(self) -> np.ndarray:
+        """The estimator's target: encoder + decoder mean latency (HAT's definition)."""
+        return self.encoder_ms + self.decoder_ms
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+
+def params_from_features(features: Sequence[float], qkv_dim: int, vocab_size: int) -> float:
+    """Exact parameter count of a subnet from HAT's 10 features (shared embeddings)."""
+    de, n_enc, f_enc, _, dd, n_dec, f_dec = (float(x) for x in features[:7])
+    embed = vocab_size * de if de == dd else vocab_size * (de + dd)
+    # a layer's count is affine in its FFN width: n * layer(mean width) == sum of the layers
+    return embed + n_enc * encoder_layer_params(de, f_enc, qkv_dim) + n_dec * decoder_layer_params(dd, de, f_dec, qkv_dim)
+
+
+def _number(path: str, row: int, column: str, text: str) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: row {row}: column '{column}' is not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise DataError(f"{path}: row {row}: column '{column}' is not finite: {text!r}")
+    return value
+
+
+def read_header(path: Path) -> list[str] | None:
+    """The CSV's column names, or None for an empty file."""
+    with open(path, newline="") as f:
+        line = f.readline()
+    if not line.strip():
+        return None
+    return next(csv.reader([line]))
+
+
+def read_latency_csv(
+    path: str | Path, fmt: str = "auto", qkv_dim: int = 512, vocab_size: int = 32768
+) -> LatencyDataset:
+    """Read and validate a latency CSV. ``qkv_dim``/``vocab_size`` give HAT files their parameter counts."""
+    path = Path(path)
+    if fmt not in FORMATS:
+        raise DataError(f"unknown latency CSV format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if not path.is_file():
+        raise DataError(f"latency CSV '{path}' does not exist")
+    header = read_header(path)
+    if header is None:
+        raise DataError(f"{path}: empty file (no header)")
+    if fmt == "auto":
+        fmt = "ours" if "arch" in header else "hat"
+    needed = OUR_COLUMNS if fmt == "ours" else HAT_COLUMNS
+    missing = [c for c in needed if c not in header]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)} for the {fmt} format")
+    feats, enc, dec, params, archs = [], [], [], [], []
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        for row_no, row in enumerate(reader, start=1):
+            if None in row or any(v is None for v in row.values()):
+                raise DataError(f"{path}: row {row_no}: has {len(header)} columns expected, found a different number")
+            values = [_number(str(path), row_no, c, row[c]) for c in FEATURE_NAMES]
+            lat = [_number(str(path), row_no, c, row[c]) for c in LATENCY_COLUMNS]
+            if lat[0] < 0 or lat[1] < 0:
+                raise DataError(f"{path}: row {row_no}: negative latency")
+            feats.append(values)
+            enc.append(lat[0])
+            dec.append(lat[1])
+            if fmt == "ours":
+                params.append(_number(str(path), row_no, "params", row["params"]))
+                archs.append(row["arch"])
+            else:
+                params.append(params_from_features(values, qkv_dim, vocab_size))
+    if not feats:
+        raise DataError(f"{path}: no data rows")
+    return LatencyDataset(
+        str(path), fmt, np.asarray(feats, dtype=np.float64), np.asarray(enc), np.asarray(dec),
+        np.asarray(params, dtype=np.float64), archs if fmt == "ours" else None,
+    )
+
+
+def format_row(row: dict) -> str:
+    """One CSV line (with newline) in :data:`OUR_COLUMNS` order."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow([row[c] for c in OUR_COLUMNS])
+    return buf.getvalue()
+
+
+def open_for_append(path: Path) -> list[dict]:
+    """Prepare ``path`` for appending rows and return the complete rows already in it.
+
+    Creates the file with its header if missing. A last line without its newline (a crash while
+    writing) is cut off. A file with other columns is refused, never touched.
+    """
+    if not path.exists() or path.stat().st_size == 0:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="") as f:
+            csv.writer(f, lineterminator="\n").writerow(OUR_COLUMNS)
+            f.flush()
+            os.fsync(f.fileno())
+        return []
+    header = read_header(path)
+    if header != list(OUR_COLUMNS):
+        raise DataError(f"{path}: not a mos-nas latency CSV (columns {header}); choose another --out")
+    data = path.read_bytes()
+    if not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        with open(path, "r+b") as f:
+            f.truncate(cut)
+            f.flush()
+            os.fsync(f.fileno())
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for i, row in enumerate(rows):
+        if row["arch_id"] != str(i):
+            raise DataError(f"{path}: row {i + 1}: arch_id {row['arch_id']!r}, expected {i}; the file was edited")
+        try:
+            json.loads(row["arch"])
+        except (TypeError, json.JSONDecodeError):
+            raise DataError(f"{path}: row {i + 1}: column 'arch' is not JSON") from None
+    return rows
+
+
+def append_row(path: Path, row: dict) -> None:
+    """Append one row and force it to disk."""
+    with open(path, "a", newline="") as f:
+        f.write(format_row(row))
+        f.flush()
+        os.fsync(f.fileno())

@@ -1,0 +1,209 @@
+"""``mos-nas measure-latency``: the latency of sampled subnets on this machine's CPU or GPU.
+
+Each architecture is built as the static model that export produces (never the supernet), put
+in eval mode, and timed with :mod:`mos_fairseq.latency.protocol`: the encoder on one source
+sentence of ``src_len`` tokens, then the decoder incrementally for ``tgt_len`` steps on ``beam``
+hypotheses (HAT's dummy sentences; the decoder time includes expanding the encoder output to
+the beam and the output projection). Rows are appended to the CSV one architecture at a time
+(:mod:`mos_fairseq.latency.dataset`); a sidecar JSON records the device and the protocol, and a
+re-run with the same arguments continues where the last one stopped.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from mos_fairseq.arch import FEATURE_NAMES, Architecture, write_text_atomic
+from mos_fairseq.errors import DataError, UserError
+from mos_fairseq.latency.dataset import OUR_COLUMNS, append_row, open_for_append, read_header
+from mos_fairseq.latency.protocol import Protocol, time_encoder_decoder, trimmed_stats
+from mos_fairseq.space import SearchSpace
+
+SIDECAR_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    encoder_mean: float
+    decoder_mean: float
+    encoder_std: float
+    decoder_std: float
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_description(device: str, threads: int) -> dict[str, Any]:
+    """What the numbers were measured on (stored in the sidecar, compared on resume)."""
+    info: dict[str, Any] = {
+        "device": device,
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": threads,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    if device == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(0)
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def synthetic_dictionary(size: int):
+    """A fairseq dictionary with exactly ``size`` entries (only the size matters for latency)."""
+    from fairseq.data import Dictionary
+
+    d = Dictionary()
+    for i in range(size - len(d)):
+        d.add_symbol(f"w{i}")
+    return d
+
+
+def build_model(arch: Architecture, dictionary, device: str):
+    from mos_fairseq.models.static_transformer import StaticTransformerModel
+
+    model = StaticTransformerModel.from_arch(arch, dictionary, dictionary, share_all_embeddings=True)
+    return model.to(device).eval()
+
+
+def measure_model(model, protocol: Protocol, timer: Callable[[], float] = time.perf_counter) -> LatencyStats:
+    """Time one static model with HAT's dummy inputs (see the module docstring)."""
+    dev = next(model.parameters()).device
+    eos, filler = model.decoder.dictionary.eos(), model.decoder.dictionary.nspecial  # a non-special token
+    b, beam = protocol.batch_size, protocol.beam
+    src = torch.tensor([[eos] + [filler] * (protocol.src_len - 1)] * b, device=dev)
+    src_lengths = torch.full((b,), protocol.src_len, device=dev)
+    prev = torch.tensor([[filler] * (protocol.tgt_len - 1) + [eos]] * (b * beam), device=dev)
+    beam_order = torch.arange(b, device=dev).repeat_interleave(beam)
+
+    def encode():
+        return model.encoder(src, src_lengths)
+
+    def decode(encoder_out):
+        encoder_out = model.encoder.reorder_encoder_out(encoder_out, beam_order)
+        state: dict = {}
+        for step in range(protocol.tgt_len):
+            model.decoder(prev[:, : step + 1], encoder_out, incremental_state=state)
+
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    with torch.inference_mode():
+        enc, dec = time_encoder_decoder(encode, decode, protocol.repeats, protocol.warmup, timer, sync)
+    enc_mean, enc_std = trimmed_stats(enc, protocol.trim)
+    dec_mean, dec_std = trimmed_stats(dec, protocol.trim)
+    return LatencyStats(enc_mean, dec_mean, enc_std, dec_std)
+
+
+def sample_architectures(space: SearchSpace, n: int, seed: int) -> list[Architecture]:
+    """``n`` distinct random architectures; the first k are the same for any n >= k."""
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    archs: list[Architecture] = []
+    attempts = 0
+    while len(archs) < n:
+        arch = Architecture.random(space, rng)
+        attempts += 1
+        key = arch.to_json()
+        if key not in seen:
+            seen.add(key)
+            archs.append(arch)
+        elif attempts > 100 * n + 1000:
+            raise UserError(f"space '{space.name}' has fewer than {n} distinct architectures")
+    return archs
+
+
+def _sidecar_path(out: Path) -> Path:
+    return out.with_suffix(".json")
+
+
+def _sidecar(space: SearchSpace, protocol: Protocol, seed: int, device: dict) -> dict[str, Any]:
+    return {"version": SIDECAR_VERSION, "tool": "mos-nas measure-latency", "space": space.to_dict(),
+            "seed": seed, "protocol": protocol.to_dict(), "device": device, "columns": list(OUR_COLUMNS),
+            "units": "milliseconds"}
+
+
+def _check_resume(existing: dict, new: dict, path: Path) -> None:
+    for key in ("space", "seed", "protocol"):
+        if existing.get(key) != new[key]:
+            raise DataError(f"{path}: an earlier run used another {key} ({existing.get(key)} vs {new[key]}); "
+                            "re-run with the same arguments or choose another --out")
+    for key in ("cpu", "gpu", "torch_threads"):
+        if existing.get("device", {}).get(key) != new["device"].get(key):
+            raise DataError(f"{path}: an earlier run measured on another device ({key}: "
+                            f"{existing.get('device', {}).get(key)!r} vs {new['device'].get(key)!r}); choose another --out")
+
+
+def measure_space(
+    space: SearchSpace,
+    protocol: Protocol,
+    n_archs: int,
+    seed: int,
+    out: str | Path,
+    progress: bool = True,
+    timer: Callable[[], float] = time.perf_counter,
+) -> int:
+    """Measure ``n_archs`` sampled architectures into ``out`` (resuming); returns rows measured now."""
+    out = Path(out)
+    if n_archs < 1:
+        raise UserError(f"--n-archs must be >= 1, got {n_archs}")
+    if protocol.device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available to this torch build")
+    threads = protocol.threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    sidecar = _sidecar(space, protocol, seed, device_description(protocol.device, threads))
+    side_path = _sidecar_path(out)
+    if out.exists() and out.stat().st_size > 0:
+        if read_header(out) != list(OUR_COLUMNS):
+            raise DataError(f"{out}: not a mos-nas latency CSV (columns {read_header(out)}); choose another --out")
+        if not side_path.exists():
+            raise DataError(f"{out} exists without its sidecar {side_path.name}; choose another --out")
+        try:
+            existing = json.loads(side_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataError(f"{side_path}: unreadable sidecar ({exc})") from None
+        _check_resume(existing, sidecar, side_path)
+    done_rows = open_for_append(out)
+    if not side_path.exists():
+        write_text_atomic(side_path, json.dumps(sidecar, indent=2) + "\n")
+    archs = sample_architectures(space, max(n_archs, len(done_rows)), seed)
+    for i, row in enumerate(done_rows):
+        if json.loads(row["arch"]) != json.loads(archs[i].to_json()):
+            raise DataError(f"{out}: row {i + 1} holds another architecture than seed {seed} samples; "
+                            "the file was edited or written by another version")
+    todo = range(len(done_rows), n_archs)
+    if not todo:
+        return 0
+    from tqdm import tqdm
+
+    dictionary = synthetic_dictionary(protocol.vocab_size)
+    bar = tqdm(todo, total=n_archs, initial=len(done_rows), unit="arch", disable=not progress,
+               desc=f"latency {protocol.device}")
+    for i in bar:
+        arch = archs[i]
+        model = build_model(arch, dictionary, protocol.device)
+        stats = measure_model(model, protocol, timer)
+        del model
+        row = {"arch_id": i, "arch": arch.to_json(),
+               "params": arch.num_params(protocol.vocab_size, protocol.vocab_size)}
+        row.update(zip(FEATURE_NAMES, arch.features()))
+        row.update({"latency_mean_encoder": stats.encoder_mean, "latency_mean_decoder": stats.decoder_mean,
+                    "latency_std_encoder": stats.encoder_std, "latency_std_decoder": stats.decoder_std})
+        append_row(out, row)
+        bar.set_postfix(enc=f"{stats.encoder_mean:.1f}ms", dec=f"{stats.decoder_mean:.1f}ms")
+    return len(todo)
+

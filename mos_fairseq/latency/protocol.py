@@ -1,0 +1,87 @@
+"""HAT's latency-measurement protocol, independent of any model.
+
+A measurement is ``warmup`` untimed runs, then ``repeats`` timed runs of the encoder and of the
+decoder (timed separately, each bracketed by the device's synchronisation), the top and bottom
+``trim`` fraction of each sample list dropped and the mean and (population) standard deviation of
+the rest kept. :mod:`mos_fairseq.latency.measure` applies it to exported static models; the
+timer and synchronisation are parameters so the protocol is testable with a fake clock.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Sequence
+
+from mos_fairseq.errors import UserError
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """What a latency number means: every field is recorded in the dataset's sidecar JSON."""
+
+    device: str = "cpu"
+    threads: int | None = None
+    src_len: int = 30
+    tgt_len: int = 30
+    beam: int = 4
+    batch_size: int = 1
+    repeats: int = 10
+    warmup: int = 2
+    trim: float = 0.1
+    vocab_size: int = 32768
+
+    def __post_init__(self) -> None:
+        for name in ("src_len", "tgt_len", "beam", "batch_size", "repeats", "vocab_size"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.warmup < 0:
+            raise UserError(f"--warmup must be >= 0, got {self.warmup}")
+        if not 0 <= self.trim < 0.5:
+            raise UserError(f"trim fraction must be in [0, 0.5), got {self.trim}")
+        if self.threads is not None and self.threads < 1:
+            raise UserError(f"--threads must be >= 1, got {self.threads}")
+        if self.device not in ("cpu", "cuda"):
+            raise UserError(f"--device must be cpu or cuda, got {self.device!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def trimmed_stats(samples: Sequence[float], trim: float = 0.1) -> tuple[float, float]:
+    """Mean and population std after dropping ``int(n * trim)`` samples at each end (HAT)."""
+    if not samples:
+        raise ValueError("no latency samples")
+    values = sorted(samples)
+    cut = int(len(values) * trim)
+    kept = values[cut: len(values) - cut]
+    mean = math.fsum(kept) / len(kept)
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in kept) / len(kept))
+    return mean, std
+
+
+def time_encoder_decoder(
+    encode: Callable[[], Any],
+    decode: Callable[[Any], Any],
+    repeats: int,
+    warmup: int,
+    timer: Callable[[], float],
+    sync: Callable[[], None] = lambda: None,
+) -> tuple[list[float], list[float]]:
+    """Milliseconds of ``repeats`` encoder runs and ``repeats`` decoder runs (decoder on each
+    run's encoder output), after ``warmup`` untimed runs of both."""
+    for _ in range(warmup):
+        decode(encode())
+    sync()
+    enc_ms: list[float] = []
+    dec_ms: list[float] = []
+    for _ in range(repeats):
+        start = timer()
+        encoder_out = encode()
+        sync()
+        middle = timer()
+        decode(encoder_out)
+        sync()
+        end = timer()
+        enc_ms.append((middle - start) * 1000.0)
+        dec_ms.append((end - middle) * 1000.0)
+    return enc_ms, dec_ms

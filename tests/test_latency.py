@@ -1,0 +1,276 @@
+"""Latency measurement protocol, crash-safe datasets, HAT import and the MLP estimator."""
+import csv
+import dataclasses
+import json
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mos_fairseq.arch import Architecture
+from mos_fairseq.errors import CheckpointError, DataError, UserError
+from mos_fairseq.latency.dataset import (
+    HAT_COLUMNS,
+    OUR_COLUMNS,
+    params_from_features,
+    read_latency_csv,
+)
+from mos_fairseq.latency.estimator import HAT_RECIPE, LatencyEstimator, TrainRecipe
+from mos_fairseq.latency.evaluation import evaluate
+from mos_fairseq.latency.measure import build_model, measure_model, measure_space, synthetic_dictionary
+from mos_fairseq.latency.protocol import Protocol, time_encoder_decoder, trimmed_stats
+from mos_fairseq.space import SearchSpace
+
+from .conftest import REPO, run_cli
+
+HAT_SAMPLE = REPO / "tests" / "data" / "hat_latency_sample.csv"
+ENC_MS = [5, 1, 3, 100, 2, 4, 3, 2, 3, 0.5]       # one outlier each way: 100 and 0.5 are dropped
+DEC_MS = [40, 41, 39, 400, 42, 38, 40, 40, 1, 41]
+
+
+def fake_clock(enc_ms, dec_ms, warmup_ticks: int = 0):
+    """A timer whose successive readings make the encoder and decoder take the given times."""
+    ticks, now = [], 1000.0
+    for e, d in zip(enc_ms, dec_ms):
+        ticks += [now, now + e / 1000, now + (e + d) / 1000]
+        now += (e + d) / 1000 + 1.0
+    it = iter(ticks)
+    return lambda: next(it)
+
+
+def expected_stats(samples):
+    kept = sorted(samples)[1:-1]
+    mean = sum(kept) / len(kept)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in kept) / len(kept))
+
+
+def test_trimmed_stats_drop_ten_percent_each_end():
+    assert trimmed_stats(ENC_MS, 0.1) == pytest.approx((2.875, math.sqrt(1.359375)), abs=1e-12)
+    assert trimmed_stats([7.0, 1.0, 4.0], 0.1) == pytest.approx((4.0, math.sqrt(6.0)))  # n*0.1 < 1: keep all
+    assert trimmed_stats(list(range(20)), 0.1)[0] == pytest.approx(9.5)  # drops 0,1 and 18,19
+    with pytest.raises(ValueError):
+        trimmed_stats([], 0.1)
+
+
+def test_protocol_times_encoder_and_decoder_separately_after_warmup():
+    calls = {"enc": 0, "dec": 0}
+
+    def encode():
+        calls["enc"] += 1
+        return "encoded"
+
+    def decode(out):
+        assert out == "encoded"
+        calls["dec"] += 1
+
+    enc, dec = time_encoder_decoder(encode, decode, repeats=10, warmup=3, timer=fake_clock(ENC_MS, DEC_MS))
+    assert calls == {"enc": 13, "dec": 13}
+    assert enc == pytest.approx(ENC_MS, abs=1e-6)
+    assert dec == pytest.approx(DEC_MS, abs=1e-6)
+
+
+def test_measure_model_on_fake_clock_gives_exact_trimmed_numbers(tiny_space):
+    arch = Architecture.random(tiny_space, random.Random(3))
+    model = build_model(arch, synthetic_dictionary(100), "cpu")
+    protocol = Protocol(repeats=10, warmup=1, vocab_size=100, src_len=7, tgt_len=5, beam=2)
+    stats = measure_model(model, protocol, timer=fake_clock(ENC_MS, DEC_MS))
+    assert (stats.encoder_mean, stats.encoder_std) == pytest.approx(expected_stats(ENC_MS), abs=1e-6)
+    assert (stats.decoder_mean, stats.decoder_std) == pytest.approx(expected_stats(DEC_MS), abs=1e-6)
+
+
+class ClockThatDies:
+    """Fake clock for whole runs: each architecture takes ``enc_ms``/``dec_ms`` per run;
+    raises KeyboardInterrupt when architecture number ``die_at`` starts timing."""
+
+    def __init__(self, repeats: int, enc_ms: float, die_at: int | None = None):
+        self.reads, self.repeats, self.enc_ms, self.die_at, self.now = 0, repeats, enc_ms, die_at, 0.0
+
+    def __call__(self) -> float:
+        arch_no = self.reads // (3 * self.repeats)
+        if self.die_at is not None and arch_no >= self.die_at:
+            raise KeyboardInterrupt
+        phase = self.reads % 3
+        self.reads += 1
+        self.now += {0: 1.0, 1: self.enc_ms / 1000, 2: 0.05}[phase]
+        return self.now
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_interrupted_run_resumes_without_duplicates_or_lost_rows(tiny_space, tmp_path):
+    protocol = Protocol(repeats=3, warmup=0, vocab_size=64, src_len=5, tgt_len=3, beam=2)
+    ref = tmp_path / "ref.csv"
+    measure_space(tiny_space, protocol, 5, seed=7, out=ref, progress=False, timer=ClockThatDies(3, 2.0))
+    out = tmp_path / "run.csv"
+    with pytest.raises(KeyboardInterrupt):
+        measure_space(tiny_space, protocol, 5, seed=7, out=out, progress=False, timer=ClockThatDies(3, 9.0, die_at=2))
+    assert [r["arch_id"] for r in read_rows(out)] == ["0", "1"]
+    with open(out, "a") as f:  # a crash in the middle of writing row 2
+        f.write('2,"{""decoder"": {""cross_hea')
+    measured = measure_space(tiny_space, protocol, 5, seed=7, out=out, progress=False, timer=ClockThatDies(3, 2.0))
+    assert measured == 3
+    rows, ref_rows = read_rows(out), read_rows(ref)
+    assert [r["arch_id"] for r in rows] == ["0", "1", "2", "3", "4"]
+    assert [r["arch"] for r in rows] == [r["arch"] for r in ref_rows]  # same architectures, same order
+    assert float(rows[0]["latency_mean_encoder"]) == pytest.approx(9.0)  # kept from the first run
+    assert float(rows[4]["latency_mean_encoder"]) == pytest.approx(2.0)
+    assert len({r["arch"] for r in rows}) == 5
+    # finished: nothing to do; more archs: continues the same sample sequence
+    assert measure_space(tiny_space, protocol, 5, seed=7, out=out, progress=False, timer=ClockThatDies(3, 2.0)) == 0
+    measure_space(tiny_space, protocol, 7, seed=7, out=out, progress=False, timer=ClockThatDies(3, 2.0))
+    assert [r["arch"] for r in read_rows(out)][:5] == [r["arch"] for r in ref_rows]
+    assert len(read_rows(out)) == 7
+
+
+def test_resume_refuses_another_protocol_and_leaves_file_untouched(tiny_space, tmp_path):
+    out = tmp_path / "run.csv"
+    protocol = Protocol(repeats=3, warmup=0, vocab_size=64, src_len=5, tgt_len=3, beam=2)
+    measure_space(tiny_space, protocol, 2, seed=1, out=out, progress=False, timer=ClockThatDies(3, 2.0))
+    before = out.read_bytes(), out.with_suffix(".json").read_bytes()
+    other = Protocol(repeats=5, warmup=0, vocab_size=64, src_len=5, tgt_len=3, beam=2)
+    with pytest.raises(DataError, match="another protocol"):
+        measure_space(tiny_space, other, 4, seed=1, out=out, progress=False, timer=ClockThatDies(5, 2.0))
+    with pytest.raises(DataError, match="another seed"):
+        measure_space(tiny_space, protocol, 4, seed=2, out=out, progress=False, timer=ClockThatDies(3, 2.0))
+    assert (out.read_bytes(), out.with_suffix(".json").read_bytes()) == before
+    foreign = tmp_path / "foreign.csv"
+    foreign.write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match="not a mos-nas latency CSV"):
+        measure_space(tiny_space, protocol, 2, seed=1, out=foreign, progress=False)
+    assert foreign.read_text() == "a,b\n1,2\n"
+
+
+def write_csv(path: Path, header, rows) -> Path:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def test_malformed_csvs_are_refused_naming_the_problem(tmp_path):
+    good = [list(range(10)) + [1.0, 2.0, 0.1, 0.1] for _ in range(4)]
+    missing = write_csv(tmp_path / "missing.csv", HAT_COLUMNS[:-2], [r[:-2] for r in good])
+    with pytest.raises(DataError, match="missing column.*latency_std_encoder"):
+        read_latency_csv(missing)
+    bad = [list(r) for r in good]
+    bad[2][11] = "fast"
+    nonnum = write_csv(tmp_path / "nonnum.csv", HAT_COLUMNS, bad)
+    with pytest.raises(DataError, match=r"row 3: column 'latency_mean_decoder' is not a number: 'fast'"):
+        read_latency_csv(nonnum)
+    bad[2][11] = "nan"
+    with pytest.raises(DataError, match="row 3.*not finite"):
+        read_latency_csv(write_csv(tmp_path / "nan.csv", HAT_COLUMNS, bad))
+    with pytest.raises(DataError, match="no data rows"):
+        read_latency_csv(write_csv(tmp_path / "empty.csv", HAT_COLUMNS, []))
+    (tmp_path / "blank.csv").write_text("")
+    with pytest.raises(DataError, match="empty file"):
+        read_latency_csv(tmp_path / "blank.csv")
+    proc = run_cli("train-estimator", "--data", str(nonnum), "--out", str(tmp_path / "e.safetensors"), check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "row 3" in proc.stderr
+    assert not (tmp_path / "e.safetensors").exists()
+
+
+def test_hat_format_import_of_the_sample_file():
+    data = read_latency_csv(HAT_SAMPLE)
+    assert data.format == "hat" and len(data) == 30
+    with open(HAT_SAMPLE) as f:
+        first = next(csv.DictReader(f))
+    assert data.features[0].tolist() == [float(first[c]) for c in HAT_COLUMNS[:10]]
+    assert data.total_ms[0] == pytest.approx(float(first["latency_mean_encoder"]) + float(first["latency_mean_decoder"]))
+    assert np.all(data.params > 0)
+
+
+def test_params_from_features_equals_exact_count(hat_space):
+    rng = random.Random(0)
+    for _ in range(20):
+        arch = Architecture.random(hat_space, rng)
+        assert params_from_features(arch.features(), 512, 32768) == pytest.approx(arch.num_params(32768), abs=1e-3)
+
+
+def synthetic_latency(n: int, seed: int = 0):
+    """Tiny-space features and a non-linear latency (decoder layers x width interaction)."""
+    space = SearchSpace.load("tiny")
+    rng = random.Random(seed)
+    feats = np.array([Architecture.random(space, rng).features() for _ in range(n)])
+    noise = np.random.default_rng(seed).normal(0, 0.2, n)
+    y = 2 + 3 * feats[:, 5] * (feats[:, 6] / 64) ** 2 + feats[:, 1] * feats[:, 0] / 32 + noise
+    return space, feats, y
+
+
+def test_estimator_learns_and_round_trips_through_safetensors(tmp_path):
+    space, x, y = synthetic_latency(240)
+    recipe = TrainRecipe(hidden=64, layers=3, steps=1500)
+    est = LatencyEstimator.fit(x[:200], y[:200], recipe, space.feature_norm, seed=1, space=space.to_dict())
+    pred = est.predict(x[200:])
+    rmse = float(np.sqrt(np.mean((pred - y[200:]) ** 2)))
+    linear = np.linalg.lstsq(np.c_[x[:200], np.ones(200)], y[:200], rcond=None)[0]
+    lin_rmse = float(np.sqrt(np.mean((np.c_[x[200:], np.ones(40)] @ linear - y[200:]) ** 2)))
+    assert rmse < 0.6 * lin_rmse  # the MLP captures the interaction the linear term cannot
+    path = tmp_path / "est.safetensors"
+    est.save(path)
+    loaded = LatencyEstimator.load(path)
+    assert np.array_equal(loaded.predict(x[200:]), pred)
+    assert loaded.space == space.to_dict() and loaded.recipe == recipe
+    arch = Architecture.random(space, random.Random(5))
+    assert loaded.predict_arch(arch) == pytest.approx(float(est.predict([arch.features()])[0]))
+    with pytest.raises(UserError, match="trained on space 'tiny'"):
+        loaded.predict_arch(Architecture.smallest(SearchSpace.load("hat_wmt14_en_de")))
+    assert path.read_bytes()[8:9] == b"{"  # safetensors: 8-byte header length, then a JSON header
+
+
+def test_estimator_load_refuses_other_files(tmp_path):
+    torch.save({"model": {}}, tmp_path / "ckpt.pt")
+    (tmp_path / "text.safetensors").write_text("hello")
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "plain.safetensors"))
+    for name, match in (("ckpt.pt", "not a safetensors"), ("text.safetensors", "not a safetensors"),
+                        ("plain.safetensors", "without a mos-fairseq latency estimator header"),
+                        ("absent.safetensors", "does not exist")):
+        with pytest.raises(CheckpointError, match=match):
+            LatencyEstimator.load(tmp_path / name)
+
+
+def test_evaluation_reports_every_model_on_the_same_split():
+    _, x, y = synthetic_latency(200, seed=1)
+    from mos_fairseq.latency.dataset import LatencyDataset
+
+    data = LatencyDataset("synthetic", "hat", x, y * 0.1, y * 0.9, np.array([params_from_features(f, 32, 1000) for f in x]))
+    ev = evaluate(data, TrainRecipe(hidden=32, steps=600), holdout=0.2, seed=3,
+                  feature_norm=SearchSpace.load("tiny").feature_norm,
+                  hat_recipe=dataclasses.replace(HAT_RECIPE, hidden=32, steps=300))
+    assert set(ev.report["models"]) == {"mlp", "hat_recipe", "linear_features", "linear_params"}
+    assert ev.report["n_test"] == 40 and ev.report["n_train"] == 160
+    for s in ev.report["models"].values():
+        assert set(s) == {"rmse", "mae", "r2", "kendall_tau"} and s["rmse"] >= s["mae"] - 1e-9
+    assert ev.report["models"]["mlp"]["r2"] > ev.report["models"]["linear_params"]["r2"]
+    assert (HAT_RECIPE.hidden, HAT_RECIPE.layers, HAT_RECIPE.lr, HAT_RECIPE.steps, HAT_RECIPE.batch_size) == \
+        (400, 3, 1e-5, 5000, 128)
+
+
+def test_cli_measure_train_predict(tmp_path):
+    csv_path = tmp_path / "latency_data" / "tiny_cpu.csv"
+    run_cli("measure-latency", "--space", "tiny", "--n-archs", "12", "--repeats", "3", "--warmup", "0",
+            "--src-len", "6", "--tgt-len", "4", "--beam", "2", "--threads", "1", "--vocab-size", "64",
+            "--no-progress", "--out", str(csv_path))
+    side = json.loads(csv_path.with_suffix(".json").read_text())
+    assert side["protocol"]["repeats"] == 3 and side["device"]["torch_threads"] == 1 and side["space"]["name"] == "tiny"
+    assert list(read_rows(csv_path)[0]) == list(OUR_COLUMNS) and len(read_rows(csv_path)) == 12
+    est, report = tmp_path / "tiny.safetensors", tmp_path / "report.json"
+    proc = run_cli("train-estimator", "--data", str(csv_path), "--out", str(est), "--report", str(report),
+                   "--hidden", "16", "--steps", "200", "--holdout", "0.25", "--no-hat-recipe")
+    assert "linear_features" in proc.stdout and est.with_suffix(".png").stat().st_size > 1000
+    scores = json.loads(report.read_text())["models"]
+    assert set(scores) == {"mlp", "linear_features", "linear_params"}
+    arch = tmp_path / "a.yml"
+    Architecture.largest(SearchSpace.load("tiny")).save(arch)
+    out = run_cli("predict-latency", "--estimator", str(est), "--arch", str(arch), "--json").stdout
+    assert json.loads(out)["latency_ms"] > 0
