@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import random
 import sys
 from pathlib import Path
@@ -150,7 +151,8 @@ def cmd_train_estimator(args: argparse.Namespace) -> None:
     ev = evaluate(data, recipe, args.holdout, args.seed, space=space.to_dict() if space else None,
                   hat_recipe=None if args.no_hat_recipe else HAT_RECIPE, **kwargs)
     if sidecar.is_file() and args.format != "hat":
-        ev.estimator.info["measured"] = json.loads(sidecar.read_text()).get("device")
+        side = json.loads(sidecar.read_text())
+        ev.estimator.info.update(measured=side.get("device"), protocol=side.get("protocol"))
     ev.estimator.save(args.out)
     print(format_report(ev.report))
     if args.report:
@@ -170,6 +172,41 @@ def cmd_predict_latency(args: argparse.Namespace) -> None:
         arch = Architecture.load(path, space)
         ms = estimator.predict_arch(arch)
         print(json.dumps({"arch": path, "latency_ms": round(ms, 3)}) if args.json else f"{path}: {ms:.2f} ms")
+
+
+def cmd_search(args: argparse.Namespace) -> None:
+    from mos_fairseq.search.constraints import parse_constraints
+    from mos_fairseq.search.evolution import EvolutionConfig
+    from mos_fairseq.search.runner import SearchInputs, run_search
+
+    constraints = parse_constraints(args.latency_constraint, args.param_constraint)
+    config = EvolutionConfig(args.iterations, args.population, args.parents, args.mutation, args.mutation_prob,
+                             args.crossover, args.seed)
+    summary = run_search(SearchInputs(
+        args.checkpoint, args.data, constraints, config, args.out, args.space, args.estimator, args.valid_subset,
+        args.valid_max_sentences, args.resume, args.verify_latency, progress=not args.no_progress))
+    for entry in summary:
+        lat = entry["predicted_latency_ms"]
+        line = (f"{entry['kind']} <= {entry['constraint']:g}: {entry['arch']} loss {entry['valid_loss']:.4f}, "
+                f"{entry['params']:,} params" + (f", {lat:.2f} ms predicted" if lat is not None else ""))
+        if "measured_latency_ms" in entry:
+            line += f", {entry['measured_latency_ms']:.2f} ms measured"
+        print(line)
+    print(f"outputs in {args.out}: summary.json, candidates.csv, pareto.csv, pareto.png, best_*.yml")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from mos_fairseq.search.runner import evaluate_subnet
+
+    res = evaluate_subnet(args.checkpoint, args.data, args.arch, args.valid_subset, args.valid_max_sentences,
+                          bleu=not args.no_bleu, beam=args.beam, lenpen=args.lenpen)
+    if args.json:
+        print(json.dumps(res))
+        return
+    line = f"{args.arch}: valid loss {res['valid_loss']:.4f} bits/token (ppl {res['valid_ppl']:.2f}) on {res['sentences']} sentences"
+    if "bleu" in res:
+        line += f", BLEU {res['bleu']:.2f} (beam {args.beam})"
+    print(line + f", {res['params']:,} params")
 
 
 def cmd_make_synthetic(args: argparse.Namespace) -> None:
@@ -264,6 +301,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict_latency)
 
+    p = sub.add_parser("search", help="evolutionary search under latency/parameter constraints (one run, all constraints)")
+    p.add_argument("--checkpoint", required=True, help="supernet checkpoint")
+    p.add_argument("--data", help="data directory (default: the checkpoint's)")
+    p.add_argument("--space", help="search a narrower space than the supernet's")
+    p.add_argument("--estimator", help="latency estimator (.safetensors) for latency constraints")
+    p.add_argument("--latency-constraint", nargs="+", metavar="MS", help="e.g. 100 150 200")
+    p.add_argument("--param-constraint", nargs="+", metavar="N", help="e.g. 30M 45000000")
+    p.add_argument("--iterations", type=int, default=30)
+    p.add_argument("--population", type=int, default=125)
+    p.add_argument("--parents", type=int, default=25)
+    p.add_argument("--mutation", type=int, default=50)
+    p.add_argument("--mutation-prob", type=float, default=0.3)
+    p.add_argument("--crossover", type=int, default=50)
+    p.add_argument("--valid-subset", default="valid")
+    p.add_argument("--valid-max-sentences", type=int, help="first N validation sentences (default: all)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", required=True)
+    p.add_argument("--resume", action="store_true", help="continue the search in --out")
+    p.add_argument("--verify-latency", action="store_true", help="measure the picks on this device")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("evaluate", help="validation loss and BLEU of one subnet inside a supernet")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data")
+    p.add_argument("--arch", required=True)
+    p.add_argument("--valid-subset", default="valid")
+    p.add_argument("--valid-max-sentences", type=int)
+    p.add_argument("--beam", type=int, default=4)
+    p.add_argument("--lenpen", type=float, default=0.6)
+    p.add_argument("--no-bleu", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
     p = sub.add_parser("make-synthetic", help="write the built-in synthetic en-de corpus")
     p.add_argument("--out", required=True)
     p.add_argument("--train", type=int, default=20000)
@@ -288,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.getLogger("fairseq").setLevel(logging.WARNING)  # keep fairseq's INFO lines out of our output
     func: Callable[[argparse.Namespace], None] = args.func
     try:
         func(args)

@@ -1,0 +1,1 @@
+"""Search: constraints, subnet fitness inside a supernet, HAT's evolutionary search, its outputs."""

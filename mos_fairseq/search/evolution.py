@@ -1,0 +1,293 @@
+"""HAT's evolutionary search, run once for several constraints at a time.
+
+HAT runs one search per constraint: a population of ``population`` architectures, the best
+``parents`` (lowest validation loss) kept, ``mutation`` children made by resampling each gene
+with probability ``mutation_prob`` and ``crossover`` children taking each gene from one of two
+parents, and candidates breaking the constraint never admitted (resampled until they satisfy it).
+
+Here one population serves all constraints: every constraint keeps its own parents (the best
+members of the population that it allows), the children budget is split between the
+constraints (each child is made from, and must satisfy, one constraint's parents), and
+evaluations are cached by architecture, so a candidate that several constraints admit is scored
+once. The best architecture per constraint is the lowest-loss evaluated candidate it allows. All
+randomness comes from one ``random.Random(seed)``; the state after every iteration (population,
+generator state, evaluated losses) is JSON, so a resumed search ends exactly like an
+uninterrupted one.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Callable
+
+from mos_fairseq.arch import Architecture
+from mos_fairseq.errors import ArchError, UserError
+from mos_fairseq.search.constraints import Constraint
+from mos_fairseq.space import SearchSpace
+
+MAX_TRIES = 2000  # attempts to draw one admissible child before giving up on that slot
+
+
+@dataclass(frozen=True)
+class EvolutionConfig:
+    iterations: int = 30
+    population: int = 125
+    parents: int = 25
+    mutation: int = 50
+    mutation_prob: float = 0.3
+    crossover: int = 50
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "population", "parents"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if self.mutation < 0 or self.crossover < 0:
+            raise UserError("--mutation and --crossover must be >= 0")
+        if not 0 <= self.mutation_prob <= 1:
+            raise UserError(f"--mutation-prob must be in [0, 1], got {self.mutation_prob}")
+        if self.parents > self.population:
+            raise UserError(f"--parents ({self.parents}) cannot exceed --population ({self.population})")
+
+
+@dataclass
+class Candidate:
+    arch: Architecture
+    costs: dict[str, float]
+    loss: float
+    iteration: int           # first iteration it was evaluated in
+
+
+@dataclass
+class SearchState:
+    """Everything needed to continue a search (see :meth:`to_json_dict`)."""
+
+    iteration: int = 0                        # iterations completed
+    population: list[str] = field(default_factory=list)  # arch JSON of the next generation to evaluate
+    rng_state: list | None = None
+    evaluated: dict[str, dict] = field(default_factory=dict)  # arch JSON -> {loss, iteration}
+    best_history: list[dict[str, float | None]] = field(default_factory=list)
+
+    def to_json_dict(self) -> dict:
+        return {"iteration": self.iteration, "population": self.population, "rng_state": self.rng_state,
+                "evaluated": self.evaluated, "best_history": self.best_history}
+
+    @classmethod
+    def from_json_dict(cls, data: dict) -> "SearchState":
+        return cls(data["iteration"], data["population"], data["rng_state"], data["evaluated"], data["best_history"])
+
+
+def rng_state_to_json(rng: random.Random) -> list:
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def rng_from_json(state: list) -> random.Random:
+    rng = random.Random()
+    rng.setstate((state[0], tuple(state[1]), state[2]))
+    return rng
+
+
+# ---- genetic operators (HAT's, on per-layer genes) -----------------------------------------------
+def _layer_genes(arch: Architecture) -> dict[str, list[int]]:
+    return {"enc_ffn": list(arch.encoder_ffn_dims), "enc_heads": list(arch.encoder_heads),
+            "dec_ffn": list(arch.decoder_ffn_dims), "dec_self": list(arch.decoder_self_heads),
+            "dec_cross": list(arch.decoder_cross_heads), "dec_span": list(arch.decoder_cross_spans)}
+
+
+_CHOICES = {"enc_ffn": ("encoder", "ffn_dim"), "enc_heads": ("encoder", "heads"), "dec_ffn": ("decoder", "ffn_dim"),
+            "dec_self": ("decoder", "self_heads"), "dec_cross": ("decoder", "cross_heads"),
+            "dec_span": ("decoder", "cross_span")}
+
+
+def _build(space: SearchSpace, enc_embed: int, dec_embed: int, genes: dict[str, list[int]], rng: random.Random) -> Architecture:
+    n_enc = len(genes["enc_ffn"])
+    valid_spans = [k for k in space.decoder["cross_span"] if k <= n_enc]
+    spans = [k if k <= n_enc else rng.choice(valid_spans) for k in genes["dec_span"]]  # repair
+    return Architecture(space=space, encoder_embed_dim=enc_embed, encoder_ffn_dims=tuple(genes["enc_ffn"]),
+                        encoder_heads=tuple(genes["enc_heads"]), decoder_embed_dim=dec_embed,
+                        decoder_ffn_dims=tuple(genes["dec_ffn"]), decoder_self_heads=tuple(genes["dec_self"]),
+                        decoder_cross_heads=tuple(genes["dec_cross"]), decoder_cross_spans=tuple(spans))
+
+
+def mutate(arch: Architecture, prob: float, rng: random.Random) -> Architecture:
+    """Every gene (embed widths, layer counts, each layer's values) resampled with ``prob``;
+    layers a larger depth adds get random values (HAT's hidden genes are random too)."""
+    sp = arch.space
+    pick = lambda side, key, old: rng.choice(getattr(sp, side)[key]) if rng.random() < prob else old  # noqa: E731
+    enc_embed = pick("encoder", "embed_dim", arch.encoder_embed_dim)
+    dec_embed = pick("decoder", "embed_dim", arch.decoder_embed_dim)
+    n_enc = pick("encoder", "layers", arch.encoder_layers)
+    n_dec = pick("decoder", "layers", arch.decoder_layers)
+    old = _layer_genes(arch)
+    genes = {}
+    for name, (side, key) in _CHOICES.items():
+        n = n_enc if name.startswith("enc") else n_dec
+        values = [old[name][i] if i < len(old[name]) else rng.choice(getattr(sp, side)[key]) for i in range(n)]
+        genes[name] = [pick(side, key, v) for v in values]
+    return _build(sp, enc_embed, dec_embed, genes, rng)
+
+
+def crossover(a: Architecture, b: Architecture, rng: random.Random) -> Architecture:
+    """Each gene from ``a`` or ``b`` with equal probability (a layer only one parent has comes from it)."""
+    sp = a.space
+    two = lambda x, y: x if rng.random() < 0.5 else y  # noqa: E731
+    enc_embed = two(a.encoder_embed_dim, b.encoder_embed_dim)
+    dec_embed = two(a.decoder_embed_dim, b.decoder_embed_dim)
+    n_enc = two(a.encoder_layers, b.encoder_layers)
+    n_dec = two(a.decoder_layers, b.decoder_layers)
+    ga, gb = _layer_genes(a), _layer_genes(b)
+    genes = {}
+    for name in _CHOICES:
+        n = n_enc if name.startswith("enc") else n_dec
+        values = []
+        for i in range(n):
+            have = [g[name][i] for g in (ga, gb) if i < len(g[name])]
+            values.append(two(have[0], have[1]) if len(have) == 2 else have[0])
+        genes[name] = values
+    return _build(sp, enc_embed, dec_embed, genes, rng)
+
+
+# ---- the search ---------------------------------------------------------------------------------
+class EvolutionarySearch:
+    """``costs(arch)`` gives ``{"params": ..., "latency": ...}``; ``loss(arch)`` the fitness (cached by the caller)."""
+
+    def __init__(self, space: SearchSpace, constraints: list[Constraint], config: EvolutionConfig,
+                 costs: Callable[[Architecture], dict[str, float]], loss: Callable[[Architecture], float]):
+        self.space, self.constraints, self.config = space, constraints, config
+        self._costs, self._loss = costs, loss
+        self._cost_cache: dict[str, dict[str, float]] = {}
+
+    def costs(self, arch: Architecture) -> dict[str, float]:
+        key = arch.to_json()
+        if key not in self._cost_cache:
+            self._cost_cache[key] = self._costs(arch)
+        return self._cost_cache[key]
+
+    def allowed(self, arch: Architecture, c: Constraint) -> bool:
+        return c.allows(self.costs(arch))
+
+    def check_feasible(self, rng_seed: int = 12345, samples: int = 2000) -> None:
+        """Refuse (UserError) a constraint no architecture satisfies: smallest subnet + random samples."""
+        rng = random.Random(rng_seed)
+        smallest = Architecture.smallest(self.space)
+        pool = [smallest] + [Architecture.random(self.space, rng) for _ in range(samples)]
+        for c in self.constraints:
+            if not any(self.allowed(a, c) for a in pool):
+                cost = self.costs(smallest)[c.kind]
+                have = f"{cost:,.2f} ms (predicted)" if c.kind == "latency" else f"{cost:,.0f} parameters"
+                raise UserError(f"infeasible constraint {c.describe()}: the smallest subnet has {have} "
+                                f"and none of {samples} random subnets satisfies it")
+
+    def _random_admissible(self, c: Constraint, rng: random.Random, taken: set[str]) -> Architecture | None:
+        for _ in range(MAX_TRIES):
+            arch = Architecture.random(self.space, rng)
+            if arch.to_json() not in taken and self.allowed(arch, c):
+                return arch
+        return None
+
+    def _child(self, make: Callable[[], Architecture], c: Constraint, taken: set[str]) -> Architecture | None:
+        for _ in range(MAX_TRIES):
+            try:
+                arch = make()
+            except ArchError:
+                continue
+            if arch.to_json() not in taken and self.allowed(arch, c):
+                return arch
+        return None
+
+    def _split(self, total: int) -> list[int]:
+        k = len(self.constraints)
+        return [total // k + (1 if i < total % k else 0) for i in range(k)]
+
+    def initial_population(self, rng: random.Random) -> list[Architecture]:
+        taken: set[str] = set()
+        pop: list[Architecture] = []
+        for c, n in zip(self.constraints, self._split(self.config.population)):
+            for _ in range(n):
+                arch = self._random_admissible(c, rng, taken)
+                if arch is not None:
+                    taken.add(arch.to_json())
+                    pop.append(arch)
+        return pop
+
+    def parents_of(self, population: list[Architecture], losses: dict[str, float], c: Constraint) -> list[Architecture]:
+        admitted = [a for a in population if self.allowed(a, c)]
+        admitted.sort(key=lambda a: (losses[a.to_json()], a.to_json()))
+        return admitted[: self.config.parents]
+
+    def next_population(self, parents: list[list[Architecture]], rng: random.Random) -> list[Architecture]:
+        taken: set[str] = set()
+        pop: list[Architecture] = []
+        for group in parents:
+            for a in group:
+                if a.to_json() not in taken:
+                    taken.add(a.to_json())
+                    pop.append(a)
+        p = self.config.mutation_prob
+        for c, group, n_mut, n_cross in zip(self.constraints, parents, self._split(self.config.mutation),
+                                            self._split(self.config.crossover)):
+            for _ in range(n_mut):
+                child = (self._child(lambda: mutate(rng.choice(group), p, rng), c, taken) if group
+                         else self._random_admissible(c, rng, taken))
+                if child is not None:
+                    taken.add(child.to_json())
+                    pop.append(child)
+            for _ in range(n_cross):
+                child = (self._child(lambda: crossover(rng.choice(group), rng.choice(group), rng), c, taken)
+                         if group else self._random_admissible(c, rng, taken))
+                if child is not None:
+                    taken.add(child.to_json())
+                    pop.append(child)
+        return pop
+
+    def run(self, state: SearchState | None = None, on_iteration: Callable[[SearchState], None] | None = None,
+            progress: bool = False) -> SearchState:
+        """Run (or continue) the search; ``on_iteration`` gets the state after every iteration."""
+        cfg = self.config
+        state = state or SearchState()
+        if state.rng_state is None:
+            rng = random.Random(cfg.seed)
+            population = self.initial_population(rng)
+        else:
+            rng = rng_from_json(state.rng_state)
+            population = [Architecture.from_json(s, self.space) for s in state.population]
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.iterations, initial=state.iteration, unit="iter", disable=not progress, desc="search")
+        while state.iteration < cfg.iterations:
+            losses = {}
+            for arch in population:
+                key = arch.to_json()
+                losses[key] = self._loss(arch)
+                state.evaluated.setdefault(key, {"loss": losses[key], "iteration": state.iteration})
+            parents = [self.parents_of(population, losses, c) for c in self.constraints]
+            best = self.best(state)
+            state.best_history.append({c.name: (b.loss if b else None) for c, b in zip(self.constraints, best)})
+            state.iteration += 1
+            # always breed the next generation, so that a finished search can be extended
+            # (--resume with more --iterations) exactly as if it had run longer
+            population = self.next_population(parents, rng)
+            state.population = [a.to_json() for a in population]
+            state.rng_state = rng_state_to_json(rng)
+            if on_iteration:
+                on_iteration(state)
+            bar.update(1)
+            bar.set_postfix({c.name: (f"{b.loss:.3f}" if b else "-") for c, b in zip(self.constraints, best)})
+        bar.close()
+        return state
+
+    def candidates(self, state: SearchState) -> list[Candidate]:
+        out = []
+        for key, rec in state.evaluated.items():
+            arch = Architecture.from_json(key, self.space)
+            out.append(Candidate(arch, self.costs(arch), rec["loss"], rec["iteration"]))
+        return out
+
+    def best(self, state: SearchState) -> list[Candidate | None]:
+        cands = self.candidates(state)
+        result = []
+        for c in self.constraints:
+            ok = [x for x in cands if c.allows(x.costs)]
+            result.append(min(ok, key=lambda x: (x.loss, x.arch.to_json())) if ok else None)
+        return result

@@ -1,0 +1,95 @@
+"""Fitness of a subnet inside a trained supernet: its loss on a fixed set of validation batches.
+
+Search scores thousands of candidates, so the batches are built once (the first
+``max_sentences`` sentences of the subset, ordered by length, in chunks of ``batch_sentences``)
+and every candidate sees exactly the same ones. A candidate is first collapsed into a static
+model (MoS experts mixed once for it, weights sliced once; :func:`extract_subnet`) and then run on
+all batches, instead of slicing and mixing the supernet's weights on every batch. The loss is the
+token-level negative log-likelihood in bits (no label smoothing). Results are cached by
+architecture (:class:`FitnessCache`), so re-visited candidates cost nothing.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from mos_fairseq.arch import Architecture
+from mos_fairseq.errors import DataError
+
+
+@dataclass
+class ValidationBatches:
+    """Collated fairseq samples; identical for every candidate."""
+
+    subset: str
+    samples: list[dict]
+    sentences: int
+    tokens: int
+
+    @classmethod
+    def from_task(cls, task, subset: str = "valid", max_sentences: int | None = None,
+                  batch_sentences: int = 64) -> "ValidationBatches":
+        try:
+            task.load_dataset(subset, combine=False, epoch=1)
+        except FileNotFoundError as exc:
+            raise DataError(f"validation subset '{subset}' not found in {task.cfg.data}: {exc}") from None
+        dataset = task.dataset(subset)
+        n = len(dataset) if max_sentences is None else min(max_sentences, len(dataset))
+        if n == 0:
+            raise DataError(f"validation subset '{subset}' in {task.cfg.data} is empty")
+        indices = sorted(range(n), key=lambda i: (int(dataset.src_sizes[i]), i))
+        samples = [dataset.collater([dataset[i] for i in indices[k:k + batch_sentences]])
+                   for k in range(0, n, batch_sentences)]
+        return cls(subset, samples, n, int(sum(s["ntokens"] for s in samples)))
+
+
+@dataclass
+class FitnessCache:
+    """Validation loss by architecture (compact JSON), with hit/miss counts and time spent."""
+
+    losses: dict[str, float] = field(default_factory=dict)
+    hits: int = 0
+    misses: int = 0
+    seconds: float = 0.0
+
+
+class SubnetEvaluator:
+    """``loss(arch)``: the supernet's validation loss (bits per token) for ``arch``, cached."""
+
+    def __init__(self, supernet, batches: ValidationBatches, cache: FitnessCache | None = None):
+        self.supernet = supernet.eval()
+        self.batches = batches
+        self.cache = cache if cache is not None else FitnessCache()
+        self.pad = supernet.decoder.dictionary.pad()
+
+    def loss(self, arch: Architecture) -> float:
+        key = arch.to_json()
+        if key in self.cache.losses:
+            self.cache.hits += 1
+            return self.cache.losses[key]
+        start = time.perf_counter()
+        value = self.compute(arch)
+        self.cache.seconds += time.perf_counter() - start
+        self.cache.misses += 1
+        self.cache.losses[key] = value
+        return value
+
+    @torch.inference_mode()
+    def compute(self, arch: Architecture, collapse: bool = True) -> float:
+        """Uncached loss; ``collapse=False`` runs the supernet directly (slow path, for checks)."""
+        from mos_fairseq.models.collapse import extract_subnet
+
+        model = extract_subnet(self.supernet, arch) if collapse else self.supernet.bind(arch)
+        nll, tokens = 0.0, 0
+        for sample in self.batches.samples:
+            net = sample["net_input"]
+            logits = model(net["src_tokens"], net["src_lengths"], net["prev_output_tokens"])[0]
+            target = sample["target"]
+            nll += F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), target.reshape(-1),
+                                   ignore_index=self.pad, reduction="sum").item()
+            tokens += int(target.ne(self.pad).sum())
+        return nll / tokens / math.log(2)

@@ -1,0 +1,194 @@
+"""``mos-nas search`` and ``mos-nas evaluate``: wiring a supernet checkpoint, its validation data,
+a latency estimator and constraints into :mod:`mos_fairseq.search.evolution`.
+
+Nothing is written before the inputs are checked (checkpoint kind, space, estimator space,
+feasibility of every constraint). The search state goes to ``DIR/search_state.json`` after every
+iteration; ``--resume`` continues it and must be given the same inputs (``--iterations`` may grow:
+a finished search then continues as if it had been started with more).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mos_fairseq.arch import Architecture, write_text_atomic
+from mos_fairseq.errors import DataError, UserError
+from mos_fairseq.search.constraints import Constraint
+from mos_fairseq.search.evolution import EvolutionarySearch, EvolutionConfig, SearchState
+from mos_fairseq.search.fitness import FitnessCache, SubnetEvaluator, ValidationBatches
+from mos_fairseq.space import SearchSpace
+
+STATE_FILE = "search_state.json"
+
+
+def check_subspace(space: SearchSpace, supernet_space: SearchSpace) -> None:
+    """``space`` may narrow the supernet's choices, never widen them."""
+    if space.qkv_dim != supernet_space.qkv_dim:
+        raise UserError(f"space '{space.name}' has qkv_dim {space.qkv_dim}, the supernet {supernet_space.qkv_dim}")
+    for side in ("encoder", "decoder"):
+        mine, theirs = getattr(space, side), getattr(supernet_space, side)
+        for key, values in mine.items():
+            extra = sorted(set(values) - set(theirs[key]))
+            if extra:
+                raise UserError(f"space '{space.name}': {side}.{key} {extra} is outside the supernet's "
+                                f"space '{supernet_space.name}' {list(theirs[key])}")
+
+
+@dataclass
+class SearchInputs:
+    checkpoint: str
+    data: str | None
+    constraints: list[Constraint]
+    config: EvolutionConfig
+    out: str
+    space: str | None = None
+    estimator: str | None = None
+    valid_subset: str = "valid"
+    valid_max_sentences: int | None = None
+    resume: bool = False
+    verify_latency: bool = False
+    progress: bool = True
+
+
+def _identity(inputs: SearchInputs, space: SearchSpace, updates: int) -> dict[str, Any]:
+    return {"checkpoint": str(Path(inputs.checkpoint).resolve()), "checkpoint_updates": updates,
+            "space": space.to_dict(), "constraints": [dataclasses.asdict(c) for c in inputs.constraints],
+            "config": {k: v for k, v in dataclasses.asdict(inputs.config).items() if k != "iterations"},
+            "estimator": str(Path(inputs.estimator).resolve()) if inputs.estimator else None,
+            "valid_subset": inputs.valid_subset, "valid_max_sentences": inputs.valid_max_sentences}
+
+
+def run_search(inputs: SearchInputs) -> list[dict]:
+    from mos_fairseq.checkpoints import load_supernet, num_updates
+
+    out = Path(inputs.out)
+    state_path = out / STATE_FILE
+    if state_path.exists() and not inputs.resume:
+        raise UserError(f"{out} holds a search already; pass --resume to continue it or choose another --out")
+    if out.exists() and any(out.iterdir()) and not state_path.exists():
+        raise UserError(f"{out} is not empty and holds no search; choose another --out")
+    supernet, task, ckpt_state = load_supernet(inputs.checkpoint, inputs.data)
+    space = supernet.space
+    if inputs.space:
+        space = SearchSpace.load(inputs.space)
+        check_subspace(space, supernet.space)
+    estimator = None
+    if inputs.estimator:
+        from mos_fairseq.latency.estimator import LatencyEstimator
+
+        estimator = LatencyEstimator.load(inputs.estimator)
+        est_space = (estimator.space or {}).get("name")
+        if est_space is not None and est_space != space.name:
+            raise UserError(f"estimator '{inputs.estimator}' was trained on space '{est_space}', the search runs "
+                            f"in '{space.name}'")
+    if any(c.kind == "latency" for c in inputs.constraints) and estimator is None:
+        raise UserError("--latency-constraint needs --estimator FILE (a trained latency estimator)")
+
+    def costs(arch: Architecture) -> dict[str, float]:
+        result = {"params": float(supernet.num_params(arch))}
+        if estimator is not None:
+            result["latency"] = estimator.predict_arch(arch)
+        return result
+
+    identity = _identity(inputs, space, num_updates(ckpt_state))
+    state = None
+    if state_path.exists():
+        saved = json.loads(state_path.read_text())
+        if saved.get("identity") != identity:
+            diff = [k for k in identity if saved.get("identity", {}).get(k) != identity[k]]
+            raise UserError(f"{state_path}: the search there used other inputs ({', '.join(diff)}); "
+                            "resume with the same arguments or choose another --out")
+        state = SearchState.from_json_dict(saved["state"])
+    cache = FitnessCache()
+    if state is not None:
+        cache.losses.update({k: v["loss"] for k, v in state.evaluated.items()})
+    search = EvolutionarySearch(space, inputs.constraints, inputs.config, costs, lambda a: evaluator.loss(a))
+    search.check_feasible()
+    batches = ValidationBatches.from_task(task, inputs.valid_subset, inputs.valid_max_sentences)
+    evaluator = SubnetEvaluator(supernet, batches, cache)
+
+    def save(st: SearchState) -> None:
+        write_text_atomic(state_path, json.dumps({"identity": identity, "state": st.to_json_dict()}) + "\n")
+
+    out.mkdir(parents=True, exist_ok=True)
+    state = search.run(state, on_iteration=save, progress=inputs.progress)
+    best = search.best(state)
+    extra: dict[str, dict] = {}
+    if inputs.verify_latency:
+        extra = verify_latency(best, inputs.constraints, estimator)
+    from mos_fairseq.search.outputs import write_outputs
+
+    summary = write_outputs(out, search.candidates(state), inputs.constraints, best, estimator is not None, extra)
+    stats = {"evaluations": cache.misses, "cache_hits": cache.hits,
+             "cache_hit_rate": cache.hits / max(1, cache.hits + cache.misses),
+             "evaluation_seconds": round(cache.seconds, 2), "candidates": len(state.evaluated),
+             "validation_sentences": batches.sentences, "validation_tokens": batches.tokens}
+    write_text_atomic(out / "search_stats.json", json.dumps(stats, indent=2) + "\n")
+    return summary
+
+
+def verify_latency(best, constraints, estimator) -> dict[str, dict]:
+    """Measure each pick on this device with the estimator's protocol; predicted vs measured."""
+    from mos_fairseq.latency.measure import build_model, measure_model, synthetic_dictionary
+    from mos_fairseq.latency.protocol import Protocol
+
+    if estimator is None:
+        raise UserError("--verify-latency needs --estimator")
+    proto = estimator.info.get("protocol")
+    if not proto:
+        raise UserError("the estimator records no measurement protocol (HAT-format data); cannot --verify-latency")
+    protocol = Protocol(**proto)
+    dictionary = synthetic_dictionary(protocol.vocab_size)
+    out = {}
+    for c, b in zip(constraints, best):
+        stats = measure_model(build_model(b.arch, dictionary, protocol.device), protocol)
+        measured = stats.encoder_mean + stats.decoder_mean
+        out[c.name] = {"measured_latency_ms": round(measured, 3),
+                       "predicted_vs_measured": round(b.costs["latency"] / measured, 4) if "latency" in b.costs else None}
+    return out
+
+
+def evaluate_subnet(checkpoint: str, data: str | None, arch_path: str, valid_subset: str = "valid",
+                    max_sentences: int | None = None, bleu: bool = True, beam: int = 4,
+                    lenpen: float = 0.6) -> dict[str, Any]:
+    """Validation loss (bits/token) and detokenised BLEU of one subnet inside a supernet."""
+    from mos_fairseq.checkpoints import load_supernet
+
+    supernet, task, _ = load_supernet(checkpoint, data)
+    arch = Architecture.load(arch_path, supernet.space)
+    batches = ValidationBatches.from_task(task, valid_subset, max_sentences)
+    evaluator = SubnetEvaluator(supernet, batches)
+    result: dict[str, Any] = {"arch": arch_path, "valid_subset": valid_subset, "sentences": batches.sentences,
+                              "valid_loss": evaluator.loss(arch), "params": supernet.num_params(arch)}
+    result["valid_ppl"] = 2 ** result["valid_loss"]
+    if bleu:
+        result["bleu"] = subnet_bleu(supernet, task, arch, batches, beam, lenpen)
+    return result
+
+
+def subnet_bleu(supernet, task, arch: Architecture, batches: ValidationBatches, beam: int, lenpen: float) -> float:
+    import sacrebleu
+    import torch
+    from fairseq.sequence_generator import SequenceGenerator
+
+    from mos_fairseq.models.collapse import extract_subnet
+
+    tgt = task.target_dictionary
+    model = extract_subnet(supernet, arch)
+    gen = SequenceGenerator([model], tgt, beam_size=beam, len_penalty=lenpen, max_len_a=1.2, max_len_b=10)
+    hyps, refs = [], []
+    with torch.inference_mode():
+        for sample in batches.samples:
+            out = gen.generate([model], sample)
+            for i, hypos in enumerate(out):
+                hyps.append(tgt.string(hypos[0]["tokens"].int().cpu(), "sentencepiece"))
+                ref = sample["target"][i]
+                refs.append(tgt.string(ref[ref.ne(tgt.pad())].int().cpu(), "sentencepiece"))
+    if not hyps:
+        raise DataError("no sentences to translate")
+    score = sacrebleu.corpus_bleu(hyps, [refs]).score
+    return float(score) if math.isfinite(score) else 0.0

@@ -1,0 +1,190 @@
+"""Evolutionary search on a tiny trained supernet: constraints, determinism, resume, outputs."""
+import csv
+import json
+import random
+import subprocess
+
+import pytest
+
+from mos_fairseq.arch import Architecture
+from mos_fairseq.errors import UserError
+from mos_fairseq.search.constraints import Constraint, parse_constraints, parse_number
+from mos_fairseq.search.evolution import EvolutionConfig, EvolutionarySearch, crossover, mutate
+from mos_fairseq.search.fitness import SubnetEvaluator, ValidationBatches
+from mos_fairseq.search.runner import SearchInputs, run_search
+from mos_fairseq.space import SearchSpace
+
+from .conftest import BIN, run_cli
+from .test_fairseq_integration import TRAIN
+
+SMALL = ["--iterations", "3", "--population", "12", "--parents", "4", "--mutation", "4", "--crossover", "4",
+         "--valid-max-sentences", "40", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def trained(synthetic_bin, tmp_path_factory):
+    """A neuron-MoS tiny supernet (60 sandwich updates) and a latency estimator for the tiny space."""
+    root = tmp_path_factory.mktemp("search")
+    cmd = [str(BIN / "fairseq-train"), str(synthetic_bin), *TRAIN, "--save-dir", str(root / "ckpt"),
+           "--max-update", "60", "--mos", "neuron"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lat = root / "tiny_cpu.csv"
+    run_cli("measure-latency", "--space", "tiny", "--n-archs", "24", "--repeats", "3", "--warmup", "1",
+            "--src-len", "8", "--tgt-len", "6", "--beam", "2", "--threads", "1", "--vocab-size", "64",
+            "--no-progress", "--out", str(lat))
+    run_cli("train-estimator", "--data", str(lat), "--out", str(root / "est.safetensors"), "--hidden", "32",
+            "--steps", "300", "--no-hat-recipe")
+    return {"ckpt": root / "ckpt" / "checkpoint_last.pt", "est": root / "est.safetensors", "data": synthetic_bin}
+
+
+def latency_bounds(estimator_path):
+    """Predicted latency of the smallest and largest tiny subnets (to place feasible constraints)."""
+    from mos_fairseq.latency.estimator import LatencyEstimator
+
+    est = LatencyEstimator.load(estimator_path)
+    space = SearchSpace.load("tiny")
+    preds = [est.predict_arch(Architecture.random(space, random.Random(i))) for i in range(200)]
+    return sorted(preds)
+
+
+def median_params(data) -> int:
+    space, vocab = SearchSpace.load("tiny"), len_dict(data)
+    counts = sorted(Architecture.random(space, random.Random(i)).num_params(vocab) for i in range(200))
+    return counts[len(counts) // 2]
+
+
+def search_args(trained, out, *extra):
+    lat = latency_bounds(trained["est"])
+    c1, c2 = lat[len(lat) // 3], lat[2 * len(lat) // 3]
+    return ["search", "--checkpoint", str(trained["ckpt"]), "--data", str(trained["data"]), "--estimator",
+            str(trained["est"]), "--latency-constraint", f"{c1:.4f}", f"{c2:.4f}", "--param-constraint",
+            str(median_params(trained["data"])),
+            "--seed", "3", "--out", str(out), *SMALL, *extra], (c1, c2)
+
+
+def test_constraint_parsing():
+    assert parse_number("30M", "x") == 30e6 and parse_number("45000000", "x") == 45e6 and parse_number("1.5k", "x") == 1500
+    cs = parse_constraints(["100", "150"], ["30M"])
+    assert [c.name for c in cs] == ["latency_100ms", "latency_150ms", "params_30M"]
+    for bad in (["fast"], ["-5"], ["0"]):
+        with pytest.raises(UserError):
+            parse_constraints(bad, None)
+    with pytest.raises(UserError, match="at least one"):
+        parse_constraints(None, None)
+
+
+def test_operators_stay_in_the_space(tiny_space):
+    rng = random.Random(0)
+    for _ in range(300):
+        a, b = Architecture.random(tiny_space, rng), Architecture.random(tiny_space, rng)
+        for child in (mutate(a, 0.5, rng), crossover(a, b, rng)):
+            Architecture.from_json(child.to_json(), tiny_space)  # validates
+    a = Architecture.random(tiny_space, rng)
+    assert mutate(a, 0.0, rng) == a
+
+
+def test_search_honours_constraints_and_is_deterministic(trained, tmp_path):
+    args, (c1, c2) = search_args(trained, tmp_path / "a")
+    run_cli(*args)
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert [(s["kind"], s["constraint"]) for s in summary] == [("latency", float(f"{c1:.4f}")),
+                                                                ("latency", float(f"{c2:.4f}")),
+                                                                ("params", float(median_params(trained["data"])))]
+    from mos_fairseq.latency.estimator import LatencyEstimator
+
+    est = LatencyEstimator.load(trained["est"])
+    for s in summary:
+        arch = Architecture.load(tmp_path / "a" / s["arch"])
+        hat = Architecture.load(tmp_path / "a" / s["hat_arch"], arch.space)
+        assert hat == arch
+        assert arch.num_params(len_dict(trained["data"])) == s["params"]
+        assert est.predict_arch(arch) == pytest.approx(s["predicted_latency_ms"], abs=1e-3)
+        value = s["predicted_latency_ms"] if s["kind"] == "latency" else s["params"]
+        assert value <= s["constraint"]
+        assert isinstance(s["valid_loss"], float) and s["valid_loss"] > 0
+    assert summary[0]["valid_loss"] >= summary[1]["valid_loss"] - 1e-9  # looser constraint, no worse pick
+    rows = list(csv.DictReader(open(tmp_path / "a" / "candidates.csv")))
+    assert len(rows) == len({r["arch"] for r in rows}) >= 12
+    pareto = list(csv.DictReader(open(tmp_path / "a" / "pareto.csv")))
+    lat = [float(r["predicted_latency_ms"]) for r in pareto]
+    loss = [float(r["valid_loss"]) for r in pareto]
+    assert lat == sorted(lat) and loss == sorted(loss, reverse=True)
+    assert (tmp_path / "a" / "pareto.png").stat().st_size > 5000
+    run_cli(*search_args(trained, tmp_path / "b")[0])
+    for name in ("summary.json", "candidates.csv", "pareto.csv"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
+
+
+def len_dict(data):
+    from fairseq.data import Dictionary
+
+    return len(Dictionary.load(str(data / "dict.en.txt")))
+
+
+def test_interrupted_search_resumes_to_the_same_result(trained, tmp_path, monkeypatch):
+    args, _ = search_args(trained, tmp_path / "full")
+    run_cli(*args)
+    args, (c1, c2) = search_args(trained, tmp_path / "cut")
+    inputs = SearchInputs(str(trained["ckpt"]), str(trained["data"]),
+                          parse_constraints([f"{c1:.4f}", f"{c2:.4f}"], [str(median_params(trained["data"]))]),
+                          EvolutionConfig(3, 12, 4, 4, 0.3, 4, 3), str(tmp_path / "cut"),
+                          estimator=str(trained["est"]), valid_max_sentences=40, progress=False)
+    calls = {"n": 0}
+    real = SubnetEvaluator.compute
+
+    def dying(self, arch, collapse=True):
+        calls["n"] += 1
+        if calls["n"] > 13:  # the first iteration evaluates 12: dies in the second
+            raise KeyboardInterrupt
+        return real(self, arch, collapse)
+
+    monkeypatch.setattr(SubnetEvaluator, "compute", dying)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(inputs)
+    monkeypatch.setattr(SubnetEvaluator, "compute", real)
+    state = json.loads((tmp_path / "cut" / "search_state.json").read_text())
+    assert state["state"]["iteration"] == 1
+    proc = run_cli(*args, check=False)
+    assert proc.returncode == 2 and "--resume" in proc.stderr
+    run_cli(*args, "--resume")
+    for name in ("summary.json", "candidates.csv", "pareto.csv"):
+        assert (tmp_path / "cut" / name).read_text() == (tmp_path / "full" / name).read_text()
+
+
+def test_infeasible_constraint_exits_2_without_output(trained, tmp_path):
+    out = tmp_path / "none"
+    proc = run_cli("search", "--checkpoint", str(trained["ckpt"]), "--data", str(trained["data"]),
+                   "--param-constraint", "1000", "--out", str(out), *SMALL, check=False)
+    assert proc.returncode == 2
+    assert "infeasible constraint parameters <= 1,000" in proc.stderr and proc.stderr.strip().count("\n") == 0
+    assert not out.exists()
+    proc = run_cli("search", "--checkpoint", str(trained["ckpt"]), "--latency-constraint", "5",
+                   "--out", str(out), *SMALL, check=False)
+    assert proc.returncode == 2 and "needs --estimator" in proc.stderr
+
+
+def test_fitness_ranks_and_fast_path(trained):
+    from mos_fairseq.checkpoints import load_supernet
+
+    supernet, task, _ = load_supernet(trained["ckpt"], str(trained["data"]))
+    evaluator = SubnetEvaluator(supernet, ValidationBatches.from_task(task, "valid", 40))
+    space = supernet.space
+    largest, smallest = Architecture.largest(space), Architecture.smallest(space)
+    assert evaluator.loss(largest) < evaluator.loss(smallest)
+    arch = Architecture.random(space, random.Random(4))
+    assert evaluator.compute(arch, collapse=True) == pytest.approx(evaluator.compute(arch, collapse=False), abs=1e-4)
+    assert evaluator.loss(arch) == evaluator.loss(arch) and evaluator.cache.hits == 1
+    search = EvolutionarySearch(space, [Constraint("params", 1e9)], EvolutionConfig(1, 4, 2, 1, 0.3, 1, 1),
+                                lambda a: {"params": 1.0}, evaluator.loss)
+    assert search.best(search.run())[0] is not None
+
+
+def test_evaluate_cli_reports_loss_and_bleu(trained, tmp_path):
+    arch = tmp_path / "largest.yml"
+    Architecture.largest(SearchSpace.load("tiny")).save(arch)
+    out = run_cli("evaluate", "--checkpoint", str(trained["ckpt"]), "--data", str(trained["data"]), "--arch",
+                  str(arch), "--valid-max-sentences", "20", "--json").stdout
+    res = json.loads(out)
+    assert res["sentences"] == 20 and res["valid_loss"] > 0 and 0 <= res["bleu"] <= 100
+    assert res["valid_ppl"] == pytest.approx(2 ** res["valid_loss"])
