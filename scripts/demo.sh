@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The built-in end-to-end example on CPU: synthetic corpus -> sentencepiece + binaries ->
 # sandwich-trained tiny neuron-wise MoS SuperTransformer -> translation with the largest and
-# smallest subnets -> the smallest exported as a plain fairseq checkpoint and translated again.
+# smallest subnets -> the smallest exported as a plain fairseq checkpoint and translated again ->
+# latency of the tiny space measured on this CPU, the estimator trained -> one evolutionary search
+# under three latency constraints and a size constraint (Pareto set, plot, picks).
 # Usage: scripts/demo.sh [OUT_DIR]   (make demo runs it with .venv on PATH)
 set -euo pipefail
 OUT=${1:-demo_out}
@@ -51,4 +53,28 @@ else
     echo "exported model's hypotheses differ from the supernet subnet's" >&2
     exit 1
 fi
+echo "== 6. latency of the tiny space on this CPU (1 thread) and the MLP estimator"
+mos-nas measure-latency --space tiny --data "$OUT/bin" --n-archs "${DEMO_LATENCY_ARCHS:-120}" --repeats 10 \
+    --warmup 2 --threads 1 --seed 1 --out "$OUT/latency/tiny_cpu.csv" --no-progress
+mos-nas train-estimator --data "$OUT/latency/tiny_cpu.csv" --out "$OUT/latency/tiny_cpu.safetensors" \
+    --report "$OUT/latency/tiny_cpu.report.json"
+
+echo "== 7. evolutionary search: three latency constraints and one size constraint, one run"
+read -r L1 L2 L3 < <(python - "$OUT/latency/tiny_cpu.csv" <<'PY'
+import sys
+from mos_fairseq.latency.dataset import read_latency_csv
+ms = sorted(read_latency_csv(sys.argv[1]).total_ms)
+print(*(f"{ms[int(len(ms) * q)]:.2f}" for q in (0.25, 0.5, 0.75)))
+PY
+)
+rm -rf "$OUT/search"
+mos-nas search --checkpoint "$OUT/supernet/checkpoint_best.pt" --estimator "$OUT/latency/tiny_cpu.safetensors" \
+    --latency-constraint "$L1" "$L2" "$L3" --param-constraint 50k --iterations "${DEMO_SEARCH_ITERATIONS:-10}" \
+    --population 40 --parents 10 --mutation 15 --crossover 15 --valid-max-sentences 200 --seed 1 \
+    --out "$OUT/search" --verify-latency --no-progress
+python -c "import json; print(json.load(open('$OUT/search/search_stats.json')))"
+
+echo "== 8. the pick for the tightest latency constraint, evaluated inside the supernet"
+PICK=$(python -c "import json; print(json.load(open('$OUT/search/summary.json'))[0]['arch'])")
+mos-nas evaluate --checkpoint "$OUT/supernet/checkpoint_best.pt" --arch "$OUT/search/$PICK" --valid-max-sentences 200
 echo "== demo finished in $(( $(date +%s) - start )) s; outputs in $OUT"

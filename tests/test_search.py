@@ -188,3 +188,14 @@ def test_evaluate_cli_reports_loss_and_bleu(trained, tmp_path):
     res = json.loads(out)
     assert res["sentences"] == 20 and res["valid_loss"] > 0 and 0 <= res["bleu"] <= 100
     assert res["valid_ppl"] == pytest.approx(2 ** res["valid_loss"])
+
+
+def test_verify_latency_measures_the_picks(trained, tmp_path):
+    args, _ = search_args(trained, tmp_path / "v", "--verify-latency")
+    args[args.index("--iterations") + 1] = "1"
+    proc = run_cli(*args)
+    summary = json.loads((tmp_path / "v" / "summary.json").read_text())
+    for s in summary:
+        assert s["measured_latency_ms"] > 0
+        assert s["predicted_vs_measured"] == pytest.approx(s["predicted_latency_ms"] / s["measured_latency_ms"], rel=1e-3)
+    assert "measured" in proc.stdout

@@ -84,12 +84,18 @@ class SubnetEvaluator:
         from mos_fairseq.models.collapse import extract_subnet
 
         model = extract_subnet(self.supernet, arch) if collapse else self.supernet.bind(arch)
-        nll, tokens = 0.0, 0
-        for sample in self.batches.samples:
-            net = sample["net_input"]
-            logits = model(net["src_tokens"], net["src_lengths"], net["prev_output_tokens"])[0]
-            target = sample["target"]
-            nll += F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), target.reshape(-1),
-                                   ignore_index=self.pad, reduction="sum").item()
-            tokens += int(target.ne(self.pad).sum())
-        return nll / tokens / math.log(2)
+        return batches_loss(model, self.batches, self.pad)
+
+
+@torch.inference_mode()
+def batches_loss(model, batches: ValidationBatches, pad: int) -> float:
+    """Token-level NLL of ``model`` on ``batches``, in bits."""
+    nll, tokens = 0.0, 0
+    for sample in batches.samples:
+        net = sample["net_input"]
+        logits = model(net["src_tokens"], net["src_lengths"], net["prev_output_tokens"])[0]
+        target = sample["target"]
+        nll += F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), target.reshape(-1),
+                               ignore_index=pad, reduction="sum").item()
+        tokens += int(target.ne(pad).sum())
+    return nll / tokens / math.log(2)
