@@ -3,11 +3,10 @@ from __future__ import annotations
 
 
 def synthetic_dictionary(size: int):
-    from fairseq.data import Dictionary
+    """The latency tools' ``size``-type dictionary, finalised (padded to a multiple of 8) as fairseq does."""
+    from mos_fairseq.latency.measure import synthetic_dictionary as exact_size_dictionary
 
-    d = Dictionary()
-    for i in range(size - 4):
-        d.add_symbol(f"w{i}")
+    d = exact_size_dictionary(size)
     d.finalize(padding_factor=8)
     return d
 

@@ -25,6 +25,34 @@ from mos_fairseq.latency.evaluation import evaluate
 from mos_fairseq.space import SearchSpace
 
 
+def noise_bounds(data, seed: int, holdout: float) -> dict[str, float]:
+    """What any architecture-only model can reach on this file, and what measurement order explains.
+
+    ``gbr``: gradient boosting on the features (a flexible non-MLP model); ``mean_by_decoder_layers``:
+    the training mean per decoder depth; ``with_measurement_order``: least squares on the features
+    plus a cubic in the row index (rows are in measurement order) and its product with the decoder
+    depth. The last is not a usable estimator (a new architecture has no row index); it shows how
+    much of the residual is drift during the collection run rather than architecture.
+    """
+    from sklearn.ensemble import GradientBoostingRegressor
+    from sklearn.linear_model import LinearRegression
+
+    from mos_fairseq.latency.evaluation import holdout_split
+
+    split = holdout_split(len(data), holdout, seed)
+    x, y = data.features, data.total_ms
+    rmse = lambda p: float(np.sqrt(np.mean((p - y[split.test]) ** 2)))  # noqa: E731
+    depth = x[:, 5]
+    means = {d: y[split.train][depth[split.train] == d].mean() for d in np.unique(depth[split.train])}
+    t = np.arange(len(y)) / len(y)
+    order = np.c_[x, t, t ** 2, t ** 3, depth * t, depth * t ** 2, depth * t ** 3]
+    return {
+        "gbr": rmse(GradientBoostingRegressor(random_state=0).fit(x[split.train], y[split.train]).predict(x[split.test])),
+        "mean_by_decoder_layers": rmse(np.array([means.get(d, y[split.train].mean()) for d in depth[split.test]])),
+        "with_measurement_order": rmse(LinearRegression().fit(order[split.train], y[split.train]).predict(order[split.test])),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", nargs="+", required=True)
@@ -43,7 +71,11 @@ def main() -> None:
              "(linear term + 3x400 MLP on its residual, Adam(W) 1e-3 cosine, 5000 steps max, early stopping on 10% "
              "of the training rows); `hat_recipe` = HAT's (3x400 MLP, Adam lr 1e-5, 5000 steps, batch 128, "
              "features / HAT norm, latency / max); `linear_features` = least squares on the 10 normalised "
-             "features; `linear_params` = least squares on the parameter count alone.", ""]
+             "features; `linear_params` = least squares on the parameter count alone. Reference rows (RMSE only): "
+             "`gbr` = gradient boosting on the features, `mean_by_decoder_layers` = training mean per decoder "
+             "depth, `with_measurement_order` = least squares on the features plus a cubic in the row index "
+             "(rows are in measurement order), which no estimator can use and which shows how much of the "
+             "residual is drift during the collection run.", ""]
     for path in args.data:
         sidecar = Path(path).with_suffix(".json")
         space = None
@@ -57,6 +89,7 @@ def main() -> None:
             kwargs = {"feature_norm": space.feature_norm} if space else {}
             ev = evaluate(data, OUR_RECIPE, args.holdout, seed, space=space.to_dict() if space else None, **kwargs)
             ev.report["seconds"] = round(time.perf_counter() - t0, 1)
+            ev.report["bounds"] = noise_bounds(data, seed, args.holdout)
             per_seed.append(ev.report)
         results[path] = per_seed
         models = list(per_seed[0]["models"])
@@ -67,6 +100,8 @@ def main() -> None:
         for m in models:
             mean = {k: float(np.mean([r["models"][m][k] for r in per_seed])) for k in ("rmse", "mae", "r2", "kendall_tau")}
             lines.append(f"| {m} | {mean['rmse']:.3f} | {mean['mae']:.3f} | {mean['r2']:.4f} | {mean['kendall_tau']:.4f} |")
+        for name in per_seed[0]["bounds"]:
+            lines.append(f"| *reference: {name}* | {np.mean([r['bounds'][name] for r in per_seed]):.3f} | | | |")
         ours = np.mean([r["models"]["mlp"]["rmse"] for r in per_seed])
         hat = np.mean([r["models"]["hat_recipe"]["rmse"] for r in per_seed])
         rel = [100 * (r["models"]["mlp"]["rmse"] / r["models"]["hat_recipe"]["rmse"] - 1) for r in per_seed]

@@ -184,7 +184,8 @@ def cmd_search(args: argparse.Namespace) -> None:
                              args.crossover, args.seed)
     summary = run_search(SearchInputs(
         args.checkpoint, args.data, constraints, config, args.out, args.space, args.estimator, args.valid_subset,
-        args.valid_max_sentences, args.resume, args.verify_latency, progress=not args.no_progress))
+        args.valid_max_sentences, args.resume, args.verify_latency, progress=not args.no_progress,
+        device=args.device))
     for entry in summary:
         lat = entry["predicted_latency_ms"]
         line = (f"{entry['kind']} <= {entry['constraint']:g}: {entry['arch']} loss {entry['valid_loss']:.4f}, "
@@ -199,7 +200,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from mos_fairseq.search.runner import evaluate_subnet
 
     res = evaluate_subnet(args.checkpoint, args.data, args.arch, args.valid_subset, args.valid_max_sentences,
-                          bleu=not args.no_bleu, beam=args.beam, lenpen=args.lenpen)
+                          bleu=not args.no_bleu, beam=args.beam, lenpen=args.lenpen, device=args.device)
     if args.json:
         print(json.dumps(res))
         return
@@ -320,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--resume", action="store_true", help="continue the search in --out")
     p.add_argument("--verify-latency", action="store_true", help="measure the picks on this device")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where candidates are scored")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_search)
 
@@ -332,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam", type=int, default=4)
     p.add_argument("--lenpen", type=float, default=0.6)
     p.add_argument("--no-bleu", action="store_true")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 

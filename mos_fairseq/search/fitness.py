@@ -60,8 +60,13 @@ class FitnessCache:
 class SubnetEvaluator:
     """``loss(arch)``: the supernet's validation loss (bits per token) for ``arch``, cached."""
 
-    def __init__(self, supernet, batches: ValidationBatches, cache: FitnessCache | None = None):
-        self.supernet = supernet.eval()
+    def __init__(self, supernet, batches: ValidationBatches, cache: FitnessCache | None = None, device: str = "cpu"):
+        self.supernet = supernet.to(device).eval()
+        if device != "cpu":
+            from fairseq import utils
+
+            batches = ValidationBatches(batches.subset, [utils.move_to_cuda(s, torch.device(device)) for s in batches.samples],
+                                        batches.sentences, batches.tokens)
         self.batches = batches
         self.cache = cache if cache is not None else FitnessCache()
         self.pad = supernet.decoder.dictionary.pad()

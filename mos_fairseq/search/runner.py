@@ -52,6 +52,7 @@ class SearchInputs:
     resume: bool = False
     verify_latency: bool = False
     progress: bool = True
+    device: str = "cpu"
 
 
 def _identity(inputs: SearchInputs, space: SearchSpace, updates: int) -> dict[str, Any]:
@@ -62,9 +63,20 @@ def _identity(inputs: SearchInputs, space: SearchSpace, updates: int) -> dict[st
             "valid_subset": inputs.valid_subset, "valid_max_sentences": inputs.valid_max_sentences}
 
 
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available to this torch build")
+    return device
+
+
 def run_search(inputs: SearchInputs) -> list[dict]:
     from mos_fairseq.checkpoints import load_supernet, num_updates
 
+    device = resolve_device(inputs.device)
     out = Path(inputs.out)
     state_path = out / STATE_FILE
     if state_path.exists() and not inputs.resume:
@@ -109,7 +121,7 @@ def run_search(inputs: SearchInputs) -> list[dict]:
     search = EvolutionarySearch(space, inputs.constraints, inputs.config, costs, lambda a: evaluator.loss(a))
     search.check_feasible()
     batches = ValidationBatches.from_task(task, inputs.valid_subset, inputs.valid_max_sentences)
-    evaluator = SubnetEvaluator(supernet, batches, cache)
+    evaluator = SubnetEvaluator(supernet, batches, cache, device)
 
     def save(st: SearchState) -> None:
         write_text_atomic(state_path, json.dumps({"identity": identity, "state": st.to_json_dict()}) + "\n")
@@ -154,14 +166,15 @@ def verify_latency(best, constraints, estimator) -> dict[str, dict]:
 
 def evaluate_subnet(checkpoint: str, data: str | None, arch_path: str, valid_subset: str = "valid",
                     max_sentences: int | None = None, bleu: bool = True, beam: int = 4,
-                    lenpen: float = 0.6) -> dict[str, Any]:
+                    lenpen: float = 0.6, device: str = "cpu") -> dict[str, Any]:
     """Validation loss (bits/token) and detokenised BLEU of one subnet inside a supernet."""
     from mos_fairseq.checkpoints import load_supernet
 
     supernet, task, _ = load_supernet(checkpoint, data)
     arch = Architecture.load(arch_path, supernet.space)
     batches = ValidationBatches.from_task(task, valid_subset, max_sentences)
-    evaluator = SubnetEvaluator(supernet, batches)
+    evaluator = SubnetEvaluator(supernet, batches, device=resolve_device(device))
+    batches = evaluator.batches
     result: dict[str, Any] = {"arch": arch_path, "valid_subset": valid_subset, "sentences": batches.sentences,
                               "valid_loss": evaluator.loss(arch), "params": supernet.num_params(arch)}
     result["valid_ppl"] = 2 ** result["valid_loss"]
