@@ -139,6 +139,10 @@ def test_resume_refuses_another_protocol_and_leaves_file_untouched(tiny_space, t
     with pytest.raises(DataError, match="another seed"):
         measure_space(tiny_space, protocol, 4, seed=2, out=out, progress=False, timer=ClockThatDies(3, 2.0))
     assert (out.read_bytes(), out.with_suffix(".json").read_bytes()) == before
+    out.with_suffix(".json").unlink()
+    with pytest.raises(DataError, match="has rows but no sidecar"):
+        measure_space(tiny_space, protocol, 4, seed=1, out=out, progress=False, timer=ClockThatDies(3, 2.0))
+    assert out.read_bytes() == before[0]
     foreign = tmp_path / "foreign.csv"
     foreign.write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match="not a mos-nas latency CSV"):

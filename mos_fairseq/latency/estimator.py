@@ -210,9 +210,10 @@ def _train_one(x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: tor
         if recipe.weight_decay else torch.optim.Adam(model.parameters(), lr=recipe.lr)
     n = len(x)
     bs = min(recipe.batch_size, n)
-    with torch.no_grad():  # start from a zero residual so "stop at step 0" means "linear only"
-        model[-1].weight.zero_()
-        model[-1].bias.zero_()
+    if recipe.linear_skip:  # start from a zero residual so "stop at step 0" means "linear only"
+        with torch.no_grad():
+            model[-1].weight.zero_()
+            model[-1].bias.zero_()
     best_loss, best_state, best_step = float("inf"), None, 0
 
     def validate(step: int) -> None:

@@ -167,19 +167,23 @@ def measure_space(
     torch.set_num_threads(threads)
     sidecar = _sidecar(space, protocol, seed, device_description(protocol.device, threads))
     side_path = _sidecar_path(out)
+    has_rows = False
     if out.exists() and out.stat().st_size > 0:
         if read_header(out) != list(OUR_COLUMNS):
             raise DataError(f"{out}: not a mos-nas latency CSV (columns {read_header(out)}); choose another --out")
+        with open(out, "rb") as f:
+            has_rows = sum(1 for _ in f) > 1
+    if has_rows:
         if not side_path.exists():
-            raise DataError(f"{out} exists without its sidecar {side_path.name}; choose another --out")
+            raise DataError(f"{out} has rows but no sidecar {side_path.name}; choose another --out")
         try:
             existing = json.loads(side_path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise DataError(f"{side_path}: unreadable sidecar ({exc})") from None
         _check_resume(existing, sidecar, side_path)
-    done_rows = open_for_append(out)
-    if not side_path.exists():
+    else:  # nothing measured yet: this run's description is the file's
         write_text_atomic(side_path, json.dumps(sidecar, indent=2) + "\n")
+    done_rows = open_for_append(out)
     archs = sample_architectures(space, max(n_archs, len(done_rows)), seed)
     for i, row in enumerate(done_rows):
         if json.loads(row["arch"]) != json.loads(archs[i].to_json()):
