@@ -210,6 +210,36 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(line + f", {res['params']:,} params")
 
 
+def cmd_bleu(args: argparse.Namespace) -> None:
+    from mos_fairseq.bleu import generate, parse_generate_output, score, target_lang_of
+
+    if args.hyps or args.refs:
+        if not (args.hyps and args.refs) or args.path:
+            raise UserError("give --hyps and --refs (score files), or --path and --data (translate, then score)")
+        hyps = _read_lines(args.hyps)
+        refs = _read_lines(args.refs)
+        lang = args.target_lang or "de"
+    else:
+        if not (args.path and args.data):
+            raise UserError("give --path CHECKPOINT and --data BIN_DIR, or --hyps FILE --refs FILE")
+        hyps, refs = parse_generate_output(generate(args.path, args.data, args.subset, args.batch_size,
+                                                    output=args.output))
+        lang = args.target_lang or target_lang_of(args.path)
+    result = score(hyps, refs, lang)
+    if args.json:
+        print(json.dumps({"bleu": result.sacrebleu, "signature": result.signature,
+                          "tokenized_bleu": result.tokenized_bleu, "sentences": result.sentences}))
+    else:
+        print(result.describe())
+
+
+def _read_lines(path: str) -> list[str]:
+    try:
+        return Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise DataError(f"cannot read '{path}': {exc.strerror}") from None
+
+
 def cmd_make_synthetic(args: argparse.Namespace) -> None:
     from mos_fairseq.data.synthetic import write_corpus
 
@@ -337,6 +367,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("bleu", help="sacreBLEU (and HAT-comparable tokenised BLEU) of a checkpoint or of files")
+    p.add_argument("--path", help="checkpoint to translate with fairseq-generate (beam 4, lenpen 0.6)")
+    p.add_argument("--data", help="fairseq data directory")
+    p.add_argument("--subset", default="test")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--output", help="keep fairseq-generate's output here")
+    p.add_argument("--hyps", help="score this file of detokenised hypotheses (one per line) ...")
+    p.add_argument("--refs", help="... against this file of references")
+    p.add_argument("--target-lang", help="target language (compound splitting for 'de'; default: the checkpoint's)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bleu)
 
     p = sub.add_parser("make-synthetic", help="write the built-in synthetic en-de corpus")
     p.add_argument("--out", required=True)

@@ -199,3 +199,20 @@ def test_verify_latency_measures_the_picks(trained, tmp_path):
         assert s["measured_latency_ms"] > 0
         assert s["predicted_vs_measured"] == pytest.approx(s["predicted_latency_ms"] / s["measured_latency_ms"], rel=1e-3)
     assert "measured" in proc.stdout
+
+
+def test_bleu_of_an_exported_pick_runs_fairseq_generate(trained, tmp_path):
+    arch = tmp_path / "smallest.yml"
+    Architecture.smallest(SearchSpace.load("tiny")).save(arch)
+    run_cli("export", "--checkpoint", str(trained["ckpt"]), "--arch", str(arch), "--out", str(tmp_path / "exp"),
+            "--data", str(trained["data"]))
+    gen = tmp_path / "gen.txt"
+    res = json.loads(run_cli("bleu", "--path", str(tmp_path / "exp" / "checkpoint.pt"), "--data", str(trained["data"]),
+                             "--output", str(gen), "--json").stdout)
+    from mos_fairseq.bleu import parse_generate_output
+
+    hyps, refs = parse_generate_output(gen.read_text())
+    import sacrebleu
+
+    assert res["sentences"] == len(refs) == 60
+    assert res["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score, abs=1e-9)

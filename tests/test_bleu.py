@@ -1,0 +1,52 @@
+"""The BLEU wrapper: sacreBLEU on known files, HAT's compound splitting, fairseq-generate parsing."""
+import json
+
+import pytest
+import sacrebleu
+
+from mos_fairseq.bleu import compound_split, parse_generate_output, score
+from mos_fairseq.errors import DataError
+
+from .conftest import run_cli
+
+REFS = ["Das Haus-Boot liegt am Ufer.", "Er sagte, dass er morgen kommt.", "Die Katze schläft auf dem Sofa.",
+        "Wir haben das Software-Update installiert.", "Es regnet seit drei Tagen."]
+HYPS = ["Das Hausboot liegt am Ufer.", "Er sagte, er kommt morgen.", "Die Katze schläft auf dem Sofa.",
+        "Wir haben das Software-Update installiert.", "Es regnet drei Tage."]
+
+
+def test_detokenised_bleu_equals_sacrebleu_on_known_files(tmp_path):
+    result = score(HYPS, REFS, "de")
+    expected = sacrebleu.corpus_bleu(HYPS, [REFS])
+    assert result.sacrebleu == pytest.approx(expected.score, abs=1e-9)
+    assert "tok:13a" in result.signature and result.sentences == 5
+    assert score(REFS, REFS).sacrebleu == pytest.approx(100.0)
+    (tmp_path / "h.txt").write_text("\n".join(HYPS) + "\n")
+    (tmp_path / "r.txt").write_text("\n".join(REFS) + "\n")
+    out = json.loads(run_cli("bleu", "--hyps", str(tmp_path / "h.txt"), "--refs", str(tmp_path / "r.txt"),
+                             "--json").stdout)
+    assert out["bleu"] == pytest.approx(expected.score, abs=1e-9) and out["sentences"] == 5
+
+
+def test_tokenised_bleu_splits_german_compounds_like_hat():
+    assert compound_split("Das Haus-Boot , Software-Update") == "Das Haus ##AT##-##AT## Boot , Software ##AT##-##AT## Update"
+    assert compound_split("a - b") == "a - b"
+    split = [compound_split(s) for s in ("Das Haus-Boot liegt am Ufer .",)]
+    manual = sacrebleu.corpus_bleu(["Das Hausboot liegt am Ufer ."], [split], tokenize="none", force=True).score
+    assert score(["Das Hausboot liegt am Ufer."], ["Das Haus-Boot liegt am Ufer."], "de").tokenized_bleu == \
+        pytest.approx(manual)
+    assert score(HYPS, REFS, "en").tokenized_bleu != score(HYPS, REFS, "de").tokenized_bleu
+
+
+def test_generate_output_parsing_orders_by_id_and_refuses_gaps():
+    text = "\n".join([
+        "S-1\tsource one", "T-1\tref one", "H-1\t-0.5\thyp one", "D-1\t-0.5\thyp one", "P-1\t-0.1 -0.2",
+        "S-0\tsource zero", "T-0\tref zero", "H-0\t-0.3\thyp zero", "Generate test with beam=4: BLEU4 = 1.0",
+    ])
+    assert parse_generate_output(text) == (["hyp zero", "hyp one"], ["ref zero", "ref one"])
+    with pytest.raises(DataError, match="no hypothesis for 1 sentence"):
+        parse_generate_output("T-0\tref\nT-1\tref two\nH-0\t-1\thyp")
+    with pytest.raises(DataError, match="no references"):
+        parse_generate_output("H-0\t-1\thyp")
+    with pytest.raises(DataError, match="3 hypotheses but 2 references"):
+        score(["a", "b", "c"], ["a", "b"])
