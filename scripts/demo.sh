@@ -3,7 +3,7 @@
 # sandwich-trained tiny neuron-wise MoS SuperTransformer -> translation with the largest and
 # smallest subnets -> the smallest exported as a plain fairseq checkpoint and translated again ->
 # latency of the tiny space measured on this CPU, the estimator trained -> one evolutionary search
-# under three latency constraints and a size constraint (Pareto set, plot, picks).
+# under two latency constraints (Pareto set, plot, picks) -> the picks exported and scored (BLEU).
 # Usage: scripts/demo.sh [OUT_DIR]   (make demo runs it with .venv on PATH)
 set -euo pipefail
 OUT=${1:-demo_out}
@@ -59,22 +59,41 @@ mos-nas measure-latency --space tiny --data "$OUT/bin" --n-archs "${DEMO_LATENCY
 mos-nas train-estimator --data "$OUT/latency/tiny_cpu.csv" --out "$OUT/latency/tiny_cpu.safetensors" \
     --report "$OUT/latency/tiny_cpu.report.json"
 
-echo "== 7. evolutionary search: three latency constraints and one size constraint, one run"
-read -r L1 L2 L3 < <(python - "$OUT/latency/tiny_cpu.csv" <<'PY'
+echo "== 7. evolutionary search: two latency constraints in one run, picks measured on this CPU"
+read -r L1 L2 < <(python - "$OUT/latency/tiny_cpu.csv" <<'PY'
 import sys
 from mos_fairseq.latency.dataset import read_latency_csv
 ms = sorted(read_latency_csv(sys.argv[1]).total_ms)
-print(*(f"{ms[int(len(ms) * q)]:.2f}" for q in (0.25, 0.5, 0.75)))
+print(*(f"{ms[int(len(ms) * q)]:.2f}" for q in (0.25, 0.6)))
 PY
 )
 rm -rf "$OUT/search"
 mos-nas search --checkpoint "$OUT/supernet/checkpoint_best.pt" --estimator "$OUT/latency/tiny_cpu.safetensors" \
-    --latency-constraint "$L1" "$L2" "$L3" --param-constraint 50k --iterations "${DEMO_SEARCH_ITERATIONS:-10}" \
-    --population 40 --parents 10 --mutation 15 --crossover 15 --valid-max-sentences 200 --seed 1 \
-    --out "$OUT/search" --verify-latency --no-progress
-python -c "import json; print(json.load(open('$OUT/search/search_stats.json')))"
+    --latency-constraint "$L1" "$L2" --iterations "${DEMO_SEARCH_ITERATIONS:-10}" --population 40 --parents 10 \
+    --mutation 15 --crossover 15 --valid-max-sentences 200 --seed 1 --out "$OUT/search" --verify-latency --no-progress
 
-echo "== 8. the pick for the tightest latency constraint, evaluated inside the supernet"
-PICK=$(python -c "import json; print(json.load(open('$OUT/search/summary.json'))[0]['arch'])")
-mos-nas evaluate --checkpoint "$OUT/supernet/checkpoint_best.pt" --arch "$OUT/search/$PICK" --valid-max-sentences 200
+echo "== 8. export each pick; BLEU inside the supernet and of the exported checkpoint (test set)"
+for i in 0 1; do
+    PICK=$(python -c "import json; print(json.load(open('$OUT/search/summary.json'))[$i]['arch'])")
+    NAME=${PICK%.yml}
+    mos-nas evaluate --checkpoint "$OUT/supernet/checkpoint_best.pt" --arch "$OUT/search/$PICK" \
+        --valid-subset test --json > "$OUT/search/$NAME.supernet_eval.json"
+    mos-nas export --checkpoint "$OUT/supernet/checkpoint_best.pt" --arch "$OUT/search/$PICK" \
+        --out "$OUT/export_$NAME" --overwrite > /dev/null
+    mos-nas bleu --path "$OUT/export_$NAME/checkpoint.pt" --data "$OUT/bin" --subset test --json \
+        > "$OUT/search/$NAME.export_bleu.json"
+done
+python - "$OUT/search" <<'PY'
+import json, sys
+from pathlib import Path
+d = Path(sys.argv[1])
+print(f"{'constraint':<16} {'architecture':<62} {'params':>7} {'pred ms':>8} {'meas ms':>8} {'supernet BLEU':>13} {'export BLEU':>11}")
+for s in json.load(open(d / "summary.json")):
+    name = s["arch"][:-4]
+    sup = json.load(open(d / f"{name}.supernet_eval.json"))
+    exp = json.load(open(d / f"{name}.export_bleu.json"))
+    print(f"{'<= %g ms' % s['constraint']:<16} {s['architecture'][:62]:<62} {s['params']:>7} "
+          f"{s['predicted_latency_ms']:>8.2f} {s['measured_latency_ms']:>8.2f} {sup['bleu']:>13.2f} {exp['bleu']:>11.2f}")
+print(f"Pareto plot: {d / 'pareto.png'}")
+PY
 echo "== demo finished in $(( $(date +%s) - start )) s; outputs in $OUT"

@@ -192,7 +192,7 @@ def subnet_bleu(supernet, task, arch: Architecture, batches: ValidationBatches, 
 
     tgt = task.target_dictionary
     model = extract_subnet(supernet, arch)
-    gen = SequenceGenerator([model], tgt, beam_size=beam, len_penalty=lenpen, max_len_a=1.2, max_len_b=10)
+    gen = SequenceGenerator([model], tgt, beam_size=beam, len_penalty=lenpen, max_len_a=0, max_len_b=200)  # fairseq-generate defaults
     hyps, refs = [], []
     with torch.inference_mode():
         for sample in batches.samples:
