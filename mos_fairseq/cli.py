@@ -240,6 +240,20 @@ def _read_lines(path: str) -> list[str]:
         raise DataError(f"cannot read '{path}': {exc.strerror}") from None
 
 
+def cmd_retrain(args: argparse.Namespace) -> None:
+    from mos_fairseq.retrain import retrain, retrain_command
+
+    extra = list(args.fairseq_args or [])
+    if extra[:1] == ["--"]:
+        extra = extra[1:]
+    if args.dry_run:
+        print(" ".join(retrain_command(args.export_dir, args.data, args.save_dir, args.from_scratch, args.preset, extra)))
+        return
+    code = retrain(args.export_dir, args.data, args.save_dir, args.from_scratch, args.preset, extra)
+    if code != 0:
+        raise UserError(f"fairseq-train exited with code {code} (its log is above)")
+
+
 def cmd_make_synthetic(args: argparse.Namespace) -> None:
     from mos_fairseq.data.synthetic import write_corpus
 
@@ -379,6 +393,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-lang", help="target language (compound splitting for 'de'; default: the checkpoint's)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bleu)
+
+    p = sub.add_parser("retrain", help="train an exported subnet with fairseq-train (inherited weights or from scratch)")
+    p.add_argument("--export-dir", required=True, help="a directory written by mos-nas export")
+    p.add_argument("--data", required=True, help="fairseq data directory (train/valid)")
+    p.add_argument("--save-dir", required=True)
+    p.add_argument("--from-scratch", action="store_true", help="fresh weights (standalone baseline)")
+    p.add_argument("--preset", default="cpu_small", help="configs/retrain/NAME.yml or a YAML file (hat_wmt: HAT's)")
+    p.add_argument("--dry-run", action="store_true", help="print the fairseq-train command only")
+    p.add_argument("fairseq_args", nargs=argparse.REMAINDER, help="-- then extra fairseq-train options")
+    p.set_defaults(func=cmd_retrain)
 
     p = sub.add_parser("make-synthetic", help="write the built-in synthetic en-de corpus")
     p.add_argument("--out", required=True)

@@ -50,3 +50,22 @@ def test_generate_output_parsing_orders_by_id_and_refuses_gaps():
         parse_generate_output("H-0\t-1\thyp")
     with pytest.raises(DataError, match="3 hypotheses but 2 references"):
         score(["a", "b", "c"], ["a", "b"])
+
+
+def test_batching_keeps_every_sentence():
+    """ve-fairseq's compiled batch_by_size drops the last batch's remainder; register() repairs it."""
+    import numpy as np
+    from fairseq.data import data_utils
+
+    from mos_fairseq.fairseq_plugin import register
+
+    register()
+    sizes = np.random.RandomState(0).randint(5, 50, size=100)
+    idx = np.argsort(sizes, kind="mergesort")
+    for kw in (dict(max_sentences=64, required_batch_size_multiple=8), dict(max_tokens=1024, required_batch_size_multiple=8),
+               dict(max_sentences=10, required_batch_size_multiple=8)):
+        batches = data_utils.batch_by_size(idx, lambda i: sizes[i], **kw)
+        assert sorted(np.concatenate(batches).tolist()) == list(range(100))
+        assert all(len(b) <= kw.get("max_sentences", 100) for b in batches)
+        if "max_tokens" in kw:
+            assert all(len(b) * max(sizes[b]) <= 1024 for b in batches)

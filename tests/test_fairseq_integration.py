@@ -80,12 +80,12 @@ def test_generate_with_two_subnets(trained, synthetic_bin, tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
         lines = [l for l in proc.stdout.splitlines() if l.startswith("H-")]
         sources = [l for l in proc.stdout.splitlines() if l.startswith("S-")]
-        # (an untrained 30-update model may leave a few degenerate sentences out)
-        assert len(lines) == len(sources) >= 50, proc.stdout[-2000:]
+        # every test sentence: the plugin repairs ve-fairseq's batching, which dropped the last 4 of 60
+        assert len(lines) == len(sources) == 60, proc.stdout[-2000:]
         # score and text: an untrained model may emit the same degenerate string from both subnets
         hyps[name] = {l.split("\t")[0]: (l.split("\t")[1], l.split("\t")[2]) for l in lines}
     common = hyps["largest"].keys() & hyps["small"].keys()
-    assert len(common) >= 50
+    assert len(common) == 60
     assert sum(hyps["largest"][k] != hyps["small"][k] for k in common) > len(common) // 2
 
 

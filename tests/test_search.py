@@ -216,3 +216,27 @@ def test_bleu_of_an_exported_pick_runs_fairseq_generate(trained, tmp_path):
 
     assert res["sentences"] == len(refs) == 60
     assert res["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score, abs=1e-9)
+
+
+def test_retrain_from_inherited_weights_starts_at_the_supernet_loss(trained, tmp_path):
+    arch = tmp_path / "pick.yml"
+    Architecture.random(SearchSpace.load("tiny"), random.Random(11)).save(arch)
+    run_cli("export", "--checkpoint", str(trained["ckpt"]), "--arch", str(arch), "--out", str(tmp_path / "exp"),
+            "--data", str(trained["data"]))
+    supernet = json.loads(run_cli("evaluate", "--checkpoint", str(trained["ckpt"]), "--data", str(trained["data"]),
+                                  "--arch", str(arch), "--no-bleu", "--json").stdout)
+    proc = run_cli("retrain", "--export-dir", str(tmp_path / "exp"), "--data", str(trained["data"]),
+                   "--save-dir", str(tmp_path / "re"), "--", "--max-update", "1", "--lr", "1e-9",
+                   "--warmup-init-lr", "1e-9", "--log-format", "json", "--seed", "1")
+    valid = [json.loads(line[line.index("{"):]) for line in (proc.stdout + proc.stderr).splitlines()
+             if '"valid_nll_loss"' in line]
+    assert valid, proc.stdout[-2000:]
+    assert float(valid[0]["valid_nll_loss"]) == pytest.approx(supernet["valid_loss"], abs=1e-3)
+    dry = run_cli("retrain", "--export-dir", str(tmp_path / "exp"), "--data", str(trained["data"]),
+                  "--save-dir", str(tmp_path / "s"), "--from-scratch", "--preset", "hat_wmt", "--dry-run").stdout
+    assert "--restore-file" not in dry and "--max-update 40000" in dry and "--subnet-arch" in dry
+    (tmp_path / "fake").mkdir()
+    (tmp_path / "fake" / "checkpoint.pt").write_bytes(trained["ckpt"].read_bytes())
+    proc = run_cli("retrain", "--export-dir", str(tmp_path / "fake"), "--data", str(trained["data"]),
+                   "--save-dir", str(tmp_path / "x"), check=False)
+    assert proc.returncode == 2 and "not a checkpoint written by mos-nas export" in proc.stderr

@@ -1,0 +1,105 @@
+"""``mos-nas retrain``: train an exported subnet with stock ``fairseq-train``.
+
+After export (:mod:`mos_fairseq.export`) a subnet is an ordinary fairseq checkpoint. Retraining it
+*from the inherited supernet weights* (HAT/MoS "additional training") restores those weights and
+resets optimizer, schedule, meters and data position; *from scratch* (the standalone baseline)
+builds the same architecture with fresh weights. The model options come from the export
+(stock ``transformer`` dimensions, or ``mos_static_transformer`` with the exported ``arch.yml``),
+the training options from a preset in ``configs/retrain/`` (HAT's SubTransformer recipe, or a
+CPU-sized one), and anything after ``--`` is passed to ``fairseq-train`` last (it wins).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from mos_fairseq.errors import CheckpointError, UserError
+
+PRESET_DIRS = (Path(__file__).resolve().parent.parent / "configs" / "retrain",
+               Path(__file__).resolve().parent / "configs" / "retrain")
+STOCK_DIMS = ("encoder_embed_dim", "encoder_ffn_embed_dim", "encoder_attention_heads", "encoder_layers",
+              "decoder_embed_dim", "decoder_ffn_embed_dim", "decoder_attention_heads", "decoder_layers")
+
+
+def load_preset(name_or_path: str) -> dict:
+    path = Path(name_or_path)
+    if not path.is_file():
+        found = [d / f"{name_or_path}.yml" for d in PRESET_DIRS if (d / f"{name_or_path}.yml").is_file()]
+        if not found:
+            names = sorted({p.stem for d in PRESET_DIRS if d.is_dir() for p in d.glob("*.yml")})
+            raise UserError(f"unknown retrain preset '{name_or_path}' (built-in: {', '.join(names)})")
+        path = found[0]
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a preset is a mapping of fairseq-train options")
+    return data
+
+
+def preset_args(preset: dict) -> list[str]:
+    args: list[str] = []
+    for key, value in preset.items():
+        if value is True:
+            args.append(f"--{key}")
+        elif value is False or value is None:
+            continue
+        else:
+            args += [f"--{key}", str(value)]
+    return args
+
+
+def model_args(export_dir: Path) -> list[str]:
+    """fairseq-train options that rebuild the exported architecture."""
+    from mos_fairseq.checkpoints import read_checkpoint
+
+    ckpt = export_dir / "checkpoint.pt"
+    state = read_checkpoint(ckpt)
+    from omegaconf import DictConfig, OmegaConf
+
+    from mos_fairseq.export import exported_metadata
+
+    cfg = state.get("cfg") or {}
+    if isinstance(cfg, DictConfig):
+        cfg = OmegaConf.to_container(cfg)
+    model = cfg.get("model") if isinstance(cfg, dict) else None
+
+    if not isinstance(model, dict) or "_name" not in model or exported_metadata(state) is None:
+        raise CheckpointError(f"'{ckpt}' is not a checkpoint written by mos-nas export")
+    share = ["--share-all-embeddings"] if model.get("share_all_embeddings") else []
+    if model["_name"] == "transformer":
+        dims = []
+        for key in STOCK_DIMS:
+            dims += [f"--{key.replace('_', '-')}", str(model[key])]
+        return ["--arch", "transformer", *dims, *share]
+    if model["_name"] == "mos_static_transformer":
+        user_dir = Path(__file__).resolve().parent.parent / "user_dir"
+        return ["--user-dir", str(user_dir), "--arch", "mos_static_transformer", "--subnet-arch",
+                str(export_dir / "arch.yml"), *share]
+    raise CheckpointError(f"'{ckpt}' holds a '{model['_name']}' model; retrain handles transformer and mos_static_transformer")
+
+
+def retrain_command(export_dir: str, data: str, save_dir: str, from_scratch: bool = False, preset: str = "cpu_small",
+                    extra: list[str] | None = None) -> list[str]:
+    export = Path(export_dir)
+    if not (export / "checkpoint.pt").is_file():
+        raise UserError(f"--export-dir '{export}' has no checkpoint.pt (run mos-nas export first)")
+    if not Path(data).is_dir():
+        raise UserError(f"--data '{data}' is not a directory")
+    cmd = [str(Path(sys.executable).parent / "fairseq-train"), data, "--task", "translation", *model_args(export),
+           *preset_args(load_preset(preset)), "--save-dir", save_dir]
+    if not from_scratch:
+        cmd += ["--restore-file", str(export / "checkpoint.pt"), "--reset-optimizer", "--reset-dataloader",
+                "--reset-meters", "--reset-lr-scheduler"]
+    return cmd + list(extra or [])
+
+
+def retrain(export_dir: str, data: str, save_dir: str, from_scratch: bool = False, preset: str = "cpu_small",
+            extra: list[str] | None = None) -> int:
+    cmd = retrain_command(export_dir, data, save_dir, from_scratch, preset, extra)
+    if Path(save_dir, "checkpoint_last.pt").exists() and "--restore-file" in cmd:
+        # a re-run continues its own checkpoint_last.pt (fairseq's default), not the export again
+        i = cmd.index("--restore-file")
+        del cmd[i:i + 6]
+    return subprocess.run(cmd).returncode
