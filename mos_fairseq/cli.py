@@ -254,6 +254,14 @@ def cmd_retrain(args: argparse.Namespace) -> None:
         raise UserError(f"fairseq-train exited with code {code} (its log is above)")
 
 
+def cmd_gap(args: argparse.Namespace) -> None:
+    from mos_fairseq.gap import gap_table, run_gap
+
+    result = run_gap(args.supernet, args.archs, args.standalone, args.data, args.out, args.bleu_subset, args.loss_subset)
+    print(gap_table(result))
+    print(f"details: {args.out}/gap.json, plot: {args.out}/gap.png")
+
+
 def cmd_make_synthetic(args: argparse.Namespace) -> None:
     from mos_fairseq.data.synthetic import write_corpus
 
@@ -403,6 +411,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the fairseq-train command only")
     p.add_argument("fairseq_args", nargs=argparse.REMAINDER, help="-- then extra fairseq-train options")
     p.set_defaults(func=cmd_retrain)
+
+    p = sub.add_parser("gap", help="supernet vs standalone: MAE and Kendall tau of BLEU and loss (MoS Table 4)")
+    p.add_argument("--supernet", nargs="+", required=True, help="supernet checkpoint(s)")
+    p.add_argument("--archs", required=True, help="directory of architecture YAMLs (NAME.yml)")
+    p.add_argument("--standalone", required=True, help="directory with NAME/checkpoint_best.pt per architecture")
+    p.add_argument("--data", required=True)
+    p.add_argument("--bleu-subset", default="test")
+    p.add_argument("--loss-subset", default="valid")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_gap)
 
     p = sub.add_parser("make-synthetic", help="write the built-in synthetic en-de corpus")
     p.add_argument("--out", required=True)

@@ -69,3 +69,18 @@ def test_batching_keeps_every_sentence():
         assert all(len(b) <= kw.get("max_sentences", 100) for b in batches)
         if "max_tokens" in kw:
             assert all(len(b) * max(sizes[b]) <= 1024 for b in batches)
+
+
+def test_gap_statistics_on_fixed_numbers():
+    from mos_fairseq.gap import gap_stats, gap_table
+
+    supernet = [20.0, 22.0, 25.0, 24.0]
+    standalone = [21.0, 23.5, 26.0, 27.0]  # 5 concordant pairs, 1 discordant
+    stats = gap_stats(supernet, standalone)
+    assert stats["mae"] == pytest.approx((1 + 1.5 + 1 + 3) / 4)
+    assert stats["kendall_tau"] == pytest.approx((5 - 1) / 6)
+    assert gap_stats([1, 2, 3], [3, 2, 1])["kendall_tau"] == pytest.approx(-1.0)
+    with pytest.raises(DataError):
+        gap_stats([1.0], [1.0])
+    table = gap_table({"supernets": {"s.pt": {"bleu": stats, "loss": gap_stats([1, 2], [1.5, 2.5])}}})
+    assert "| s.pt | 1.62 | 0.667 | 0.5000 | 1.000 | 4 |" in table

@@ -1,0 +1,111 @@
+"""``mos-nas gap``: how well a supernet predicts standalone-trained subnets (MoS paper, Table 4).
+
+For every architecture of ``--archs`` and every ``--supernet``, the subnet's validation loss and
+test BLEU inside the supernet are compared with those of the same architecture trained on its
+own (``--standalone DIR/<arch name>/checkpoint_best.pt``, e.g. from ``mos-nas retrain
+--from-scratch``): the mean absolute error and Kendall's tau between supernet and standalone
+numbers, per supernet, as a table, JSON and a scatter plot.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from mos_fairseq.arch import write_text_atomic
+from mos_fairseq.errors import DataError, UserError
+
+
+def gap_stats(supernet: Sequence[float], standalone: Sequence[float]) -> dict[str, float]:
+    """MAE and Kendall's tau (tau-b) between supernet and standalone numbers of the same archs."""
+    from scipy.stats import kendalltau
+
+    a, b = np.asarray(supernet, dtype=float), np.asarray(standalone, dtype=float)
+    if len(a) != len(b) or len(a) < 2:
+        raise DataError(f"need the same number (>= 2) of supernet and standalone values, got {len(a)} and {len(b)}")
+    tau = kendalltau(a, b).statistic
+    return {"mae": float(np.mean(np.abs(a - b))), "kendall_tau": float(tau) if np.isfinite(tau) else 0.0, "n": len(a)}
+
+
+def standalone_metrics(checkpoint: Path, data: str, bleu_subset: str, loss_subset: str) -> dict[str, float]:
+    from fairseq import checkpoint_utils
+
+    from mos_fairseq.bleu import generate, parse_generate_output, score, target_lang_of
+    from mos_fairseq.search.fitness import ValidationBatches, batches_loss
+
+    models, _, task = checkpoint_utils.load_model_ensemble_and_task([str(checkpoint)], arg_overrides={"data": data})
+    model = models[0].eval()
+    loss = batches_loss(model, ValidationBatches.from_task(task, loss_subset), task.target_dictionary.pad())
+    hyps, refs = parse_generate_output(generate(str(checkpoint), data, bleu_subset))
+    return {"valid_loss": loss, "bleu": score(hyps, refs, target_lang_of(str(checkpoint))).sacrebleu}
+
+
+def supernet_metrics(checkpoint: str, data: str, arch_path: Path, bleu_subset: str, loss_subset: str) -> dict[str, float]:
+    from mos_fairseq.search.runner import evaluate_subnet
+
+    loss = evaluate_subnet(checkpoint, data, str(arch_path), loss_subset, bleu=False)["valid_loss"]
+    bleu = evaluate_subnet(checkpoint, data, str(arch_path), bleu_subset, bleu=True)["bleu"]
+    return {"valid_loss": loss, "bleu": bleu}
+
+
+def run_gap(supernets: list[str], archs_dir: str, standalone_dir: str, data: str, out: str,
+            bleu_subset: str = "test", loss_subset: str = "valid") -> dict:
+    archs = sorted(Path(archs_dir).glob("*.yml"))
+    if len(archs) < 2:
+        raise UserError(f"--archs '{archs_dir}' needs at least 2 architecture YAMLs")
+    missing = [a.stem for a in archs if not (Path(standalone_dir) / a.stem / "checkpoint_best.pt").is_file()]
+    if missing:
+        raise UserError(f"no standalone checkpoint for {', '.join(missing)} (expected "
+                        f"{standalone_dir}/<name>/checkpoint_best.pt)")
+    standalone = {a.stem: standalone_metrics(Path(standalone_dir) / a.stem / "checkpoint_best.pt", data, bleu_subset,
+                                             loss_subset) for a in archs}
+    result: dict = {"archs": [a.stem for a in archs], "standalone": standalone, "supernets": {}}
+    for ckpt in supernets:
+        per_arch = {a.stem: supernet_metrics(ckpt, data, a, bleu_subset, loss_subset) for a in archs}
+        names = result["archs"]
+        result["supernets"][ckpt] = {
+            "per_arch": per_arch,
+            "bleu": gap_stats([per_arch[n]["bleu"] for n in names], [standalone[n]["bleu"] for n in names]),
+            "loss": gap_stats([per_arch[n]["valid_loss"] for n in names], [standalone[n]["valid_loss"] for n in names]),
+        }
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out_dir / "gap.json", json.dumps(result, indent=2) + "\n")
+    write_text_atomic(out_dir / "gap.md", gap_table(result) + "\n")
+    gap_plot(result, out_dir / "gap.png")
+    return result
+
+
+def gap_table(result: dict) -> str:
+    lines = ["| supernet | BLEU MAE | BLEU Kendall τ | loss MAE | loss Kendall τ | archs |", "|---|---|---|---|---|---|"]
+    for ckpt, r in result["supernets"].items():
+        lines.append(f"| {ckpt} | {r['bleu']['mae']:.2f} | {r['bleu']['kendall_tau']:.3f} | {r['loss']['mae']:.4f} | "
+                     f"{r['loss']['kendall_tau']:.3f} | {r['bleu']['n']} |")
+    return "\n".join(lines)
+
+
+def gap_plot(result: dict, path: Path) -> None:
+    import logging
+
+    import matplotlib
+
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    names = result["archs"]
+    x = [result["standalone"][n]["bleu"] for n in names]
+    for ckpt, r in result["supernets"].items():
+        ax.scatter(x, [r["per_arch"][n]["bleu"] for n in names], s=18,
+                   label=f"{Path(ckpt).parent.name}/{Path(ckpt).name}: MAE {r['bleu']['mae']:.2f}, τ {r['bleu']['kendall_tau']:.2f}")
+    lo, hi = min(x), max(x)
+    ax.plot([lo, hi], [lo, hi], color="black", lw=1)
+    ax.set_xlabel("standalone BLEU")
+    ax.set_ylabel("supernet BLEU")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
