@@ -75,6 +75,17 @@ def synthetic_bin(tmp_path_factory) -> Path:
     return root / "bin"
 
 
+# fairseq-train options shared by the tests that train a tiny supernet (sandwich, CPU)
+TRAIN_ARGS = [
+    "--user-dir", str(REPO / "user_dir"), "--task", "supernet_translation", "--arch", "supertransformer_tiny",
+    "--criterion", "supernet_cross_entropy", "--supernet-sampling", "sandwich", "--label-smoothing", "0.1",
+    "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr", "2e-3", "--lr-scheduler", "inverse_sqrt",
+    "--warmup-updates", "10", "--max-tokens", "1024", "--save-interval-updates", "15",
+    "--validate-interval-updates", "15", "--no-epoch-checkpoints", "--seed", "7", "--cpu",
+    "--num-workers", "0", "--log-format", "simple", "--log-interval", "5",
+]
+
+
 def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run([str(BIN / "mos-nas"), *args], capture_output=True, text=True, cwd=REPO)
     if check and proc.returncode != 0:
@@ -84,3 +95,20 @@ def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 def seeded(seed: int) -> random.Random:
     return random.Random(seed)
+
+
+@pytest.fixture(scope="session")
+def searchable_supernet(synthetic_bin, tmp_path_factory):
+    """A neuron-MoS tiny supernet (60 sandwich updates) and a latency estimator for the tiny space."""
+    root = tmp_path_factory.mktemp("search")
+    cmd = [str(BIN / "fairseq-train"), str(synthetic_bin), *TRAIN_ARGS, "--save-dir", str(root / "ckpt"),
+           "--max-update", "60", "--mos", "neuron"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lat = root / "tiny_cpu.csv"
+    run_cli("measure-latency", "--space", "tiny", "--n-archs", "24", "--repeats", "3", "--warmup", "1",
+            "--src-len", "8", "--tgt-len", "6", "--beam", "2", "--threads", "1", "--vocab-size", "64",
+            "--no-progress", "--out", str(lat))
+    run_cli("train-estimator", "--data", str(lat), "--out", str(root / "est.safetensors"), "--hidden", "32",
+            "--steps", "300", "--no-hat-recipe")
+    return {"ckpt": root / "ckpt" / "checkpoint_last.pt", "est": root / "est.safetensors", "data": synthetic_bin}

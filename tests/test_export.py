@@ -18,7 +18,7 @@ from mos_fairseq.export import export_subnet, stock_transformer_mismatch
 from mos_fairseq.space import SearchSpace
 
 from .conftest import BIN, REPO, run_cli
-from .test_fairseq_integration import TRAIN
+from .conftest import TRAIN_ARGS as TRAIN
 
 KINDS = ("none", "layer", "neuron")
 HOMOGENEOUS = {

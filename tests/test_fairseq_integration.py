@@ -9,16 +9,9 @@ import mos_fairseq  # noqa: F401  (allow-lists checkpoint globals)
 from mos_fairseq.arch import Architecture
 from mos_fairseq.space import SearchSpace
 
-from .conftest import BIN, REPO
+from .conftest import BIN, REPO, TRAIN_ARGS
 
-TRAIN = [
-    "--user-dir", str(REPO / "user_dir"), "--task", "supernet_translation", "--arch", "supertransformer_tiny",
-    "--criterion", "supernet_cross_entropy", "--supernet-sampling", "sandwich", "--label-smoothing", "0.1",
-    "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr", "2e-3", "--lr-scheduler", "inverse_sqrt",
-    "--warmup-updates", "10", "--max-tokens", "1024", "--save-interval-updates", "15",
-    "--validate-interval-updates", "15", "--no-epoch-checkpoints", "--seed", "7", "--cpu",
-    "--num-workers", "0", "--log-format", "simple", "--log-interval", "5",
-]
+TRAIN = TRAIN_ARGS
 
 
 def _train(data, save_dir, max_update, log):

@@ -2,7 +2,6 @@
 import csv
 import json
 import random
-import subprocess
 
 import pytest
 
@@ -14,28 +13,15 @@ from mos_fairseq.search.fitness import SubnetEvaluator, ValidationBatches
 from mos_fairseq.search.runner import SearchInputs, run_search
 from mos_fairseq.space import SearchSpace
 
-from .conftest import BIN, run_cli
-from .test_fairseq_integration import TRAIN
+from .conftest import run_cli
 
 SMALL = ["--iterations", "3", "--population", "12", "--parents", "4", "--mutation", "4", "--crossover", "4",
          "--valid-max-sentences", "40", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
-def trained(synthetic_bin, tmp_path_factory):
-    """A neuron-MoS tiny supernet (60 sandwich updates) and a latency estimator for the tiny space."""
-    root = tmp_path_factory.mktemp("search")
-    cmd = [str(BIN / "fairseq-train"), str(synthetic_bin), *TRAIN, "--save-dir", str(root / "ckpt"),
-           "--max-update", "60", "--mos", "neuron"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lat = root / "tiny_cpu.csv"
-    run_cli("measure-latency", "--space", "tiny", "--n-archs", "24", "--repeats", "3", "--warmup", "1",
-            "--src-len", "8", "--tgt-len", "6", "--beam", "2", "--threads", "1", "--vocab-size", "64",
-            "--no-progress", "--out", str(lat))
-    run_cli("train-estimator", "--data", str(lat), "--out", str(root / "est.safetensors"), "--hidden", "32",
-            "--steps", "300", "--no-hat-recipe")
-    return {"ckpt": root / "ckpt" / "checkpoint_last.pt", "est": root / "est.safetensors", "data": synthetic_bin}
+def trained(searchable_supernet):
+    return searchable_supernet
 
 
 def latency_bounds(estimator_path):
