@@ -81,6 +81,8 @@ def run_search(inputs: SearchInputs) -> list[dict]:
     state_path = out / STATE_FILE
     if state_path.exists() and not inputs.resume:
         raise UserError(f"{out} holds a search already; pass --resume to continue it or choose another --out")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out '{out}' exists and is not a directory")
     if out.exists() and any(out.iterdir()) and not state_path.exists():
         raise UserError(f"{out} is not empty and holds no search; choose another --out")
     supernet, task, ckpt_state = load_supernet(inputs.checkpoint, inputs.data)
