@@ -39,6 +39,7 @@ def main() -> None:
     args = ap.parse_args()
     side = json.loads(Path(args.data).with_suffix(".json").read_text())
     p = side["protocol"]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     space_file = Path(args.out).with_suffix(".space.yml")
     import yaml
 
