@@ -109,6 +109,18 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(export_summary(result))
 
 
+def _id_list(text: str) -> list[int]:
+    """``3,7,10-12`` -> [3, 7, 10, 11, 12]."""
+    ids: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            ids += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    except ValueError:
+        raise UserError(f"--remeasure: cannot read {text!r} (e.g. 3,7,10-12)") from None
+    return ids
+
+
 def cmd_measure_latency(args: argparse.Namespace) -> None:
     from mos_fairseq.latency.measure import measure_space
     from mos_fairseq.latency.protocol import Protocol
@@ -119,7 +131,8 @@ def cmd_measure_latency(args: argparse.Namespace) -> None:
                         beam=args.beam, batch_size=args.batch_size, repeats=args.repeats, warmup=args.warmup,
                         trim=args.trim, vocab_size=vocab)
     try:
-        measured = measure_space(space, protocol, args.n_archs, args.seed, args.out, progress=not args.no_progress)
+        measured = measure_space(space, protocol, args.n_archs, args.seed, args.out, progress=not args.no_progress,
+                                 remeasure=_id_list(args.remeasure) if args.remeasure else ())
     except KeyboardInterrupt:
         print(f"interrupted; the rows in {args.out} are complete: re-run the same command to continue",
               file=sys.stderr)
@@ -327,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="fairseq data directory whose dictionary sets the vocabulary size")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", required=True, help="CSV to write or continue, e.g. latency_data/NAME.csv")
+    p.add_argument("--remeasure", help="row ids to measure again and replace, e.g. 47-54 (rows a disturbance spoiled)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_measure_latency)
 

@@ -278,3 +278,19 @@ def test_cli_measure_train_predict(tmp_path):
     Architecture.largest(SearchSpace.load("tiny")).save(arch)
     out = run_cli("predict-latency", "--estimator", str(est), "--arch", str(arch), "--json").stdout
     assert json.loads(out)["latency_ms"] > 0
+
+
+def test_remeasure_replaces_only_the_given_rows(tiny_space, tmp_path):
+    out = tmp_path / "run.csv"
+    protocol = Protocol(repeats=3, warmup=0, vocab_size=64, src_len=5, tgt_len=3, beam=2)
+    measure_space(tiny_space, protocol, 4, seed=2, out=out, progress=False, timer=ClockThatDies(3, 2.0))
+    before = read_rows(out)
+    assert measure_space(tiny_space, protocol, 4, seed=2, out=out, progress=False, timer=ClockThatDies(3, 7.0),
+                         remeasure=[1, 2]) == 2
+    after = read_rows(out)
+    assert [r["arch"] for r in after] == [r["arch"] for r in before]
+    assert after[0] == before[0] and after[3] == before[3]
+    assert float(after[1]["latency_mean_encoder"]) == pytest.approx(7.0) == pytest.approx(float(after[2]["latency_mean_encoder"]))
+    assert json.loads(out.with_suffix(".json").read_text())["remeasured"][0]["rows"] == [1, 2]
+    with pytest.raises(UserError, match=r"row id\(s\) \[9\] are not in"):
+        measure_space(tiny_space, protocol, 4, seed=2, out=out, progress=False, remeasure=[9])

@@ -123,6 +123,13 @@ def read_latency_csv(
     )
 
 
+def format_header() -> str:
+    """The header line (with newline) of our CSV."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(OUR_COLUMNS)
+    return buf.getvalue()
+
+
 def format_row(row: dict) -> str:
     """One CSV line (with newline) in :data:`OUR_COLUMNS` order."""
     buf = io.StringIO()

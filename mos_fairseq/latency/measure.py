@@ -17,13 +17,20 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
 from mos_fairseq.arch import FEATURE_NAMES, Architecture, write_text_atomic
 from mos_fairseq.errors import DataError, UserError
-from mos_fairseq.latency.dataset import OUR_COLUMNS, append_row, open_for_append, read_header
+from mos_fairseq.latency.dataset import (
+    OUR_COLUMNS,
+    append_row,
+    format_header,
+    format_row,
+    open_for_append,
+    read_header,
+)
 from mos_fairseq.latency.protocol import Protocol, time_encoder_decoder, trimmed_stats
 from mos_fairseq.space import SearchSpace
 
@@ -156,8 +163,14 @@ def measure_space(
     out: str | Path,
     progress: bool = True,
     timer: Callable[[], float] = time.perf_counter,
+    remeasure: Sequence[int] = (),
 ) -> int:
-    """Measure ``n_archs`` sampled architectures into ``out`` (resuming); returns rows measured now."""
+    """Measure ``n_archs`` sampled architectures into ``out`` (resuming); returns rows measured now.
+
+    ``remeasure``: ids of rows already in the file to measure again (e.g. rows a disturbance on the
+    machine spoiled); the file is rewritten atomically with those rows replaced, and the sidecar
+    records which rows were re-measured.
+    """
     out = Path(out)
     if n_archs < 1:
         raise UserError(f"--n-archs must be >= 1, got {n_archs}")
@@ -189,25 +202,41 @@ def measure_space(
         if json.loads(row["arch"]) != json.loads(archs[i].to_json()):
             raise DataError(f"{out}: row {i + 1} holds another architecture than seed {seed} samples; "
                             "the file was edited or written by another version")
-    todo = range(len(done_rows), n_archs)
-    if not todo:
-        return 0
     from tqdm import tqdm
 
     dictionary = synthetic_dictionary(protocol.vocab_size)
-    bar = tqdm(todo, total=n_archs, initial=len(done_rows), unit="arch", disable=not progress,
-               desc=f"latency {protocol.device}")
-    for i in bar:
+
+    def measured_row(i: int) -> dict:
         arch = archs[i]
-        model = build_model(arch, dictionary, protocol.device)
-        stats = measure_model(model, protocol, timer)
-        del model
+        stats = measure_model(build_model(arch, dictionary, protocol.device), protocol, timer)
         row = {"arch_id": i, "arch": arch.to_json(),
                "params": arch.num_params(protocol.vocab_size, protocol.vocab_size)}
         row.update(zip(FEATURE_NAMES, arch.features()))
         row.update({"latency_mean_encoder": stats.encoder_mean, "latency_mean_decoder": stats.decoder_mean,
                     "latency_std_encoder": stats.encoder_std, "latency_std_decoder": stats.decoder_std})
+        return row
+
+    if remeasure:
+        bad = sorted(i for i in set(remeasure) if not 0 <= i < len(done_rows))
+        if bad:
+            raise UserError(f"--remeasure: row id(s) {bad} are not in {out} (it holds ids 0-{len(done_rows) - 1})")
+        rows = list(done_rows)
+        for i in tqdm(sorted(set(remeasure)), unit="arch", disable=not progress, desc=f"re-measure {protocol.device}"):
+            rows[i] = measured_row(i)
+        write_text_atomic(out, "".join([format_header()] + [format_row(r) for r in rows]))
+        existing = json.loads(side_path.read_text())
+        existing.setdefault("remeasured", []).append(
+            {"rows": sorted(set(remeasure)), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        write_text_atomic(side_path, json.dumps(existing, indent=2) + "\n")
+        return len(set(remeasure))
+    todo = range(len(done_rows), n_archs)
+    if not todo:
+        return 0
+    bar = tqdm(todo, total=n_archs, initial=len(done_rows), unit="arch", disable=not progress,
+               desc=f"latency {protocol.device}")
+    for i in bar:
+        row = measured_row(i)
         append_row(out, row)
-        bar.set_postfix(enc=f"{stats.encoder_mean:.1f}ms", dec=f"{stats.decoder_mean:.1f}ms")
+        bar.set_postfix(enc=f"{row['latency_mean_encoder']:.1f}ms", dec=f"{row['latency_mean_decoder']:.1f}ms")
     return len(todo)
 
