@@ -87,13 +87,9 @@ def gap_table(result: dict) -> str:
 
 
 def gap_plot(result: dict, path: Path) -> None:
-    import logging
+    from mos_fairseq.plotting import pyplot
 
-    import matplotlib
-
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5.5, 5))
     names = result["archs"]

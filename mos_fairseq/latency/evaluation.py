@@ -109,13 +109,9 @@ def write_report(report: dict[str, Any], path: str | Path) -> None:
 
 def scatter_plot(evaluation: Evaluation, path: str | Path, title: str = "") -> None:
     """Predicted vs measured on the hold-out: our estimator in front, baselines behind."""
-    import logging
+    from mos_fairseq.plotting import pyplot
 
-    import matplotlib
-
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # fairseq's logging setup lets its DEBUG through
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     y = evaluation.measured
     fig, ax = plt.subplots(figsize=(5.5, 5.5))

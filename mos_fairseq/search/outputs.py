@@ -69,13 +69,9 @@ def write_outputs(out: Path, cands: list[Candidate], constraints: list[Constrain
 
 
 def plot_pareto(path: Path, cands, front, constraints, best, cost_key: str) -> None:
-    import logging
+    from mos_fairseq.plotting import pyplot
 
-    import matplotlib
-
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     scale, unit = (1.0, "predicted latency (ms)") if cost_key == "latency" else (1e6, "parameters (M)")
     fig, ax = plt.subplots(figsize=(7, 5))
