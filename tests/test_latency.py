@@ -277,7 +277,8 @@ def test_cli_measure_train_predict(tmp_path):
     arch = tmp_path / "a.yml"
     Architecture.largest(SearchSpace.load("tiny")).save(arch)
     out = run_cli("predict-latency", "--estimator", str(est), "--arch", str(arch), "--json").stdout
-    assert json.loads(out)["latency_ms"] > 0
+    expected = LatencyEstimator.load(est).predict_arch(Architecture.load(arch))
+    assert json.loads(out)["latency_ms"] == pytest.approx(expected, abs=1e-3) and expected >= 0
 
 
 def test_remeasure_replaces_only_the_given_rows(tiny_space, tmp_path):

@@ -124,7 +124,7 @@ class LatencyEstimator:
 
     # ---- prediction ----------------------------------------------------------------------------
     def predict(self, features: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
-        """Milliseconds for raw (un-normalised) feature rows ``[n, 10]``."""
+        """Milliseconds (never negative) for raw (un-normalised) feature rows ``[n, 10]``."""
         x = np.asarray(features, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != len(FEATURE_NAMES):
             raise UserError(f"estimator expects rows of {len(FEATURE_NAMES)} features, got shape {x.shape}")
@@ -133,7 +133,8 @@ class LatencyEstimator:
         with torch.no_grad():
             out = torch.stack([m(xt) for m in self.models]).mean(0).squeeze(1).double().numpy()
         out = out + x @ np.asarray(self.linear[0], dtype=np.float64) + self.linear[1]
-        return out * self.y_scale + self.y_mean
+        # far outside its training data a regressor can go below zero; a latency cannot
+        return np.maximum(out * self.y_scale + self.y_mean, 0.0)
 
     def predict_arch(self, arch: Architecture) -> float:
         if self.space is not None and arch.space.name != self.space.get("name"):
