@@ -260,9 +260,10 @@ def cmd_retrain(args: argparse.Namespace) -> None:
     if extra[:1] == ["--"]:
         extra = extra[1:]
     if args.dry_run:
-        print(" ".join(retrain_command(args.export_dir, args.data, args.save_dir, args.from_scratch, args.preset, extra)))
+        print(" ".join(retrain_command(args.export_dir, args.data, args.save_dir, args.from_scratch, args.preset, extra,
+                                       args.arch, args.space)))
         return
-    code = retrain(args.export_dir, args.data, args.save_dir, args.from_scratch, args.preset, extra)
+    code = retrain(args.export_dir, args.data, args.save_dir, args.from_scratch, args.preset, extra, args.arch, args.space)
     if code != 0:
         raise UserError(f"fairseq-train exited with code {code} (its log is above)")
 
@@ -417,7 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bleu)
 
     p = sub.add_parser("retrain", help="train an exported subnet with fairseq-train (inherited weights or from scratch)")
-    p.add_argument("--export-dir", required=True, help="a directory written by mos-nas export")
+    p.add_argument("--export-dir", help="a directory written by mos-nas export")
+    p.add_argument("--arch", help="instead of --export-dir: an architecture YAML, trained from scratch")
+    p.add_argument("--space", help="the space of --arch (default: the one the file names)")
     p.add_argument("--data", required=True, help="fairseq data directory (train/valid)")
     p.add_argument("--save-dir", required=True)
     p.add_argument("--from-scratch", action="store_true", help="fresh weights (standalone baseline)")

@@ -80,14 +80,43 @@ def model_args(export_dir: Path) -> list[str]:
     raise CheckpointError(f"'{ckpt}' holds a '{model['_name']}' model; retrain handles transformer and mos_static_transformer")
 
 
-def retrain_command(export_dir: str, data: str, save_dir: str, from_scratch: bool = False, preset: str = "cpu_small",
-                    extra: list[str] | None = None) -> list[str]:
-    export = Path(export_dir)
-    if not (export / "checkpoint.pt").is_file():
-        raise UserError(f"--export-dir '{export}' has no checkpoint.pt (run mos-nas export first)")
+def arch_model_args(arch_path: str, space: str | None = None) -> list[str]:
+    """fairseq-train options that build ``arch_path`` with fresh weights (no export needed):
+    stock ``transformer`` where it can express the architecture, else ``mos_static_transformer``."""
+    from mos_fairseq.arch import Architecture
+    from mos_fairseq.export import stock_transformer_mismatch
+    from mos_fairseq.space import SearchSpace
+
+    arch = Architecture.load(arch_path, SearchSpace.load(space) if space else None)
+    if not stock_transformer_mismatch(arch):
+        values = (arch.encoder_embed_dim, arch.encoder_ffn_dims[0], arch.encoder_heads[0], arch.encoder_layers,
+                  arch.decoder_embed_dim, arch.decoder_ffn_dims[0], arch.decoder_self_heads[0], arch.decoder_layers)
+        dims = [x for key, value in zip(STOCK_DIMS, values) for x in (f"--{key.replace('_', '-')}", str(value))]
+        return ["--arch", "transformer", *dims, "--share-all-embeddings"]
+    user_dir = Path(__file__).resolve().parent.parent / "user_dir"
+    return ["--user-dir", str(user_dir), "--arch", "mos_static_transformer", "--subnet-arch",
+            str(Path(arch_path).resolve()), "--share-all-embeddings"]
+
+
+def retrain_command(export_dir: str | None, data: str, save_dir: str, from_scratch: bool = False,
+                    preset: str = "cpu_small", extra: list[str] | None = None, arch: str | None = None,
+                    space: str | None = None) -> list[str]:
+    """The fairseq-train command: an export (inherited weights, or ``from_scratch``), or an
+    architecture YAML ``arch`` (always from scratch)."""
+    if (export_dir is None) == (arch is None):
+        raise UserError("give exactly one of --export-dir (an export) and --arch (an architecture YAML)")
     if not Path(data).is_dir():
         raise UserError(f"--data '{data}' is not a directory")
-    cmd = [str(Path(sys.executable).parent / "fairseq-train"), data, "--task", "translation", *model_args(export),
+    if arch is not None:
+        if not Path(arch).is_file():
+            raise UserError(f"--arch '{arch}' is not a file")
+        models, from_scratch = arch_model_args(arch, space), True
+    else:
+        export = Path(export_dir)
+        if not (export / "checkpoint.pt").is_file():
+            raise UserError(f"--export-dir '{export}' has no checkpoint.pt (run mos-nas export first)")
+        models = model_args(export)
+    cmd = [str(Path(sys.executable).parent / "fairseq-train"), data, "--task", "translation", *models,
            *preset_args(load_preset(preset)), "--save-dir", save_dir]
     if not from_scratch:
         cmd += ["--restore-file", str(export / "checkpoint.pt"), "--reset-optimizer", "--reset-dataloader",
@@ -95,9 +124,9 @@ def retrain_command(export_dir: str, data: str, save_dir: str, from_scratch: boo
     return cmd + list(extra or [])
 
 
-def retrain(export_dir: str, data: str, save_dir: str, from_scratch: bool = False, preset: str = "cpu_small",
-            extra: list[str] | None = None) -> int:
-    cmd = retrain_command(export_dir, data, save_dir, from_scratch, preset, extra)
+def retrain(export_dir: str | None, data: str, save_dir: str, from_scratch: bool = False, preset: str = "cpu_small",
+            extra: list[str] | None = None, arch: str | None = None, space: str | None = None) -> int:
+    cmd = retrain_command(export_dir, data, save_dir, from_scratch, preset, extra, arch, space)
     if Path(save_dir, "checkpoint_last.pt").exists() and "--restore-file" in cmd:
         # a re-run continues its own checkpoint_last.pt (fairseq's default), not the export again
         i = cmd.index("--restore-file")

@@ -1,6 +1,8 @@
 """Evolutionary search on a tiny trained supernet: constraints, determinism, resume, outputs."""
 import csv
 import json
+from pathlib import Path
+import math
 import random
 
 import pytest
@@ -226,3 +228,28 @@ def test_retrain_from_inherited_weights_starts_at_the_supernet_loss(trained, tmp
     proc = run_cli("retrain", "--export-dir", str(tmp_path / "fake"), "--data", str(trained["data"]),
                    "--save-dir", str(tmp_path / "x"), check=False)
     assert proc.returncode == 2 and "not a checkpoint written by mos-nas export" in proc.stderr
+
+
+def test_retrain_from_scratch_by_architecture_starts_near_uniform_loss(trained, tmp_path):
+    """``retrain --arch`` needs no export; fresh weights start like the supernet's (about log2 V bits)."""
+    space = SearchSpace.load("tiny")
+    hetero, homo = tmp_path / "hetero.yml", tmp_path / "homo.yml"
+    Architecture.random(space, random.Random(5)).save(hetero)
+    homo.write_text("space: tiny\nencoder: {embed_dim: 32, layers: 2, ffn_dim: [48, 48], heads: [4, 4]}\n"
+                    "decoder: {embed_dim: 32, layers: 1, ffn_dim: [48], self_heads: [4], cross_heads: [4], cross_span: [1]}\n")
+    dry = run_cli("retrain", "--arch", str(homo), "--data", str(trained["data"]), "--save-dir", str(tmp_path / "h"),
+                  "--dry-run").stdout
+    assert "--arch transformer" in dry and "--restore-file" not in dry
+    proc = run_cli("retrain", "--arch", str(hetero), "--data", str(trained["data"]), "--save-dir", str(tmp_path / "s"),
+                   "--", "--max-update", "2", "--log-format", "json", "--log-interval", "1", "--seed", "1")
+    out = proc.stdout + proc.stderr
+    assert "mos_static_transformer" in out
+    inner = [json.loads(line[line.index("{"):]) for line in out.splitlines() if "| train_inner |" in line]
+    assert inner, out[-2000:]
+    vocab = len((Path(trained["data"]) / "dict.de.txt").read_text().splitlines()) + 4
+    loss = float(inner[0]["loss"])  # bits (label-smoothed); an N(0, 1) embedding start gave ~10x this
+    assert abs(loss - math.log2(vocab)) < 2.0, (loss, math.log2(vocab))
+    assert (tmp_path / "s" / "checkpoint_last.pt").is_file()
+    proc = run_cli("retrain", "--arch", str(hetero), "--export-dir", str(tmp_path), "--data", str(trained["data"]),
+                   "--save-dir", str(tmp_path / "x"), check=False)
+    assert proc.returncode == 2 and "exactly one of --export-dir" in proc.stderr

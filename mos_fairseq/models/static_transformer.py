@@ -33,6 +33,21 @@ from mos_fairseq.models.transformer_common import (
 from mos_fairseq.modules.attention import StaticMultiheadAttention
 
 
+def init_fresh_weights(model: nn.Module) -> None:
+    """The supernet's initialisation (fairseq's transformer one): Xavier-uniform linear weights
+    with zero biases, N(0, d^-1/2) embeddings with a zero padding row. A standalone model trained
+    from scratch starts like the supernet does; a loaded checkpoint overwrites all of it."""
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=module.embedding_dim**-0.5)
+            if module.padding_idx is not None:
+                nn.init.zeros_(module.weight[module.padding_idx])
+
+
 class Dropouts(NamedTuple):
     dropout: float
     attention_dropout: float
@@ -180,7 +195,10 @@ class StaticTransformerModel(FairseqEncoderDecoderModel):
         dropouts = Dropouts(dropout, attention_dropout, activation_dropout)
         encoder = StaticTransformerEncoder(arch, src_dict, enc_embed, dropouts, max_source_positions)
         decoder = StaticTransformerDecoder(arch, tgt_dict, dec_embed, dropouts, max_target_positions)
-        return cls(arch, encoder, decoder, cfg)
+        model = cls(arch, encoder, decoder, cfg)
+        with torch.no_grad():
+            init_fresh_weights(model)
+        return model
 
     @classmethod
     def build_model(cls, cfg: "StaticTransformerConfig", task) -> "StaticTransformerModel":
