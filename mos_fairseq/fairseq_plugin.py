@@ -5,7 +5,7 @@ checkpoints. Registering twice is a no-op, so both may run in one process.
 """
 from __future__ import annotations
 
-from mos_fairseq.fairseq_fixes import install_batch_by_size_fix
+from mos_fairseq.fairseq_fixes import install_atomic_checkpoint_copy, install_batch_by_size_fix
 from mos_fairseq.safe_load import install_safe_globals
 
 
@@ -25,6 +25,7 @@ def register() -> None:
 
     install_safe_globals()
     install_batch_by_size_fix()
+    install_atomic_checkpoint_copy()
     if "supertransformer" not in MODEL_REGISTRY:
         register_model("supertransformer", dataclass=SuperTransformerConfig)(SuperTransformerModel)
         for name, preset in PRESETS.items():

@@ -8,6 +8,7 @@ largest and smallest subnets and of ``--valid-archs``; ``--best-checkpoint-subne
 reported as ``loss``. Generation runs ``--subnet ARCH.yml`` (default: the largest).
 """
 
+import contextlib
 import json
 import math
 from collections import OrderedDict
@@ -24,8 +25,15 @@ from omegaconf import II
 
 from mos_fairseq.arch import Architecture
 from mos_fairseq.errors import ArchError
+from mos_fairseq.models.subnet_view import DataParallelSubnet
 from mos_fairseq.sampling import SAMPLING_METHODS, subnets_for_update
 from mos_fairseq.space import SearchSpace
+
+
+def subnet_for_training(model, arch: Architecture):
+    """``arch`` of ``model``: the bare supernet's view, or one that runs through fairseq's
+    data-parallel wrapper (which holds the supernet as ``.module``)."""
+    return DataParallelSubnet(model, arch) if hasattr(model, "module") else model.bind(arch)
 
 
 @dataclass
@@ -44,7 +52,9 @@ class SupernetTranslationConfig(TranslationConfig):
         metadata={"help": "subnet whose validation loss is reported as 'loss' (largest, smallest, or a valid-archs name)"},
     )
     subnet: str = field(default="", metadata={"help": "architecture YAML to generate with (default: largest)"})
-    log_subnets: str = field(default="", metadata={"help": "append 'update<TAB>arch json' lines to this file"})
+    log_subnets: str = field(
+        default="", metadata={"help": "append 'update<TAB>arch json' lines to this file (rank N > 0: FILE.rankN)"}
+    )
     seed: int = II("common.seed")
 
 
@@ -74,13 +84,17 @@ class SupernetTranslationTask(TranslationTask):
         archs = self.subnets_for_update(model.space, update_num)
         self._log_subnets(update_num, archs)
         total_loss, total_size, logs = 0.0, 0, []
-        for arch in archs:
-            with torch.autograd.profiler.record_function("forward"):
-                loss, sample_size, logging_output = criterion(model.bind(arch), sample)
-            if ignore_grad:
-                loss *= 0
-            with torch.autograd.profiler.record_function("backward"):
-                optimizer.backward(loss)
+        for i, arch in enumerate(archs):
+            # data-parallel: gradients are all-reduced once per update, after the last subnet's
+            # backward (fairseq's own no_sync covers all but the last batch of --update-freq)
+            sync = contextlib.nullcontext() if i == len(archs) - 1 or not hasattr(model, "no_sync") else model.no_sync()
+            with sync:
+                with torch.autograd.profiler.record_function("forward"):
+                    loss, sample_size, logging_output = criterion(subnet_for_training(model, arch), sample)
+                if ignore_grad:
+                    loss *= 0
+                with torch.autograd.profiler.record_function("backward"):
+                    optimizer.backward(loss)
             total_loss += loss.detach()
             total_size += sample_size
             logs.append(logging_output)
@@ -89,10 +103,10 @@ class SupernetTranslationTask(TranslationTask):
     def _log_subnets(self, update_num: int, archs: list[Architecture]) -> None:
         if not self.cfg.log_subnets or update_num == self._last_logged_update:
             return
-        if dist_utils.get_global_rank() != 0:
-            return
+        rank = dist_utils.get_global_rank()
         self._last_logged_update = update_num
-        with open(self.cfg.log_subnets, "a") as fh:
+        path = self.cfg.log_subnets if rank == 0 else f"{self.cfg.log_subnets}.rank{rank}"
+        with open(path, "a") as fh:
             fh.write(f"{update_num}\t{json.dumps([a.to_dict() for a in archs], sort_keys=True)}\n")
 
     # ---- validation ---------------------------------------------------------------------

@@ -1,0 +1,33 @@
+"""Test instrumentation: ``fairseq-train`` in this process, recording after every update the flat
+parameter vector (float64) of this rank's model.
+
+Usage: python -m tests.helpers.recording_train OUT.pt [fairseq-train arguments...]
+OUT.pt holds ``{"params": [tensor per update], "rss_mb": peak resident memory}``.
+"""
+import resource
+import sys
+
+import torch
+from fairseq import trainer as trainer_module
+from fairseq_cli import train
+
+
+def main() -> None:
+    out, argv = sys.argv[1], sys.argv[2:]
+    params: list[torch.Tensor] = []
+    original = trainer_module.Trainer.train_step
+
+    def train_step(self, samples, raise_oom=False):
+        result = original(self, samples, raise_oom)
+        model = self.get_model()
+        params.append(torch.cat([p.detach().reshape(-1).double() for _, p in sorted(model.named_parameters())]))
+        return result
+
+    trainer_module.Trainer.train_step = train_step
+    sys.argv = ["fairseq-train", *argv]
+    train.cli_main()
+    torch.save({"params": params, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}, out)
+
+
+if __name__ == "__main__":
+    main()
