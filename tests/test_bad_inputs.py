@@ -59,6 +59,25 @@ def corrupt_copy(src, dst):
     return str(dst)
 
 
+class _RunsAShellCommand:
+    """Unpickling this runs ``touch MARKER``: what a booby-trapped checkpoint would do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def booby_trapped_checkpoint(tmp):
+    import torch
+
+    torch.save({"model": _RunsAShellCommand(tmp / "pwned"), "cfg": {}}, tmp / "trap.pt")
+    return str(tmp / "trap.pt")
+
+
 def set_value(row, col, value):
     def mutate(header, body):
         body[row][col] = value
@@ -118,6 +137,13 @@ CASES = [
                                                   "--out", str(t / "x")], t / "x"), "hat_wmt14_en_de"),
     ("export-missing-data-dir", lambda t, e: (["export", "--checkpoint", e["ckpt"], "--arch", e["tiny_arch"], "--data",
                                                str(t / "nodata"), "--out", str(t / "x")], t / "x"), "nodata"),
+    ("booby-trapped-checkpoint", lambda t, e: (["info", "--checkpoint", booby_trapped_checkpoint(t)], t / "pwned"),
+     "is not a readable fairseq checkpoint"),
+    ("retrain-arch-outside-space", lambda t, e: (["retrain", "--arch", bad_arch(t, encoder__ffn_dim=[64, 65, 64]),
+                                                  "--data", e["data"], "--save-dir", str(t / "r")], t / "r"),
+     "encoder.ffn_dim[1]=65"),
+    ("retrain-missing-data-dir", lambda t, e: (["retrain", "--arch", e["tiny_arch"], "--data", str(t / "nodata"),
+                                                "--save-dir", str(t / "r")], t / "r"), "nodata"),
     ("corrupted-checkpoint", lambda t, e: (["info", "--checkpoint", corrupt_copy(e["ckpt_path"], t / "c.pt")], None),
      "c.pt"),
     ("search-infeasible", lambda t, e: (["search", "--checkpoint", e["ckpt"], "--param-constraint", "1000", "--out",
