@@ -96,9 +96,13 @@ def test_resume_after_kill_equals_an_uninterrupted_run(synthetic_bin, tmp_path):
     assert _stream(tmp_path / "full.tsv") == _stream(tmp_path / "resumed.tsv")
 
 
+DDP_CASES = [("sandwich", "neuron"), ("sandwich", "layer"), ("spos", "none")]
+
+
 def _ddp_worker(rank: int, port: int, out: str) -> None:
     """One rank of torch's DistributedDataParallel (the engine fairseq's c10d backend uses on GPUs)
-    on CPU/gloo: our task's sandwich step through fairseq's ModuleProxyWrapper, then the grads."""
+    on CPU/gloo: our task's step through fairseq's ModuleProxyWrapper, then the gradients, for each
+    of DDP_CASES (one process pair for all: spawning costs more than the steps)."""
     from types import SimpleNamespace
 
     import torch.distributed as dist
@@ -118,9 +122,6 @@ def _ddp_worker(rank: int, port: int, out: str) -> None:
     for i in range(60):
         d.add_symbol(f"w{i}")
     d.finalize(padding_factor=8)
-    task = SupernetTranslationTask(SupernetTranslationConfig(data="", seed=3, supernet_sampling="sandwich",
-                                                             sandwich_random=2), d, d)
-    criterion = SupernetCrossEntropyCriterion(task, sentence_avg=False, label_smoothing=0.1)
     optimizer = SimpleNamespace(backward=lambda loss: loss.backward())
 
     def sample(seed):
@@ -130,21 +131,30 @@ def _ddp_worker(rank: int, port: int, out: str) -> None:
         return {"net_input": {"src_tokens": src, "src_lengths": torch.full((4,), 7), "prev_output_tokens": prev},
                 "target": tgt, "ntokens": tgt.numel(), "nsentences": 4}
 
-    # reference: one process, both ranks' batches, summed (fairseq divides by the summed sample size)
-    reference = build_supernet(d, seed=1, mos="neuron", dropout=0.0, attention_dropout=0.0)
-    for r in (0, 1):
-        task.train_step(sample(r), reference, criterion, optimizer, update_num=5)
-    model = build_supernet(d, seed=1, mos="neuron", dropout=0.0, attention_dropout=0.0)
-    ddp = ModuleProxyWrapper(torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True))
-    task.train_step(sample(rank), ddp, criterion, optimizer, update_num=5)
-    grads = {n: (p.grad * 2 if p.grad is not None else None) for n, p in model.named_parameters()}  # DDP averages
-    torch.save({"grads": grads, "reference": {n: p.grad for n, p in reference.named_parameters()}}, out)
+    results = {}
+    for sampling, mos in DDP_CASES:
+        task = SupernetTranslationTask(SupernetTranslationConfig(data="", seed=3, supernet_sampling=sampling,
+                                                                 sandwich_random=2), d, d)
+        criterion = SupernetCrossEntropyCriterion(task, sentence_avg=False, label_smoothing=0.1)
+        # reference: one process, both ranks' batches, summed (fairseq divides by the summed sample size)
+        reference = build_supernet(d, seed=1, mos=mos, dropout=0.0, attention_dropout=0.0)
+        for r in (0, 1):
+            task.train_step(sample(r), reference, criterion, optimizer, update_num=5)
+        model = build_supernet(d, seed=1, mos=mos, dropout=0.0, attention_dropout=0.0)
+        ddp = ModuleProxyWrapper(torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True))
+        task.train_step(sample(rank), ddp, criterion, optimizer, update_num=5)
+        results[f"{sampling}-{mos}"] = {
+            "grads": {n: (p.grad * 2 if p.grad is not None else None) for n, p in model.named_parameters()},  # DDP averages
+            "reference": {n: p.grad for n, p in reference.named_parameters()},
+        }
+    torch.save(results, out)
     dist.destroy_process_group()
 
 
-def test_distributed_torch_ddp_syncs_sandwich_gradients_once_per_update(tmp_path):
+def test_distributed_torch_ddp_syncs_subnet_gradients_once_per_update(tmp_path):
     """The GPU engine's logic on CPU: forward through the DDP wrapper, no_sync for all but the last
-    subnet, parameters unused by the last subnet still reduced: grads = both batches' grads."""
+    subnet, parameters unused by the last subnet still reduced: grads = both batches' grads.
+    Sandwich with neuron- and layer-wise MoS, and SPOS without MoS."""
     import torch.multiprocessing as mp
 
     port = _free_port()
@@ -156,16 +166,18 @@ def test_distributed_torch_ddp_syncs_sandwich_gradients_once_per_update(tmp_path
         p.join(timeout=300)
         assert p.exitcode == 0
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
-    used = 0
-    for name, ref in r0["reference"].items():
-        a, b = r0["grads"][name], r1["grads"][name]
-        if ref is None:
-            assert a is None or not a.any(), name
-            continue
-        used += 1
-        assert torch.equal(a, b), f"{name}: ranks differ"
-        assert torch.allclose(a, ref, rtol=1e-4, atol=1e-7), f"{name}: max diff {(a - ref).abs().max().item()}"
-    assert used > 20
+    assert sorted(r0) == sorted(f"{s}-{m}" for s, m in DDP_CASES)
+    for case in r0:
+        used = 0
+        for name, ref in r0[case]["reference"].items():
+            a, b = r0[case]["grads"][name], r1[case]["grads"][name]
+            if ref is None:
+                assert a is None or not a.any(), (case, name)
+                continue
+            used += 1
+            assert torch.equal(a, b), f"{case} {name}: ranks differ"
+            assert torch.allclose(a, ref, rtol=1e-4, atol=1e-7), f"{case} {name}: max diff {(a - ref).abs().max().item()}"
+        assert used > 20, case
 
 
 def test_resume_survives_a_kill_during_the_checkpoint_last_copy(tmp_path, monkeypatch):
