@@ -70,7 +70,7 @@ def run_variant(variant: str, repeats: int, threads: int, bsz: int, length: int)
                 p.grad.div_(size)
         opt.step()
         opt_times.append(time.perf_counter() - t0)
-        return [a.to_dict() for a in task.subnets_for_update(model.space, step)]
+        return [a.to_dict() for a in task.subnets_for_update(model, step)]
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     stream = []

@@ -210,6 +210,11 @@ class Architecture:
         data = self.to_hat_dict() if hat_format else self.to_dict()
         write_text_atomic(Path(path), yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
 
+    @staticmethod
+    def is_single_arch_dict(data: Mapping[str, Any]) -> bool:
+        """Whether a YAML mapping is one architecture (ours or HAT's keys), not {name: arch}."""
+        return any(k in data for k in ("encoder", "decoder")) or any("subtransformer" in str(k) for k in data)
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], space: SearchSpace) -> "Architecture":
         """Build from our format or HAT's SubTransformer keys (detected automatically)."""

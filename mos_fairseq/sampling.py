@@ -19,12 +19,15 @@ def update_rng(seed: int, update_num: int) -> random.Random:
 
 
 def subnets_for_update(
-    space: SearchSpace, seed: int, update_num: int, method: str = "sandwich", n_random: int = 1
-) -> list[Architecture]:
+    space: SearchSpace, seed: int, update_num: int, method: str = "sandwich", n_random: int = 1,
+    arch_type: type = Architecture,
+) -> list:
+    """The subnets of one update; ``arch_type`` (:class:`Architecture`, or BERT's) provides
+    ``largest``, ``smallest`` and ``random`` for ``space``."""
     if method not in SAMPLING_METHODS:
         raise ValueError(f"unknown supernet sampling '{method}'; choose from {SAMPLING_METHODS}")
     rng = update_rng(seed, update_num)
     if method == "spos":
-        return [Architecture.random(space, rng)]
-    randoms = [Architecture.random(space, rng) for _ in range(n_random)]
-    return [Architecture.largest(space), Architecture.smallest(space), *randoms]
+        return [arch_type.random(space, rng)]
+    randoms = [arch_type.random(space, rng) for _ in range(n_random)]
+    return [arch_type.largest(space), arch_type.smallest(space), *randoms]

@@ -53,7 +53,7 @@ def test_sandwich_gradient_is_the_mean_over_subnets(dictionary, batch):
     sample = _sample(batch, dictionary)
     model = build_supernet(dictionary, dropout=0.0, attention_dropout=0.0)
     task, criterion = _task_and_criterion(dictionary)
-    archs = task.subnets_for_update(model.space, 0)
+    archs = task.subnets_for_update(model, 0)
     assert len(archs) == 3
     model.zero_grad()
     _, total_size, log = task.train_step(sample, model, criterion, _Optimizer(), update_num=0)
@@ -97,7 +97,7 @@ def test_spos_update_leaves_unused_parameters_alone(dictionary, batch):
     sample = _sample(batch, dictionary)
     model = build_supernet(dictionary)
     task, criterion = _task_and_criterion(dictionary, sampling="spos")
-    (arch,) = task.subnets_for_update(model.space, 0)
+    (arch,) = task.subnets_for_update(model, 0)
     model.zero_grad()
     task.train_step(sample, model, criterion, _Optimizer(), update_num=0)
     for i, layer in enumerate(model.decoder.layers):

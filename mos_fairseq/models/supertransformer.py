@@ -236,6 +236,8 @@ class SuperTransformerDecoder(FairseqIncrementalDecoder):
 class SuperTransformerModel(FairseqEncoderDecoderModel):
     """HAT's SuperTransformer. ``forward(..., arch=a)`` runs subnet ``a`` (default: largest)."""
 
+    arch_type = Architecture  # what the supernet tasks sample for this model
+
     def __init__(self, cfg: SuperTransformerConfig, space: SearchSpace, encoder, decoder):
         super().__init__(encoder, decoder)
         self.cfg = cfg
