@@ -62,10 +62,14 @@ def num_updates(state: dict[str, Any]) -> int:
     return int(history[-1].get("num_updates", 0) or 0)
 
 
-def require_supernet(state: dict[str, Any], path: str | Path) -> None:
+BERT_SUPERNET_MODEL = "bert_supernet"
+
+
+def require_supernet(state: dict[str, Any], path: str | Path, kinds: tuple[str, ...] = (SUPERNET_MODEL,)) -> None:
     kind = model_type(state)
-    if kind != SUPERNET_MODEL:
-        raise CheckpointError(f"'{path}' is not a supernet checkpoint (its model is '{kind}', not '{SUPERNET_MODEL}')")
+    if kind not in kinds:
+        wanted = "' or '".join(kinds)
+        raise CheckpointError(f"'{path}' is not a supernet checkpoint (its model is '{kind}', not '{wanted}')")
 
 
 def load_supernet(path: str | Path, data: str | None = None, state: dict[str, Any] | None = None):
@@ -78,7 +82,7 @@ def load_supernet(path: str | Path, data: str | None = None, state: dict[str, An
     from omegaconf import open_dict
 
     state = state if state is not None else read_checkpoint(path)
-    require_supernet(state, path)
+    require_supernet(state, path, (SUPERNET_MODEL, BERT_SUPERNET_MODEL))
     cfg = state["cfg"]
     data_dir = data or cfg.task.data
     if not data_dir or not any(Path(d).is_dir() for d in str(data_dir).split(":")):
@@ -141,9 +145,9 @@ def describe_checkpoint(path: str | Path) -> dict[str, Any]:
     info: dict[str, Any] = {
         "path": str(path),
         "model": kind,
-        "kind": {SUPERNET_MODEL: "supernet", STATIC_MODEL: "static subnet", "transformer": "static transformer"}.get(
-            kind, "other fairseq model"
-        ),
+        "kind": {SUPERNET_MODEL: "supernet", STATIC_MODEL: "static subnet", "transformer": "static transformer",
+                 BERT_SUPERNET_MODEL: "BERT supernet", "mos_static_bert": "static BERT subnet",
+                 "roberta": "static roberta"}.get(kind, "other fairseq model"),
         "updates": num_updates(state),
         "task": cfg.task.get("_name") if cfg.get("task") is not None else None,
         "data": cfg.task.get("data") if cfg.get("task") is not None else None,
@@ -155,10 +159,12 @@ def describe_checkpoint(path: str | Path) -> dict[str, Any]:
     if task_state.get("valid_losses"):
         info["valid_losses"] = dict(task_state["valid_losses"])
         info["best_valid_losses"] = dict(task_state.get("best_valid_losses") or {})
-    if kind == SUPERNET_MODEL:
+    if kind in (SUPERNET_MODEL, BERT_SUPERNET_MODEL):
+        from mos_fairseq.bert.space import BertSpace
         from mos_fairseq.models.supertransformer import space_from_config
+        from mos_fairseq.space import SearchSpace
 
-        info["space"] = space_from_config(cfg.model).name
+        info["space"] = space_from_config(cfg.model, SearchSpace if kind == SUPERNET_MODEL else BertSpace).name
         info["mos"] = MoSSpec.from_config(cfg.model).describe()
     export = extra.get("mos_fairseq_export")
     if export is not None:

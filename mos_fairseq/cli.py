@@ -18,30 +18,34 @@ from mos_fairseq.space import SearchSpace
 
 
 def _vocab_size_of(data_dir: str) -> int:
-    dicts = sorted(Path(data_dir).glob("dict.*.txt"))
+    dicts = sorted(Path(data_dir).glob("dict.*.txt")) or sorted(Path(data_dir).glob("dict.txt"))
     if not dicts:
-        raise DataError(f"no dict.*.txt in data directory '{data_dir}'")
+        raise DataError(f"no dict.*.txt or dict.txt in data directory '{data_dir}'")
     from fairseq.data import Dictionary
 
     return len(Dictionary.load(str(dicts[0])))
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
-    space = SearchSpace.load(args.space)
+    from mos_fairseq.bert.space import BertArch, load_any_space
+
+    space, arch_type = load_any_space(args.space)
     if args.n < 0:
         raise UserError(f"--n must be >= 0, got {args.n}")
+    if args.hat_format and arch_type is BertArch:
+        raise UserError("--hat-format is for HAT's encoder-decoder spaces, not BERT spaces")
     rng = random.Random(args.seed)
-    archs: list[tuple[str, Architecture]] = []
+    archs: list[tuple[str, object]] = []
     if args.largest:
-        archs.append(("largest", Architecture.largest(space)))
+        archs.append(("largest", arch_type.largest(space)))
     if args.smallest:
-        archs.append(("smallest", Architecture.smallest(space)))
-    archs += [(f"arch_{i:04d}", Architecture.random(space, rng)) for i in range(args.n)]
+        archs.append(("smallest", arch_type.smallest(space)))
+    archs += [(f"arch_{i:04d}", arch_type.random(space, rng)) for i in range(args.n)]
     if not archs:
         raise UserError("nothing to write: give --n N and/or --largest/--smallest")
     out = Path(args.out)
     for name, arch in archs:
-        arch.save(out / f"{name}.yml", hat_format=args.hat_format)
+        arch.save(out / f"{name}.yml", **({"hat_format": True} if args.hat_format else {}))
     print(f"wrote {len(archs)} architecture(s) of space '{space.name}' to {out}")
 
 
@@ -53,9 +57,19 @@ def cmd_info(args: argparse.Namespace) -> None:
         return
     if not args.arch:
         raise UserError("give --arch ARCH.yml or --checkpoint CKPT.pt")
-    space = SearchSpace.load(args.space) if args.space else None
-    arch = Architecture.load(args.arch, space)
+    from mos_fairseq.bert.space import BertArch, load_any_arch
+
+    arch = load_any_arch(args.arch, args.space)
     vocab = args.vocab_size or (_vocab_size_of(args.data) if args.data else arch.space.vocab_size)
+    if isinstance(arch, BertArch):
+        params = arch.num_params(vocab)
+        if args.json:
+            print(json.dumps({"params": params, "features": arch.normalized_features(), "vocab_size": vocab,
+                              "space": arch.space.name, "shape": list(arch.hidden)}))
+            return
+        print(f"space: {arch.space.name} ({arch.space.kind})\narchitecture: {arch.describe()}")
+        print(f"parameters: {params:,} (vocabulary {vocab}, tied output projection)")
+        return
     params = arch.num_params(vocab, vocab, share_all_embeddings=True)
     features = arch.normalized_features()
     if args.json:
@@ -81,7 +95,7 @@ def _checkpoint_info(path: str, as_json: bool) -> None:
     if "mos" in info:
         lines.append(f"MoS: {info['mos']}")
     if info.get("arch"):
-        lines.append(f"architecture: {Architecture.from_dict(info['arch'], _space_of_arch(info['arch'])).describe()}")
+        lines.append(f"architecture: {_arch_of_record(info['arch']).describe()}")
     if info.get("exported_from"):
         lines.append(f"exported from: {info['exported_from']} (update {info['exported_at_update']})")
     lines.append(f"training updates: {info['updates']}")
@@ -97,15 +111,25 @@ def _checkpoint_info(path: str, as_json: bool) -> None:
     print("\n".join(lines))
 
 
-def _space_of_arch(arch: dict) -> SearchSpace:
-    return SearchSpace.load(arch.get("space", "hat_wmt14_en_de"))
+def _arch_of_record(arch: dict):
+    from mos_fairseq.bert.space import load_any_space
+
+    space, arch_type = load_any_space(arch.get("space", "hat_wmt14_en_de"))
+    return arch_type.from_dict(arch, space)
 
 
 def cmd_export(args: argparse.Namespace) -> None:
+    from mos_fairseq.checkpoints import BERT_SUPERNET_MODEL, model_type, read_checkpoint
     from mos_fairseq.export import export_subnet, export_summary
 
-    result = export_subnet(args.checkpoint, args.arch, args.out, data=args.data, overwrite=args.overwrite,
-                           force_static=args.static)
+    if model_type(read_checkpoint(args.checkpoint)) == BERT_SUPERNET_MODEL:
+        from mos_fairseq.bert.export import export_bert_subnet
+
+        result = export_bert_subnet(args.checkpoint, args.arch, args.out, data=args.data, overwrite=args.overwrite,
+                                    force_static=args.static)
+    else:
+        result = export_subnet(args.checkpoint, args.arch, args.out, data=args.data, overwrite=args.overwrite,
+                               force_static=args.static)
     print(export_summary(result))
 
 
@@ -283,6 +307,45 @@ def cmd_make_synthetic(args: argparse.Namespace) -> None:
     print(f"wrote synthetic en-de corpus to {args.out}: {counts}")
 
 
+def _add_prepare_args(p: argparse.ArgumentParser, train_help: str) -> None:
+    p.add_argument("--train", required=True, help=train_help)
+    p.add_argument("--valid", required=True)
+    p.add_argument("--test")
+    p.add_argument("--vocab-size", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
+
+
+def cmd_prepare_mlm(args: argparse.Namespace) -> None:
+    from mos_fairseq.data.prepare import prepare_mlm
+
+    out = prepare_mlm(args.train, args.valid, args.test, args.vocab_size, args.out, workers=args.workers,
+                      overwrite=args.overwrite)
+    print(f"wrote masked-LM binaries, dict.txt ({_vocab_size_of(str(out))} types) and spm.model to {out}")
+
+
+def cmd_shape(args: argparse.Namespace) -> None:
+    from mos_fairseq.bert.shape import cigar_shape, parse_count
+    from mos_fairseq.bert.space import BertSpace, is_bert_space_file
+
+    if not is_bert_space_file(args.space):
+        raise UserError(f"--space '{args.space}' is not a BERT space")
+    space = BertSpace.load(args.space)
+    target = parse_count(args.params)
+    vocab = args.vocab_size or (_vocab_size_of(args.data) if args.data else space.vocab_size)
+    arch = cigar_shape(space, target, vocab, args.layers)
+    params = arch.num_params(vocab)
+    if args.out:
+        arch.save(args.out)
+    if args.json:
+        print(json.dumps({"params": params, "shape": list(arch.hidden), "target": target,
+                          "relative_error": (params - target) / target, "space": space.name, "vocab_size": vocab}))
+        return
+    print(f"cigar shape for {target:,} parameters in '{space.name}': {list(arch.hidden)}")
+    print(f"parameters: {params:,} ({(params - target) / target:+.2%}; vocabulary {vocab})")
+
+
 def cmd_prepare_data(args: argparse.Namespace) -> None:
     from mos_fairseq.data.prepare import prepare_parallel
 
@@ -450,14 +513,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare-data", help="joint sentencepiece + fairseq binaries from raw parallel text")
     p.add_argument("--src", required=True)
     p.add_argument("--tgt", required=True)
-    p.add_argument("--train", required=True, help="prefix of the raw training files (PREFIX.SRC, PREFIX.TGT)")
-    p.add_argument("--valid", required=True)
-    p.add_argument("--test")
-    p.add_argument("--vocab-size", type=int, required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
+    _add_prepare_args(p, "prefix of the raw training files (PREFIX.SRC, PREFIX.TGT)")
     p.set_defaults(func=cmd_prepare_data)
+
+    p = sub.add_parser("prepare-mlm", help="sentencepiece + fairseq binaries for masked-LM pretraining (BERT)")
+    _add_prepare_args(p, "raw training text (one sentence/paragraph per line)")
+    p.set_defaults(func=cmd_prepare_mlm)
+
+    p = sub.add_parser("shape", help="SuperShaper's heuristic (cigar) shape for a parameter budget")
+    p.add_argument("--space", required=True, help="a bottleneck BERT space (e.g. supershaper)")
+    p.add_argument("--params", required=True, help="target parameter count, e.g. 60M")
+    p.add_argument("--layers", type=int, help="depth (default: the space's largest)")
+    p.add_argument("--vocab-size", type=int, help="vocabulary for the count (default: the space's)")
+    p.add_argument("--data", help="fairseq data directory whose dictionary sets the vocabulary")
+    p.add_argument("--out", help="write the shape as an architecture YAML here")
+    p.add_argument("--json", action="store_true", help="print {params, shape, ...} as JSON")
+    p.set_defaults(func=cmd_shape)
     return parser
 
 

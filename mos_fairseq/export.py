@@ -195,19 +195,41 @@ def export_subnet(
         params=params, size_bytes=0, max_logit_diff=diff, source_checkpoint=str(checkpoint.absolute()),
         source_updates=num_updates(state), mos=mos.kind, arch=arch.to_dict(),
     )
+    write_export(out, cfg, exported, result, {f"dict.{src}.txt": src_dict, f"dict.{tgt}.txt": tgt_dict},
+                 task.cfg.data, arch)
+    return result
+
+
+def copy_spm_model(data: str, dest: Path) -> None:
+    """Copy the sentencepiece model of the (first) data directory that has one, if any."""
+    spm = next((Path(d) / "spm.model" for d in str(data).split(":") if (Path(d) / "spm.model").is_file()), None)
+    if spm is not None:
+        shutil.copyfile(spm, dest / "spm.model")
+
+
+def write_export(out: Path, cfg: dict, exported, result: ExportResult, dictionaries: dict, data: str, arch) -> None:
+    """The export directory: checkpoint (with ``result`` as its export record), dictionaries,
+    sentencepiece model, ``arch.yml`` and ``export.json``, swapped in atomically."""
     meta = {k: v for k, v in asdict(result).items() if k not in ("size_bytes", "out_dir", "checkpoint")}
 
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.export-"))
-    try:
+    def write_files(tmp: Path) -> None:
         write_checkpoint(tmp / "checkpoint.pt", cfg, exported.state_dict(), {"mos_fairseq_export": meta})
-        src_dict.save(str(tmp / f"dict.{src}.txt"))
-        tgt_dict.save(str(tmp / f"dict.{tgt}.txt"))
-        spm = next((Path(d) / "spm.model" for d in str(task.cfg.data).split(":") if (Path(d) / "spm.model").is_file()), None)
-        if spm is not None:
-            shutil.copyfile(spm, tmp / "spm.model")
+        for name, dictionary in dictionaries.items():
+            dictionary.save(str(tmp / name))
+        copy_spm_model(data, tmp)
         arch.save(tmp / "arch.yml")
         result.size_bytes = (tmp / "checkpoint.pt").stat().st_size
         (tmp / "export.json").write_text(json.dumps(asdict(result), indent=2, sort_keys=True) + "\n")
+
+    write_export_dir(out, write_files)
+
+
+def write_export_dir(out: Path, write_files) -> None:
+    """Fill a fresh directory with ``write_files(tmp)`` and swap it in for ``out`` at the end:
+    a failure leaves ``out`` as it was (or absent)."""
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.export-"))
+    try:
+        write_files(tmp)
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp creates 0700
         if out.exists():
             trash = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
@@ -219,13 +241,12 @@ def export_subnet(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-    return result
 
 
 def export_summary(result: ExportResult) -> str:
     kind = (
-        "stock fairseq `transformer` (loads without --user-dir)" if not result.needs_user_dir
-        else f"`{STATIC_MODEL}` (needs --user-dir user_dir: {result.stock_reason})"
+        f"stock fairseq `{result.model}` (loads without --user-dir)" if not result.needs_user_dir
+        else f"`{result.model}` (needs --user-dir user_dir: {result.stock_reason})"
     )
     return "\n".join([
         f"wrote {result.checkpoint}",

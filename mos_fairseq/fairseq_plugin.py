@@ -14,6 +14,8 @@ def register() -> None:
     from fairseq.models import MODEL_REGISTRY, register_model, register_model_architecture
     from fairseq.tasks import TASK_REGISTRY, register_task
 
+    from mos_fairseq.bert.static import StaticBertConfig, StaticBertModel
+    from mos_fairseq.bert.supernet import BertSupernetConfig, BertSupernetModel
     from mos_fairseq.criterions.supernet_cross_entropy import (
         SupernetCrossEntropyConfig,
         SupernetCrossEntropyCriterion,
@@ -21,6 +23,7 @@ def register() -> None:
     from mos_fairseq.models.presets import PRESETS
     from mos_fairseq.models.static_transformer import StaticTransformerConfig, StaticTransformerModel
     from mos_fairseq.models.supertransformer import SuperTransformerConfig, SuperTransformerModel
+    from mos_fairseq.tasks.supernet_masked_lm import SupernetMaskedLMConfig, SupernetMaskedLMTask
     from mos_fairseq.tasks.supernet_translation import SupernetTranslationConfig, SupernetTranslationTask
 
     install_safe_globals()
@@ -34,6 +37,12 @@ def register() -> None:
         register_model("mos_static_transformer", dataclass=StaticTransformerConfig)(StaticTransformerModel)
     if "supernet_translation" not in TASK_REGISTRY:
         register_task("supernet_translation", dataclass=SupernetTranslationConfig)(SupernetTranslationTask)
+    if "bert_supernet" not in MODEL_REGISTRY:
+        register_model("bert_supernet", dataclass=BertSupernetConfig)(BertSupernetModel)
+    if "mos_static_bert" not in MODEL_REGISTRY:
+        register_model("mos_static_bert", dataclass=StaticBertConfig)(StaticBertModel)
+    if "supernet_masked_lm" not in TASK_REGISTRY:
+        register_task("supernet_masked_lm", dataclass=SupernetMaskedLMConfig)(SupernetMaskedLMTask)
     if "supernet_cross_entropy" not in CRITERION_REGISTRY:
         register_criterion("supernet_cross_entropy", dataclass=SupernetCrossEntropyConfig)(
             SupernetCrossEntropyCriterion

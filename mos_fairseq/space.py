@@ -26,6 +26,24 @@ TOP_KEYS = ("name", "description", "qkv_dim", "vocab_size", "encoder", "decoder"
 HAT_FEATURE_NORM = (640, 6, 2048, 6, 640, 6, 2048, 6, 6, 2)
 
 
+def read_space_yaml(path_or_name: str | Path) -> tuple[Path, Any]:
+    """``(path, parsed YAML)`` of a space file or built-in name; invalid YAML is a one-line error."""
+    path = resolve_space_path(path_or_name)
+    try:
+        return path, yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpaceError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+
+
+def check_space_keys(data: Any, allowed: Sequence[str], source: str) -> None:
+    """A space file is a mapping of known keys (one-line errors name the file and the key)."""
+    if not isinstance(data, Mapping):
+        raise SpaceError(f"{source}: a search space must be a mapping, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise SpaceError(f"{source}: unknown key(s) {unknown}; allowed: {list(allowed)}")
+
+
 def _choices(section: str, key: str, value: Any) -> tuple[int, ...]:
     if not isinstance(value, (list, tuple)) or not value:
         raise SpaceError(f"space {section}.{key} must be a non-empty list of integers, got {value!r}")
@@ -56,11 +74,7 @@ class SearchSpace:
     # ---- construction -------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "space") -> "SearchSpace":
-        if not isinstance(data, Mapping):
-            raise SpaceError(f"{source}: a search space must be a mapping, got {type(data).__name__}")
-        unknown = sorted(set(data) - set(TOP_KEYS))
-        if unknown:
-            raise SpaceError(f"{source}: unknown key(s) {unknown}; allowed: {list(TOP_KEYS)}")
+        check_space_keys(data, TOP_KEYS, source)
         for key in ("name", "qkv_dim", "encoder", "decoder"):
             if key not in data:
                 raise SpaceError(f"{source}: missing key '{key}'")
@@ -108,11 +122,7 @@ class SearchSpace:
     @classmethod
     def load(cls, path_or_name: str | Path) -> "SearchSpace":
         """Load a space from a YAML file, or a built-in space by name (``tiny``)."""
-        path = resolve_space_path(path_or_name)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise SpaceError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        path, data = read_space_yaml(path_or_name)
         return cls.from_dict(data, source=str(path))
 
     @classmethod

@@ -99,25 +99,58 @@ def prepare_parallel(
         for split, prefix in splits.items():
             for lang in (src, tgt):
                 encode_file(model, Path(f"{prefix}.{lang}"), pieces / f"{split}.{lang}")
-        dest = work / "bin"
-        cmd = [
-            sys.executable, "-m", "fairseq_cli.preprocess",
-            "--source-lang", src, "--target-lang", tgt,
-            "--trainpref", str(pieces / "train"), "--validpref", str(pieces / "valid"),
-            "--joined-dictionary", "--destdir", str(dest), "--workers", str(workers),
-        ]
-        if test:
-            cmd += ["--testpref", str(pieces / "test")]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise DataError(f"fairseq-preprocess failed: {tail[0]}")
-        shutil.copy(model, dest / "spm.model")
-        shutil.copy(work / "spm.vocab", dest / "spm.vocab")
-        (dest / "preprocess.log").unlink(missing_ok=True)
-        if out.exists():
-            shutil.rmtree(out)
-        dest.replace(out)
+        options = ["--source-lang", src, "--target-lang", tgt, "--joined-dictionary"]
+        binarize_into(work, pieces, list(splits), options, workers, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def binarize_into(work: Path, pieces: Path, splits: list[str], options: list[str], workers: int, out: Path) -> None:
+    """``fairseq-preprocess`` the encoded ``pieces/{split}`` files into ``work/bin``, add the
+    sentencepiece model, and move the result onto ``out`` (replacing it)."""
+    dest = work / "bin"
+    cmd = [sys.executable, "-m", "fairseq_cli.preprocess", *options, "--destdir", str(dest), "--workers", str(workers)]
+    for split in splits:
+        cmd += [f"--{split}pref", str(pieces / split)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise DataError(f"fairseq-preprocess failed: {tail[0]}")
+    shutil.copy(work / "spm.model", dest / "spm.model")
+    shutil.copy(work / "spm.vocab", dest / "spm.vocab")
+    (dest / "preprocess.log").unlink(missing_ok=True)
+    if out.exists():
+        shutil.rmtree(out)
+    dest.replace(out)
+
+
+def prepare_mlm(train: str, valid: str, test: str | None, vocab_size: int, out: str | Path, workers: int = 1,
+                overwrite: bool = False) -> Path:
+    """Monolingual text (one sentence or paragraph per line) -> sentencepiece -> fairseq binaries for
+    ``masked_lm`` (``dict.txt``, ``{train,valid,test}.{bin,idx}``, ``spm.model``). Blank lines
+    (document breaks) are kept: fairseq's ``--sample-break-mode complete_doc`` uses them."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise DataError(f"output directory {out} is not empty (pass --overwrite to replace it)")
+    if vocab_size < 8:
+        raise DataError(f"--vocab-size must be at least 8, got {vocab_size}")
+    splits = {"train": Path(train), "valid": Path(valid), **({"test": Path(test)} if test else {})}
+    for split, path in splits.items():
+        if not path.is_file():
+            raise DataError(f"missing {split} text file {path}")
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            if not any(line.strip() for line in fh):
+                raise DataError(f"{split} text file {path} is empty")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model = train_sentencepiece([splits["train"]], vocab_size, work / "spm")
+        pieces = work / "pieces"
+        pieces.mkdir()
+        for split, path in splits.items():
+            encode_file(model, path, pieces / split)
+        binarize_into(work, pieces, list(splits), ["--only-source"], workers, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out

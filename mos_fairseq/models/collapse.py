@@ -19,8 +19,9 @@ from mos_fairseq.modules.mos import arch_encoding
 
 
 @torch.no_grad()
-def collapsed_supernet_state(supernet, arch: Architecture) -> Dict[str, Tensor]:
-    """The supernet's state dict with MoS FFNs mixed for ``arch`` (routers in eval mode)."""
+def collapsed_supernet_state(supernet, arch) -> Dict[str, Tensor]:
+    """The supernet's state dict with MoS FFNs mixed for ``arch`` (routers in eval mode); any
+    supernet with ``mos`` and ``ffn_layers(arch)`` (``[(state prefix, layer)]`` of active layers)."""
     state = dict(supernet.state_dict())
     if not supernet.mos.enabled:
         return state
@@ -29,14 +30,10 @@ def collapsed_supernet_state(supernet, arch: Architecture) -> Dict[str, Tensor]:
     try:
         device = next(supernet.parameters()).device
         encoding = arch_encoding(arch, device)
-        for side, layers, count in (
-            ("encoder", supernet.encoder.layers, arch.encoder_layers),
-            ("decoder", supernet.decoder.layers, arch.decoder_layers),
-        ):
-            for i, layer in enumerate(layers[:count]):
-                for name, (weight, bias) in layer.collapsed_ffn(encoding).items():
-                    state[f"{side}.layers.{i}.{name}.weight"] = weight
-                    state[f"{side}.layers.{i}.{name}.bias"] = bias
+        for prefix, layer in supernet.ffn_layers(arch):
+            for name, (weight, bias) in layer.collapsed_ffn(encoding).items():
+                state[f"{prefix}.{name}.weight"] = weight
+                state[f"{prefix}.{name}.bias"] = bias
     finally:
         supernet.train(was_training)
     return state

@@ -60,7 +60,7 @@ class SubnetModel(FairseqEncoderDecoderModel):
 class DataParallelSubnet:
     """A training view of ``arch`` for a supernet wrapped by fairseq's data-parallel wrapper.
 
-    The forward pass goes through the wrapper (``wrapper(**net_input, arch=arch)``), so torch's
+    The forward pass goes through the wrapper (``wrapper(*inputs, arch=arch)``), so torch's
     DistributedDataParallel sees it (its reducer is prepared per forward; with ``no_sync`` it also
     records which parameters this subnet used); everything else (normalised probabilities,
     targets) is the plain subnet view's.
@@ -70,8 +70,8 @@ class DataParallelSubnet:
         self.wrapper, self.arch = wrapper, arch
         self.view = wrapper.bind(arch)  # fairseq's ModuleProxyWrapper forwards to the supernet
 
-    def __call__(self, src_tokens, src_lengths, prev_output_tokens, **kwargs):
-        return self.wrapper(src_tokens, src_lengths, prev_output_tokens, arch=self.arch, **kwargs)
+    def __call__(self, *args, **kwargs):
+        return self.wrapper(*args, arch=self.arch, **kwargs)
 
     def __getattr__(self, name: str):
         return getattr(self.view, name)

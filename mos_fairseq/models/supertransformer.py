@@ -13,7 +13,6 @@ from typing import Any, Dict, Optional
 
 import torch
 import torch.nn.functional as F
-from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.models import FairseqEncoder, FairseqEncoderDecoderModel, FairseqIncrementalDecoder
 from fairseq.modules import SinusoidalPositionalEmbedding
 from omegaconf import open_dict
@@ -31,11 +30,12 @@ from mos_fairseq.models.transformer_common import (
 from mos_fairseq.modules.attention import ElasticMultiheadAttention
 from mos_fairseq.modules.elastic import ElasticEmbedding, ElasticLayerNorm, embed_scale, scaled_dropout
 from mos_fairseq.modules.ffn import ElasticFFNLayer
-from mos_fairseq.modules.mos import MOS_INITS, MOS_KINDS, MoSSpec, arch_encoding, mos_generator
+from mos_fairseq.models.mos_config import MoSConfig
+from mos_fairseq.modules.mos import MoSSpec, arch_encoding, mos_generator
 from mos_fairseq.space import SearchSpace
 
 @dataclass
-class SuperTransformerConfig(FairseqDataclass):
+class SuperTransformerConfig(MoSConfig):
     search_space: str = field(
         default="hat_wmt14_en_de",
         metadata={"help": "search space YAML file or built-in name (tiny, hat_wmt14_en_de)"},
@@ -51,19 +51,6 @@ class SuperTransformerConfig(FairseqDataclass):
     )
     max_source_positions: int = field(default=1024, metadata={"help": "max source length"})
     max_target_positions: int = field(default=1024, metadata={"help": "max target length"})
-    mos: ChoiceEnum(MOS_KINDS) = field(
-        default="none",
-        metadata={"help": "FFN weights: none (standard weight sharing), layer- or neuron-wise Mixture-of-Supernets"},
-    )
-    mos_experts: int = field(default=2, metadata={"help": "MoS: number of expert weight matrices (m)"})
-    mos_router_hidden: int = field(default=128, metadata={"help": "MoS: router hidden size"})
-    mos_router_layers: int = field(default=2, metadata={"help": "MoS: router linear layers (2 = Linear-ReLU-Linear)"})
-    mos_router_dropout: float = field(default=0.0, metadata={"help": "MoS: dropout between router layers"})
-    mos_init: ChoiceEnum(MOS_INITS) = field(
-        default="independent",
-        metadata={"help": "MoS: experts initialised independently, or all as copies of the first"},
-    )
-
 
 def _positions(space_dims, padding_idx: int, max_positions: int) -> nn.ModuleDict:
     # one parameter-free sinusoidal table per width, so a subnet sees a static model's positions
@@ -73,7 +60,6 @@ def _positions(space_dims, padding_idx: int, max_positions: int) -> nn.ModuleDic
             for d in space_dims
         }
     )
-
 
 class SuperEncoderLayer(ElasticFFNLayer):
     def __init__(self, space: SearchSpace, cfg: SuperTransformerConfig, mos: MoSSpec, generator):
@@ -93,7 +79,6 @@ class SuperEncoderLayer(ElasticFFNLayer):
         residual = x
         x = self.ffn(x, d, ffn, encoding, scaled_dropout(self.activation_dropout, d, self.max_dim))
         return self.final_layer_norm(residual + F.dropout(x, p, self.training), d)
-
 
 class SuperDecoderLayer(ElasticFFNLayer):
     def __init__(self, space: SearchSpace, cfg: SuperTransformerConfig, mos: MoSSpec, generator):
@@ -140,7 +125,6 @@ class SuperDecoderLayer(ElasticFFNLayer):
         x = self.ffn(x, d, ffn, encoding, scaled_dropout(self.activation_dropout, d, self.max_dim))
         return self.final_layer_norm(residual + F.dropout(x, p, self.training), d)
 
-
 class SuperTransformerEncoder(FairseqEncoder):
     def __init__(self, cfg: SuperTransformerConfig, space: SearchSpace, dictionary, embed_tokens: ElasticEmbedding,
                  mos: MoSSpec, generator=None):
@@ -176,7 +160,6 @@ class SuperTransformerEncoder(FairseqEncoder):
 
     def max_positions(self) -> int:
         return self.max_source_positions
-
 
 class SuperTransformerDecoder(FairseqIncrementalDecoder):
     def __init__(self, cfg: SuperTransformerConfig, space: SearchSpace, dictionary, embed_tokens: ElasticEmbedding,
@@ -232,7 +215,6 @@ class SuperTransformerDecoder(FairseqIncrementalDecoder):
     def max_positions(self) -> int:
         return self.max_target_positions
 
-
 class SuperTransformerModel(FairseqEncoderDecoderModel):
     """HAT's SuperTransformer. ``forward(..., arch=a)`` runs subnet ``a`` (default: largest)."""
 
@@ -275,18 +257,23 @@ class SuperTransformerModel(FairseqEncoderDecoderModel):
 
         return SubnetModel(self, arch or Architecture.largest(self.space))
 
+    def ffn_layers(self, arch: Architecture) -> list[tuple[str, ElasticFFNLayer]]:
+        """``[(state-dict prefix, layer)]`` of the layers ``arch`` runs (what export collapses)."""
+        return [(f"encoder.layers.{i}", layer) for i, layer in enumerate(self.encoder.layers[:arch.encoder_layers])] + [
+            (f"decoder.layers.{i}", layer) for i, layer in enumerate(self.decoder.layers[:arch.decoder_layers])]
+
     def num_params(self, arch: Architecture) -> int:
         return arch.num_params(
             len(self.encoder.dictionary), len(self.decoder.dictionary), self.cfg.share_all_embeddings
         )
 
-
-def space_from_config(cfg) -> SearchSpace:
-    """The model's space: the copy embedded in the config (checkpoints), else the file it names."""
+def space_from_config(cfg, space_type=SearchSpace):
+    """The model's space: the copy embedded in the config (checkpoints), else the file it names.
+    ``space_type``: :class:`SearchSpace`, or BERT's space class."""
     spec = getattr(cfg, "search_space_spec", "")
     if spec:
-        return SearchSpace.from_json(spec)
-    space = SearchSpace.load(cfg.search_space)
+        return space_type.from_json(spec)
+    space = space_type.load(cfg.search_space)
     if hasattr(cfg, "_metadata"):  # omegaconf: make the embedded copy part of the saved config
         with open_dict(cfg):
             cfg.search_space_spec = space.to_json()

@@ -1,4 +1,5 @@
-"""Multi-head attention with a fixed q/k/v width (HAT's ``qkv_dim``) and any head count.
+"""Multi-head attention: HAT's fixed q/k/v width (``qkv_dim``) with any head count, or BERT's
+q/k/v at the layer's hidden size.
 
 Heads only change how the ``qkv_dim`` features are split (head_dim = qkv_dim / heads), as in
 HAT, so the head count never changes the parameters. :class:`ElasticMultiheadAttention` (the
@@ -73,7 +74,8 @@ class MultiheadAttentionBase(nn.Module):
             self.set_incremental_state(incremental_state, "attn_state", {"k": k, "v": v})
             causal = False  # one new query sees every cached key
         src_len = k.size(1)
-        head_dim = self.qkv_dim // num_heads
+        width = q.size(-1)  # the fixed qkv_dim (HAT), or the layer's hidden size (BERT)
+        head_dim = width // num_heads
         split = lambda t, n: t.view(bsz, n, num_heads, head_dim).transpose(1, 2)  # noqa: E731
         mask = attention_mask(bsz, tgt_len, src_len, key_padding_mask, causal, query.device)
         out = F.scaled_dot_product_attention(
@@ -83,7 +85,7 @@ class MultiheadAttentionBase(nn.Module):
             attn_mask=mask,
             dropout_p=self.dropout if self.training else 0.0,
         )
-        out = out.transpose(1, 2).reshape(bsz, tgt_len, self.qkv_dim)
+        out = out.transpose(1, 2).reshape(bsz, tgt_len, width)
         return self.project("out", out, q_dim, kv_dim)
 
     def reorder_incremental_state(self, incremental_state: IncrementalState, new_order: Tensor) -> None:
@@ -109,6 +111,19 @@ class ElasticMultiheadAttention(MultiheadAttentionBase):
         if name == "out":
             return self.out_proj(x, self.qkv_dim, q_dim)
         return (self.k_proj if name == "k" else self.v_proj)(x, kv_dim, self.qkv_dim)
+
+
+class ElasticSelfAttention(MultiheadAttentionBase):
+    """BERT supernet attention: q/k/v/out are ``h x h`` at the layer's active hidden size ``h``
+    (sliced from ``h_max x h_max``); heads split ``h`` (head_dim = h / heads)."""
+
+    def __init__(self, h_max: int, dropout: float = 0.0) -> None:
+        super().__init__(h_max, dropout)
+        self.q_proj, self.k_proj = ElasticLinear(h_max, h_max), ElasticLinear(h_max, h_max)
+        self.v_proj, self.out_proj = ElasticLinear(h_max, h_max), ElasticLinear(h_max, h_max)
+
+    def project(self, name: str, x: Tensor, q_dim: int, kv_dim: int) -> Tensor:
+        return getattr(self, f"{name}_proj")(x, q_dim, q_dim)
 
 
 class StaticMultiheadAttention(MultiheadAttentionBase):

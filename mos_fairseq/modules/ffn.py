@@ -16,15 +16,22 @@ from mos_fairseq.modules.elastic import ElasticLinear
 from mos_fairseq.modules.mos import ArchRouter, MoSLinear, MoSSpec
 
 
+ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}  # HAT/fairseq transformer; BERT/RoBERTa
+
+
 class ElasticFFNLayer(nn.Module):
-    """Base class: ``relu(x W1^T + b1) W2^T + b2`` at active widths, optionally MoS-routed."""
+    """Base class: ``act(x W1^T + b1) W2^T + b2`` at active widths, optionally MoS-routed."""
 
     fc1: nn.Module
     fc2: nn.Module
     ffn_router: ArchRouter | None
 
-    def build_ffn(self, dim_max: int, ffn_max: int, mos: MoSSpec, generator: torch.Generator | None) -> None:
+    def build_ffn(self, dim_max: int, ffn_max: int, mos: MoSSpec, generator: torch.Generator | None,
+                  activation: str = "relu") -> None:
         self.mos = mos
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown FFN activation {activation!r}; choose from {sorted(ACTIVATIONS)}")
+        self.activation = ACTIVATIONS[activation]
         if not mos.enabled:
             self.fc1, self.fc2, self.ffn_router = ElasticLinear(dim_max, ffn_max), ElasticLinear(ffn_max, dim_max), None
             return
@@ -33,7 +40,8 @@ class ElasticFFNLayer(nn.Module):
         self.fc1 = MoSLinear(dim_max, ffn_max, mos, generator)
         self.fc2 = MoSLinear(ffn_max, dim_max, mos, generator)
         self.ffn_router = (
-            ArchRouter(mos.experts, mos.router_hidden, mos.router_layers, mos.router_dropout, generator)
+            ArchRouter(mos.experts, mos.router_hidden, mos.router_layers, mos.router_dropout, generator,
+                       mos.encoding_size)
             if mos.kind == "layer"
             else None
         )
@@ -52,10 +60,10 @@ class ElasticFFNLayer(nn.Module):
     def ffn(self, x: Tensor, dim: int, ffn_dim: int, encoding: Tensor | None, activation_dropout: float) -> Tensor:
         mix1, mix2 = self.ffn_mixing(encoding)
         if mix1 is None:
-            h = F.relu(self.fc1(x, dim, ffn_dim))
+            h = self.activation(self.fc1(x, dim, ffn_dim))
             h = F.dropout(h, activation_dropout, self.training)
             return self.fc2(h, ffn_dim, dim)
-        h = F.relu(self.fc1(x, dim, ffn_dim, mix1))
+        h = self.activation(self.fc1(x, dim, ffn_dim, mix1))
         h = F.dropout(h, activation_dropout, self.training)
         return self.fc2(h, ffn_dim, dim, mix2)
 

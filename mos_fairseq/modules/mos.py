@@ -48,6 +48,7 @@ class MoSSpec:
     router_layers: int = 2
     router_dropout: float = 0.0
     init: str = "independent"
+    encoding_size: int = ENCODING_SIZE  # router input: HAT's 10 features, or a BERT space's encoding
 
     def __post_init__(self) -> None:
         if self.kind not in MOS_KINDS:
@@ -89,7 +90,8 @@ class MoSSpec:
 
 
 def arch_encoding(arch: Architecture, device: torch.device | str | None = None) -> Tensor:
-    """The router input: the architecture's 10 normalised features as an fp32 vector."""
+    """The router input: the architecture's normalised features as an fp32 vector (HAT's 10 for
+    encoder-decoder architectures; any architecture type with ``normalized_features``)."""
     return torch.tensor(arch.normalized_features(), dtype=torch.float32, device=device)
 
 
@@ -107,9 +109,10 @@ def _uniform(tensor: Tensor, bound: float, generator: torch.Generator) -> None:
 class ArchRouter(nn.Module):
     """MLP ``enc(a) -> scores`` (Linear-ReLU-...-Linear), always computed in fp32."""
 
-    def __init__(self, out_features: int, hidden: int, layers: int, dropout: float, generator: torch.Generator):
+    def __init__(self, out_features: int, hidden: int, layers: int, dropout: float, generator: torch.Generator,
+                 in_features: int = ENCODING_SIZE):
         super().__init__()
-        sizes = [ENCODING_SIZE] + [hidden] * (layers - 1) + [out_features]
+        sizes = [in_features] + [hidden] * (layers - 1) + [out_features]
         self.dropout = dropout
         self.layers = nn.ModuleList(
             nn.Linear(a, b, device="meta") for a, b in zip(sizes[:-1], sizes[1:])
@@ -195,7 +198,8 @@ class MoSLinear(nn.Module):
                 else:
                     nn.init.xavier_uniform_(self.experts_weight[i], generator=generator)
         self.router = (
-            ArchRouter(spec.experts * out_max, spec.router_hidden, spec.router_layers, spec.router_dropout, generator)
+            ArchRouter(spec.experts * out_max, spec.router_hidden, spec.router_layers, spec.router_dropout, generator,
+                       spec.encoding_size)
             if spec.kind == "neuron"
             else None
         )

@@ -1,0 +1,1 @@
+"""The BERT side: search spaces and shapes, the BERT supernet, the masked-LM task, export."""

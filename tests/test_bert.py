@@ -1,0 +1,170 @@
+"""The BERT side: spaces and shapes, parameter counts, the supernet vs its exported subnets, the
+cigar heuristic, and a tiny supernet trained with fairseq-train on masked-LM binaries."""
+import json
+import random
+import subprocess
+from types import SimpleNamespace
+
+import pytest
+import torch
+from fairseq.data import Dictionary
+
+from mos_fairseq.bert.export import extract_bert_subnet, exported_params, probe_logit_diff, to_roberta
+from mos_fairseq.bert.shape import cigar_groups, cigar_shape
+from mos_fairseq.bert.space import BertArch, BertSpace, layer_params
+from mos_fairseq.bert.supernet import BertSupernetConfig, BertSupernetModel
+from mos_fairseq.errors import ArchError, SpaceError, UserError
+
+from .conftest import BIN, REPO, run_cli
+
+
+@pytest.fixture(scope="module")
+def mlm_dictionary():
+    d = Dictionary()
+    for i in range(70):
+        d.add_symbol(f"w{i}")
+    d.add_symbol("<mask>")
+    return d
+
+
+def _supernet(space, mos, dictionary, seed=0):
+    torch.manual_seed(seed)
+    return BertSupernetModel(BertSupernetConfig(search_space=space, mos=mos), BertSpace.load(space), dictionary).eval()
+
+
+@pytest.mark.parametrize("mos", ["none", "layer", "neuron"])
+@pytest.mark.parametrize("space", ["bert_tiny_bottleneck", "bert_tiny_homogeneous"])
+def test_exported_bert_subnets_equal_the_supernet_subnet(space, mos, mlm_dictionary):
+    supernet = _supernet(space, mos, mlm_dictionary)
+    task = SimpleNamespace(source_dictionary=mlm_dictionary, max_positions=lambda: supernet.max_positions())
+    rng = random.Random(7)
+    outputs = []
+    for _ in range(10):
+        arch = BertArch.random(supernet.space, rng)
+        static = extract_bert_subnet(supernet, arch)
+        assert probe_logit_diff(supernet.bind(arch), static, len(mlm_dictionary), mlm_dictionary.pad()) <= 1e-5
+        assert exported_params(static) == arch.num_params(len(mlm_dictionary))
+        if supernet.space.kind == "homogeneous":
+            roberta, cfg = to_roberta(static, task, supernet.cfg)
+            assert cfg["_name"] == "roberta"
+            assert probe_logit_diff(supernet.bind(arch), roberta, len(mlm_dictionary), mlm_dictionary.pad()) <= 1e-5
+            assert exported_params(roberta) == arch.num_params(len(mlm_dictionary))
+        with torch.no_grad():
+            outputs.append(supernet.bind(arch)(torch.arange(4, 20).view(2, 8))[0])
+    # the subnets really differ (the comparison above is not between constant outputs)
+    assert sum(not torch.allclose(outputs[0], o) for o in outputs[1:]) >= 5
+
+
+def test_parameter_count_matches_supershaper_formula_and_fairseq_roberta_base():
+    space = BertSpace.load("supershaper")
+    for h in space.hidden:
+        assert layer_params(h, 3072) == 4 * h * h + 6153 * h + 3072
+    # the largest homogeneous subnet is BERT-base: our count equals fairseq's roberta_base numel
+    from fairseq.models.roberta import RobertaModel
+    from fairseq.models.roberta.model import base_architecture
+
+    homogeneous = BertSpace.load("bert_homogeneous")
+    d = Dictionary()
+    for i in range(28996 - len(d)):
+        d.add_symbol(f"t{i}")
+    args = SimpleNamespace(max_positions=512)
+    base_architecture(args)
+    model = RobertaModel.build_model(args, SimpleNamespace(source_dictionary=d, max_positions=lambda: 512))
+    assert exported_params(model) == BertArch.largest(homogeneous).num_params(len(d)) == 108_340_804
+
+
+def test_cigar_shapes_hit_the_target_and_keep_the_profile():
+    space = BertSpace.load("supershaper")
+    for target in (45_000_000, 60_000_000, 80_000_000, 100_000_000):
+        arch = cigar_shape(space, target)
+        assert abs(arch.num_params() - target) <= 0.02 * target
+        first, small, moderate, last = ([arch.hidden[i] for i in g] for g in cigar_groups(12))
+        assert max(small) <= min(moderate) and max(moderate) <= first[0] <= last[0]
+        assert last[0] > small[0]
+    out = json.loads(run_cli("shape", "--space", "supershaper", "--params", "60M", "--json").stdout)
+    assert isinstance(out["params"], int) and abs(out["params"] - 60_000_000) <= 1_200_000 and len(out["shape"]) == 12
+    with pytest.raises(UserError, match="within 2%"):
+        cigar_shape(space, 10_000_000)
+    with pytest.raises(UserError, match="homogeneous"):
+        cigar_shape(BertSpace.load("bert_homogeneous"), 60_000_000)
+
+
+def test_bert_spaces_and_architectures_refuse_bad_input(tmp_path):
+    space = BertSpace.load("supershaper")
+    with pytest.raises(ArchError, match=r"hidden\[1\]=100 is not in the space's choices"):
+        BertArch.from_dict({"hidden": [768, 100] + [120] * 10}, space)
+    with pytest.raises(ArchError, match="layers=3"):
+        BertArch.from_dict({"hidden": [768, 120, 120]}, space)
+    homogeneous = BertSpace.load("bert_homogeneous")
+    with pytest.raises(ArchError, match="ffn"):
+        BertArch.from_dict({"layers": 12, "hidden": 768, "heads": 12, "ffn_ratio": 2.2}, homogeneous)
+    with pytest.raises(ArchError, match="for space 'supershaper'"):
+        BertArch.from_dict({"space": "supershaper", "hidden": [768] * 12}, homogeneous)
+    with pytest.raises(SpaceError, match="not divisible by 12 heads"):
+        BertSpace.from_dict({**space.to_dict(), "hidden": [100, 768]})
+    with pytest.raises(SpaceError, match="unknown key"):
+        BertSpace.from_dict({**space.to_dict(), "colour": "red"})
+
+
+@pytest.fixture(scope="module")
+def mlm_bin(synthetic_bin, tmp_path_factory):
+    """Masked-LM binaries from the English side of the synthetic corpus (``mos-nas prepare-mlm``)."""
+    raw = synthetic_bin.parent / "raw"
+    out = tmp_path_factory.mktemp("mlm") / "bin"
+    run_cli("prepare-mlm", "--train", str(raw / "train.en"), "--valid", str(raw / "valid.en"), "--vocab-size", "120",
+            "--out", str(out))
+    return out
+
+
+def _train_bert(data, save_dir, space, mos, updates, extra=()):
+    cmd = [str(BIN / "fairseq-train"), str(data), "--user-dir", str(REPO / "user_dir"), "--task", "supernet_masked_lm",
+           "--arch", "bert_supernet", "--search-space", space, "--mos", mos, "--criterion", "masked_lm",
+           "--supernet-sampling", "sandwich", "--tokens-per-sample", "64", "--max-positions", "64",
+           "--sample-break-mode", "none", "--optimizer", "adam", "--lr", "2e-3", "--lr-scheduler", "inverse_sqrt",
+           "--warmup-updates", "10", "--max-tokens", "1024", "--max-update", str(updates), "--save-dir", str(save_dir),
+           "--no-epoch-checkpoints", "--seed", "1", "--cpu", "--num-workers", "0", "--log-format", "simple",
+           "--log-interval", "10", "--validate-interval-updates", str(updates), *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def test_tiny_bert_supernet_trains_30_updates_and_exports(mlm_bin, tmp_path):
+    out = _train_bert(mlm_bin, tmp_path / "ckpt", "bert_tiny_bottleneck", "neuron", 30)
+    losses = [float(line.split("loss=")[1].split(",")[0]) for line in out.splitlines() if "train_inner" in line]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    valid = [line for line in out.splitlines() if "valid on 'valid' subset" in line]
+    assert valid and "loss_largest" in valid[-1] and "loss_smallest" in valid[-1]
+    ckpt = tmp_path / "ckpt" / "checkpoint_last.pt"
+    arch = tmp_path / "shape.yml"
+    BertArch.random(BertSpace.load("bert_tiny_bottleneck"), random.Random(3)).save(arch)
+    summary = run_cli("export", "--checkpoint", str(ckpt), "--arch", str(arch), "--out", str(tmp_path / "exp")).stdout
+    assert "mos_static_bert" in summary
+    record = json.loads((tmp_path / "exp" / "export.json").read_text())
+    assert record["max_logit_diff"] <= 1e-5 and record["mos"] == "neuron"
+    info = json.loads(run_cli("info", "--checkpoint", str(tmp_path / "exp" / "checkpoint.pt"), "--json").stdout)
+    assert info["kind"] == "static BERT subnet" and info["params"] == record["params"]
+
+
+def test_homogeneous_bert_subnet_exports_to_stock_roberta(mlm_bin, tmp_path):
+    _train_bert(mlm_bin, tmp_path / "ckpt", "bert_tiny_homogeneous", "layer", 10)
+    arch = tmp_path / "a.yml"
+    arch.write_text("space: bert_tiny_homogeneous\nlayers: 2\nhidden: 36\nheads: 4\nffn_ratio: 2.5\n")
+    run_cli("export", "--checkpoint", str(tmp_path / "ckpt" / "checkpoint_last.pt"), "--arch", str(arch),
+            "--out", str(tmp_path / "exp"))
+    # stock fairseq, without our plugin, loads it and scores the valid split with masked_lm
+    code = (
+        "import sys, torch\n"
+        "from fairseq import checkpoint_utils\n"
+        "models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([sys.argv[1]])\n"
+        "m = models[0].eval()\n"
+        "print(type(m).__name__, cfg.model._name, cfg.task._name, sum(p.numel() for p in m.parameters()))\n"
+    )
+    proc = subprocess.run([str(BIN / "python"), "-c", code, str(tmp_path / "exp" / "checkpoint.pt")],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    name, model_name, task_name, params = proc.stdout.split()[-4:]
+    assert (name, model_name, task_name) == ("RobertaModel", "roberta", "masked_lm")
+    record = json.loads((tmp_path / "exp" / "export.json").read_text())
+    assert record["model"] == "roberta" and not record["needs_user_dir"] and record["max_logit_diff"] <= 1e-5
+    assert int(params) == record["params"]  # parameters() yields the tied LM-head weight once, as we count
