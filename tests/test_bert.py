@@ -129,13 +129,20 @@ def _train_bert(data, save_dir, space, mos, updates, extra=()):
     return proc.stdout + proc.stderr
 
 
-def test_tiny_bert_supernet_trains_30_updates_and_exports(mlm_bin, tmp_path):
-    out = _train_bert(mlm_bin, tmp_path / "ckpt", "bert_tiny_bottleneck", "neuron", 30)
+@pytest.fixture(scope="module")
+def tiny_bert(mlm_bin, tmp_path_factory):
+    """A neuron-MoS supernet of the tiny bottleneck space, 30 sandwich updates with fairseq-train."""
+    root = tmp_path_factory.mktemp("bert")
+    out = _train_bert(mlm_bin, root / "ckpt", "bert_tiny_bottleneck", "neuron", 30)
+    return root / "ckpt" / "checkpoint_last.pt", out
+
+
+def test_tiny_bert_supernet_trains_30_updates_and_exports(tiny_bert, tmp_path):
+    ckpt, out = tiny_bert
     losses = [float(line.split("loss=")[1].split(",")[0]) for line in out.splitlines() if "train_inner" in line]
     assert len(losses) == 3 and losses[-1] < losses[0]
     valid = [line for line in out.splitlines() if "valid on 'valid' subset" in line]
     assert valid and "loss_largest" in valid[-1] and "loss_smallest" in valid[-1]
-    ckpt = tmp_path / "ckpt" / "checkpoint_last.pt"
     arch = tmp_path / "shape.yml"
     BertArch.random(BertSpace.load("bert_tiny_bottleneck"), random.Random(3)).save(arch)
     summary = run_cli("export", "--checkpoint", str(ckpt), "--arch", str(arch), "--out", str(tmp_path / "exp")).stdout
@@ -168,3 +175,23 @@ def test_homogeneous_bert_subnet_exports_to_stock_roberta(mlm_bin, tmp_path):
     record = json.loads((tmp_path / "exp" / "export.json").read_text())
     assert record["model"] == "roberta" and not record["needs_user_dir"] and record["max_logit_diff"] <= 1e-5
     assert int(params) == record["params"]  # parameters() yields the tied LM-head weight once, as we count
+
+
+def test_bert_search_on_perplexity_returns_a_shape_within_the_parameter_constraint(tiny_bert, mlm_bin, tmp_path):
+    ckpt, _ = tiny_bert
+    space = BertSpace.load("bert_tiny_bottleneck")
+    vocab = len(Dictionary.load(str(mlm_bin / "dict.txt"))) + 1  # + <mask>
+    sizes = sorted(BertArch.random(space, random.Random(i)).num_params(vocab) for i in range(50))
+    limit = sizes[len(sizes) // 3]
+    run_cli("search", "--checkpoint", str(ckpt), "--param-constraint", str(limit), "--iterations", "3",
+            "--population", "10", "--parents", "4", "--mutation", "4", "--crossover", "4", "--valid-max-sentences",
+            "40", "--seed", "1", "--out", str(tmp_path / "s"), "--no-progress")
+    (pick,) = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert pick["params"] <= limit and pick["hat_arch"] is None
+    arch = BertArch.load(tmp_path / "s" / pick["arch"], space)
+    assert arch.num_params(vocab) == pick["params"]
+    # the fitness is the subnet's masked-LM loss: mos-nas evaluate gives the same number
+    ev = json.loads(run_cli("evaluate", "--checkpoint", str(ckpt), "--arch", str(tmp_path / "s" / pick["arch"]),
+                            "--valid-max-sentences", "40", "--json").stdout)
+    assert ev["valid_loss"] == pytest.approx(pick["valid_loss"], abs=1e-5) and "bleu" not in ev
+    assert 2 ** ev["valid_loss"] == pytest.approx(ev["valid_ppl"])

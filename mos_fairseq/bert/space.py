@@ -281,6 +281,13 @@ class BertArch:
             raise ArchError("this space has several heads/ffn_dim choices: give them per layer")
         return cls(space, hidden, heads, ffn)
 
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, space: BertSpace) -> "BertArch":
+        return cls.from_dict(json.loads(text), space)
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
 

@@ -142,6 +142,15 @@ class BertSupernetModel(BaseFairseqModel):
     def bind(self, arch: BertArch | None = None) -> "BertSubnetView":
         return BertSubnetView(self, arch or BertArch.largest(self.space))
 
+    def padding_index(self) -> int:
+        return self.padding_idx
+
+    def extract_static(self, arch: BertArch):
+        """``arch`` collapsed into a static BERT (MoS mixed, weights sliced; eval mode)."""
+        from mos_fairseq.bert.export import extract_bert_subnet
+
+        return extract_bert_subnet(self, arch)
+
     def ffn_layers(self, arch: BertArch) -> list[tuple[str, BertSupernetLayer]]:
         return [(f"layers.{i}", layer) for i, layer in enumerate(self.layers[:arch.layers])]
 

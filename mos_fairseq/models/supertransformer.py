@@ -257,6 +257,15 @@ class SuperTransformerModel(FairseqEncoderDecoderModel):
 
         return SubnetModel(self, arch or Architecture.largest(self.space))
 
+    def padding_index(self) -> int:
+        return self.decoder.dictionary.pad()
+
+    def extract_static(self, arch: Architecture):
+        """``arch`` collapsed into a static model (MoS mixed, weights sliced; eval mode)."""
+        from mos_fairseq.models.collapse import extract_subnet
+
+        return extract_subnet(self, arch)
+
     def ffn_layers(self, arch: Architecture) -> list[tuple[str, ElasticFFNLayer]]:
         """``[(state-dict prefix, layer)]`` of the layers ``arch`` runs (what export collapses)."""
         return [(f"encoder.layers.{i}", layer) for i, layer in enumerate(self.encoder.layers[:arch.encoder_layers])] + [

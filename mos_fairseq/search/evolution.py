@@ -148,13 +148,25 @@ def crossover(a: Architecture, b: Architecture, rng: random.Random) -> Architect
     return _build(sp, enc_embed, dec_embed, genes, rng)
 
 
+def operators_for(arch_type: type) -> tuple[Callable, Callable]:
+    """(mutate, crossover) for encoder-decoder architectures or BERT shapes."""
+    if arch_type is Architecture:
+        return mutate, crossover
+    from mos_fairseq.bert.evolution_ops import bert_crossover, bert_mutate
+
+    return bert_mutate, bert_crossover
+
+
 # ---- the search ---------------------------------------------------------------------------------
 class EvolutionarySearch:
     """``costs(arch)`` gives ``{"params": ..., "latency": ...}``; ``loss(arch)`` the fitness (cached by the caller)."""
 
     def __init__(self, space: SearchSpace, constraints: list[Constraint], config: EvolutionConfig,
-                 costs: Callable[[Architecture], dict[str, float]], loss: Callable[[Architecture], float]):
+                 costs: Callable[[Architecture], dict[str, float]], loss: Callable[[Architecture], float],
+                 arch_type: type = Architecture):
         self.space, self.constraints, self.config = space, constraints, config
+        self.arch_type = arch_type
+        self.mutate, self.crossover = operators_for(arch_type)
         self._costs, self._loss = costs, loss
         self._cost_cache: dict[str, dict[str, float]] = {}
 
@@ -170,8 +182,8 @@ class EvolutionarySearch:
     def check_feasible(self, rng_seed: int = 12345, samples: int = 2000) -> None:
         """Refuse (UserError) a constraint no architecture satisfies: smallest subnet + random samples."""
         rng = random.Random(rng_seed)
-        smallest = Architecture.smallest(self.space)
-        pool = [smallest] + [Architecture.random(self.space, rng) for _ in range(samples)]
+        smallest = self.arch_type.smallest(self.space)
+        pool = [smallest] + [self.arch_type.random(self.space, rng) for _ in range(samples)]
         for c in self.constraints:
             if not any(self.allowed(a, c) for a in pool):
                 cost = self.costs(smallest)[c.kind]
@@ -181,7 +193,7 @@ class EvolutionarySearch:
 
     def _random_admissible(self, c: Constraint, rng: random.Random, taken: set[str]) -> Architecture | None:
         for _ in range(MAX_TRIES):
-            arch = Architecture.random(self.space, rng)
+            arch = self.arch_type.random(self.space, rng)
             if arch.to_json() not in taken and self.allowed(arch, c):
                 return arch
         return None
@@ -228,13 +240,13 @@ class EvolutionarySearch:
         for c, group, n_mut, n_cross in zip(self.constraints, parents, self._split(self.config.mutation),
                                             self._split(self.config.crossover)):
             for _ in range(n_mut):
-                child = (self._child(lambda: mutate(rng.choice(group), p, rng), c, taken) if group
+                child = (self._child(lambda: self.mutate(rng.choice(group), p, rng), c, taken) if group
                          else self._random_admissible(c, rng, taken))
                 if child is not None:
                     taken.add(child.to_json())
                     pop.append(child)
             for _ in range(n_cross):
-                child = (self._child(lambda: crossover(rng.choice(group), rng.choice(group), rng), c, taken)
+                child = (self._child(lambda: self.crossover(rng.choice(group), rng.choice(group), rng), c, taken)
                          if group else self._random_admissible(c, rng, taken))
                 if child is not None:
                     taken.add(child.to_json())
@@ -251,7 +263,7 @@ class EvolutionarySearch:
             population = self.initial_population(rng)
         else:
             rng = rng_from_json(state.rng_state)
-            population = [Architecture.from_json(s, self.space) for s in state.population]
+            population = [self.arch_type.from_json(s, self.space) for s in state.population]
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.iterations, initial=state.iteration, unit="iter", disable=not progress, desc="search")
@@ -280,7 +292,7 @@ class EvolutionarySearch:
     def candidates(self, state: SearchState) -> list[Candidate]:
         out = []
         for key, rec in state.evaluated.items():
-            arch = Architecture.from_json(key, self.space)
+            arch = self.arch_type.from_json(key, self.space)
             out.append(Candidate(arch, self.costs(arch), rec["loss"], rec["iteration"]))
         return out
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from mos_fairseq.arch import Architecture
 from mos_fairseq.errors import DataError
 
 
@@ -41,7 +40,7 @@ class ValidationBatches:
         n = len(dataset) if max_sentences is None else min(max_sentences, len(dataset))
         if n == 0:
             raise DataError(f"validation subset '{subset}' in {task.cfg.data} is empty")
-        indices = sorted(range(n), key=lambda i: (int(dataset.src_sizes[i]), i))
+        indices = sorted(range(n), key=lambda i: (int(dataset.num_tokens(i)), i))
         samples = [dataset.collater([dataset[i] for i in indices[k:k + batch_sentences]])
                    for k in range(0, n, batch_sentences)]
         return cls(subset, samples, n, int(sum(s["ntokens"] for s in samples)))
@@ -69,9 +68,9 @@ class SubnetEvaluator:
                                         batches.sentences, batches.tokens)
         self.batches = batches
         self.cache = cache if cache is not None else FitnessCache()
-        self.pad = supernet.decoder.dictionary.pad()
+        self.pad = supernet.padding_index()
 
-    def loss(self, arch: Architecture) -> float:
+    def loss(self, arch) -> float:
         key = arch.to_json()
         if key in self.cache.losses:
             self.cache.hits += 1
@@ -84,23 +83,27 @@ class SubnetEvaluator:
         return value
 
     @torch.inference_mode()
-    def compute(self, arch: Architecture, collapse: bool = True) -> float:
+    def compute(self, arch, collapse: bool = True) -> float:
         """Uncached loss; ``collapse=False`` runs the supernet directly (slow path, for checks)."""
-        from mos_fairseq.models.collapse import extract_subnet
-
-        model = extract_subnet(self.supernet, arch) if collapse else self.supernet.bind(arch)
+        model = self.supernet.extract_static(arch) if collapse else self.supernet.bind(arch)
         return batches_loss(model, self.batches, self.pad)
 
 
 @torch.inference_mode()
 def batches_loss(model, batches: ValidationBatches, pad: int) -> float:
-    """Token-level NLL of ``model`` on ``batches``, in bits."""
+    """Token-level NLL of ``model`` on ``batches``, in bits: every target token of a translation
+    batch, or the masked tokens of a masked-LM batch (perplexity = 2 ** loss)."""
     nll, tokens = 0.0, 0
     for sample in batches.samples:
-        net = sample["net_input"]
-        logits = model(net["src_tokens"], net["src_lengths"], net["prev_output_tokens"])[0]
-        target = sample["target"]
+        net, target = sample["net_input"], sample["target"]
+        if "prev_output_tokens" in net:
+            logits = model(net["src_tokens"], net["src_lengths"], net["prev_output_tokens"])[0]
+        else:  # masked LM: targets are pad except at the masked positions
+            masked = target.ne(pad)
+            logits, target = model(net["src_tokens"], masked_tokens=masked)[0], target[masked]
         nll += F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), target.reshape(-1),
                                ignore_index=pad, reduction="sum").item()
         tokens += int(target.ne(pad).sum())
+    if tokens == 0:
+        raise DataError("the validation batches hold no target tokens")
     return nll / tokens / math.log(2)

@@ -22,13 +22,15 @@ CANDIDATE_COLUMNS = ("arch", "iteration", "params", "predicted_latency_ms", "val
 
 
 def _csv_text(rows: Sequence[Candidate]) -> str:
+    """One row per candidate; encoder-decoder architectures also get HAT's 10 feature columns."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CANDIDATE_COLUMNS)
+    with_features = all(hasattr(c.arch, "features") for c in rows)
+    w.writerow(CANDIDATE_COLUMNS if with_features else CANDIDATE_COLUMNS[:5])
     for c in rows:
         lat = c.costs.get("latency")
         w.writerow([c.arch.to_json(), c.iteration, int(c.costs["params"]), "" if lat is None else f"{lat:.4f}",
-                    f"{c.loss:.6f}"] + [f"{v:g}" for v in c.arch.features()])
+                    f"{c.loss:.6f}"] + ([f"{v:g}" for v in c.arch.features()] if with_features else []))
     return buf.getvalue()
 
 
@@ -55,8 +57,11 @@ def write_outputs(out: Path, cands: list[Candidate], constraints: list[Constrain
     for c, b in zip(constraints, best):
         arch_file = out / f"best_{c.name}.yml"
         b.arch.save(arch_file)
-        b.arch.save(out / f"best_{c.name}.hat.yml", hat_format=True)
-        entry = {"kind": c.kind, "constraint": c.value, "arch": arch_file.name, "hat_arch": f"best_{c.name}.hat.yml",
+        hat_file = None
+        if hasattr(b.arch, "to_hat_dict"):  # encoder-decoder architectures also in HAT's format
+            hat_file = f"best_{c.name}.hat.yml"
+            b.arch.save(out / hat_file, hat_format=True)
+        entry = {"kind": c.kind, "constraint": c.value, "arch": arch_file.name, "hat_arch": hat_file,
                  "params": int(b.costs["params"]),
                  "predicted_latency_ms": round(b.costs["latency"], 4) if "latency" in b.costs else None,
                  "valid_loss": round(b.loss, 6), "found_at_iteration": b.iteration,

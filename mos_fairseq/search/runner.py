@@ -88,6 +88,8 @@ def run_search(inputs: SearchInputs) -> list[dict]:
     supernet, task, ckpt_state = load_supernet(inputs.checkpoint, inputs.data)
     space = supernet.space
     if inputs.space:
+        if supernet.arch_type is not Architecture:
+            raise UserError("--space (a narrower space) is for translation supernets; a BERT search uses the supernet's")
         space = SearchSpace.load(inputs.space)
         check_subspace(space, supernet.space)
     estimator = None
@@ -102,7 +104,7 @@ def run_search(inputs: SearchInputs) -> list[dict]:
     if any(c.kind == "latency" for c in inputs.constraints) and estimator is None:
         raise UserError("--latency-constraint needs --estimator FILE (a trained latency estimator)")
 
-    def costs(arch: Architecture) -> dict[str, float]:
+    def costs(arch) -> dict[str, float]:
         result = {"params": float(supernet.num_params(arch))}
         if estimator is not None:
             result["latency"] = estimator.predict_arch(arch)
@@ -120,7 +122,8 @@ def run_search(inputs: SearchInputs) -> list[dict]:
     cache = FitnessCache()
     if state is not None:
         cache.losses.update({k: v["loss"] for k, v in state.evaluated.items()})
-    search = EvolutionarySearch(space, inputs.constraints, inputs.config, costs, lambda a: evaluator.loss(a))
+    search = EvolutionarySearch(space, inputs.constraints, inputs.config, costs, lambda a: evaluator.loss(a),
+                                supernet.arch_type)
     search.check_feasible()
     batches = ValidationBatches.from_task(task, inputs.valid_subset, inputs.valid_max_sentences)
     evaluator = SubnetEvaluator(supernet, batches, cache, device)
@@ -173,7 +176,8 @@ def evaluate_subnet(checkpoint: str, data: str | None, arch_path: str, valid_sub
     from mos_fairseq.checkpoints import load_supernet
 
     supernet, task, _ = load_supernet(checkpoint, data)
-    arch = Architecture.load(arch_path, supernet.space)
+    arch = supernet.arch_type.load(arch_path, supernet.space)
+    bleu = bleu and supernet.arch_type is Architecture  # BERT: perplexity only
     batches = ValidationBatches.from_task(task, valid_subset, max_sentences)
     evaluator = SubnetEvaluator(supernet, batches, device=resolve_device(device))
     batches = evaluator.batches
