@@ -222,7 +222,7 @@ def cmd_search(args: argparse.Namespace) -> None:
     summary = run_search(SearchInputs(
         args.checkpoint, args.data, constraints, config, args.out, args.space, args.estimator, args.valid_subset,
         args.valid_max_sentences, args.resume, args.verify_latency, progress=not args.no_progress,
-        device=args.device))
+        device=args.device, predictor=args.predictor))
     for entry in summary:
         lat = entry["predicted_latency_ms"]
         line = (f"{entry['kind']} <= {entry['constraint']:g}: {entry['arch']} loss {entry['valid_loss']:.4f}, "
@@ -231,6 +231,34 @@ def cmd_search(args: argparse.Namespace) -> None:
             line += f", {entry['measured_latency_ms']:.2f} ms measured"
         print(line)
     print(f"outputs in {args.out}: summary.json, candidates.csv, pareto.csv, pareto.png, best_*.yml")
+
+
+def cmd_train_predictor(args: argparse.Namespace) -> None:
+    from mos_fairseq.checkpoints import load_supernet
+    from mos_fairseq.search.fitness import ValidationBatches
+    from mos_fairseq.search.predictor import LossPredictor, holdout_report, sample_scored_subnets
+    from mos_fairseq.search.runner import resolve_device
+
+    if args.n < 10:
+        raise UserError(f"--n must be >= 10, got {args.n}")
+    supernet, task, _ = load_supernet(args.checkpoint, args.data)
+    batches = ValidationBatches.from_task(task, args.valid_subset, args.valid_max_sentences)
+    archs, losses = sample_scored_subnets(supernet, batches, args.n, args.seed, resolve_device(args.device))
+    import numpy as np
+
+    x = np.array([a.normalized_features() for a in archs])
+    report = holdout_report(x, losses, args.holdout, args.seed)
+    info = {"space": supernet.space.name, "checkpoint": str(Path(args.checkpoint).resolve()), "n": len(archs),
+            "valid_subset": args.valid_subset, "valid_max_sentences": args.valid_max_sentences, "holdout": report}
+    LossPredictor.fit(x, losses, args.kind, args.seed, info).save(args.out)
+    if args.report:
+        from mos_fairseq.arch import write_text_atomic
+
+        write_text_atomic(Path(args.report), json.dumps(report, indent=2) + "\n")
+    print(f"{len(archs)} subnets scored (loss {losses.min():.3f}-{losses.max():.3f} bits); held-out "
+          f"{report['n_test']}: " + "; ".join(f"{k} RMSE {v['rmse']:.4f} R2 {v['r2']:.3f} tau {v['kendall_tau']:.3f}"
+                                              for k, v in report["models"].items()))
+    print(f"wrote {args.kind} predictor (trained on all {len(archs)}) to {args.out}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -451,9 +479,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--resume", action="store_true", help="continue the search in --out")
     p.add_argument("--verify-latency", action="store_true", help="measure the picks on this device")
+    p.add_argument("--predictor", help="rank candidates with a loss predictor (mos-nas train-predictor) instead of "
+                                       "scoring each inside the supernet; the picks are scored for real")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where candidates are scored")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("train-predictor", help="loss/perplexity predictor from sampled subnets (SuperShaper)")
+    p.add_argument("--checkpoint", required=True, help="supernet checkpoint")
+    p.add_argument("--data", help="data directory (default: the checkpoint's)")
+    p.add_argument("--n", type=int, default=200, help="subnets to score (largest and smallest included)")
+    p.add_argument("--kind", choices=("gbt", "mlp"), default="gbt", help="gradient-boosted trees or an MLP")
+    p.add_argument("--valid-subset", default="valid")
+    p.add_argument("--valid-max-sentences", type=int)
+    p.add_argument("--holdout", type=float, default=0.2, help="fraction held out for the accuracy report")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--out", required=True, help="predictor file (JSON)")
+    p.add_argument("--report", help="write the held-out scores as JSON here")
+    p.set_defaults(func=cmd_train_predictor)
 
     p = sub.add_parser("evaluate", help="validation loss and BLEU of one subnet inside a supernet")
     p.add_argument("--checkpoint", required=True)

@@ -195,3 +195,39 @@ def test_bert_search_on_perplexity_returns_a_shape_within_the_parameter_constrai
                             "--valid-max-sentences", "40", "--json").stdout)
     assert ev["valid_loss"] == pytest.approx(pick["valid_loss"], abs=1e-5) and "bleu" not in ev
     assert 2 ** ev["valid_loss"] == pytest.approx(ev["valid_ppl"])
+
+
+@pytest.mark.parametrize("kind", ["gbt", "mlp"])
+def test_loss_predictor_json_reproduces_scikit_learn(kind, tmp_path):
+    import numpy as np
+
+    from mos_fairseq.search.predictor import LossPredictor, fit_sklearn, to_json_model
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(120, 12))
+    y = 3 + x[:, 0] * x[:, 1] - 0.5 * x[:, 11] + 0.05 * rng.normal(size=120)
+    model = fit_sklearn(kind, x, y, seed=1)
+    pred = LossPredictor(to_json_model(kind, model), {"space": "bert_tiny_bottleneck"})
+    pred.save(tmp_path / "p.json")
+    loaded = LossPredictor.load(tmp_path / "p.json")
+    assert np.allclose(loaded.predict(x), model.predict(x), atol=1e-9)
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(UserError, match="not a loss predictor"):
+        LossPredictor.load(tmp_path / "bad.json")
+
+
+def test_perplexity_predictor_trains_reports_and_drives_the_search(tiny_bert, tmp_path):
+    ckpt, _ = tiny_bert
+    out = run_cli("train-predictor", "--checkpoint", str(ckpt), "--n", "40", "--valid-max-sentences", "40",
+                  "--out", str(tmp_path / "pred.json"), "--report", str(tmp_path / "report.json")).stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert set(report["models"]) == {"gbt", "mlp", "least_squares"} and report["n_test"] == 8
+    assert all(-1 <= m["kendall_tau"] <= 1 and m["rmse"] >= 0 for m in report["models"].values())
+    assert "held-out 8" in out
+    run_cli("search", "--checkpoint", str(ckpt), "--predictor", str(tmp_path / "pred.json"), "--param-constraint",
+            "45000", "--iterations", "3", "--population", "10", "--parents", "4", "--mutation", "4", "--crossover",
+            "4", "--valid-max-sentences", "40", "--out", str(tmp_path / "s"), "--no-progress")
+    (pick,) = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert pick["params"] <= 45000 and pick["evaluated_valid_loss"] > 0
+    stats = json.loads((tmp_path / "s" / "search_stats.json").read_text())
+    assert stats["evaluation_seconds"] == 0  # candidates were ranked by the predictor, not run

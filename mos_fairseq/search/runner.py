@@ -53,6 +53,7 @@ class SearchInputs:
     verify_latency: bool = False
     progress: bool = True
     device: str = "cpu"
+    predictor: str | None = None  # rank candidates by a trained loss predictor instead of scoring each
 
 
 def _identity(inputs: SearchInputs, space: SearchSpace, updates: int) -> dict[str, Any]:
@@ -60,7 +61,8 @@ def _identity(inputs: SearchInputs, space: SearchSpace, updates: int) -> dict[st
             "space": space.to_dict(), "constraints": [dataclasses.asdict(c) for c in inputs.constraints],
             "config": {k: v for k, v in dataclasses.asdict(inputs.config).items() if k != "iterations"},
             "estimator": str(Path(inputs.estimator).resolve()) if inputs.estimator else None,
-            "valid_subset": inputs.valid_subset, "valid_max_sentences": inputs.valid_max_sentences}
+            "valid_subset": inputs.valid_subset, "valid_max_sentences": inputs.valid_max_sentences,
+            **({"predictor": str(Path(inputs.predictor).resolve())} if inputs.predictor else {})}
 
 
 def resolve_device(device: str) -> str:
@@ -122,8 +124,27 @@ def run_search(inputs: SearchInputs) -> list[dict]:
     cache = FitnessCache()
     if state is not None:
         cache.losses.update({k: v["loss"] for k, v in state.evaluated.items()})
-    search = EvolutionarySearch(space, inputs.constraints, inputs.config, costs, lambda a: evaluator.loss(a),
-                                supernet.arch_type)
+    predictor = None
+    if inputs.predictor:
+        from mos_fairseq.search.predictor import LossPredictor
+
+        predictor = LossPredictor.load(inputs.predictor)
+        if predictor.info.get("space") not in (None, space.name):
+            raise UserError(f"predictor '{inputs.predictor}' was trained on space '{predictor.info['space']}', "
+                            f"the search runs in '{space.name}'")
+
+    def fitness(arch) -> float:
+        if predictor is None:
+            return evaluator.loss(arch)
+        key = arch.to_json()
+        if key not in cache.losses:
+            cache.losses[key] = predictor.predict_arch(arch)
+            cache.misses += 1
+        else:
+            cache.hits += 1
+        return cache.losses[key]
+
+    search = EvolutionarySearch(space, inputs.constraints, inputs.config, costs, fitness, supernet.arch_type)
     search.check_feasible()
     batches = ValidationBatches.from_task(task, inputs.valid_subset, inputs.valid_max_sentences)
     evaluator = SubnetEvaluator(supernet, batches, cache, device)
@@ -137,6 +158,9 @@ def run_search(inputs: SearchInputs) -> list[dict]:
     extra: dict[str, dict] = {}
     if inputs.verify_latency:
         extra = verify_latency(best, inputs.constraints, estimator)
+    if predictor is not None:  # the picks scored for real: predicted vs measured loss
+        for c, b in zip(inputs.constraints, best):
+            extra.setdefault(c.name, {})["evaluated_valid_loss"] = round(evaluator.compute(b.arch), 6)
     from mos_fairseq.search.outputs import write_outputs
 
     summary = write_outputs(out, search.candidates(state), inputs.constraints, best, estimator is not None, extra)
