@@ -144,6 +144,17 @@ CASES = [
      "encoder.ffn_dim[1]=65"),
     ("retrain-missing-data-dir", lambda t, e: (["retrain", "--arch", e["tiny_arch"], "--data", str(t / "nodata"),
                                                 "--save-dir", str(t / "r")], t / "r"), "nodata"),
+    ("bert-arch-outside-space", lambda t, e: (["info", "--arch", write_yaml(t / "b.yml", {
+        "space": "bert_tiny_bottleneck", "hidden": [12, 100, 12]})], None), "hidden[1]=100 is not in the space's choices"),
+    ("shape-homogeneous-space", lambda t, e: (["shape", "--space", "bert_homogeneous", "--params", "60M", "--out",
+                                               str(t / "s.yml")], t / "s.yml"), "homogeneous"),
+    ("shape-unreachable-budget", lambda t, e: (["shape", "--space", "supershaper", "--params", "1M", "--out",
+                                                str(t / "s.yml")], t / "s.yml"), "within 2%"),
+    ("prepare-mlm-empty-corpus", lambda t, e: (["prepare-mlm", "--train", e["empty"], "--valid", e["empty"],
+                                                "--vocab-size", "100", "--out", str(t / "mlm")], t / "mlm"), "is empty"),
+    ("search-not-a-predictor", lambda t, e: (["search", "--checkpoint", e["ckpt"], "--param-constraint", "60000",
+                                              "--predictor", e["foreign"], "--out", str(t / "s")], t / "s"),
+     "not a loss predictor"),
     ("corrupted-checkpoint", lambda t, e: (["info", "--checkpoint", corrupt_copy(e["ckpt_path"], t / "c.pt")], None),
      "c.pt"),
     ("search-infeasible", lambda t, e: (["search", "--checkpoint", e["ckpt"], "--param-constraint", "1000", "--out",
@@ -182,6 +193,7 @@ def env(searchable_supernet, tmp_path_factory):
     fake.mkdir()
     shutil.copy(ckpt, fake / "checkpoint.pt")
     (root / "h.txt").write_text("a\nb\nc\n")
+    (root / "empty.txt").write_text("\n\n")
     (root / "r.txt").write_text("a\nb\n")
     # an estimator of the HAT space (from a tiny HAT-space CSV we write)
     hat_csv = root / "hat_space.csv"
@@ -196,7 +208,8 @@ def env(searchable_supernet, tmp_path_factory):
     return {"ckpt": str(ckpt), "ckpt_path": ckpt, "est": str(searchable_supernet["est"]),
             "hat_est": str(root / "hat.safetensors"), "tiny_arch": str(tiny_arch), "hat_arch": str(hat_arch),
             "export_ckpt": str(root / "export" / "checkpoint.pt"), "foreign": str(foreign), "fake_export": str(fake),
-            "data": str(searchable_supernet["data"]), "hyps": str(root / "h.txt"), "refs": str(root / "r.txt")}
+            "data": str(searchable_supernet["data"]), "hyps": str(root / "h.txt"), "refs": str(root / "r.txt"),
+            "empty": str(root / "empty.txt")}
 
 
 def test_the_catalogue_has_at_least_twenty_cases():
