@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mos-fairseq-installed
 DEMO_DIR ?= demo_out
+PYTEST_ARGS ?= --durations=15
 
 .PHONY: setup test demo bench clean
 
@@ -21,7 +22,7 @@ $(STAMP): setup.py requirements.txt
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q tests $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh $(DEMO_DIR)
