@@ -374,6 +374,17 @@ def cmd_shape(args: argparse.Namespace) -> None:
     print(f"parameters: {params:,} ({(params - target) / target:+.2%}; vocabulary {vocab})")
 
 
+def cmd_prepare_glue(args: argparse.Namespace) -> None:
+    import shlex
+
+    from mos_fairseq.data.prepare_glue import prepare_glue
+
+    out, command = prepare_glue(args.train, args.dev, args.export_dir, args.out, args.task, args.header,
+                                args.sentence_col, args.label_col, args.overwrite)
+    print(f"wrote sentence_prediction binaries to {out}; fine-tune with {out}/finetune.sh [extra options]:")
+    print(shlex.join(command))
+
+
 def cmd_prepare_data(args: argparse.Namespace) -> None:
     from mos_fairseq.data.prepare import prepare_parallel
 
@@ -563,6 +574,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare-mlm", help="sentencepiece + fairseq binaries for masked-LM pretraining (BERT)")
     _add_prepare_args(p, "raw training text (one sentence/paragraph per line)")
     p.set_defaults(func=cmd_prepare_mlm)
+
+    p = sub.add_parser("prepare-glue", help="GLUE-format TSV -> sentence_prediction binaries for a BERT export")
+    p.add_argument("--train", required=True, help="training TSV")
+    p.add_argument("--dev", required=True, help="development TSV")
+    p.add_argument("--export-dir", required=True, help="a roberta export (mos-nas export of a homogeneous subnet)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--task", choices=("SST-2", "CoLA"), help="column layout of a GLUE task")
+    p.add_argument("--header", action="store_true", help="without --task: the TSV has a header row")
+    p.add_argument("--sentence-col", type=int, default=0, help="without --task: sentence column (0-based)")
+    p.add_argument("--label-col", type=int, default=1, help="without --task: label column (0-based)")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_prepare_glue)
 
     p = sub.add_parser("shape", help="SuperShaper's heuristic (cigar) shape for a parameter budget")
     p.add_argument("--space", required=True, help="a bottleneck BERT space (e.g. supershaper)")

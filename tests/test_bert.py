@@ -1,6 +1,7 @@
 """The BERT side: spaces and shapes, parameter counts, the supernet vs its exported subnets, the
 cigar heuristic, and a tiny supernet trained with fairseq-train on masked-LM binaries."""
 import json
+import os
 import random
 import subprocess
 from types import SimpleNamespace
@@ -153,7 +154,7 @@ def test_tiny_bert_supernet_trains_30_updates_and_exports(tiny_bert, tmp_path):
     assert info["kind"] == "static BERT subnet" and info["params"] == record["params"]
 
 
-def test_homogeneous_bert_subnet_exports_to_stock_roberta(mlm_bin, tmp_path):
+def test_homogeneous_bert_subnet_exports_to_stock_roberta_and_fine_tunes(mlm_bin, synthetic_bin, tmp_path):
     _train_bert(mlm_bin, tmp_path / "ckpt", "bert_tiny_homogeneous", "layer", 10)
     arch = tmp_path / "a.yml"
     arch.write_text("space: bert_tiny_homogeneous\nlayers: 2\nhidden: 36\nheads: 4\nffn_ratio: 2.5\n")
@@ -175,6 +176,24 @@ def test_homogeneous_bert_subnet_exports_to_stock_roberta(mlm_bin, tmp_path):
     record = json.loads((tmp_path / "exp" / "export.json").read_text())
     assert record["model"] == "roberta" and not record["needs_user_dir"] and record["max_logit_diff"] <= 1e-5
     assert int(params) == record["params"]  # parameters() yields the tied LM-head weight once, as we count
+
+    # fine-tune the export with stock fairseq sentence_prediction on a GLUE-format (SST-2 layout) task
+    lines = (synthetic_bin.parent / "raw" / "train.en").read_text().splitlines()[:240]
+    median = sorted(len(line.split()) for line in lines)[len(lines) // 2]
+    rows = ["sentence\tlabel"] + [f"{line}\t{int(len(line.split()) > median)}" for line in lines]
+    (tmp_path / "train.tsv").write_text("\n".join(rows[:201]) + "\n")
+    (tmp_path / "dev.tsv").write_text("\n".join(rows[:1] + rows[201:]) + "\n")
+    run_cli("prepare-glue", "--task", "SST-2", "--train", str(tmp_path / "train.tsv"), "--dev",
+            str(tmp_path / "dev.tsv"), "--export-dir", str(tmp_path / "exp"), "--out", str(tmp_path / "glue"))
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    proc = subprocess.run(["bash", str(tmp_path / "glue" / "finetune.sh"), "--max-update", "6", "--batch-size", "16",
+                           "--cpu", "--num-workers", "0", "--save-dir", str(tmp_path / "ft"), "--log-format", "simple",
+                           "--lr", "1e-3", "--warmup-updates", "1", "--total-num-update", "6"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    valid = [line for line in (proc.stdout + proc.stderr).splitlines() if "valid on 'valid' subset" in line]
+    assert valid and "accuracy" in valid[-1]
+    assert "Loaded checkpoint" in proc.stdout + proc.stderr and (tmp_path / "ft" / "checkpoint_last.pt").is_file()
 
 
 def test_bert_search_on_perplexity_returns_a_shape_within_the_parameter_constraint(tiny_bert, mlm_bin, tmp_path):

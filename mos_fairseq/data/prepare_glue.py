@@ -1,0 +1,107 @@
+"""``mos-nas prepare-glue``: GLUE-format TSV -> fairseq ``sentence_prediction`` binaries for an
+exported BERT subnet (its ``spm.model`` and ``dict.txt``), plus the fine-tuning command.
+
+Single-sentence tasks: ``SST-2`` (header ``sentence<TAB>label``) and ``CoLA`` (no header; label in
+column 2, sentence in column 4), or any TSV with ``--sentence-col``/``--label-col``/``--header``.
+Output: ``OUT/input0/{train,valid}.{bin,idx}`` (the export's dictionary), ``OUT/label/...`` and
+``OUT/finetune.sh`` (stock ``fairseq-train --task sentence_prediction`` restoring the export).
+Written beside ``OUT`` and moved into place at the end.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from mos_fairseq.errors import DataError, UserError
+
+PRESETS = {"SST-2": (True, 0, 1), "CoLA": (False, 3, 1)}  # header, sentence column, label column
+
+
+def read_tsv(path: Path, header: bool, sentence_col: int, label_col: int) -> tuple[list[str], list[str]]:
+    if not path.is_file():
+        raise DataError(f"missing GLUE file {path}")
+    sentences, labels = [], []
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+        for i, row in enumerate(rows, 1):
+            if header and i == 1:
+                continue
+            if len(row) <= max(sentence_col, label_col):
+                raise DataError(f"{path}: row {i} has {len(row)} columns, needs {max(sentence_col, label_col) + 1}")
+            sentences.append(row[sentence_col].strip())
+            labels.append(row[label_col].strip())
+    if not sentences:
+        raise DataError(f"{path}: no examples")
+    return sentences, labels
+
+
+def finetune_command(out: Path, export_dir: Path, num_classes: int) -> list[str]:
+    record = json.loads((export_dir / "export.json").read_text())
+    if record.get("model") != "roberta":
+        raise UserError(f"'{export_dir}' holds a '{record.get('model')}' export; fine-tuning needs a stock roberta "
+                        "export (a homogeneous BERT subnet)")
+    arch = record["arch"]
+    ffn = int(round(arch["hidden"] * float(arch["ffn_ratio"])))
+    from mos_fairseq.checkpoints import read_checkpoint
+
+    max_positions = read_checkpoint(export_dir / "checkpoint.pt")["cfg"]["model"]["max_positions"]
+    return ["fairseq-train", str(out), "--task", "sentence_prediction", "--arch", "roberta",
+            "--encoder-layers", str(arch["layers"]), "--encoder-embed-dim", str(arch["hidden"]),
+            "--encoder-ffn-embed-dim", str(ffn), "--encoder-attention-heads", str(arch["heads"]),
+            "--restore-file", str(export_dir / "checkpoint.pt"), "--reset-optimizer", "--reset-dataloader",
+            "--reset-meters", "--init-token", "0", "--separator-token", "2", "--num-classes", str(num_classes),
+            "--max-positions", str(max_positions), "--criterion", "sentence_prediction", "--best-checkpoint-metric", "accuracy",
+            "--maximize-best-checkpoint-metric", "--optimizer", "adam", "--adam-betas", "(0.9,0.98)",
+            "--lr", "2e-5", "--lr-scheduler", "polynomial_decay", "--total-num-update", "2000",
+            "--warmup-updates", "120", "--max-update", "2000", "--batch-size", "32", "--dropout", "0.1",
+            "--attention-dropout", "0.1", "--no-epoch-checkpoints"]
+
+
+def prepare_glue(train: str, dev: str, export_dir: str, out: str, task: str | None = None, header: bool = False,
+                 sentence_col: int = 0, label_col: int = 1, overwrite: bool = False) -> tuple[Path, list[str]]:
+    import sentencepiece as spm
+
+    if task is not None:
+        if task not in PRESETS:
+            raise UserError(f"--task must be one of {list(PRESETS)} (or give the columns), got {task!r}")
+        header, sentence_col, label_col = PRESETS[task]
+    export, out_path = Path(export_dir).absolute(), Path(out).absolute()
+    for name in ("spm.model", "dict.txt", "export.json"):
+        if not (export / name).is_file():
+            raise UserError(f"--export-dir '{export}' has no {name} (export a BERT subnet with mos-nas export)")
+    if out_path.exists() and any(out_path.iterdir()) and not overwrite:
+        raise DataError(f"output directory {out_path} is not empty (pass --overwrite to replace it)")
+    splits = {"train": read_tsv(Path(train), header, sentence_col, label_col),
+              "valid": read_tsv(Path(dev), header, sentence_col, label_col)}
+    num_classes = len(set(splits["train"][1]))
+    command = finetune_command(out_path, export, num_classes)
+    sp = spm.SentencePieceProcessor(model_file=str(export / "spm.model"))
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", dir=out_path.parent))
+    try:
+        for split, (sentences, labels) in splits.items():
+            (work / f"{split}.input0").write_text("".join(" ".join(sp.encode(s, out_type=str)) + "\n" for s in sentences))
+            (work / f"{split}.label").write_text("".join(label + "\n" for label in labels))
+        dest = work / "bin"
+        for field, extra in (("input0", ["--srcdict", str(export / "dict.txt")]), ("label", [])):
+            cmd = [sys.executable, "-m", "fairseq_cli.preprocess", "--only-source", "--trainpref",
+                   str(work / f"train.{field}"), "--validpref", str(work / f"valid.{field}"), "--destdir",
+                   str(dest / field), "--workers", "1", *extra]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+                raise DataError(f"fairseq-preprocess ({field}) failed: {tail[0]}")
+            (dest / field / "preprocess.log").unlink(missing_ok=True)
+        (dest / "finetune.sh").write_text("#!/usr/bin/env bash\n" + shlex.join(command) + ' "$@"\n')
+        if out_path.exists():
+            shutil.rmtree(out_path)
+        dest.replace(out_path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out_path, command
