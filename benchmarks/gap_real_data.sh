@@ -15,7 +15,9 @@
 #   OMP_NUM_THREADS=1 benchmarks/gap_real_data.sh supernets &
 #   OMP_NUM_THREADS=1 benchmarks/gap_real_data.sh standalone &
 # Settings (environment): GAP_WORK (runs/gap), GAP_DATA (../shared/data/mt-ende), GAP_UPDATES
-# (500), GAP_MAX_TOKENS (4096), GAP_N_ARCHS (6), GAP_SPACE (hat_cpu_small), GAP_BLEU_SUBSET (test).
+# (500), GAP_MAX_TOKENS (4096), GAP_N_ARCHS (6), GAP_SPACE (hat_cpu_small), GAP_BLEU_SUBSET (test);
+# GAP_TRAIN_SUPERNETS / GAP_TRAIN_ARCHS (space-separated names, e.g. "spos layer" / "arch_0004")
+# restrict the training stages of one lane, to balance lanes without two of them on one run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${GAP_WORK:-$ROOT/runs/gap}
@@ -26,6 +28,8 @@ N_ARCHS=${GAP_N_ARCHS:-6}
 SPACE=${GAP_SPACE:-hat_cpu_small}
 BLEU_SUBSET=${GAP_BLEU_SUBSET:-test}
 SUPERNETS=(neuron spos sandwich layer)
+read -r -a TRAIN_SUPERNETS <<< "${GAP_TRAIN_SUPERNETS:-${SUPERNETS[*]}}"
+TRAIN_ARCHS=${GAP_TRAIN_ARCHS:-}
 BIN=$WORK/bin
 mkdir -p "$WORK"
 log() { echo "[$(date '+%F %T')] $*"; }
@@ -35,9 +39,9 @@ RECIPE=(--criterion label_smoothed_cross_entropy --label-smoothing 0.1 --optimiz
         --lr 2e-3 --lr-scheduler inverse_sqrt --warmup-updates 100 --warmup-init-lr 1e-7
         --max-tokens "$MAX_TOKENS" --max-update "$UPDATES" --dropout 0.1 --attention-dropout 0.0
         --seed 1 --cpu --num-workers 0 --no-epoch-checkpoints --log-format simple --log-interval 25
-        --save-interval-updates 50 --keep-interval-updates 1 --validate-after-updates "$UPDATES")
-# (fairseq validates at every mid-epoch save unless --validate-after-updates holds it back: saves are
-# frequent for resuming, validation of 3,000 sentences happens once, at the end)
+        --save-interval-updates 125 --keep-interval-updates 1)
+# (a save every 125 updates for resuming; fairseq validates at every mid-epoch save, 30-70 s each
+# here. --validate-after-updates cannot hold those validations back: fairseq then skips the saves too)
 
 stage_data() {
     [ -f "$BIN/dict.en.txt" ] && return
@@ -62,7 +66,7 @@ supernet_options() {  # the only differences between the four supernets
 }
 
 stage_supernets() {
-    for name in "${SUPERNETS[@]}"; do
+    for name in "${TRAIN_SUPERNETS[@]}"; do
         local dir=$WORK/supernets/$name
         [ -f "$dir/.done" ] && continue
         log "supernet $name: $UPDATES updates (resumes from checkpoint_last.pt)"
@@ -79,6 +83,7 @@ stage_standalone() {
     for arch in "$WORK"/archs/*.yml; do
         local name dir
         name=$(basename "$arch" .yml)
+        [ -n "$TRAIN_ARCHS" ] && [[ " $TRAIN_ARCHS " != *" $name "* ]] && continue
         dir=$WORK/standalone/$name
         [ -f "$dir/.done" ] && continue
         log "standalone $name: $UPDATES updates from scratch"
@@ -165,7 +170,7 @@ stage_report() {
         --space "$SPACE" --out "$ROOT/benchmarks/results/gap_real_data.md"
 }
 
-[ $# -gt 0 ] || { sed -n 2,21p "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n 2,23p "$0"; exit 2; }
 stages=("$@")
 [ "$1" = all ] && stages=(data archs supernets standalone gap latency search extra report)
 for s in "${stages[@]}"; do

@@ -13,6 +13,8 @@ from mos_fairseq.fairseq_plugin import register
 from mos_fairseq.models.supertransformer import SuperTransformerConfig, SuperTransformerModel
 from mos_fairseq.space import SearchSpace
 
+from .helpers.forked_cli import run_cli_forked
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 register()
@@ -86,8 +88,13 @@ TRAIN_ARGS = [
 ]
 
 
-def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(BIN / "mos-nas"), *args], capture_output=True, text=True, cwd=REPO)
+def run_cli(*args: str, check: bool = True, fork: bool = False) -> subprocess.CompletedProcess:
+    """``mos-nas ARGS`` in a new process, or (``fork``: for calls that fail fast or only print) in a fork
+    of this one, which skips re-importing torch and fairseq."""
+    if fork:
+        proc = run_cli_forked(*args, cwd=REPO)
+    else:
+        proc = subprocess.run([str(BIN / "mos-nas"), *args], capture_output=True, text=True, cwd=REPO)
     if check and proc.returncode != 0:
         raise AssertionError(f"mos-nas {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return proc

@@ -13,6 +13,7 @@ from mos_fairseq.arch import Architecture
 from mos_fairseq.space import SearchSpace
 
 from .conftest import BIN, REPO, run_cli
+from .helpers.forked_cli import run_cli_forked
 
 TINY = SearchSpace.load("tiny")
 
@@ -223,7 +224,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, env, tmp_path)
     before = None
     if guarded is not None and Path(guarded).exists():
         before = Path(guarded).read_bytes()
-    proc = run_cli(*argv, check=False)
+    proc = run_cli_forked(*argv, cwd=REPO)
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
     err = proc.stderr.strip()
     assert err.count("\n") == 0, err[-2000:]

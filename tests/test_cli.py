@@ -6,7 +6,8 @@ import yaml
 from mos_fairseq.arch import Architecture
 from mos_fairseq.space import SearchSpace
 
-from .conftest import run_cli
+from .conftest import REPO, run_cli
+from .helpers.forked_cli import run_cli_forked
 
 
 def test_sample_writes_n_valid_architectures(tmp_path):
@@ -45,7 +46,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path):
           str(tmp_path / "missing"), "--vocab-size", "100", "--out", str(tmp_path / "bin")], "missing corpus file"),
     ]
     for args, message in cases:
-        proc = run_cli(*args, check=False)
+        proc = run_cli_forked(*args, cwd=REPO)
         assert proc.returncode == 2, proc.stderr
         assert message in proc.stderr
         assert "Traceback" not in proc.stderr
@@ -59,9 +60,9 @@ def test_prepare_data_refuses_mismatched_and_empty_corpora(tmp_path):
     (tmp_path / "e.en").write_text("")
     (tmp_path / "e.de").write_text("")
     base = ["prepare-data", "--src", "en", "--tgt", "de", "--vocab-size", "20", "--out", str(tmp_path / "bin")]
-    proc = run_cli(*base, "--train", str(tmp_path / "t"), "--valid", str(tmp_path / "t"), check=False)
+    proc = run_cli(*base, "--train", str(tmp_path / "t"), "--valid", str(tmp_path / "t"), check=False, fork=True)
     assert proc.returncode == 2 and "has 2 lines but" in proc.stderr
-    proc = run_cli(*base, "--train", str(tmp_path / "e"), "--valid", str(tmp_path / "e"), check=False)
+    proc = run_cli(*base, "--train", str(tmp_path / "e"), "--valid", str(tmp_path / "e"), check=False, fork=True)
     assert proc.returncode == 2 and "is empty" in proc.stderr
     assert not (tmp_path / "bin").exists()
 
@@ -72,7 +73,7 @@ def test_prepare_data_never_overwrites_existing_output(tmp_path, synthetic_bin):
     (out / "keep.txt").write_text("precious")
     raw = synthetic_bin.parent / "raw"
     proc = run_cli("prepare-data", "--src", "en", "--tgt", "de", "--train", str(raw / "train"), "--valid",
-                   str(raw / "valid"), "--vocab-size", "100", "--out", str(out), check=False)
+                   str(raw / "valid"), "--vocab-size", "100", "--out", str(out), check=False, fork=True)
     assert proc.returncode == 2 and "not empty" in proc.stderr
     assert (out / "keep.txt").read_text() == "precious"
 
@@ -90,3 +91,13 @@ def test_synthetic_corpus_is_deterministic_and_not_word_for_word(synthetic_bin, 
     # agreement: the masculine object takes 'den'
     assert any(" den " in g for g in de)
     assert (synthetic_bin / "spm.model").is_file() and (synthetic_bin / "dict.en.txt").is_file()
+
+
+def test_forked_runner_matches_a_real_process(tmp_path):
+    """The bad-input catalogue runs in forks of the test process: same streams and exit codes as a real one."""
+    arch = tmp_path / "a.yml"
+    Architecture.smallest(SearchSpace.load("tiny")).save(arch)
+    for args in (["info", "--arch", str(arch)], ["info", "--arch", str(tmp_path / "nope.yml")], ["no-such-command"]):
+        real, forked = run_cli(*args, check=False), run_cli_forked(*args, cwd=REPO)
+        assert (forked.returncode, forked.stdout) == (real.returncode, real.stdout), args
+        assert forked.stderr.splitlines()[-1:] == real.stderr.splitlines()[-1:], (forked.stderr, real.stderr)

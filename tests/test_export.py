@@ -159,7 +159,7 @@ def test_info_tells_supernets_and_exports_apart(supernets, synthetic_bin, tmp_pa
 
 def _refused(tmp_path, *args) -> str:
     out = tmp_path / "refused"
-    proc = run_cli("export", *args, "--out", str(out), check=False)
+    proc = run_cli("export", *args, "--out", str(out), check=False, fork=True)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not out.exists() and not list(tmp_path.glob(".refused*"))
@@ -196,7 +196,7 @@ def test_export_keeps_an_existing_output_unless_overwrite(supernets, synthetic_b
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     proc = run_cli("export", "--checkpoint", str(supernets["none"]), "--arch", str(tmp_path / "homog.yml"),
-                   "--out", str(out), "--data", str(synthetic_bin), check=False)
+                   "--out", str(out), "--data", str(synthetic_bin), check=False, fork=True)
     assert proc.returncode == 2 and "is not empty" in proc.stderr
     assert (out / "keep.txt").read_text() == "mine"
     run_cli("export", "--checkpoint", str(supernets["none"]), "--arch", str(tmp_path / "homog.yml"),

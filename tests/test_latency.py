@@ -176,7 +176,7 @@ def test_malformed_csvs_are_refused_naming_the_problem(tmp_path):
     (tmp_path / "blank.csv").write_text("")
     with pytest.raises(DataError, match="empty file"):
         read_latency_csv(tmp_path / "blank.csv")
-    proc = run_cli("train-estimator", "--data", str(nonnum), "--out", str(tmp_path / "e.safetensors"), check=False)
+    proc = run_cli("train-estimator", "--data", str(nonnum), "--out", str(tmp_path / "e.safetensors"), check=False, fork=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "row 3" in proc.stderr
     assert not (tmp_path / "e.safetensors").exists()

@@ -133,7 +133,7 @@ def test_interrupted_search_resumes_to_the_same_result(trained, tmp_path, monkey
     monkeypatch.setattr(SubnetEvaluator, "compute", real)
     state = json.loads((tmp_path / "cut" / "search_state.json").read_text())
     assert state["state"]["iteration"] == 1
-    proc = run_cli(*args, check=False)
+    proc = run_cli(*args, check=False, fork=True)
     assert proc.returncode == 2 and "--resume" in proc.stderr
     run_cli(*args, "--resume")
     for name in ("summary.json", "candidates.csv", "pareto.csv"):
@@ -143,12 +143,12 @@ def test_interrupted_search_resumes_to_the_same_result(trained, tmp_path, monkey
 def test_infeasible_constraint_exits_2_without_output(trained, tmp_path):
     out = tmp_path / "none"
     proc = run_cli("search", "--checkpoint", str(trained["ckpt"]), "--data", str(trained["data"]),
-                   "--param-constraint", "1000", "--out", str(out), *SMALL, check=False)
+                   "--param-constraint", "1000", "--out", str(out), *SMALL, check=False, fork=True)
     assert proc.returncode == 2
     assert "infeasible constraint parameters <= 1,000" in proc.stderr and proc.stderr.strip().count("\n") == 0
     assert not out.exists()
     proc = run_cli("search", "--checkpoint", str(trained["ckpt"]), "--latency-constraint", "5",
-                   "--out", str(out), *SMALL, check=False)
+                   "--out", str(out), *SMALL, check=False, fork=True)
     assert proc.returncode == 2 and "needs --estimator" in proc.stderr
 
 
@@ -221,12 +221,12 @@ def test_retrain_from_inherited_weights_starts_at_the_supernet_loss(trained, tmp
     assert valid, proc.stdout[-2000:]
     assert float(valid[0]["valid_nll_loss"]) == pytest.approx(supernet["valid_loss"], abs=1e-3)
     dry = run_cli("retrain", "--export-dir", str(tmp_path / "exp"), "--data", str(trained["data"]),
-                  "--save-dir", str(tmp_path / "s"), "--from-scratch", "--preset", "hat_wmt", "--dry-run").stdout
+                  "--save-dir", str(tmp_path / "s"), "--from-scratch", "--preset", "hat_wmt", "--dry-run", fork=True).stdout
     assert "--restore-file" not in dry and "--max-update 40000" in dry and "--subnet-arch" in dry
     (tmp_path / "fake").mkdir()
     (tmp_path / "fake" / "checkpoint.pt").write_bytes(trained["ckpt"].read_bytes())
     proc = run_cli("retrain", "--export-dir", str(tmp_path / "fake"), "--data", str(trained["data"]),
-                   "--save-dir", str(tmp_path / "x"), check=False)
+                   "--save-dir", str(tmp_path / "x"), check=False, fork=True)
     assert proc.returncode == 2 and "not a checkpoint written by mos-nas export" in proc.stderr
 
 
@@ -238,7 +238,7 @@ def test_retrain_from_scratch_by_architecture_starts_near_uniform_loss(trained, 
     homo.write_text("space: tiny\nencoder: {embed_dim: 32, layers: 2, ffn_dim: [48, 48], heads: [4, 4]}\n"
                     "decoder: {embed_dim: 32, layers: 1, ffn_dim: [48], self_heads: [4], cross_heads: [4], cross_span: [1]}\n")
     dry = run_cli("retrain", "--arch", str(homo), "--data", str(trained["data"]), "--save-dir", str(tmp_path / "h"),
-                  "--dry-run").stdout
+                  "--dry-run", fork=True).stdout
     assert "--arch transformer" in dry and "--restore-file" not in dry
     proc = run_cli("retrain", "--arch", str(hetero), "--data", str(trained["data"]), "--save-dir", str(tmp_path / "s"),
                    "--", "--max-update", "2", "--log-format", "json", "--log-interval", "1", "--seed", "1")
@@ -251,5 +251,5 @@ def test_retrain_from_scratch_by_architecture_starts_near_uniform_loss(trained, 
     assert abs(loss - math.log2(vocab)) < 2.0, (loss, math.log2(vocab))
     assert (tmp_path / "s" / "checkpoint_last.pt").is_file()
     proc = run_cli("retrain", "--arch", str(hetero), "--export-dir", str(tmp_path), "--data", str(trained["data"]),
-                   "--save-dir", str(tmp_path / "x"), check=False)
+                   "--save-dir", str(tmp_path / "x"), check=False, fork=True)
     assert proc.returncode == 2 and "exactly one of --export-dir" in proc.stderr
