@@ -32,7 +32,8 @@ read -r -a TRAIN_SUPERNETS <<< "${GAP_TRAIN_SUPERNETS:-${SUPERNETS[*]}}"
 TRAIN_ARCHS=${GAP_TRAIN_ARCHS:-}
 BIN=$WORK/bin
 mkdir -p "$WORK"
-log() { echo "[$(date '+%F %T')] $*"; }
+# shellcheck source=benchmarks/lib.sh
+source "$ROOT/benchmarks/lib.sh"
 
 # the training recipe every model of the study shares (configs/retrain/cpu_small.yml's schedule)
 RECIPE=(--criterion label_smoothed_cross_entropy --label-smoothing 0.1 --optimizer adam --adam-betas '(0.9,0.98)'
@@ -68,14 +69,11 @@ supernet_options() {  # the only differences between the four supernets
 stage_supernets() {
     for name in "${TRAIN_SUPERNETS[@]}"; do
         local dir=$WORK/supernets/$name
-        [ -f "$dir/.done" ] && continue
-        log "supernet $name: $UPDATES updates (resumes from checkpoint_last.pt)"
-        mkdir -p "$dir"
         # shellcheck disable=SC2046
-        fairseq-train "$BIN" --user-dir "$ROOT/user_dir" --task supernet_translation --arch supertransformer \
+        run_once "$dir" "supernet $name: $UPDATES updates (resumes from checkpoint_last.pt)" \
+            fairseq-train "$BIN" --user-dir "$ROOT/user_dir" --task supernet_translation --arch supertransformer \
             --search-space "$SPACE" --criterion supernet_cross_entropy $(supernet_options "$name") \
-            "${RECIPE[@]:2}" --save-dir "$dir" >> "$dir/train.log" 2>&1
-        touch "$dir/.done"
+            "${RECIPE[@]:2}" --save-dir "$dir"
     done
 }
 
@@ -85,11 +83,8 @@ stage_standalone() {
         name=$(basename "$arch" .yml)
         [ -n "$TRAIN_ARCHS" ] && [[ " $TRAIN_ARCHS " != *" $name "* ]] && continue
         dir=$WORK/standalone/$name
-        [ -f "$dir/.done" ] && continue
-        log "standalone $name: $UPDATES updates from scratch"
-        mkdir -p "$dir"
-        mos-nas retrain --arch "$arch" --data "$BIN" --save-dir "$dir" -- "${RECIPE[@]}" >> "$dir/train.log" 2>&1
-        touch "$dir/.done"
+        run_once "$dir" "standalone $name: $UPDATES updates from scratch" \
+            mos-nas retrain --arch "$arch" --data "$BIN" --save-dir "$dir" -- "${RECIPE[@]}"
     done
 }
 

@@ -96,9 +96,10 @@ def generate(path: str, data: str, subset: str = "test", batch_size: int = 64, e
     return proc.stdout
 
 
-def default_user_dir() -> str | None:
-    path = Path(__file__).resolve().parent.parent / "user_dir"
-    return str(path) if (path / "__init__.py").is_file() else None
+def default_user_dir() -> str:
+    from mos_fairseq.fairseq_plugin import plugin_user_dir
+
+    return plugin_user_dir()
 
 
 def target_lang_of(path: str) -> str:

@@ -5,8 +5,20 @@ checkpoints. Registering twice is a no-op, so both may run in one process.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from mos_fairseq.fairseq_fixes import install_atomic_checkpoint_copy, install_batch_by_size_fix
 from mos_fairseq.safe_load import install_safe_globals
+
+
+def plugin_user_dir() -> str:
+    """The ``--user-dir`` for fairseq commands we launch. Every fairseq-train we start gets it, stock
+    ``transformer``/``roberta`` models included: importing the plugin installs the ``weights_only``
+    allow-list, without which torch >= 2.6 refuses fairseq's own ``checkpoint_last.pt`` on resume."""
+    path = Path(__file__).resolve().parent.parent / "user_dir"
+    if not (path / "__init__.py").is_file():
+        raise FileNotFoundError(f"the plugin's user_dir is missing at {path}")
+    return str(path)
 
 
 def register() -> None:

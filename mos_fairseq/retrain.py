@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from mos_fairseq.errors import CheckpointError, UserError
+from mos_fairseq.fairseq_plugin import plugin_user_dir
 
 PRESET_DIRS = (Path(__file__).resolve().parent.parent / "configs" / "retrain",
                Path(__file__).resolve().parent / "configs" / "retrain")
@@ -72,10 +73,9 @@ def model_args(export_dir: Path) -> list[str]:
         dims = []
         for key in STOCK_DIMS:
             dims += [f"--{key.replace('_', '-')}", str(model[key])]
-        return ["--arch", "transformer", *dims, *share]
+        return ["--user-dir", plugin_user_dir(), "--arch", "transformer", *dims, *share]
     if model["_name"] == "mos_static_transformer":
-        user_dir = Path(__file__).resolve().parent.parent / "user_dir"
-        return ["--user-dir", str(user_dir), "--arch", "mos_static_transformer", "--subnet-arch",
+        return ["--user-dir", plugin_user_dir(), "--arch", "mos_static_transformer", "--subnet-arch",
                 str(export_dir / "arch.yml"), *share]
     raise CheckpointError(f"'{ckpt}' holds a '{model['_name']}' model; retrain handles transformer and mos_static_transformer")
 
@@ -92,9 +92,8 @@ def arch_model_args(arch_path: str, space: str | None = None) -> list[str]:
         values = (arch.encoder_embed_dim, arch.encoder_ffn_dims[0], arch.encoder_heads[0], arch.encoder_layers,
                   arch.decoder_embed_dim, arch.decoder_ffn_dims[0], arch.decoder_self_heads[0], arch.decoder_layers)
         dims = [x for key, value in zip(STOCK_DIMS, values) for x in (f"--{key.replace('_', '-')}", str(value))]
-        return ["--arch", "transformer", *dims, "--share-all-embeddings"]
-    user_dir = Path(__file__).resolve().parent.parent / "user_dir"
-    return ["--user-dir", str(user_dir), "--arch", "mos_static_transformer", "--subnet-arch",
+        return ["--user-dir", plugin_user_dir(), "--arch", "transformer", *dims, "--share-all-embeddings"]
+    return ["--user-dir", plugin_user_dir(), "--arch", "mos_static_transformer", "--subnet-arch",
             str(Path(arch_path).resolve()), "--share-all-embeddings"]
 
 

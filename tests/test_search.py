@@ -239,7 +239,7 @@ def test_retrain_from_scratch_by_architecture_starts_near_uniform_loss(trained, 
                     "decoder: {embed_dim: 32, layers: 1, ffn_dim: [48], self_heads: [4], cross_heads: [4], cross_span: [1]}\n")
     dry = run_cli("retrain", "--arch", str(homo), "--data", str(trained["data"]), "--save-dir", str(tmp_path / "h"),
                   "--dry-run", fork=True).stdout
-    assert "--arch transformer" in dry and "--restore-file" not in dry
+    assert "--arch transformer" in dry and "--restore-file" not in dry and "--user-dir" in dry  # allow-list on resume
     proc = run_cli("retrain", "--arch", str(hetero), "--data", str(trained["data"]), "--save-dir", str(tmp_path / "s"),
                    "--", "--max-update", "2", "--log-format", "json", "--log-interval", "1", "--seed", "1")
     out = proc.stdout + proc.stderr

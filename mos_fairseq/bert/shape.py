@@ -4,7 +4,8 @@ SuperShaper found that the best shapes under a budget share a profile: a large l
 moderately large first layer, small early layers (2-5 of 12) and moderate later ones (6-11).
 :func:`cigar_shape` keeps that profile (small <= moderate <= first <= last, each group at one
 or two adjacent choices of the space) and picks the sizes whose exact parameter count is
-closest to the target. For ``n`` layers the groups are: layer 1, layers 2..1+n/3, the rest, and
+closest to the target, preferring a strict profile (small < moderate, first < last) whenever
+one lies within the tolerance. For ``n`` layers the groups are: layer 1, layers 2..1+n/3, the rest, and
 the last layer.
 """
 from __future__ import annotations
@@ -38,6 +39,11 @@ def _is_cigar(hidden: tuple[int, ...], groups: list[list[int]]) -> bool:
     return max(small) <= min(moderate) and max(moderate) <= first[0] <= last[0]
 
 
+def _is_strict(hidden: tuple[int, ...], groups: list[list[int]]) -> bool:
+    first, small, moderate, last = ([hidden[i] for i in g] for g in groups)
+    return max(small) < min(moderate) and first[0] < last[0]
+
+
 def cigar_shape(space: BertSpace, target_params: int, vocab_size: int | None = None,
                 layers: int | None = None, tolerance: float = 0.02) -> BertArch:
     """The cigar-profile shape of ``space`` whose parameter count is closest to ``target_params``
@@ -54,7 +60,9 @@ def cigar_shape(space: BertSpace, target_params: int, vocab_size: int | None = N
     per_layer = {h: BertArch(space, (h,) + (space.hidden[0],) * (n - 1), heads, ffn).num_params(vocab_size)
                  - reference.num_params(vocab_size) for h in space.hidden}
     fixed = reference.num_params(vocab_size)
-    best: tuple[float, tuple[int, ...]] | None = None
+    # rank: a strict profile (small < moderate, first < last) within the tolerance first, then the
+    # error; so a budget a rectangle would meet exactly still gets a cigar when one is close enough
+    best: tuple[bool, float, tuple[int, ...]] | None = None
     for levels in itertools.product(range(len(space.hidden)), repeat=4):
         if not levels[1] <= levels[2] <= levels[0] <= levels[3]:  # small <= moderate <= first <= last
             continue
@@ -63,10 +71,11 @@ def cigar_shape(space: BertSpace, target_params: int, vocab_size: int | None = N
             if not _is_cigar(hidden, groups):
                 continue
             err = abs(fixed + sum(per_layer[h] for h in hidden) - target_params)
-            if best is None or err < best[0]:
-                best = (err, hidden)
+            key = (not (_is_strict(hidden, groups) and err <= tolerance * target_params), err, hidden)
+            if best is None or key < best:
+                best = key
     assert best is not None
-    arch = BertArch(space, best[1], heads, ffn)
+    arch = BertArch(space, best[2], heads, ffn)
     params = arch.num_params(vocab_size)
     if abs(params - target_params) > tolerance * target_params:
         raise UserError(f"no cigar shape of space '{space.name}' within {tolerance:.0%} of {target_params:,} "

@@ -4,7 +4,7 @@ exported BERT subnet (its ``spm.model`` and ``dict.txt``), plus the fine-tuning 
 Single-sentence tasks: ``SST-2`` (header ``sentence<TAB>label``) and ``CoLA`` (no header; label in
 column 2, sentence in column 4), or any TSV with ``--sentence-col``/``--label-col``/``--header``.
 Output: ``OUT/input0/{train,valid}.{bin,idx}`` (the export's dictionary), ``OUT/label/...`` and
-``OUT/finetune.sh`` (stock ``fairseq-train --task sentence_prediction`` restoring the export).
+``OUT/finetune.sh`` (stock ``fairseq-train --task sentence_prediction`` starting from the export).
 Written beside ``OUT`` and moved into place at the end.
 """
 from __future__ import annotations
@@ -51,16 +51,29 @@ def finetune_command(out: Path, export_dir: Path, num_classes: int) -> list[str]
     from mos_fairseq.checkpoints import read_checkpoint
 
     max_positions = read_checkpoint(export_dir / "checkpoint.pt")["cfg"]["model"]["max_positions"]
-    return ["fairseq-train", str(out), "--task", "sentence_prediction", "--arch", "roberta",
+    from mos_fairseq.fairseq_plugin import plugin_user_dir
+
+    # --user-dir only for the checkpoint allow-list: the model and task are stock fairseq
+    return ["fairseq-train", str(out), "--user-dir", plugin_user_dir(), "--task", "sentence_prediction", "--arch", "roberta",
             "--encoder-layers", str(arch["layers"]), "--encoder-embed-dim", str(arch["hidden"]),
             "--encoder-ffn-embed-dim", str(ffn), "--encoder-attention-heads", str(arch["heads"]),
-            "--restore-file", str(export_dir / "checkpoint.pt"), "--reset-optimizer", "--reset-dataloader",
-            "--reset-meters", "--init-token", "0", "--separator-token", "2", "--num-classes", str(num_classes),
+            "--init-token", "0", "--separator-token", "2", "--num-classes", str(num_classes),
             "--max-positions", str(max_positions), "--criterion", "sentence_prediction", "--best-checkpoint-metric", "accuracy",
             "--maximize-best-checkpoint-metric", "--optimizer", "adam", "--adam-betas", "(0.9,0.98)",
             "--lr", "2e-5", "--lr-scheduler", "polynomial_decay", "--total-num-update", "2000",
             "--warmup-updates", "120", "--max-update", "2000", "--batch-size", "32", "--dropout", "0.1",
             "--attention-dropout", "0.1", "--no-epoch-checkpoints"]
+
+
+def finetune_script(command: list[str], checkpoint: Path) -> str:
+    """``finetune.sh``: the command, starting from ``checkpoint`` through ``--finetune-from-model``
+    (fresh optimizer and data order on the first launch; a re-run resumes from the save dir's
+    checkpoint_last.pt). ``FINETUNE_FROM=`` (empty) trains the same model from random weights."""
+    return ("#!/usr/bin/env bash\n"
+            "# fine-tune the exported subnet; options after it override (e.g. --cpu --max-update N --save-dir DIR)\n"
+            "# FINETUNE_FROM= (empty) starts from random weights instead: the no-pretraining baseline\n"
+            f"FROM=${{FINETUNE_FROM-{shlex.quote(str(checkpoint))}}}\n"
+            f'exec {shlex.join(command)} ${{FROM:+--finetune-from-model "$FROM"}} "$@"\n')
 
 
 def prepare_glue(train: str, dev: str, export_dir: str, out: str, task: str | None = None, header: bool = False,
@@ -98,7 +111,7 @@ def prepare_glue(train: str, dev: str, export_dir: str, out: str, task: str | No
                 tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
                 raise DataError(f"fairseq-preprocess ({field}) failed: {tail[0]}")
             (dest / field / "preprocess.log").unlink(missing_ok=True)
-        (dest / "finetune.sh").write_text("#!/usr/bin/env bash\n" + shlex.join(command) + ' "$@"\n')
+        (dest / "finetune.sh").write_text(finetune_script(command, export / "checkpoint.pt"))
         if out_path.exists():
             shutil.rmtree(out_path)
         dest.replace(out_path)
