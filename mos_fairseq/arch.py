@@ -306,6 +306,10 @@ class Architecture:
             mean(self.decoder_cross_spans),
         ]
 
+    def latency_features(self, vocab_size: int | None = None) -> list[float]:
+        """What the latency estimator reads: HAT's 10 features (``vocab_size`` is not one of them)."""
+        return self.features()
+
     def normalized_features(self) -> list[float]:
         """The 10 features divided by the space's ``feature_norm`` (HAT: [640, 6, 2048, ...])."""
         return [f / n for f, n in zip(self.features(), self.space.feature_norm)]

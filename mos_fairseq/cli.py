@@ -149,11 +149,18 @@ def cmd_measure_latency(args: argparse.Namespace) -> None:
     from mos_fairseq.latency.measure import measure_space
     from mos_fairseq.latency.protocol import Protocol
 
-    space = SearchSpace.load(args.space)
-    vocab = args.vocab_size or (_vocab_size_of(args.data) if args.data else space.vocab_size)
-    protocol = Protocol(device=args.device, threads=args.threads, src_len=args.src_len, tgt_len=args.tgt_len,
-                        beam=args.beam, batch_size=args.batch_size, repeats=args.repeats, warmup=args.warmup,
-                        trim=args.trim, vocab_size=vocab)
+    from mos_fairseq.bert.space import load_any_space
+    from mos_fairseq.latency.measure import is_bert
+
+    space, _ = load_any_space(args.space)
+    bert = is_bert(space)
+    # a masked-LM task adds <mask> to the data's dictionary
+    vocab = args.vocab_size or (_vocab_size_of(args.data) + bert if args.data else space.vocab_size)
+    # BERT: one encoder pass over --seq-len tokens (no decoder: target length and beam are 1)
+    lengths = dict(src_len=args.seq_len, tgt_len=1, beam=1) if bert else dict(src_len=args.src_len,
+                                                                              tgt_len=args.tgt_len, beam=args.beam)
+    protocol = Protocol(device=args.device, threads=args.threads, **lengths, batch_size=args.batch_size,
+                        repeats=args.repeats, warmup=args.warmup, trim=args.trim, vocab_size=vocab)
     try:
         measured = measure_space(space, protocol, args.n_archs, args.seed, args.out, progress=not args.no_progress,
                                  remeasure=_id_list(args.remeasure) if args.remeasure else ())
@@ -172,18 +179,23 @@ def cmd_train_estimator(args: argparse.Namespace) -> None:
     from mos_fairseq.latency.estimator import HAT_RECIPE, OUR_RECIPE
     from mos_fairseq.latency.evaluation import evaluate, format_report, scatter_plot, write_report
 
-    space = SearchSpace.load(args.space) if args.space else None
+    from mos_fairseq.bert.space import any_space_from_dict, load_any_space
+
+    space = load_any_space(args.space)[0] if args.space else None
     sidecar = Path(args.data).with_suffix(".json")
     if space is None and args.format != "hat" and sidecar.is_file():
         try:
-            space = SearchSpace.from_dict(json.loads(sidecar.read_text())["space"], source=str(sidecar))
+            space = any_space_from_dict(json.loads(sidecar.read_text())["space"], source=str(sidecar))
         except (KeyError, json.JSONDecodeError):
             raise DataError(f"{sidecar}: unreadable sidecar (no 'space')") from None
-    qkv = space.qkv_dim if space else 512
+    qkv = getattr(space, "qkv_dim", 512)
     vocab = args.vocab_size or (space.vocab_size if space else 32768)
     data = read_latency_csv(args.data, args.format, qkv_dim=qkv, vocab_size=vocab)
+    if space is not None and data.feature_names != tuple(space.latency_feature_names):
+        raise DataError(f"{args.data}: feature columns {list(data.feature_names)} are not those of space "
+                        f"'{space.name}' ({list(space.latency_feature_names)})")
     recipe = dataclasses.replace(OUR_RECIPE, hidden=args.hidden, layers=args.layers, steps=args.steps, lr=args.lr)
-    norm = space.feature_norm if space else None
+    norm = space.latency_feature_norm if space else None
     kwargs = {"feature_norm": norm} if norm else {}
     ev = evaluate(data, recipe, args.holdout, args.seed, space=space.to_dict() if space else None,
                   hat_recipe=None if args.no_hat_recipe else HAT_RECIPE, **kwargs)
@@ -202,11 +214,14 @@ def cmd_train_estimator(args: argparse.Namespace) -> None:
 def cmd_predict_latency(args: argparse.Namespace) -> None:
     from mos_fairseq.latency.estimator import LatencyEstimator
 
+    from mos_fairseq.bert.space import any_space_from_dict, load_any_space
+    from mos_fairseq.latency.measure import arch_type_of
+
     estimator = LatencyEstimator.load(args.estimator)
-    space = SearchSpace.from_dict(estimator.space) if estimator.space and not args.space else (
-        SearchSpace.load(args.space) if args.space else None)
+    space = any_space_from_dict(estimator.space) if estimator.space and not args.space else (
+        load_any_space(args.space)[0] if args.space else None)
     for path in args.arch:
-        arch = Architecture.load(path, space)
+        arch = arch_type_of(space).load(path, space) if space is not None else Architecture.load(path)
         ms = estimator.predict_arch(arch)
         print(json.dumps({"arch": path, "latency_ms": round(ms, 3)}) if args.json else f"{path}: {ms:.2f} ms")
 
@@ -438,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--src-len", type=int, default=30)
     p.add_argument("--tgt-len", type=int, default=30)
     p.add_argument("--beam", type=int, default=4)
+    p.add_argument("--seq-len", type=int, default=128, help="BERT spaces: tokens per sequence (instead of "
+                   "--src-len/--tgt-len/--beam)")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--vocab-size", type=int, help="vocabulary size (default: the space's, or --data's)")
     p.add_argument("--data", help="fairseq data directory whose dictionary sets the vocabulary size")

@@ -168,6 +168,17 @@ class SearchSpace:
     def max_ffn_dim(self) -> int:
         return max(max(self.encoder["ffn_dim"]), max(self.decoder["ffn_dim"]))
 
+    @property
+    def latency_feature_names(self) -> tuple[str, ...]:
+        """The latency estimator's inputs for this space: HAT's 10 features."""
+        from mos_fairseq.arch import FEATURE_NAMES
+
+        return FEATURE_NAMES
+
+    @property
+    def latency_feature_norm(self) -> tuple[float, ...]:
+        return self.feature_norm
+
     def __hash__(self) -> int:  # mappings are not hashable; the JSON form identifies a space
         return hash(self.to_json())
 

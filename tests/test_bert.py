@@ -1,5 +1,6 @@
 """The BERT side: spaces and shapes, parameter counts, the supernet vs its exported subnets, the
 cigar heuristic, and a tiny supernet trained with fairseq-train on masked-LM binaries."""
+import csv
 import json
 import os
 import random
@@ -222,6 +223,43 @@ def test_bert_search_on_perplexity_returns_a_shape_within_the_parameter_constrai
                             "--valid-max-sentences", "40", "--json").stdout)
     assert ev["valid_loss"] == pytest.approx(pick["valid_loss"], abs=1e-5) and "bleu" not in ev
     assert 2 ** ev["valid_loss"] == pytest.approx(ev["valid_ppl"])
+
+
+def test_bert_latency_is_measured_estimated_and_constrains_the_search(tiny_bert, mlm_bin, tmp_path):
+    ckpt, _ = tiny_bert
+    space = BertSpace.load("bert_tiny_bottleneck")
+    vocab = len(Dictionary.load(str(mlm_bin / "dict.txt"))) + 1  # + <mask>
+    lat = tmp_path / "lat" / "bert.csv"
+    measure = ["measure-latency", "--space", "bert_tiny_bottleneck", "--data", str(mlm_bin), "--n-archs", "30",
+               "--repeats", "5", "--warmup", "1", "--seq-len", "64", "--threads", "1", "--no-progress", "--out", str(lat)]
+    run_cli(*measure)
+    with open(lat, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 30 and list(rows[0])[3:7] == ["hidden_1", "hidden_2", "hidden_3", "model_params"]
+    for row in rows:
+        arch = BertArch.from_json(row["arch"], space)
+        assert int(row["params"]) == arch.num_params(vocab) == float(row["model_params"])
+        assert [float(row[f"hidden_{i + 1}"]) for i in range(3)] == list(arch.hidden)
+        assert float(row["latency_mean_encoder"]) > 0 and float(row["latency_mean_decoder"]) == 0.0
+    side = json.loads(lat.with_suffix(".json").read_text())
+    assert side["protocol"]["src_len"] == 64 and side["protocol"]["vocab_size"] == vocab
+    # a CSV of one space is never continued with another's columns
+    other = run_cli(*[a if a != "bert_tiny_bottleneck" else "bert_tiny_homogeneous" for a in measure], check=False)
+    assert other.returncode == 2 and "not a mos-nas latency CSV of this space" in other.stderr
+    assert len(lat.read_text().splitlines()) == 31
+
+    est = tmp_path / "est.safetensors"
+    run_cli("train-estimator", "--data", str(lat), "--out", str(est), "--hidden", "16", "--steps", "200",
+            "--no-hat-recipe")
+    limit = sorted(float(r["latency_mean_encoder"]) for r in rows)[15]
+    run_cli("search", "--checkpoint", str(ckpt), "--estimator", str(est), "--latency-constraint", f"{limit:.4f}",
+            "--iterations", "2", "--population", "10", "--parents", "4", "--mutation", "4", "--crossover", "4",
+            "--valid-max-sentences", "40", "--seed", "1", "--out", str(tmp_path / "s"), "--no-progress")
+    (pick,) = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert pick["predicted_latency_ms"] <= limit
+    predicted = json.loads(run_cli("predict-latency", "--estimator", str(est), "--arch",
+                                   str(tmp_path / "s" / pick["arch"]), "--json").stdout)
+    assert predicted["latency_ms"] == pytest.approx(pick["predicted_latency_ms"], abs=1e-3)
 
 
 @pytest.mark.parametrize("kind", ["gbt", "mlp"])

@@ -157,6 +157,23 @@ class BertSpace:
     def encoding_size(self) -> int:
         return self.max_layers if self.kind == "bottleneck" else 4
 
+    @property
+    def latency_feature_names(self) -> tuple[str, ...]:
+        """The latency estimator's inputs (SuperShaper's latency predictor: the shape plus the
+        parameter count): per-layer hidden sizes (0 past the depth), or the homogeneous
+        [layers, hidden, FFN ratio, heads]; then ``model_params``."""
+        if self.kind == "bottleneck":
+            return tuple(f"hidden_{i}" for i in range(1, self.max_layers + 1)) + ("model_params",)
+        return ("layers", "hidden", "ffn_ratio", "heads", "model_params")
+
+    @property
+    def latency_feature_norm(self) -> tuple[float, ...]:
+        """Each latency feature's largest value in the space (the estimator divides by it)."""
+        params = float(BertArch.largest(self).num_params())
+        if self.kind == "bottleneck":
+            return (float(self.max_hidden),) * self.max_layers + (params,)
+        return (float(self.max_layers), float(self.max_hidden), float(max(self.ffn_ratio)), float(max(self.heads)), params)
+
     def size(self) -> int:
         """Number of architectures in the space."""
         if self.kind == "homogeneous":
@@ -324,6 +341,14 @@ class BertArch:
         return [self.layers / s.max_layers, self.hidden[0] / s.max_hidden, float(ratio / max(s.ffn_ratio)),
                 self.heads[0] / max(s.heads)]
 
+    def latency_features(self, vocab_size: int | None = None) -> list[float]:
+        """Raw values of :attr:`BertSpace.latency_feature_names` (parameters with ``vocab_size`` types)."""
+        s, params = self.space, float(self.num_params(vocab_size))
+        if s.kind == "bottleneck":
+            return [float(h) for h in self.hidden] + [0.0] * (s.max_layers - self.layers) + [params]
+        return [float(self.layers), float(self.hidden[0]), float(Fraction(self.ffn[0], self.hidden[0])),
+                float(self.heads[0]), params]
+
     def num_params(self, vocab_size: int | None = None) -> int:
         """Parameters of the static model of this subnet (embeddings, layers, bottlenecks, LM head;
         the output projection is tied to the token embedding)."""
@@ -377,6 +402,13 @@ def is_bert_space_file(path_or_name: str | Path) -> bool:
         return False
     return isinstance(data, Mapping) and data.get("kind") in KINDS
 
+def any_space_from_dict(data: Mapping[str, Any], source: str = "space"):
+    """An encoder-decoder (HAT) or BERT space from its dictionary form (a BERT space has ``kind``)."""
+    from mos_fairseq.space import SearchSpace
+
+    if isinstance(data, Mapping) and "kind" in data:
+        return BertSpace.from_dict(data, source)
+    return SearchSpace.from_dict(data, source=source)
 
 
 def load_any_space(path_or_name: str | Path):

@@ -1,8 +1,10 @@
 """Latency datasets on disk: our CSV (written by ``measure-latency``) and HAT's CSV.
 
 Our CSV is a superset of HAT's: ``arch_id``, ``arch`` (the architecture as compact JSON),
-``params`` (exact, shared embeddings, the protocol's vocabulary), HAT's 10 feature columns and
-HAT's four latency columns (milliseconds). HAT's files carry only the features and latencies;
+``params`` (exact, shared embeddings, the protocol's vocabulary), the space's latency features
+(HAT's 10 for translation spaces; for BERT spaces the shape and ``model_params``, see
+``BertSpace.latency_feature_names``) and HAT's four latency columns (milliseconds; a BERT model's
+decoder columns are 0). HAT's files carry only the features and latencies;
 their parameter counts are recomputed exactly from the features (parameters are affine in the
 per-layer FFN widths, so layer count x mean width suffices). Rows are appended one at a time and
 flushed to disk, so a crash loses at most the row being written; :func:`open_for_append` repairs
@@ -27,7 +29,13 @@ from mos_fairseq.errors import DataError
 
 LATENCY_COLUMNS = ("latency_mean_encoder", "latency_mean_decoder", "latency_std_encoder", "latency_std_decoder")
 HAT_COLUMNS = FEATURE_NAMES + LATENCY_COLUMNS
-OUR_COLUMNS = ("arch_id", "arch", "params") + HAT_COLUMNS
+ID_COLUMNS = ("arch_id", "arch", "params")
+OUR_COLUMNS = ID_COLUMNS + HAT_COLUMNS
+
+
+def our_columns(feature_names: Sequence[str]) -> tuple[str, ...]:
+    """Our CSV's columns for a space with these latency features."""
+    return ID_COLUMNS + tuple(feature_names) + LATENCY_COLUMNS
 FORMATS = ("auto", "ours", "hat")
 
 
@@ -42,6 +50,7 @@ class LatencyDataset:
     decoder_ms: np.ndarray
     params: np.ndarray
     archs: list[str] | None = None  # compact JSON per row (our format only)
+    feature_names: tuple[str, ...] = FEATURE_NAMES
 
     @property
     def total_ms(self) -> np.ndarray:
@@ -93,17 +102,20 @@ def read_latency_csv(
         raise DataError(f"{path}: empty file (no header)")
     if fmt == "auto":
         fmt = "ours" if "arch" in header else "hat"
-    needed = OUR_COLUMNS if fmt == "ours" else HAT_COLUMNS
+    needed = ID_COLUMNS + LATENCY_COLUMNS if fmt == "ours" else HAT_COLUMNS
     missing = [c for c in needed if c not in header]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)} for the {fmt} format")
+    names = tuple(c for c in header if c not in needed) if fmt == "ours" else FEATURE_NAMES
+    if not names:
+        raise DataError(f"{path}: no feature columns between 'params' and the latency columns")
     feats, enc, dec, params, archs = [], [], [], [], []
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         for row_no, row in enumerate(reader, start=1):
             if None in row or any(v is None for v in row.values()):
                 raise DataError(f"{path}: row {row_no}: has {len(header)} columns expected, found a different number")
-            values = [_number(str(path), row_no, c, row[c]) for c in FEATURE_NAMES]
+            values = [_number(str(path), row_no, c, row[c]) for c in names]
             lat = [_number(str(path), row_no, c, row[c]) for c in LATENCY_COLUMNS]
             if lat[0] < 0 or lat[1] < 0:
                 raise DataError(f"{path}: row {row_no}: negative latency")
@@ -119,25 +131,25 @@ def read_latency_csv(
         raise DataError(f"{path}: no data rows")
     return LatencyDataset(
         str(path), fmt, np.asarray(feats, dtype=np.float64), np.asarray(enc), np.asarray(dec),
-        np.asarray(params, dtype=np.float64), archs if fmt == "ours" else None,
+        np.asarray(params, dtype=np.float64), archs if fmt == "ours" else None, names,
     )
 
 
-def format_header() -> str:
+def format_header(columns: Sequence[str] = OUR_COLUMNS) -> str:
     """The header line (with newline) of our CSV."""
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(OUR_COLUMNS)
+    csv.writer(buf, lineterminator="\n").writerow(columns)
     return buf.getvalue()
 
 
-def format_row(row: dict) -> str:
-    """One CSV line (with newline) in :data:`OUR_COLUMNS` order."""
+def format_row(row: dict, columns: Sequence[str] = OUR_COLUMNS) -> str:
+    """One CSV line (with newline) in ``columns`` order."""
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow([row[c] for c in OUR_COLUMNS])
+    csv.writer(buf, lineterminator="\n").writerow([row[c] for c in columns])
     return buf.getvalue()
 
 
-def open_for_append(path: Path) -> list[dict]:
+def open_for_append(path: Path, columns: Sequence[str] = OUR_COLUMNS) -> list[dict]:
     """Prepare ``path`` for appending rows and return the complete rows already in it.
 
     Creates the file with its header if missing. A last line without its newline (a crash while
@@ -146,13 +158,13 @@ def open_for_append(path: Path) -> list[dict]:
     if not path.exists() or path.stat().st_size == 0:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", newline="") as f:
-            csv.writer(f, lineterminator="\n").writerow(OUR_COLUMNS)
+            csv.writer(f, lineterminator="\n").writerow(columns)
             f.flush()
             os.fsync(f.fileno())
         return []
     header = read_header(path)
-    if header != list(OUR_COLUMNS):
-        raise DataError(f"{path}: not a mos-nas latency CSV (columns {header}); choose another --out")
+    if header != list(columns):
+        raise DataError(f"{path}: not a mos-nas latency CSV of this space (columns {header}); choose another --out")
     data = path.read_bytes()
     if not data.endswith(b"\n"):
         cut = data.rfind(b"\n") + 1
@@ -172,9 +184,9 @@ def open_for_append(path: Path) -> list[dict]:
     return rows
 
 
-def append_row(path: Path, row: dict) -> None:
+def append_row(path: Path, row: dict, columns: Sequence[str] = OUR_COLUMNS) -> None:
     """Append one row and force it to disk."""
     with open(path, "a", newline="") as f:
-        f.write(format_row(row))
+        f.write(format_row(row, columns))
         f.flush()
         os.fsync(f.fileno())

@@ -1,4 +1,5 @@
-"""The MLP latency estimator: HAT's 10 architecture features in, milliseconds out.
+"""The MLP latency estimator: architecture features in, milliseconds out (HAT's 10 features for
+translation spaces; a BERT space's shape and parameter count, ``BertSpace.latency_feature_names``).
 
 Search asks it for the latency of thousands of candidates in microseconds. It is trained on a
 latency dataset (:mod:`mos_fairseq.latency.dataset`); :mod:`mos_fairseq.latency.evaluation`
@@ -87,12 +88,13 @@ class LatencyEstimator:
     linear: tuple[list[float], float] = ((), 0.0)  # weights and bias in standardised units
     space: dict | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    feature_names: tuple[str, ...] = FEATURE_NAMES
 
     # ---- fitting ---------------------------------------------------------------------------
     @classmethod
     def fit(cls, features: np.ndarray, latency_ms: np.ndarray, recipe: TrainRecipe = OUR_RECIPE,
             feature_norm: Sequence[float] = HAT_FEATURE_NORM, seed: int = 1, space: dict | None = None,
-            ) -> "LatencyEstimator":
+            feature_names: Sequence[str] = FEATURE_NAMES) -> "LatencyEstimator":
         if len(features) < 2:
             raise UserError(f"need at least 2 training rows to fit an estimator, got {len(features)}")
         x = np.asarray(features, dtype=np.float64) / np.asarray(feature_norm, dtype=np.float64)
@@ -119,15 +121,18 @@ class LatencyEstimator:
         rt = torch.tensor(residual, dtype=torch.float32).unsqueeze(1)
         models = [_train_one(xt[fit_rows], rt[fit_rows], xt[val], rt[val], recipe, seed + k)
                   for k in range(recipe.ensemble)]
+        if len(feature_norm) != x.shape[1] or len(feature_names) != x.shape[1]:
+            raise UserError(f"{x.shape[1]} feature columns, but {len(feature_names)} names and "
+                            f"{len(feature_norm)} normalisers")
         return cls(recipe, tuple(float(v) for v in feature_norm), x_mean.tolist(), x_std.tolist(), y_mean,
-                   y_scale, models, linear, space)
+                   y_scale, models, linear, space, {}, tuple(feature_names))
 
     # ---- prediction ----------------------------------------------------------------------------
     def predict(self, features: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
-        """Milliseconds (never negative) for raw (un-normalised) feature rows ``[n, 10]``."""
+        """Milliseconds (never negative) for raw (un-normalised) feature rows ``[n, features]``."""
         x = np.asarray(features, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != len(FEATURE_NAMES):
-            raise UserError(f"estimator expects rows of {len(FEATURE_NAMES)} features, got shape {x.shape}")
+        if x.ndim != 2 or x.shape[1] != len(self.feature_names):
+            raise UserError(f"estimator expects rows of {len(self.feature_names)} features, got shape {x.shape}")
         x = (x / np.asarray(self.feature_norm) - np.asarray(self.x_mean)) / np.asarray(self.x_std)
         xt = torch.tensor(x, dtype=torch.float32)
         with torch.no_grad():
@@ -137,15 +142,17 @@ class LatencyEstimator:
         return np.maximum(out * self.y_scale + self.y_mean, 0.0)
 
     def predict_arch(self, arch: Architecture) -> float:
+        """The latency of a translation or BERT subnet (parameters counted with the measured vocabulary)."""
         if self.space is not None and arch.space.name != self.space.get("name"):
             raise UserError(f"estimator was trained on space '{self.space.get('name')}', "
                             f"the architecture is in '{arch.space.name}'")
-        return float(self.predict([arch.features()])[0])
+        vocab = (self.info.get("protocol") or {}).get("vocab_size")
+        return float(self.predict([arch.latency_features(vocab)])[0])
 
     # ---- persistence ---------------------------------------------------------------------------
     def header(self) -> dict[str, Any]:
         return {"format": FORMAT_TAG, "version": FORMAT_VERSION, "recipe": self.recipe.to_dict(),
-                "features": list(FEATURE_NAMES), "feature_norm": list(self.feature_norm), "x_mean": self.x_mean,
+                "features": list(self.feature_names), "feature_norm": list(self.feature_norm), "x_mean": self.x_mean,
                 "x_std": self.x_std, "y_mean": self.y_mean, "y_scale": self.y_scale, "space": self.space,
                 "linear_weight": list(self.linear[0]), "linear_bias": self.linear[1],
                 "target": "encoder + decoder mean latency (ms)", "info": self.info}
@@ -187,7 +194,7 @@ class LatencyEstimator:
         recipe = TrainRecipe(**head["recipe"])
         models = []
         for k in range(recipe.ensemble):
-            m = build_mlp(len(FEATURE_NAMES), recipe.hidden, recipe.layers)
+            m = build_mlp(len(head.get("features", FEATURE_NAMES)), recipe.hidden, recipe.layers)
             prefix = f"model{k}."
             try:
                 m.load_state_dict({n[len(prefix):]: t for n, t in tensors.items() if n.startswith(prefix)})
@@ -196,7 +203,7 @@ class LatencyEstimator:
             models.append(m.eval())
         return cls(recipe, tuple(head["feature_norm"]), head["x_mean"], head["x_std"], head["y_mean"],
                    head["y_scale"], models, (head["linear_weight"], head["linear_bias"]), head.get("space"),
-                   head.get("info", {}))
+                   head.get("info", {}), tuple(head.get("features", FEATURE_NAMES)))
 
 
 def _train_one(x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor, recipe: TrainRecipe,

@@ -72,10 +72,12 @@ def evaluate(data: LatencyDataset, recipe: TrainRecipe = OUR_RECIPE, holdout: fl
     split = holdout_split(len(data), holdout, seed)
     x, y = data.features, data.total_ms
     xn = x / np.asarray(feature_norm, dtype=np.float64)
-    estimator = LatencyEstimator.fit(x[split.train], y[split.train], recipe, feature_norm, seed, space)
+    estimator = LatencyEstimator.fit(x[split.train], y[split.train], recipe, feature_norm, seed, space,
+                                     data.feature_names)
     predictions = {recipe.name: estimator.predict(x[split.test])}
     if hat_recipe is not None:
-        hat = LatencyEstimator.fit(x[split.train], y[split.train], hat_recipe, feature_norm, seed, space)
+        hat = LatencyEstimator.fit(x[split.train], y[split.train], hat_recipe, feature_norm, seed, space,
+                                   data.feature_names)
         predictions[hat_recipe.name] = hat.predict(x[split.test])
     predictions["linear_features"] = _linear(xn[split.train], y[split.train])(xn[split.test])
     p = data.params[:, None] / 1e6

@@ -4,7 +4,9 @@ Each architecture is built as the static model that export produces (never the s
 in eval mode, and timed with :mod:`mos_fairseq.latency.protocol`: the encoder on one source
 sentence of ``src_len`` tokens, then the decoder incrementally for ``tgt_len`` steps on ``beam``
 hypotheses (HAT's dummy sentences; the decoder time includes expanding the encoder output to
-the beam and the output projection). Rows are appended to the CSV one architecture at a time
+the beam and the output projection). A BERT space's subnets (:mod:`mos_fairseq.bert`) are timed
+as one forward pass of the encoder over a sequence of ``src_len`` tokens (the features a
+fine-tuned model computes, without the masked-LM head), decoder columns 0. Rows are appended to the CSV one architecture at a time
 (:mod:`mos_fairseq.latency.dataset`); a sidecar JSON records the device and the protocol, and a
 re-run with the same arguments continues where the last one stopped.
 """
@@ -21,14 +23,14 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from mos_fairseq.arch import FEATURE_NAMES, Architecture, write_text_atomic
+from mos_fairseq.arch import Architecture, write_text_atomic
 from mos_fairseq.errors import DataError, UserError
 from mos_fairseq.latency.dataset import (
-    OUR_COLUMNS,
     append_row,
     format_header,
     format_row,
     open_for_append,
+    our_columns,
     read_header,
 )
 from mos_fairseq.latency.protocol import Protocol, time_encoder_decoder, trimmed_stats
@@ -82,15 +84,57 @@ def synthetic_dictionary(size: int):
     return d
 
 
-def build_model(arch: Architecture, dictionary, device: str):
-    from mos_fairseq.models.static_transformer import StaticTransformerModel
+def is_bert(arch_or_space: Any) -> bool:
+    from mos_fairseq.bert.space import BertArch, BertSpace
 
-    model = StaticTransformerModel.from_arch(arch, dictionary, dictionary, share_all_embeddings=True)
+    return isinstance(arch_or_space, (BertArch, BertSpace))
+
+
+def arch_type_of(space):
+    """The architecture class of a space (:class:`Architecture` or ``BertArch``)."""
+    from mos_fairseq.bert.space import BertArch
+
+    return BertArch if is_bert(space) else Architecture
+
+
+def arch_params(arch, vocab_size: int) -> int:
+    """Exact parameters of the static model (translation: shared embeddings of ``vocab_size``)."""
+    return arch.num_params(vocab_size) if is_bert(arch) else arch.num_params(vocab_size, vocab_size)
+
+
+def build_model(arch, dictionary, device: str):
+    """The static model export writes for ``arch``, in eval mode on ``device``."""
+    if is_bert(arch):
+        from mos_fairseq.bert.static import StaticBertConfig, StaticBertModel
+
+        model = StaticBertModel(arch, dictionary, StaticBertConfig(max_positions=arch.space.max_positions))
+    else:
+        from mos_fairseq.models.static_transformer import StaticTransformerModel
+
+        model = StaticTransformerModel.from_arch(arch, dictionary, dictionary, share_all_embeddings=True)
     return model.to(device).eval()
+
+
+def measure_bert_model(model, protocol: Protocol, timer: Callable[[], float] = time.perf_counter) -> LatencyStats:
+    """Time a static BERT model's encoder on ``batch_size`` sequences of ``src_len`` tokens."""
+    if protocol.src_len > model.max_positions():
+        raise UserError(f"--src-len {protocol.src_len} exceeds the space's max_positions {model.max_positions()}")
+    dev = next(model.parameters()).device
+    d = model.dictionary
+    tokens = torch.tensor([[d.bos()] + [d.nspecial] * (protocol.src_len - 2) + [d.eos()]] * protocol.batch_size,
+                          device=dev)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    with torch.inference_mode():
+        enc, _ = time_encoder_decoder(lambda: model(tokens, features_only=True), lambda _: None, protocol.repeats,
+                                      protocol.warmup, timer, sync)
+    mean, std = trimmed_stats(enc, protocol.trim)
+    return LatencyStats(mean, 0.0, std, 0.0)
 
 
 def measure_model(model, protocol: Protocol, timer: Callable[[], float] = time.perf_counter) -> LatencyStats:
     """Time one static model with HAT's dummy inputs (see the module docstring)."""
+    if not hasattr(model, "decoder"):
+        return measure_bert_model(model, protocol, timer)
     dev = next(model.parameters()).device
     eos, filler = model.decoder.dictionary.eos(), model.decoder.dictionary.nspecial  # a non-special token
     b, beam = protocol.batch_size, protocol.beam
@@ -116,14 +160,15 @@ def measure_model(model, protocol: Protocol, timer: Callable[[], float] = time.p
     return LatencyStats(enc_mean, dec_mean, enc_std, dec_std)
 
 
-def sample_architectures(space: SearchSpace, n: int, seed: int) -> list[Architecture]:
+def sample_architectures(space, n: int, seed: int) -> list:
     """``n`` distinct random architectures; the first k are the same for any n >= k."""
+    arch_type = arch_type_of(space)
     rng = random.Random(seed)
     seen: set[str] = set()
     archs: list[Architecture] = []
     attempts = 0
     while len(archs) < n:
-        arch = Architecture.random(space, rng)
+        arch = arch_type.random(space, rng)
         attempts += 1
         key = arch.to_json()
         if key not in seen:
@@ -138,10 +183,10 @@ def _sidecar_path(out: Path) -> Path:
     return out.with_suffix(".json")
 
 
-def _sidecar(space: SearchSpace, protocol: Protocol, seed: int, device: dict) -> dict[str, Any]:
+def _sidecar(space, protocol: Protocol, seed: int, device: dict) -> dict[str, Any]:
     return {"version": SIDECAR_VERSION, "tool": "mos-nas measure-latency", "space": space.to_dict(),
-            "seed": seed, "protocol": protocol.to_dict(), "device": device, "columns": list(OUR_COLUMNS),
-            "units": "milliseconds"}
+            "seed": seed, "protocol": protocol.to_dict(), "device": device,
+            "columns": list(our_columns(space.latency_feature_names)), "units": "milliseconds"}
 
 
 def _check_resume(existing: dict, new: dict, path: Path) -> None:
@@ -156,7 +201,7 @@ def _check_resume(existing: dict, new: dict, path: Path) -> None:
 
 
 def measure_space(
-    space: SearchSpace,
+    space: SearchSpace | Any,
     protocol: Protocol,
     n_archs: int,
     seed: int,
@@ -172,6 +217,7 @@ def measure_space(
     records which rows were re-measured.
     """
     out = Path(out)
+    columns = our_columns(space.latency_feature_names)
     if n_archs < 1:
         raise UserError(f"--n-archs must be >= 1, got {n_archs}")
     if protocol.device == "cuda" and not torch.cuda.is_available():
@@ -182,8 +228,9 @@ def measure_space(
     side_path = _sidecar_path(out)
     has_rows = False
     if out.exists() and out.stat().st_size > 0:
-        if read_header(out) != list(OUR_COLUMNS):
-            raise DataError(f"{out}: not a mos-nas latency CSV (columns {read_header(out)}); choose another --out")
+        if read_header(out) != list(columns):
+            raise DataError(f"{out}: not a mos-nas latency CSV of this space (columns {read_header(out)}); "
+                            "choose another --out")
         with open(out, "rb") as f:
             has_rows = sum(1 for _ in f) > 1
     if has_rows:
@@ -196,7 +243,7 @@ def measure_space(
         _check_resume(existing, sidecar, side_path)
     else:  # nothing measured yet: this run's description is the file's
         write_text_atomic(side_path, json.dumps(sidecar, indent=2) + "\n")
-    done_rows = open_for_append(out)
+    done_rows = open_for_append(out, columns)
     archs = sample_architectures(space, max(n_archs, len(done_rows)), seed)
     for i, row in enumerate(done_rows):
         if json.loads(row["arch"]) != json.loads(archs[i].to_json()):
@@ -209,9 +256,8 @@ def measure_space(
     def measured_row(i: int) -> dict:
         arch = archs[i]
         stats = measure_model(build_model(arch, dictionary, protocol.device), protocol, timer)
-        row = {"arch_id": i, "arch": arch.to_json(),
-               "params": arch.num_params(protocol.vocab_size, protocol.vocab_size)}
-        row.update(zip(FEATURE_NAMES, arch.features()))
+        row = {"arch_id": i, "arch": arch.to_json(), "params": arch_params(arch, protocol.vocab_size)}
+        row.update(zip(space.latency_feature_names, arch.latency_features(protocol.vocab_size)))
         row.update({"latency_mean_encoder": stats.encoder_mean, "latency_mean_decoder": stats.decoder_mean,
                     "latency_std_encoder": stats.encoder_std, "latency_std_decoder": stats.decoder_std})
         return row
@@ -223,7 +269,7 @@ def measure_space(
         rows = list(done_rows)
         for i in tqdm(sorted(set(remeasure)), unit="arch", disable=not progress, desc=f"re-measure {protocol.device}"):
             rows[i] = measured_row(i)
-        write_text_atomic(out, "".join([format_header()] + [format_row(r) for r in rows]))
+        write_text_atomic(out, "".join([format_header(columns)] + [format_row(r, columns) for r in rows]))
         existing = json.loads(side_path.read_text())
         existing.setdefault("remeasured", []).append(
             {"rows": sorted(set(remeasure)), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
@@ -236,7 +282,7 @@ def measure_space(
                desc=f"latency {protocol.device}")
     for i in bar:
         row = measured_row(i)
-        append_row(out, row)
+        append_row(out, row, columns)
         bar.set_postfix(enc=f"{row['latency_mean_encoder']:.1f}ms", dec=f"{row['latency_mean_decoder']:.1f}ms")
     return len(todo)
 
