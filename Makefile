@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.mos-fairseq-installed
 DEMO_DIR ?= demo_out
 PYTEST_ARGS ?= --durations=15
+# test processes: one per core, at most 4; each runs torch (and the fairseq it launches) on one
+# thread, and a test file stays in one process (its module fixtures are built once)
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 
 .PHONY: setup test demo bench clean
 
@@ -22,7 +25,7 @@ $(STAMP): setup.py requirements.txt
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q tests -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh $(DEMO_DIR)
