@@ -154,7 +154,7 @@ stage_extra() {
         [ -f "$dir/export/checkpoint.pt" ] || mos-nas export --checkpoint "$WORK/supernets/$name/checkpoint_last.pt" \
             --arch "$arch" --data "$BIN" --out "$dir/export" --overwrite > "$dir/export.log"
         mos-nas retrain --export-dir "$dir/export" --data "$BIN" --save-dir "$dir/train" -- "${RECIPE[@]}" \
-            --validate-after-updates 0 \
+            --save-interval-updates 50 \
             >> "$dir/train.log" 2>&1
         touch "$dir/.done"
     done
