@@ -54,6 +54,22 @@ def latency_csv(tmp, name, mutate=None, rows=12):
     return str(path)
 
 
+def bert_latency_csv(tmp):
+    """A well-formed latency CSV of a BERT space (per-layer hidden sizes + parameters as features)."""
+    from mos_fairseq.latency.dataset import our_columns
+
+    space = "bert_tiny_bottleneck"
+    names = ("hidden_1", "hidden_2", "hidden_3", "model_params")
+    rows = [[k, json.dumps({"space": space, "hidden": [12, 24, 48]}), 5000 + k, 12, 24, 48, 5000 + k, 1.0 + k, 0, 0.1, 0]
+            for k in range(12)]
+    path = tmp / "bert_lat.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(our_columns(names))
+        w.writerows(rows)
+    return str(path)
+
+
 def corrupt_copy(src, dst):
     data = src.read_bytes()
     dst.write_bytes(data[: len(data) // 3])
@@ -147,6 +163,12 @@ CASES = [
                                                 "--save-dir", str(t / "r")], t / "r"), "nodata"),
     ("bert-arch-outside-space", lambda t, e: (["info", "--arch", write_yaml(t / "b.yml", {
         "space": "bert_tiny_bottleneck", "hidden": [12, 100, 12]})], None), "hidden[1]=100 is not in the space's choices"),
+    ("bert-latency-sequence-too-long", lambda t, e: (["measure-latency", "--space", "bert_tiny_bottleneck",
+                                                      "--seq-len", "65", "--n-archs", "2", "--out", str(t / "l.csv")],
+                                                     t / "l.csv"), "--seq-len 65 exceeds space 'bert_tiny_bottleneck'"),
+    ("estimator-csv-of-other-space", lambda t, e: (["train-estimator", "--data", bert_latency_csv(t), "--space",
+                                                    "tiny", "--out", str(t / "e.safetensors")], t / "e.safetensors"),
+     "are not those of space 'tiny'"),
     ("shape-homogeneous-space", lambda t, e: (["shape", "--space", "bert_homogeneous", "--params", "60M", "--out",
                                                str(t / "s.yml")], t / "s.yml"), "homogeneous"),
     ("shape-unreachable-budget", lambda t, e: (["shape", "--space", "supershaper", "--params", "1M", "--out",

@@ -6,9 +6,10 @@ sentence of ``src_len`` tokens, then the decoder incrementally for ``tgt_len`` s
 hypotheses (HAT's dummy sentences; the decoder time includes expanding the encoder output to
 the beam and the output projection). A BERT space's subnets (:mod:`mos_fairseq.bert`) are timed
 as one forward pass of the encoder over a sequence of ``src_len`` tokens (the features a
-fine-tuned model computes, without the masked-LM head), decoder columns 0. Rows are appended to the CSV one architecture at a time
-(:mod:`mos_fairseq.latency.dataset`); a sidecar JSON records the device and the protocol, and a
-re-run with the same arguments continues where the last one stopped.
+fine-tuned model computes, without the masked-LM head), decoder columns 0. Rows are appended to
+the CSV one architecture at a time (:mod:`mos_fairseq.latency.dataset`); a sidecar JSON records
+the device and the protocol, and a re-run with the same arguments continues where the last one
+stopped.
 """
 from __future__ import annotations
 
@@ -118,7 +119,7 @@ def build_model(arch, dictionary, device: str):
 def measure_bert_model(model, protocol: Protocol, timer: Callable[[], float] = time.perf_counter) -> LatencyStats:
     """Time a static BERT model's encoder on ``batch_size`` sequences of ``src_len`` tokens."""
     if protocol.src_len > model.max_positions():
-        raise UserError(f"--src-len {protocol.src_len} exceeds the space's max_positions {model.max_positions()}")
+        raise UserError(f"--seq-len {protocol.src_len} exceeds the space's max_positions {model.max_positions()}")
     dev = next(model.parameters()).device
     d = model.dictionary
     tokens = torch.tensor([[d.bos()] + [d.nspecial] * (protocol.src_len - 2) + [d.eos()]] * protocol.batch_size,
@@ -218,6 +219,8 @@ def measure_space(
     """
     out = Path(out)
     columns = our_columns(space.latency_feature_names)
+    if is_bert(space) and protocol.src_len > space.max_positions:
+        raise UserError(f"--seq-len {protocol.src_len} exceeds space '{space.name}''s max_positions {space.max_positions}")
     if n_archs < 1:
         raise UserError(f"--n-archs must be >= 1, got {n_archs}")
     if protocol.device == "cuda" and not torch.cuda.is_available():
