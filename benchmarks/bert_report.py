@@ -45,7 +45,7 @@ def main() -> None:
     ap.add_argument("--work", default="runs/bert")
     ap.add_argument("--updates", type=int, default=600)
     ap.add_argument("--max-tokens", type=int, default=2048)
-    ap.add_argument("--ft-updates", type=int, default=600)
+    ap.add_argument("--ft-updates", type=int, default=1800)
     ap.add_argument("--notes", help="a markdown file appended as the discussion")
     ap.add_argument("--out", default="benchmarks/results/bert.md")
     args = ap.parse_args()

@@ -12,7 +12,7 @@
 #   stages: data supernets eval shapes finetune report (all = every one in order)
 # Every stage resumes (a `.done` marker or its output; fairseq-train continues from checkpoint_last.pt).
 # Settings (environment): BERT_WORK (runs/bert), BERT_DATA (../shared/data/mlm-en), BERT_GLUE
-# (../shared/data/glue/SST-2), BERT_UPDATES (600), BERT_MAX_TOKENS (2048), BERT_FT_UPDATES (600),
+# (../shared/data/glue/SST-2), BERT_UPDATES (600), BERT_MAX_TOKENS (2048), BERT_FT_UPDATES (1800),
 # BERT_SUPERNETS (bottleneck_none bottleneck_neuron homogeneous_neuron), BERT_TRAIN_SUPERNETS
 # (a subset of them, to split the training between lanes).
 set -euo pipefail
@@ -22,7 +22,7 @@ DATA=${BERT_DATA:-$ROOT/../shared/data/mlm-en}
 GLUE=${BERT_GLUE:-$ROOT/../shared/data/glue/SST-2}
 UPDATES=${BERT_UPDATES:-600}
 MAX_TOKENS=${BERT_MAX_TOKENS:-2048}
-FT_UPDATES=${BERT_FT_UPDATES:-600}
+FT_UPDATES=${BERT_FT_UPDATES:-1800}
 # standard vs neuron-wise MoS on the SuperShaper-like space; the homogeneous neuron-MoS supernet for
 # the roberta export (add homogeneous_none to BERT_SUPERNETS for the comparison in that space too)
 read -r -a SUPERNETS <<< "${BERT_SUPERNETS:-bottleneck_none bottleneck_neuron homogeneous_neuron}"
