@@ -15,9 +15,12 @@ def plugin_user_dir() -> str:
     """The ``--user-dir`` for fairseq commands we launch. Every fairseq-train we start gets it, stock
     ``transformer``/``roberta`` models included: importing the plugin installs the ``weights_only``
     allow-list, without which torch >= 2.6 refuses fairseq's own ``checkpoint_last.pt`` on resume."""
+    from mos_fairseq.errors import UserError
+
     path = Path(__file__).resolve().parent.parent / "user_dir"
     if not (path / "__init__.py").is_file():
-        raise FileNotFoundError(f"the plugin's user_dir is missing at {path}")
+        raise UserError(f"the plugin's user_dir is missing at {path}: install mos-fairseq from its source tree "
+                        "(pip install -e .), which keeps user_dir/ beside the package")
     return str(path)
 
 
