@@ -1,9 +1,10 @@
 """Evolutionary search on a tiny trained supernet: constraints, determinism, resume, outputs."""
 import csv
 import json
-from pathlib import Path
 import math
 import random
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -187,6 +188,30 @@ def test_verify_latency_measures_the_picks(trained, tmp_path):
         assert s["measured_latency_ms"] > 0
         assert s["predicted_vs_measured"] == pytest.approx(s["predicted_latency_ms"] / s["measured_latency_ms"], rel=1e-3)
     assert "measured" in proc.stdout
+
+
+def test_verify_latency_measures_with_the_estimators_thread_count(monkeypatch):
+    """The check repeats the estimator's protocol, threads included, and restores the caller's threads."""
+    import torch
+
+    from mos_fairseq.latency import measure
+    from mos_fairseq.latency.measure import LatencyStats
+    from mos_fairseq.search.runner import verify_latency
+
+    seen = []
+    monkeypatch.setattr(measure, "build_model", lambda arch, dictionary, device: arch)
+    monkeypatch.setattr(measure, "measure_model",
+                        lambda model, protocol: seen.append(torch.get_num_threads()) or LatencyStats(3.0, 1.0, 0, 0))
+    pick = SimpleNamespace(arch="a", costs={"latency": 5.0})
+    estimator = SimpleNamespace(info={"protocol": {"threads": 1, "src_len": 8, "tgt_len": 6, "beam": 2}})
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        out = verify_latency([pick], [Constraint("latency", 10.0)], estimator)
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert out == {"latency_10ms": {"measured_latency_ms": 4.0, "predicted_vs_measured": 1.25}}
 
 
 def test_bleu_of_an_exported_pick_runs_fairseq_generate(trained, tmp_path):

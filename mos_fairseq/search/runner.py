@@ -173,7 +173,9 @@ def run_search(inputs: SearchInputs) -> list[dict]:
 
 
 def verify_latency(best, constraints, estimator) -> dict[str, dict]:
-    """Measure each pick on this device with the estimator's protocol; predicted vs measured."""
+    """Measure each pick on this device with the estimator's protocol (threads included); predicted vs measured."""
+    import torch
+
     from mos_fairseq.latency.measure import build_model, measure_model, synthetic_dictionary
     from mos_fairseq.latency.protocol import Protocol
 
@@ -185,11 +187,17 @@ def verify_latency(best, constraints, estimator) -> dict[str, dict]:
     protocol = Protocol(**proto)
     dictionary = synthetic_dictionary(protocol.vocab_size)
     out = {}
-    for c, b in zip(constraints, best):
-        stats = measure_model(build_model(b.arch, dictionary, protocol.device), protocol)
-        measured = stats.encoder_mean + stats.decoder_mean
-        out[c.name] = {"measured_latency_ms": round(measured, 3),
-                       "predicted_vs_measured": round(b.costs["latency"] / measured, 4) if "latency" in b.costs else None}
+    threads = torch.get_num_threads()
+    if protocol.threads:  # the estimator's data was measured with this many threads: so is the check
+        torch.set_num_threads(protocol.threads)
+    try:
+        for c, b in zip(constraints, best):
+            stats = measure_model(build_model(b.arch, dictionary, protocol.device), protocol)
+            measured = stats.encoder_mean + stats.decoder_mean
+            out[c.name] = {"measured_latency_ms": round(measured, 3),
+                           "predicted_vs_measured": round(b.costs["latency"] / measured, 4) if "latency" in b.costs else None}
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 
