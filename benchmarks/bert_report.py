@@ -6,38 +6,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 from pathlib import Path
 
-VALID_LINE = re.compile(r"valid on 'valid' subset \| (.*)")
-
-
-def train_summary(log: Path) -> dict | None:
-    """Updates done, wall seconds and the last logged training loss of a fairseq-train log."""
-    if not log.is_file():
-        return None
-    inner = [line for line in log.read_text().splitlines() if "train_inner" in line]
-    if not inner:
-        return None
-    field = lambda key, line: float(re.search(rf"\b{key}=([\d.]+)", line).group(1))  # noqa: E731
-    return {"updates": int(field("num_updates", inner[-1])), "wall_s": field("wall", inner[-1]),
-            "loss": field("loss", inner[-1])}
-
+from fairseq_logs import train_progress
 
 def finetune_summary(log: Path) -> dict | None:
-    if not log.is_file():
-        return None
-    vals = []
-    for line in log.read_text().splitlines():
-        m = VALID_LINE.search(line)
-        if m:
-            f = {k: v for k, v in (p.strip().split(" ", 1) for p in m.group(1).split(" | ") if " " in p.strip())}
-            vals.append(f)
+    """Best and final validation of a sentence_prediction fine-tuning log (None before the first)."""
+    vals = train_progress(log)["valid"]
     if not vals:
         return None
-    best = max(vals, key=lambda f: float(f["accuracy"]))
-    return {"final": vals[-1], "best": best, "evaluations": len(vals)}
+    return {"final": vals[-1], "best": max(vals, key=lambda f: f["accuracy"]), "evaluations": len(vals)}
 
 
 def main() -> None:
@@ -73,7 +52,7 @@ def main() -> None:
     names = sorted(p.name for p in (work / "supernets").glob("*")) if (work / "supernets").is_dir() else []
     pending = []
     for name in names:
-        summary = train_summary(work / "supernets" / name / "train.log")
+        summary = train_progress(work / "supernets" / name / "train.log")
         for which in ("largest", "smallest"):
             res_path = work / "eval" / f"{name}_{which}.json"
             if not res_path.is_file():
@@ -81,7 +60,7 @@ def main() -> None:
                 continue
             res = json.loads(res_path.read_text())
             space, mos = name.rsplit("_", 1)
-            wall = f"{summary['wall_s']:.0f}" if summary and summary["wall_s"] else "-"
+            wall = f"{summary['train_wall_s']:.0f}" if summary["train_wall_s"] else "-"
             md.append(f"| {name} | bert_cpu_{space} | {mos} | {which} | {res['valid']['params']:,} | "
                       f"{res['valid']['valid_ppl']:.2f} | {res['test']['valid_ppl']:.2f} | {wall} |")
     if pending:
