@@ -88,8 +88,7 @@ stage_standalone() {
     done
 }
 
-stage_gap() {
-    [ -f "$WORK/gap/gap.json" ] && return
+stage_gap() {  # mos-nas gap keeps each measurement in gap/cache/: a re-run only adds what is new
     local ckpts=()
     for name in "${SUPERNETS[@]}"; do ckpts+=("$WORK/supernets/$name/checkpoint_last.pt"); done
     log "gap: ${#ckpts[@]} supernets x $(ls "$WORK"/archs/*.yml | wc -l) architectures ($BLEU_SUBSET BLEU, valid loss)"

@@ -5,12 +5,19 @@ test BLEU inside the supernet are compared with those of the same architecture t
 own (``--standalone DIR/<arch name>/checkpoint_best.pt``, e.g. from ``mos-nas retrain
 --from-scratch``): the mean absolute error and Kendall's tau between supernet and standalone
 numbers, per supernet, as a table, JSON and a scatter plot.
+
+Each (checkpoint, architecture) measurement is kept under ``OUT/cache/`` as soon as it is made,
+keyed by the checkpoint's path, size and modification time, the architecture file's text and the
+subsets, so an interrupted run resumes where it stopped, a supernet added later costs only its own
+measurements, and a checkpoint that has changed since (training went on) is measured again.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -50,6 +57,30 @@ def supernet_metrics(checkpoint: str, data: str, arch_path: Path, bleu_subset: s
     return {"valid_loss": loss, "bleu": bleu}
 
 
+def measurement_key(checkpoint: Path, arch_text: str, bleu_subset: str, loss_subset: str) -> str:
+    """Cache key of one measurement: what was measured, on which subsets, from which checkpoint state."""
+    st = checkpoint.stat()
+    ident = json.dumps([str(checkpoint.resolve()), st.st_size, st.st_mtime_ns, arch_text, bleu_subset, loss_subset])
+    return hashlib.sha256(ident.encode()).hexdigest()[:20]
+
+
+def cached_measurement(cache_dir: Path, label: str, key: str, measure: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """``measure()``'s result from ``cache_dir/key.json`` if present, else measured and stored there."""
+    path = cache_dir / f"{key}.json"
+    if path.is_file():
+        try:
+            cached = json.loads(path.read_text())
+            metrics = {"valid_loss": float(cached["valid_loss"]), "bleu": float(cached["bleu"])}
+            print(f"gap: {label}: cached", file=sys.stderr)
+            return metrics
+        except (ValueError, KeyError, TypeError):
+            print(f"gap: {label}: unreadable cache entry {path.name}, measuring again", file=sys.stderr)
+    metrics = measure()
+    write_text_atomic(path, json.dumps({"label": label, **metrics}) + "\n")
+    print(f"gap: {label}: valid loss {metrics['valid_loss']:.4f}, BLEU {metrics['bleu']:.2f}", file=sys.stderr)
+    return metrics
+
+
 def run_gap(supernets: list[str], archs_dir: str, standalone_dir: str, data: str, out: str,
             bleu_subset: str = "test", loss_subset: str = "valid") -> dict:
     archs = sorted(Path(archs_dir).glob("*.yml"))
@@ -59,19 +90,33 @@ def run_gap(supernets: list[str], archs_dir: str, standalone_dir: str, data: str
     if missing:
         raise UserError(f"no standalone checkpoint for {', '.join(missing)} (expected "
                         f"{standalone_dir}/<name>/checkpoint_best.pt)")
-    standalone = {a.stem: standalone_metrics(Path(standalone_dir) / a.stem / "checkpoint_best.pt", data, bleu_subset,
-                                             loss_subset) for a in archs}
+    absent = [c for c in supernets if not Path(c).is_file()]
+    if absent:
+        raise UserError(f"no such supernet checkpoint: {', '.join(absent)}")
+    out_dir = Path(out)
+    cache = out_dir / "cache"
+    texts = {a.stem: a.read_text() for a in archs}
+    standalone = {}
+    for a in archs:
+        ckpt = Path(standalone_dir) / a.stem / "checkpoint_best.pt"
+        key = measurement_key(ckpt, texts[a.stem], bleu_subset, loss_subset)
+        standalone[a.stem] = cached_measurement(
+            cache, f"standalone {a.stem}", key,
+            lambda ckpt=ckpt: standalone_metrics(ckpt, data, bleu_subset, loss_subset))
     result: dict = {"archs": [a.stem for a in archs], "standalone": standalone, "supernets": {}}
     for ckpt in supernets:
-        per_arch = {a.stem: supernet_metrics(ckpt, data, a, bleu_subset, loss_subset) for a in archs}
+        per_arch = {}
+        for a in archs:
+            key = measurement_key(Path(ckpt), texts[a.stem], bleu_subset, loss_subset)
+            per_arch[a.stem] = cached_measurement(
+                cache, f"{ckpt} {a.stem}", key,
+                lambda a=a: supernet_metrics(ckpt, data, a, bleu_subset, loss_subset))
         names = result["archs"]
         result["supernets"][ckpt] = {
             "per_arch": per_arch,
             "bleu": gap_stats([per_arch[n]["bleu"] for n in names], [standalone[n]["bleu"] for n in names]),
             "loss": gap_stats([per_arch[n]["valid_loss"] for n in names], [standalone[n]["valid_loss"] for n in names]),
         }
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "gap.json", json.dumps(result, indent=2) + "\n")
     write_text_atomic(out_dir / "gap.md", gap_table(result) + "\n")
     gap_plot(result, out_dir / "gap.png")

@@ -203,3 +203,42 @@ def test_export_keeps_an_existing_output_unless_overwrite(supernets, synthetic_b
             "--out", str(out), "--data", str(synthetic_bin), "--overwrite")
     assert (out / "checkpoint.pt").is_file() and not (out / "keep.txt").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_gap_of_a_supernet_against_its_own_exports_is_zero_and_resumes(supernets, synthetic_bin, tmp_path, monkeypatch):
+    """`mos-nas gap` with exports of the supernet's own subnets as the "standalone" models: equal
+    losses and BLEU (MAE 0); a re-run takes every number from its cache; a checkpoint that changed
+    is measured again."""
+    import shutil
+
+    import mos_fairseq.gap as gap
+
+    space = SearchSpace.load("tiny")
+    rng = random.Random(5)
+    archs, standalone = tmp_path / "archs", tmp_path / "standalone"
+    for i in range(3):
+        Architecture.random(space, rng).save(archs / f"a{i}.yml")
+        result = export_subnet(supernets["neuron"], archs / f"a{i}.yml", tmp_path / f"export{i}", data=str(synthetic_bin))
+        (standalone / f"a{i}").mkdir(parents=True)
+        shutil.copy(result.checkpoint, standalone / f"a{i}" / "checkpoint_best.pt")
+    ckpt = tmp_path / "supernet.pt"
+    shutil.copy(supernets["neuron"], ckpt)
+    first = gap.run_gap([str(ckpt)], str(archs), str(standalone), str(synthetic_bin), str(tmp_path / "gap"))
+    stats = first["supernets"][str(ckpt)]
+    assert stats["loss"]["mae"] < 1e-4 and stats["bleu"]["mae"] == 0.0 and stats["bleu"]["n"] == 3
+    assert len({round(m["valid_loss"], 4) for m in first["standalone"].values()}) == 3  # three different subnets
+    assert (tmp_path / "gap" / "gap.png").is_file() and len(list((tmp_path / "gap" / "cache").glob("*.json"))) == 6
+
+    def no_measuring(*args, **kwargs):
+        raise AssertionError("measured although cached")
+
+    monkeypatch.setattr(gap, "supernet_metrics", no_measuring)
+    monkeypatch.setattr(gap, "standalone_metrics", no_measuring)
+    assert gap.run_gap([str(ckpt)], str(archs), str(standalone), str(synthetic_bin), str(tmp_path / "gap")) == first
+
+    calls = []
+    monkeypatch.setattr(gap, "supernet_metrics", lambda *a, **k: calls.append(a[2]) or {"valid_loss": 1.0, "bleu": 2.0})
+    shutil.copy(supernets["layer"], ckpt)  # another state under the same path
+    again = gap.run_gap([str(ckpt)], str(archs), str(standalone), str(synthetic_bin), str(tmp_path / "gap"))
+    assert len(calls) == 3 and again["standalone"] == first["standalone"]
+    assert again["supernets"][str(ckpt)]["loss"]["mae"] > 0
