@@ -39,6 +39,9 @@ def gap_stats(supernet: Sequence[float], standalone: Sequence[float]) -> dict[st
 def standalone_metrics(checkpoint: Path, data: str, bleu_subset: str, loss_subset: str) -> dict[str, float]:
     from fairseq import checkpoint_utils
 
+    from mos_fairseq.fairseq_plugin import register
+
+    register()  # a standalone model may be our mos_static_transformer (any exported or retrained subnet)
     from mos_fairseq.bleu import generate, parse_generate_output, score, target_lang_of
     from mos_fairseq.search.fitness import ValidationBatches, batches_loss
 

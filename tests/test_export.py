@@ -223,7 +223,9 @@ def test_gap_of_a_supernet_against_its_own_exports_is_zero_and_resumes(supernets
         shutil.copy(result.checkpoint, standalone / f"a{i}" / "checkpoint_best.pt")
     ckpt = tmp_path / "supernet.pt"
     shutil.copy(supernets["neuron"], ckpt)
-    first = gap.run_gap([str(ckpt)], str(archs), str(standalone), str(synthetic_bin), str(tmp_path / "gap"))
+    run_cli("gap", "--supernet", str(ckpt), "--archs", str(archs), "--standalone", str(standalone),
+            "--data", str(synthetic_bin), "--out", str(tmp_path / "gap"))  # a fresh process: nothing registered
+    first = json.loads((tmp_path / "gap" / "gap.json").read_text())
     stats = first["supernets"][str(ckpt)]
     assert stats["loss"]["mae"] < 1e-4 and stats["bleu"]["mae"] == 0.0 and stats["bleu"]["n"] == 3
     assert len({round(m["valid_loss"], 4) for m in first["standalone"].values()}) == 3  # three different subnets
@@ -235,6 +237,7 @@ def test_gap_of_a_supernet_against_its_own_exports_is_zero_and_resumes(supernets
     monkeypatch.setattr(gap, "supernet_metrics", no_measuring)
     monkeypatch.setattr(gap, "standalone_metrics", no_measuring)
     assert gap.run_gap([str(ckpt)], str(archs), str(standalone), str(synthetic_bin), str(tmp_path / "gap")) == first
+    assert any(stock_transformer_mismatch(Architecture.load(a, space)) for a in archs.glob("*.yml"))  # static models too
 
     calls = []
     monkeypatch.setattr(gap, "supernet_metrics", lambda *a, **k: calls.append(a[2]) or {"valid_loss": 1.0, "bleu": 2.0})
