@@ -15,7 +15,8 @@
 #   OMP_NUM_THREADS=1 benchmarks/gap_real_data.sh supernets &
 #   OMP_NUM_THREADS=1 benchmarks/gap_real_data.sh standalone &
 # Settings (environment): GAP_WORK (runs/gap), GAP_DATA (../shared/data/mt-ende), GAP_UPDATES
-# (500), GAP_MAX_TOKENS (4096), GAP_N_ARCHS (6), GAP_SPACE (hat_cpu_small), GAP_BLEU_SUBSET (test);
+# (500), GAP_MAX_TOKENS (4096), GAP_N_ARCHS (6), GAP_SPACE (hat_cpu_small), GAP_BLEU_SUBSET (test),
+# GAP_MAX_SENTENCES (500: the gap and search measure the first N sentences of each subset);
 # GAP_TRAIN_SUPERNETS / GAP_TRAIN_ARCHS (space-separated names, e.g. "spos layer" / "arch_0004")
 # restrict the training stages of one lane, to balance lanes without two of them on one run.
 set -euo pipefail
@@ -27,6 +28,7 @@ MAX_TOKENS=${GAP_MAX_TOKENS:-4096}
 N_ARCHS=${GAP_N_ARCHS:-6}
 SPACE=${GAP_SPACE:-hat_cpu_small}
 BLEU_SUBSET=${GAP_BLEU_SUBSET:-test}
+MAX_SENTENCES=${GAP_MAX_SENTENCES:-500}
 SUPERNETS=(neuron spos sandwich layer)
 read -r -a TRAIN_SUPERNETS <<< "${GAP_TRAIN_SUPERNETS:-${SUPERNETS[*]}}"
 TRAIN_ARCHS=${GAP_TRAIN_ARCHS:-}
@@ -91,9 +93,9 @@ stage_standalone() {
 stage_gap() {  # mos-nas gap keeps each measurement in gap/cache/: a re-run only adds what is new
     local ckpts=()
     for name in "${SUPERNETS[@]}"; do ckpts+=("$WORK/supernets/$name/checkpoint_last.pt"); done
-    log "gap: ${#ckpts[@]} supernets x $(ls "$WORK"/archs/*.yml | wc -l) architectures ($BLEU_SUBSET BLEU, valid loss)"
+    log "gap: ${#ckpts[@]} supernets x $(ls "$WORK"/archs/*.yml | wc -l) architectures ($BLEU_SUBSET BLEU, valid loss; first $MAX_SENTENCES sentences)"
     mos-nas gap --supernet "${ckpts[@]}" --archs "$WORK/archs" --standalone "$WORK/standalone" --data "$BIN" \
-        --bleu-subset "$BLEU_SUBSET" --loss-subset valid --out "$WORK/gap"
+        --bleu-subset "$BLEU_SUBSET" --loss-subset valid --max-sentences "$MAX_SENTENCES" --out "$WORK/gap"
 }
 
 stage_latency() {
@@ -126,7 +128,7 @@ stage_search() {
             mos-nas search --checkpoint "$WORK/supernets/$name/checkpoint_last.pt" --data "$BIN" \
                 --estimator "$WORK/latency/$SPACE.safetensors" --latency-constraint "$l1" "$l2" \
                 --iterations 15 --population 40 --parents 10 --mutation 15 --crossover 15 \
-                --valid-max-sentences 500 --seed 1 --out "$out" --no-progress "${resume[@]}"
+                --valid-max-sentences "$MAX_SENTENCES" --seed 1 --out "$out" --no-progress "${resume[@]}"
         fi
         for i in 0 1; do
             local pick
@@ -134,7 +136,8 @@ stage_search() {
             [ -f "$out/${pick%.yml}.test.json" ] && continue
             log "search $name: $BLEU_SUBSET BLEU of pick $pick"
             mos-nas evaluate --checkpoint "$WORK/supernets/$name/checkpoint_last.pt" --data "$BIN" \
-                --arch "$out/$pick" --valid-subset "$BLEU_SUBSET" --json > "$out/${pick%.yml}.test.json.tmp"
+                --arch "$out/$pick" --valid-subset "$BLEU_SUBSET" --valid-max-sentences "$MAX_SENTENCES" --json \
+                > "$out/${pick%.yml}.test.json.tmp"
             mv "$out/${pick%.yml}.test.json.tmp" "$out/${pick%.yml}.test.json"
         done
     done

@@ -338,7 +338,8 @@ def cmd_retrain(args: argparse.Namespace) -> None:
 def cmd_gap(args: argparse.Namespace) -> None:
     from mos_fairseq.gap import gap_table, run_gap
 
-    result = run_gap(args.supernet, args.archs, args.standalone, args.data, args.out, args.bleu_subset, args.loss_subset)
+    result = run_gap(args.supernet, args.archs, args.standalone, args.data, args.out, args.bleu_subset, args.loss_subset,
+                     args.max_sentences)
     print(gap_table(result))
     print(f"details: {args.out}/gap.json, plot: {args.out}/gap.png")
 
@@ -571,6 +572,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True)
     p.add_argument("--bleu-subset", default="test")
     p.add_argument("--loss-subset", default="valid")
+    p.add_argument("--max-sentences", type=int, default=None,
+                   help="only the first N sentences of each subset (default: all)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_gap)
 

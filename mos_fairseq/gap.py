@@ -1,7 +1,8 @@
 """``mos-nas gap``: how well a supernet predicts standalone-trained subnets (MoS paper, Table 4).
 
 For every architecture of ``--archs`` and every ``--supernet``, the subnet's validation loss and
-test BLEU inside the supernet are compared with those of the same architecture trained on its
+test BLEU inside the supernet (beam 4, length penalty 0.6, detokenised sacreBLEU, computed in
+process for both sides so that only the weights differ) are compared with those of the same architecture trained on its
 own (``--standalone DIR/<arch name>/checkpoint_best.pt``, e.g. from ``mos-nas retrain
 --from-scratch``): the mean absolute error and Kendall's tau between supernet and standalone
 numbers, per supernet, as a table, JSON and a scatter plot.
@@ -36,34 +37,38 @@ def gap_stats(supernet: Sequence[float], standalone: Sequence[float]) -> dict[st
     return {"mae": float(np.mean(np.abs(a - b))), "kendall_tau": float(tau) if np.isfinite(tau) else 0.0, "n": len(a)}
 
 
-def standalone_metrics(checkpoint: Path, data: str, bleu_subset: str, loss_subset: str) -> dict[str, float]:
+def standalone_metrics(checkpoint: Path, data: str, bleu_subset: str, loss_subset: str,
+                       max_sentences: int | None = None) -> dict[str, float]:
+    """Validation loss and BLEU of a standalone checkpoint, computed exactly as for a supernet subnet
+    (same sentences, same beam search and scoring), so that the two sides differ only in weights."""
     from fairseq import checkpoint_utils
 
     from mos_fairseq.fairseq_plugin import register
 
     register()  # a standalone model may be our mos_static_transformer (any exported or retrained subnet)
-    from mos_fairseq.bleu import generate, parse_generate_output, score, target_lang_of
     from mos_fairseq.search.fitness import ValidationBatches, batches_loss
+    from mos_fairseq.search.runner import model_bleu
 
     models, _, task = checkpoint_utils.load_model_ensemble_and_task([str(checkpoint)], arg_overrides={"data": data})
     model = models[0].eval()
-    loss = batches_loss(model, ValidationBatches.from_task(task, loss_subset), task.target_dictionary.pad())
-    hyps, refs = parse_generate_output(generate(str(checkpoint), data, bleu_subset))
-    return {"valid_loss": loss, "bleu": score(hyps, refs, target_lang_of(str(checkpoint))).sacrebleu}
-
-
-def supernet_metrics(checkpoint: str, data: str, arch_path: Path, bleu_subset: str, loss_subset: str) -> dict[str, float]:
-    from mos_fairseq.search.runner import evaluate_subnet
-
-    loss = evaluate_subnet(checkpoint, data, str(arch_path), loss_subset, bleu=False)["valid_loss"]
-    bleu = evaluate_subnet(checkpoint, data, str(arch_path), bleu_subset, bleu=True)["bleu"]
+    loss = batches_loss(model, ValidationBatches.from_task(task, loss_subset, max_sentences), task.target_dictionary.pad())
+    bleu = model_bleu(model, task.target_dictionary, ValidationBatches.from_task(task, bleu_subset, max_sentences))
     return {"valid_loss": loss, "bleu": bleu}
 
 
-def measurement_key(checkpoint: Path, arch_text: str, bleu_subset: str, loss_subset: str) -> str:
-    """Cache key of one measurement: what was measured, on which subsets, from which checkpoint state."""
+def supernet_metrics(checkpoint: str, data: str, arch_path: Path, bleu_subset: str, loss_subset: str,
+                     max_sentences: int | None = None) -> dict[str, float]:
+    from mos_fairseq.search.runner import evaluate_subnet
+
+    loss = evaluate_subnet(checkpoint, data, str(arch_path), loss_subset, max_sentences, bleu=False)["valid_loss"]
+    bleu = evaluate_subnet(checkpoint, data, str(arch_path), bleu_subset, max_sentences, bleu=True)["bleu"]
+    return {"valid_loss": loss, "bleu": bleu}
+
+
+def measurement_key(checkpoint: Path, arch_text: str, *settings: object) -> str:
+    """Cache key of one measurement: what was measured, with which settings, from which checkpoint state."""
     st = checkpoint.stat()
-    ident = json.dumps([str(checkpoint.resolve()), st.st_size, st.st_mtime_ns, arch_text, bleu_subset, loss_subset])
+    ident = json.dumps([str(checkpoint.resolve()), st.st_size, st.st_mtime_ns, arch_text, *settings])
     return hashlib.sha256(ident.encode()).hexdigest()[:20]
 
 
@@ -85,7 +90,11 @@ def cached_measurement(cache_dir: Path, label: str, key: str, measure: Callable[
 
 
 def run_gap(supernets: list[str], archs_dir: str, standalone_dir: str, data: str, out: str,
-            bleu_subset: str = "test", loss_subset: str = "valid") -> dict:
+            bleu_subset: str = "test", loss_subset: str = "valid", max_sentences: int | None = None) -> dict:
+    """Table 4 numbers for every supernet (see the module docstring); ``max_sentences`` limits both
+    subsets to their first N sentences (beam search over a full test set is the slow part)."""
+    if max_sentences is not None and max_sentences < 1:
+        raise UserError(f"--max-sentences must be at least 1, got {max_sentences}")
     archs = sorted(Path(archs_dir).glob("*.yml"))
     if len(archs) < 2:
         raise UserError(f"--archs '{archs_dir}' needs at least 2 architecture YAMLs")
@@ -102,18 +111,19 @@ def run_gap(supernets: list[str], archs_dir: str, standalone_dir: str, data: str
     standalone = {}
     for a in archs:
         ckpt = Path(standalone_dir) / a.stem / "checkpoint_best.pt"
-        key = measurement_key(ckpt, texts[a.stem], bleu_subset, loss_subset)
+        key = measurement_key(ckpt, texts[a.stem], bleu_subset, loss_subset, max_sentences)
         standalone[a.stem] = cached_measurement(
             cache, f"standalone {a.stem}", key,
-            lambda ckpt=ckpt: standalone_metrics(ckpt, data, bleu_subset, loss_subset))
-    result: dict = {"archs": [a.stem for a in archs], "standalone": standalone, "supernets": {}}
+            lambda ckpt=ckpt: standalone_metrics(ckpt, data, bleu_subset, loss_subset, max_sentences))
+    result: dict = {"archs": [a.stem for a in archs], "bleu_subset": bleu_subset, "loss_subset": loss_subset,
+                    "max_sentences": max_sentences, "standalone": standalone, "supernets": {}}
     for ckpt in supernets:
         per_arch = {}
         for a in archs:
-            key = measurement_key(Path(ckpt), texts[a.stem], bleu_subset, loss_subset)
+            key = measurement_key(Path(ckpt), texts[a.stem], bleu_subset, loss_subset, max_sentences)
             per_arch[a.stem] = cached_measurement(
                 cache, f"{ckpt} {a.stem}", key,
-                lambda a=a: supernet_metrics(ckpt, data, a, bleu_subset, loss_subset))
+                lambda a=a: supernet_metrics(ckpt, data, a, bleu_subset, loss_subset, max_sentences))
         names = result["archs"]
         result["supernets"][ckpt] = {
             "per_arch": per_arch,

@@ -193,12 +193,25 @@ CASES = [
                                                    None), "hat_wmt14_en_de"),
     ("retrain-not-an-export", lambda t, e: (["retrain", "--export-dir", e["fake_export"], "--data", e["data"],
                                              "--save-dir", str(t / "r")], t / "r"), "not a checkpoint written by mos-nas export"),
+    ("gap-zero-sentences", lambda t, e: (["gap", "--supernet", e["ckpt"], "--archs", str(t), "--standalone", str(t),
+                                          "--data", e["data"], "--max-sentences", "0", "--out", str(t / "g")], t / "g"),
+     "--max-sentences must be at least 1, got 0"),
+    ("gap-missing-standalone", lambda t, e: (["gap", "--supernet", e["ckpt"], "--archs", two_archs(t), "--standalone",
+                                              str(t / "none"), "--data", e["data"], "--out", str(t / "g")], t / "g"),
+     "no standalone checkpoint for a0, a1"),
     ("bleu-length-mismatch", lambda t, e: (["bleu", "--hyps", e["hyps"], "--refs", e["refs"]], None),
      "3 hypotheses but 2 references"),
     ("prepare-data-missing-corpus", lambda t, e: (["prepare-data", "--src", "en", "--tgt", "de", "--train",
                                                    str(t / "none/train"), "--valid", str(t / "none/valid"),
                                                    "--vocab-size", "100", "--out", str(t / "bin")], t / "bin"), "train"),
 ]
+
+
+def two_archs(tmp: Path) -> str:
+    """A directory with two tiny architectures, a0.yml and a1.yml."""
+    for i, arch in enumerate((Architecture.smallest(TINY), Architecture.largest(TINY))):
+        arch.save(tmp / "archs" / f"a{i}.yml")
+    return str(tmp / "archs")
 
 
 @pytest.fixture(scope="module")

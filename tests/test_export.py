@@ -224,8 +224,9 @@ def test_gap_of_a_supernet_against_its_own_exports_is_zero_and_resumes(supernets
     ckpt = tmp_path / "supernet.pt"
     shutil.copy(supernets["neuron"], ckpt)
     run_cli("gap", "--supernet", str(ckpt), "--archs", str(archs), "--standalone", str(standalone),
-            "--data", str(synthetic_bin), "--out", str(tmp_path / "gap"))  # a fresh process: nothing registered
+            "--data", str(synthetic_bin), "--max-sentences", "40", "--out", str(tmp_path / "gap"))  # fresh process
     first = json.loads((tmp_path / "gap" / "gap.json").read_text())
+    assert first["max_sentences"] == 40
     stats = first["supernets"][str(ckpt)]
     assert stats["loss"]["mae"] < 1e-4 and stats["bleu"]["mae"] == 0.0 and stats["bleu"]["n"] == 3
     assert len({round(m["valid_loss"], 4) for m in first["standalone"].values()}) == 3  # three different subnets
@@ -236,12 +237,14 @@ def test_gap_of_a_supernet_against_its_own_exports_is_zero_and_resumes(supernets
 
     monkeypatch.setattr(gap, "supernet_metrics", no_measuring)
     monkeypatch.setattr(gap, "standalone_metrics", no_measuring)
-    assert gap.run_gap([str(ckpt)], str(archs), str(standalone), str(synthetic_bin), str(tmp_path / "gap")) == first
+    assert gap.run_gap([str(ckpt)], str(archs), str(standalone), str(synthetic_bin), str(tmp_path / "gap"),
+                       max_sentences=40) == first
     assert any(stock_transformer_mismatch(Architecture.load(a, space)) for a in archs.glob("*.yml"))  # static models too
 
     calls = []
     monkeypatch.setattr(gap, "supernet_metrics", lambda *a, **k: calls.append(a[2]) or {"valid_loss": 1.0, "bleu": 2.0})
     shutil.copy(supernets["layer"], ckpt)  # another state under the same path
-    again = gap.run_gap([str(ckpt)], str(archs), str(standalone), str(synthetic_bin), str(tmp_path / "gap"))
+    again = gap.run_gap([str(ckpt)], str(archs), str(standalone), str(synthetic_bin), str(tmp_path / "gap"),
+                        max_sentences=40)
     assert len(calls) == 3 and again["standalone"] == first["standalone"]
     assert again["supernets"][str(ckpt)]["loss"]["mae"] > 0

@@ -222,15 +222,19 @@ def evaluate_subnet(checkpoint: str, data: str | None, arch_path: str, valid_sub
 
 
 def subnet_bleu(supernet, task, arch: Architecture, batches: ValidationBatches, beam: int, lenpen: float) -> float:
+    from mos_fairseq.models.collapse import extract_subnet
+
+    return model_bleu(extract_subnet(supernet, arch), task.target_dictionary, batches, beam, lenpen)
+
+
+def model_bleu(model, tgt, batches: ValidationBatches, beam: int = 4, lenpen: float = 0.6) -> float:
+    """Detokenised sacreBLEU of a translation model over ``batches``: beam search with fairseq's
+    SequenceGenerator (fairseq-generate's defaults, max length 200), sentencepiece removed."""
     import sacrebleu
     import torch
     from fairseq.sequence_generator import SequenceGenerator
 
-    from mos_fairseq.models.collapse import extract_subnet
-
-    tgt = task.target_dictionary
-    model = extract_subnet(supernet, arch)
-    gen = SequenceGenerator([model], tgt, beam_size=beam, len_penalty=lenpen, max_len_a=0, max_len_b=200)  # fairseq-generate defaults
+    gen = SequenceGenerator([model], tgt, beam_size=beam, len_penalty=lenpen, max_len_a=0, max_len_b=200)
     hyps, refs = [], []
     with torch.inference_mode():
         for sample in batches.samples:
