@@ -16,7 +16,8 @@
 #   OMP_NUM_THREADS=1 benchmarks/gap_real_data.sh standalone &
 # Settings (environment): GAP_WORK (runs/gap), GAP_DATA (../shared/data/mt-ende), GAP_UPDATES
 # (500), GAP_MAX_TOKENS (4096), GAP_N_ARCHS (6), GAP_SPACE (hat_cpu_small), GAP_BLEU_SUBSET (test),
-# GAP_MAX_SENTENCES (500: the gap and search measure the first N sentences of each subset);
+# GAP_MAX_SENTENCES (500: the gap and search measure the first N sentences of each subset),
+# GAP_SEARCH_ITERATIONS (10; population 30 per iteration);
 # GAP_TRAIN_SUPERNETS / GAP_TRAIN_ARCHS (space-separated names, e.g. "spos layer" / "arch_0004")
 # restrict the training stages of one lane, to balance lanes without two of them on one run.
 set -euo pipefail
@@ -29,6 +30,7 @@ N_ARCHS=${GAP_N_ARCHS:-6}
 SPACE=${GAP_SPACE:-hat_cpu_small}
 BLEU_SUBSET=${GAP_BLEU_SUBSET:-test}
 MAX_SENTENCES=${GAP_MAX_SENTENCES:-500}
+SEARCH_ITERATIONS=${GAP_SEARCH_ITERATIONS:-10}
 SUPERNETS=(neuron spos sandwich layer)
 read -r -a TRAIN_SUPERNETS <<< "${GAP_TRAIN_SUPERNETS:-${SUPERNETS[*]}}"
 TRAIN_ARCHS=${GAP_TRAIN_ARCHS:-}
@@ -127,7 +129,7 @@ stage_search() {
             [ -d "$out" ] && resume=(--resume)
             mos-nas search --checkpoint "$WORK/supernets/$name/checkpoint_last.pt" --data "$BIN" \
                 --estimator "$WORK/latency/$SPACE.safetensors" --latency-constraint "$l1" "$l2" \
-                --iterations 15 --population 40 --parents 10 --mutation 15 --crossover 15 \
+                --iterations "$SEARCH_ITERATIONS" --population 30 --parents 8 --mutation 11 --crossover 11 \
                 --valid-max-sentences "$MAX_SENTENCES" --seed 1 --out "$out" --no-progress "${resume[@]}"
         fi
         for i in 0 1; do

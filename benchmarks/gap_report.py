@@ -48,17 +48,28 @@ def section_training(work: Path, updates: int) -> list[str]:
     return lines
 
 
+PAPER_TABLE4 = [("HAT (SPOS)", 1.84, 0.81), ("sandwich", 1.62, 0.81), ("layer-wise MoS", 1.61, 0.54),
+                ("neuron-wise MoS", 1.13, 0.71)]  # MoS paper Table 4, WMT'14 En-De, BLEU, 15 archs
+
+
 def section_gap(work: Path) -> list[str]:
     path = work / "gap" / "gap.json"
     lines = ["## Table 4 form: supernet vs standalone (MAE, Kendall τ)", ""]
     if not path.is_file():
         return lines + ["Not computed yet (needs every supernet and standalone model)."]
     result = json.loads(path.read_text())
-    lines += ["| supernet | BLEU MAE | BLEU Kendall τ | loss MAE (bits) | loss Kendall τ | archs |", "|---|---:|---:|---:|---:|---:|"]
+    n = result.get("max_sentences")
+    first = f"first {n} sentences" if n else "all sentences"
+    lines += [f"`mos-nas gap`: BLEU on {result.get('bleu_subset', 'test')} (newstest2012, {first}; beam 4, lenpen 0.6, "
+              f"detokenised sacreBLEU), loss = nll in bits per token on {result.get('loss_subset', 'valid')} "
+              f"(newstest2013, {first}); both sides measured the same way in one process.", "",
+              "| supernet | BLEU MAE | BLEU Kendall τ | loss MAE (bits) | loss Kendall τ | archs |", "|---|---:|---:|---:|---:|---:|"]
     for ckpt, r in result["supernets"].items():
         label = SUPERNETS.get(Path(ckpt).parent.name, ckpt)
         lines.append(f"| {label} | {r['bleu']['mae']:.2f} | {r['bleu']['kendall_tau']:.3f} | {r['loss']['mae']:.3f} | "
                      f"{r['loss']['kendall_tau']:.3f} | {r['bleu']['n']} |")
+    lines += ["", "For reference, the MoS paper's Table 4 on WMT'14 En-De (BLEU, 15 architectures, full HAT space and "
+              "training): " + "; ".join(f"{name} MAE {mae:.2f}, τ {tau:.2f}" for name, mae, tau in PAPER_TABLE4) + "."]
     lines += ["", "Per architecture (BLEU / valid loss):", "",
               "| arch | standalone | " + " | ".join(SUPERNETS.get(Path(c).parent.name, c) for c in result["supernets"]) + " |",
               "|---|---|" + "---|" * len(result["supernets"])]
@@ -67,6 +78,22 @@ def section_gap(work: Path) -> list[str]:
         cells = [f"{r['per_arch'][name]['bleu']:.2f} / {r['per_arch'][name]['valid_loss']:.3f}"
                  for r in result["supernets"].values()]
         lines.append(f"| {name} | {s['bleu']:.2f} / {s['valid_loss']:.3f} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def section_latency(work: Path, space: str) -> list[str]:
+    lines = ["## Latency of the space on this CPU and the estimator", ""]
+    report = work / "latency" / f"{space}.report.json"
+    if not report.is_file():
+        return lines + ["Not measured yet."]
+    r = json.loads(report.read_text())
+    lo, hi = r["latency_range_ms"]
+    lines.append(f"`mos-nas measure-latency --space {space} --n-archs 80 --repeats 10 --warmup 2 --threads 1` "
+                 f"(encoder + beam-4 decoder of HAT's protocol, trimmed mean; {r['rows']} architectures, "
+                 f"{lo:.0f}-{hi:.0f} ms), then `mos-nas train-estimator`, held-out {r['n_test']} rows:")
+    lines += ["", "| model | RMSE ms | MAE ms | R² | Kendall τ |", "|---|---:|---:|---:|---:|"]
+    for name, m in r["models"].items():
+        lines.append(f"| {name} | {m['rmse']:.2f} | {m['mae']:.2f} | {m['r2']:.3f} | {m['kendall_tau']:.3f} |")
     return lines
 
 
@@ -134,8 +161,8 @@ def main() -> None:
         "Commands: `OMP_NUM_THREADS=1 benchmarks/gap_real_data.sh supernets &` and "
         "`OMP_NUM_THREADS=1 benchmarks/gap_real_data.sh standalone &`, then "
         "`benchmarks/gap_real_data.sh gap latency search extra report` (every stage resumes).", ""]
-    body = section_training(work, args.updates) + [""] + section_gap(work) + [""] + section_search(work) + [""] + \
-        section_extra(work)
+    body = section_training(work, args.updates) + [""] + section_gap(work) + [""] + \
+        section_latency(work, args.space) + [""] + section_search(work) + [""] + section_extra(work)
     notes = [""] + ([Path(args.notes).read_text()] if args.notes else [])
     Path(args.out).write_text("\n".join(head + body + notes) + "\n")
     print(f"wrote {args.out}")
