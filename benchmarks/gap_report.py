@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 from fairseq_logs import train_progress
@@ -52,7 +53,7 @@ PAPER_TABLE4 = [("HAT (SPOS)", 1.84, 0.81), ("sandwich", 1.62, 0.81), ("layer-wi
                 ("neuron-wise MoS", 1.13, 0.71)]  # MoS paper Table 4, WMT'14 En-De, BLEU, 15 archs
 
 
-def section_gap(work: Path) -> list[str]:
+def section_gap(work: Path, out: Path) -> list[str]:
     path = work / "gap" / "gap.json"
     lines = ["## Table 4 form: supernet vs standalone (MAE, Kendall τ)", ""]
     if not path.is_file():
@@ -78,6 +79,12 @@ def section_gap(work: Path) -> list[str]:
         cells = [f"{r['per_arch'][name]['bleu']:.2f} / {r['per_arch'][name]['valid_loss']:.3f}"
                  for r in result["supernets"].values()]
         lines.append(f"| {name} | {s['bleu']:.2f} / {s['valid_loss']:.3f} | " + " | ".join(cells) + " |")
+    plot = work / "gap" / "gap.png"
+    if plot.is_file():
+        figure = out.parent / "figures" / "gap_real_data.png"
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(plot, figure)
+        lines += ["", f"![supernet vs standalone, BLEU and loss](figures/{figure.name})"]
     return lines
 
 
@@ -161,7 +168,7 @@ def main() -> None:
         "Commands: `OMP_NUM_THREADS=1 benchmarks/gap_real_data.sh supernets &` and "
         "`OMP_NUM_THREADS=1 benchmarks/gap_real_data.sh standalone &`, then "
         "`benchmarks/gap_real_data.sh gap latency search extra report` (every stage resumes).", ""]
-    body = section_training(work, args.updates) + [""] + section_gap(work) + [""] + \
+    body = section_training(work, args.updates) + [""] + section_gap(work, Path(args.out)) + [""] + \
         section_latency(work, args.space) + [""] + section_search(work) + [""] + section_extra(work)
     notes = [""] + ([Path(args.notes).read_text()] if args.notes else [])
     Path(args.out).write_text("\n".join(head + body + notes) + "\n")

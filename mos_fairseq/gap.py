@@ -145,21 +145,24 @@ def gap_table(result: dict) -> str:
 
 
 def gap_plot(result: dict, path: Path) -> None:
+    """Supernet vs standalone scatter, BLEU (left) and validation loss (right), one colour per supernet."""
     from mos_fairseq.plotting import pyplot
 
     plt = pyplot()
 
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
     names = result["archs"]
-    x = [result["standalone"][n]["bleu"] for n in names]
-    for ckpt, r in result["supernets"].items():
-        ax.scatter(x, [r["per_arch"][n]["bleu"] for n in names], s=18,
-                   label=f"{Path(ckpt).parent.name}/{Path(ckpt).name}: MAE {r['bleu']['mae']:.2f}, τ {r['bleu']['kendall_tau']:.2f}")
-    lo, hi = min(x), max(x)
-    ax.plot([lo, hi], [lo, hi], color="black", lw=1)
-    ax.set_xlabel("standalone BLEU")
-    ax.set_ylabel("supernet BLEU")
-    ax.legend(fontsize=7)
+    for ax, metric, key, unit in ((axes[0], "bleu", "bleu", "BLEU"), (axes[1], "loss", "valid_loss", "valid loss (bits)")):
+        x = [result["standalone"][n][key] for n in names]
+        for ckpt, r in result["supernets"].items():
+            ax.scatter(x, [r["per_arch"][n][key] for n in names], s=18,
+                       label=f"{Path(ckpt).parent.name}/{Path(ckpt).name}: MAE {r[metric]['mae']:.3g}, "
+                             f"τ {r[metric]['kendall_tau']:.2f}")
+        lo, hi = min(x), max(x)
+        ax.plot([lo, hi], [lo, hi], color="black", lw=1)
+        ax.set_xlabel(f"standalone {unit}")
+        ax.set_ylabel(f"supernet {unit}")
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
