@@ -145,12 +145,34 @@ stage_search() {
     done
 }
 
+extra_arch() {
+    # GAP_EXTRA_ARCH, else the architecture whose neuron-MoS subnet is furthest above its standalone
+    # loss in the gap table (where there is a gap to close), else the first one
+    if [ -n "${GAP_EXTRA_ARCH:-}" ]; then echo "$WORK/archs/$GAP_EXTRA_ARCH.yml"; return; fi
+    python - "$WORK" <<'PY'
+import json, sys
+from pathlib import Path
+work = Path(sys.argv[1])
+archs = sorted((work / "archs").glob("*.yml"))
+gap = work / "gap" / "gap.json"
+pick = archs[0]
+if gap.is_file():
+    g = json.loads(gap.read_text())
+    neuron = next((r for c, r in g["supernets"].items() if Path(c).parent.name == "neuron"), None)
+    if neuron:
+        name = max(g["archs"], key=lambda n: neuron["per_arch"][n]["valid_loss"] - g["standalone"][n]["valid_loss"])
+        pick = work / "archs" / f"{name}.yml"
+print(pick)
+PY
+}
+
 stage_extra() {
     # additional training of one architecture from inherited weights (neuron-wise MoS and SPOS),
     # validated every 50 updates, against the same architecture trained from scratch
-    local arch
-    arch=$(ls "$WORK"/archs/*.yml | head -1)
-    local extra
+    local arch extra
+    if [ -f "$WORK/extra/arch" ]; then arch=$WORK/archs/$(cat "$WORK/extra/arch").yml; else arch=$(extra_arch); fi
+    mkdir -p "$WORK/extra"
+    basename "$arch" .yml > "$WORK/extra/arch"
     read -r -a extra <<< "${GAP_EXTRA_SUPERNETS:-neuron spos}"
     for name in "${extra[@]}"; do
         local dir=$WORK/extra/$name
@@ -159,6 +181,11 @@ stage_extra() {
         mkdir -p "$dir"
         [ -f "$dir/export/checkpoint.pt" ] || mos-nas export --checkpoint "$WORK/supernets/$name/checkpoint_last.pt" \
             --arch "$arch" --data "$BIN" --out "$dir/export" --overwrite > "$dir/export.log"
+        if [ ! -f "$dir/start.json" ]; then  # update 0: the subnet inside the supernet, whole valid set
+            mos-nas evaluate --checkpoint "$WORK/supernets/$name/checkpoint_last.pt" --data "$BIN" --arch "$arch" \
+                --valid-subset valid --no-bleu --json > "$dir/start.json.tmp"
+            mv "$dir/start.json.tmp" "$dir/start.json"
+        fi
         mos-nas retrain --export-dir "$dir/export" --data "$BIN" --save-dir "$dir/train" -- "${RECIPE[@]}" \
             --save-interval-updates 50 \
             >> "$dir/train.log" 2>&1
