@@ -175,7 +175,9 @@ def main() -> None:
         "side by side on a 2-core AMD EPYC guest.", "",
         "Commands: `OMP_NUM_THREADS=1 benchmarks/gap_real_data.sh supernets &` and "
         "`OMP_NUM_THREADS=1 benchmarks/gap_real_data.sh standalone &`, then "
-        "`benchmarks/gap_real_data.sh gap latency search extra report` (every stage resumes).", ""]
+        "`benchmarks/gap_real_data.sh gap latency search extra` (each lane pinned to one core with `taskset -c 0` / "
+        "`taskset -c 1`; every stage resumes), and this report: `python benchmarks/gap_report.py --work runs/gap "
+        "--notes benchmarks/gap_notes.md`.", ""]
     body = section_training(work, args.updates) + [""] + section_gap(work, Path(args.out)) + [""] + \
         section_latency(work, args.space) + [""] + section_search(work) + [""] + section_extra(work)
     notes = [""] + ([Path(args.notes).read_text()] if args.notes else [])
