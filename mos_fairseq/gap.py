@@ -1,11 +1,11 @@
 """``mos-nas gap``: how well a supernet predicts standalone-trained subnets (MoS paper, Table 4).
 
 For every architecture of ``--archs`` and every ``--supernet``, the subnet's validation loss and
-test BLEU inside the supernet (beam 4, length penalty 0.6, detokenised sacreBLEU, computed in
-process for both sides so that only the weights differ) are compared with those of the same architecture trained on its
-own (``--standalone DIR/<arch name>/checkpoint_best.pt``, e.g. from ``mos-nas retrain
---from-scratch``): the mean absolute error and Kendall's tau between supernet and standalone
-numbers, per supernet, as a table, JSON and a scatter plot.
+test BLEU inside the supernet are compared with those of the same architecture trained on its own
+(``--standalone DIR/<arch name>/checkpoint_best.pt``, e.g. from ``mos-nas retrain --arch``): the
+mean absolute error and Kendall's tau between supernet and standalone numbers, per supernet, as a
+table, JSON and a scatter plot. Both sides are measured in this process the same way (same
+sentences, beam 4, length penalty 0.6, detokenised sacreBLEU), so they differ only in weights.
 
 Each (checkpoint, architecture) measurement is kept under ``OUT/cache/`` as soon as it is made,
 keyed by the checkpoint's path, size and modification time, the architecture file's text and the

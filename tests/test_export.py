@@ -241,6 +241,14 @@ def test_gap_of_a_supernet_against_its_own_exports_is_zero_and_resumes(supernets
                        max_sentences=40) == first
     assert any(stock_transformer_mismatch(Architecture.load(a, space)) for a in archs.glob("*.yml"))  # static models too
 
+    entry = next(p for p in (tmp_path / "gap" / "cache").glob("*.json") if "standalone a1" in p.read_text())
+    entry.write_text("{truncated")  # an unreadable entry is measured again and rewritten
+    remeasured = []
+    monkeypatch.setattr(gap, "standalone_metrics", lambda *a, **k: remeasured.append(a[0]) or first["standalone"]["a1"])
+    assert gap.run_gap([str(ckpt)], str(archs), str(standalone), str(synthetic_bin), str(tmp_path / "gap"),
+                       max_sentences=40) == first
+    assert [p.parent.name for p in remeasured] == ["a1"] and json.loads(entry.read_text())["label"] == "standalone a1"
+
     calls = []
     monkeypatch.setattr(gap, "supernet_metrics", lambda *a, **k: calls.append(a[2]) or {"valid_loss": 1.0, "bleu": 2.0})
     shutil.copy(supernets["layer"], ckpt)  # another state under the same path
