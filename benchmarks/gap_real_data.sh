@@ -17,7 +17,8 @@
 # Settings (environment): GAP_WORK (runs/gap), GAP_DATA (../shared/data/mt-ende), GAP_UPDATES
 # (500), GAP_MAX_TOKENS (4096), GAP_N_ARCHS (6), GAP_SPACE (hat_cpu_small), GAP_BLEU_SUBSET (test),
 # GAP_MAX_SENTENCES (500: the gap and search measure the first N sentences of each subset),
-# GAP_SEARCH_ITERATIONS (10; population 30 per iteration);
+# GAP_SEARCH_ITERATIONS (10; population 30 per iteration), GAP_LATENCY_CONSTRAINTS ("60 100" ms),
+# GAP_EXTRA_ARCH (default: the architecture with the largest neuron-MoS loss gap);
 # GAP_TRAIN_SUPERNETS / GAP_TRAIN_ARCHS (space-separated names, e.g. "spos layer" / "arch_0004")
 # restrict the training stages of one lane, to balance lanes without two of them on one run;
 # GAP_EXTRA_SUPERNETS (default "neuron spos") does the same for the additional-training stage.
