@@ -9,7 +9,30 @@ import json
 import statistics
 from pathlib import Path
 
-from fairseq_logs import train_progress
+from fairseq_logs import seconds_per_update, train_progress
+
+def validation_curves(work: Path, names: list[str]) -> list[str]:
+    """Markdown table of the largest and smallest subnets' validation perplexity at every checkpoint of
+    each supernet, from fairseq-train's per-subnet validation (``loss_largest``/``loss_smallest``, bits)."""
+    curves = {}
+    for name in names:
+        points = {}
+        for v in train_progress(work / "supernets" / name / "train.log")["valid"]:
+            if "loss_largest" in v and "num_updates" in v:
+                points[int(v["num_updates"])] = (2 ** v["loss_largest"], 2 ** v.get("loss_smallest", float("nan")))
+        if points:
+            curves[name] = points
+    if not curves:
+        return []
+    steps = sorted({u for pts in curves.values() for u in pts})
+    cols = list(curves)
+    md = ["", "### During training (fairseq's validation at every checkpoint; ppl of the largest / smallest subnet)", "",
+          "| updates | " + " | ".join(cols) + " |", "|---:|" + "---:|" * len(cols)]
+    for u in steps:
+        cells = [f"{curves[c][u][0]:.1f} / {curves[c][u][1]:.1f}" if u in curves[c] else "-" for c in cols]
+        md.append(f"| {u:,} | " + " | ".join(cells) + " |")
+    return md
+
 
 def finetune_summary(log: Path) -> dict | None:
     """Best and final validation of a sentence_prediction fine-tuning log (None before the first)."""
@@ -25,6 +48,8 @@ def main() -> None:
     ap.add_argument("--updates", type=int, default=600)
     ap.add_argument("--max-tokens", type=int, default=2048)
     ap.add_argument("--ft-updates", type=int, default=1800)
+    ap.add_argument("--pilot", help="the work dir of a shorter run of the same study: its perplexities "
+                    "are shown beside these")
     ap.add_argument("--notes", help="a markdown file appended as the discussion")
     ap.add_argument("--out", default="benchmarks/results/bert.md")
     args = ap.parse_args()
@@ -46,9 +71,17 @@ def main() -> None:
         "",
         "## Largest and smallest subnets: standard vs neuron-wise MoS supernet (same budget)",
         "",
-        "| supernet | space | MoS | subnet | params | valid ppl | test ppl | train wall (s) |",
-        "|---|---|---|---|---:|---:|---:|---:|",
     ]
+    pilot = Path(args.pilot) if args.pilot else None
+    pilot_updates = {}
+    if pilot:
+        for log in (pilot / "supernets").glob("*/train.log"):
+            pilot_updates[log.parent.name] = train_progress(log)["updates"]
+        md += [f"`valid ppl (pilot)`: the same supernet after the pilot's "
+               f"{'/'.join(str(v) for v in sorted(set(pilot_updates.values())))} updates (`{pilot}`).", ""]
+    md += ["| supernet | space | MoS | subnet | params | updates | valid ppl | test ppl"
+           + (" | valid ppl (pilot)" if pilot else "") + " | s/update (median) |",
+           "|---|---|---|---|---:|---:|---:|---:|" + ("---:|" if pilot else "") + "---:|"]
     names = sorted(p.name for p in (work / "supernets").glob("*")) if (work / "supernets").is_dir() else []
     pending = []
     for name in names:
@@ -60,11 +93,19 @@ def main() -> None:
                 continue
             res = json.loads(res_path.read_text())
             space, mos = name.rsplit("_", 1)
-            wall = f"{summary['train_wall_s']:.0f}" if summary["train_wall_s"] else "-"
+            rate = seconds_per_update(work / "supernets" / name / "train.log")
+            pilot_cell = ""
+            if pilot:
+                pilot_res = pilot / "eval" / f"{name}_{which}.json"
+                pilot_cell = (f" {json.loads(pilot_res.read_text())['valid']['valid_ppl']:.2f} |"
+                              if pilot_res.is_file() else " - |")
             md.append(f"| {name} | bert_cpu_{space} | {mos} | {which} | {res['valid']['params']:,} | "
-                      f"{res['valid']['valid_ppl']:.2f} | {res['test']['valid_ppl']:.2f} | {wall} |")
+                      f"{summary['updates']:,} | {res['valid']['valid_ppl']:.2f} | {res['test']['valid_ppl']:.2f} |"
+                      + pilot_cell + (f" {rate:.2f} |" if rate else " - |"))
     if pending:
         md += ["", f"Pending: {', '.join(pending)}."]
+
+    md += validation_curves(work, names)
 
     shapes = work / "shapes" / "shapes.json"
     md += ["", "## Shapes at equal parameter counts (SuperShaper Table 6 form, perplexity inside the supernets)", ""]

@@ -1,8 +1,9 @@
 """Reads fairseq-train logs (``--log-format simple``) for the benchmark reports: updates done,
-training wall time and the validation lines. Shared by gap_report.py and bert_report.py."""
+training wall time, seconds per update and the validation lines. Shared by gap_report.py and bert_report.py."""
 from __future__ import annotations
 
 import re
+import statistics
 from pathlib import Path
 
 NUM = r"([-+0-9.eE]+)"
@@ -20,3 +21,19 @@ def train_progress(log: Path) -> dict:
         fields = dict(re.findall(r"\| (\w+) " + NUM, line))
         valids.append({k: float(v) for k, v in fields.items()})
     return {"updates": max(updates, default=0), "train_wall_s": sum(walls), "valid": valids}
+
+
+def seconds_per_update(log: Path) -> float | None:
+    """Median training seconds per update over the log intervals (robust to a paused or resumed run,
+    whose interval spans the pause)."""
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    rates, last = [], None
+    for line in text.splitlines():
+        m = re.search(r"num_updates=(\d+).*train_wall=(\d+)", line)
+        if not m:
+            continue
+        upd, wall = int(m.group(1)), float(m.group(2))
+        if last is not None and upd > last:
+            rates.append(wall / (upd - last))
+        last = upd
+    return statistics.median(rates) if rates else None
