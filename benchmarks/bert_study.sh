@@ -14,7 +14,8 @@
 # Settings (environment): BERT_WORK (runs/bert), BERT_DATA (../shared/data/mlm-en), BERT_GLUE
 # (../shared/data/glue/SST-2), BERT_UPDATES (600), BERT_MAX_TOKENS (2048), BERT_FT_UPDATES (1800),
 # BERT_SUPERNETS (bottleneck_none bottleneck_neuron homogeneous_neuron), BERT_TRAIN_SUPERNETS
-# (a subset of them, to split the training between lanes).
+# (a subset of them, to split the training between lanes), BERT_PILOT (the work dir of a shorter run, shown
+# beside this one in the report).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${BERT_WORK:-$ROOT/runs/bert}
@@ -111,7 +112,8 @@ stage_finetune() {
 
 stage_report() {
     python "$ROOT/benchmarks/bert_report.py" --work "$WORK" --updates "$UPDATES" --max-tokens "$MAX_TOKENS" \
-        --ft-updates "$FT_UPDATES" --out "$ROOT/benchmarks/results/bert.md"
+        --ft-updates "$FT_UPDATES" --notes "$ROOT/benchmarks/bert_notes.md" ${BERT_PILOT:+--pilot "$BERT_PILOT"} \
+        --out "$ROOT/benchmarks/results/bert.md"
 }
 
 [ $# -gt 0 ] || { sed -n 2,18p "$0"; exit 2; }

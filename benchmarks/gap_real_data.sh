@@ -199,7 +199,7 @@ stage_report() {
         --space "$SPACE" --out "$ROOT/benchmarks/results/gap_real_data.md"
 }
 
-[ $# -gt 0 ] || { sed -n 2,23p "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n 2,24p "$0"; exit 2; }
 stages=("$@")
 [ "$1" = all ] && stages=(data archs supernets standalone gap latency search extra report)
 for s in "${stages[@]}"; do
