@@ -145,7 +145,15 @@ def test_tiny_bert_supernet_trains_30_updates_and_exports(tiny_bert, tmp_path):
     losses = [float(line.split("loss=")[1].split(",")[0]) for line in out.splitlines() if "train_inner" in line]
     assert len(losses) == 3 and losses[-1] < losses[0]
     valid = [line for line in out.splitlines() if "valid on 'valid' subset" in line]
-    assert valid and "loss_largest" in valid[-1] and "loss_smallest" in valid[-1]
+    assert valid and "loss_largest" in valid[-1] and "loss_smallest" in valid[-1] and "num_updates 30" in valid[-1]
+    # mos-nas evaluate scores a subnet on fairseq-train's validation masks: the same loss as logged
+    space = BertSpace.load("bert_tiny_bottleneck")
+    for which, arch in (("largest", BertArch.largest(space)), ("smallest", BertArch.smallest(space))):
+        arch.save(tmp_path / f"{which}.yml")
+        res = json.loads(run_cli("evaluate", "--checkpoint", str(ckpt), "--arch", str(tmp_path / f"{which}.yml"),
+                                 "--json").stdout)
+        logged = float(valid[-1].split(f"| loss_{which} ")[1].split(" ")[0])
+        assert abs(res["valid_loss"] - logged) <= 6e-4, (which, res["valid_loss"], logged)
     arch = tmp_path / "shape.yml"
     BertArch.random(BertSpace.load("bert_tiny_bottleneck"), random.Random(3)).save(arch)
     summary = run_cli("export", "--checkpoint", str(ckpt), "--arch", str(arch), "--out", str(tmp_path / "exp")).stdout

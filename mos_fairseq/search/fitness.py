@@ -2,7 +2,10 @@
 
 Search scores thousands of candidates, so the batches are built once (the first
 ``max_sentences`` sentences of the subset, ordered by length, in chunks of ``batch_sentences``)
-and every candidate sees exactly the same ones. A candidate is first collapsed into a static
+and every candidate sees exactly the same ones. Masked-LM batches use the masks fairseq-train's
+validation uses (those of epoch 1: fairseq's ``Trainer.get_valid_iterator`` fixes it), so a
+subnet's loss here equals the one fairseq-train logs for it; which tokens are masked moves a
+masked-LM perplexity by a few percent, so two tools on different draws would disagree. A candidate is first collapsed into a static
 model (MoS experts mixed once for it, weights sliced once; :func:`extract_subnet`) and then run on
 all batches, instead of slicing and mixing the supernet's weights on every batch. The loss is the
 token-level negative log-likelihood in bits (no label smoothing). Results are cached by
@@ -31,12 +34,15 @@ class ValidationBatches:
 
     @classmethod
     def from_task(cls, task, subset: str = "valid", max_sentences: int | None = None,
-                  batch_sentences: int = 64) -> "ValidationBatches":
+                  batch_sentences: int = 64, epoch: int = 1) -> "ValidationBatches":
+        """The first ``max_sentences`` sentences of ``subset``; ``epoch`` seeds epoch-dependent data
+        (masked LM's masks): 1, as in fairseq-train's validation."""
         try:
-            task.load_dataset(subset, combine=False, epoch=1)
+            task.load_dataset(subset, combine=False, epoch=epoch)
         except FileNotFoundError as exc:
             raise DataError(f"validation subset '{subset}' not found in {task.cfg.data}: {exc}") from None
         dataset = task.dataset(subset)
+        dataset.set_epoch(epoch)  # MaskTokensDataset draws its masks from (seed, epoch, index)
         n = len(dataset) if max_sentences is None else min(max_sentences, len(dataset))
         if n == 0:
             raise DataError(f"validation subset '{subset}' in {task.cfg.data} is empty")
