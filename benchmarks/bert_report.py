@@ -67,7 +67,8 @@ def main() -> None:
         "Perplexity = 2^(masked-token NLL in bits), every masked token of the split, same masks for every model.",
         "",
         "Commands: `benchmarks/bert_study.sh data supernets eval shapes finetune` (resumable; settings in "
-        "its header), then `python benchmarks/bert_report.py --notes benchmarks/bert_notes.md`.",
+        "its header), then `benchmarks/bert_study.sh report` (`bert_report.py` with the notes; `BERT_PILOT=DIR` adds "
+        "a shorter run's numbers beside these).",
         "",
         "## Largest and smallest subnets: standard vs neuron-wise MoS supernet (same budget)",
         "",
@@ -158,8 +159,11 @@ def main() -> None:
            "updates of 32 sentences, lr 1e-4, the same for both rows; the baseline is the same architecture from "
            "random weights (`FINETUNE_FROM=`). Accuracy on the dev split, evaluated every 200 updates.", "",
            "| start | best dev accuracy | final dev accuracy | final dev loss |", "|---|---:|---:|---:|"]
-    for run, label in (("pretrained", "exported supernet subnet"), ("scratch", "random weights")):
-        s = finetune_summary(ft / run / "train.log")
+    runs = [(ft / "pretrained", "exported supernet subnet"), (ft / "scratch", "random weights")]
+    if pilot:
+        runs.insert(1, (pilot / "finetune" / "pretrained", "exported subnet of the pilot's supernet"))
+    for run_dir, label in runs:
+        s = finetune_summary(run_dir / "train.log")
         if s is None:
             md.append(f"| {label} | pending | | |")
         else:
