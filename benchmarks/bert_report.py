@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fairseq_logs import seconds_per_update, train_progress
 
+
 def validation_curves(work: Path, names: list[str]) -> list[str]:
     """Markdown table of the largest and smallest subnets' validation perplexity at every checkpoint of
     each supernet, from fairseq-train's per-subnet validation (``loss_largest``/``loss_smallest``, bits)."""

@@ -2,14 +2,14 @@
 
 Search scores thousands of candidates, so the batches are built once (the first
 ``max_sentences`` sentences of the subset, ordered by length, in chunks of ``batch_sentences``)
-and every candidate sees exactly the same ones. Masked-LM batches use the masks fairseq-train's
-validation uses (those of epoch 1: fairseq's ``Trainer.get_valid_iterator`` fixes it), so a
-subnet's loss here equals the one fairseq-train logs for it; which tokens are masked moves a
-masked-LM perplexity by a few percent, so two tools on different draws would disagree. A candidate is first collapsed into a static
-model (MoS experts mixed once for it, weights sliced once; :func:`extract_subnet`) and then run on
-all batches, instead of slicing and mixing the supernet's weights on every batch. The loss is the
-token-level negative log-likelihood in bits (no label smoothing). Results are cached by
-architecture (:class:`FitnessCache`), so re-visited candidates cost nothing.
+and every candidate sees exactly the same ones. Masked-LM batches carry the masks of
+fairseq-train's validation (epoch 1, which ``Trainer.get_valid_iterator`` fixes), so a subnet's
+loss here is the one fairseq-train logs for it: another draw of masks moves a masked-LM
+perplexity by a few percent. A candidate is first collapsed into a static model (MoS experts
+mixed once for it, weights sliced once; :func:`extract_subnet`) and then run on all batches,
+instead of slicing and mixing the supernet's weights on every batch. The loss is the token-level
+negative log-likelihood in bits (no label smoothing). Results are cached by architecture
+(:class:`FitnessCache`), so re-visited candidates cost nothing.
 """
 from __future__ import annotations
 
