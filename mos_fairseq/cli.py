@@ -152,6 +152,10 @@ def cmd_measure_latency(args: argparse.Namespace) -> None:
     from mos_fairseq.bert.space import load_any_space
     from mos_fairseq.latency.measure import is_bert
 
+    if args.checkpoint:
+        return _measure_checkpoint_latency(args)
+    if not args.space or args.n_archs is None:
+        raise UserError("give --space and --n-archs (sample and measure a space), or --checkpoint CKPT [CKPT ...]")
     space, _ = load_any_space(args.space)
     bert = is_bert(space)
     # a masked-LM task adds <mask> to the data's dictionary
@@ -170,6 +174,24 @@ def cmd_measure_latency(args: argparse.Namespace) -> None:
         raise SystemExit(130) from None
     print(f"measured {measured} architecture(s) now; {args.out} holds {args.n_archs} (sidecar "
           f"{Path(args.out).with_suffix('.json').name})")
+
+
+def _measure_checkpoint_latency(args: argparse.Namespace) -> None:
+    from mos_fairseq.latency.checkpoint_latency import measure_checkpoints
+    from mos_fairseq.latency.protocol import Protocol
+
+    if args.space or args.n_archs is not None:
+        raise UserError("--checkpoint measures trained models; it takes no --space or --n-archs")
+    protocol = Protocol(device=args.device, threads=args.threads, src_len=args.src_len, tgt_len=args.tgt_len,
+                        beam=args.beam, batch_size=args.batch_size, repeats=args.repeats, warmup=args.warmup,
+                        trim=args.trim, vocab_size=1)  # the vocabulary is each model's own
+    data = measure_checkpoints(args.checkpoint, protocol, args.out)
+    for path in args.checkpoint:
+        entry = data["models"][str(Path(path).resolve())]
+        print(f"{path}: {entry['latency_ms']:.2f} ms (encoder {entry['encoder_ms']:.2f} + decoder "
+              f"{entry['decoder_ms']:.2f}), {entry['params']:,} parameters")
+    print(f"wrote {args.out} ({data['device']['cpu'] if args.device == 'cpu' else data['device'].get('gpu')}, "
+          f"{data['device']['torch_threads']} thread(s))")
 
 
 def cmd_train_estimator(args: argparse.Namespace) -> None:
@@ -291,10 +313,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_bleu(args: argparse.Namespace) -> None:
+    from mos_fairseq.arch import write_text_atomic
     from mos_fairseq.bleu import generate, parse_generate_output, score, target_lang_of
 
-    if args.hyps or args.refs:
-        if not (args.hyps and args.refs) or args.path:
+    if args.hyps:
+        if not args.refs or args.path:
             raise UserError("give --hyps and --refs (score files), or --path and --data (translate, then score)")
         hyps = _read_lines(args.hyps)
         refs = _read_lines(args.refs)
@@ -302,9 +325,17 @@ def cmd_bleu(args: argparse.Namespace) -> None:
     else:
         if not (args.path and args.data):
             raise UserError("give --path CHECKPOINT and --data BIN_DIR, or --hyps FILE --refs FILE")
+        raw_refs = _read_lines(args.refs) if args.refs else None
         hyps, refs = parse_generate_output(generate(args.path, args.data, args.subset, args.batch_size,
                                                     output=args.output))
+        if raw_refs is not None:  # score against the raw text, not the references read back from the binaries
+            if len(raw_refs) != len(refs):
+                raise DataError(f"--refs '{args.refs}' has {len(raw_refs)} lines but subset '{args.subset}' "
+                                f"has {len(refs)} sentences")
+            refs = raw_refs
         lang = args.target_lang or target_lang_of(args.path)
+        if args.save_hyps:
+            write_text_atomic(Path(args.save_hyps), "".join(h + "\n" for h in hyps))
     result = score(hyps, refs, lang)
     if args.json:
         print(json.dumps({"bleu": result.sacrebleu, "signature": result.signature,
@@ -318,6 +349,17 @@ def _read_lines(path: str) -> list[str]:
         return Path(path).read_text().splitlines()
     except OSError as exc:
         raise DataError(f"cannot read '{path}': {exc.strerror}") from None
+
+
+def cmd_average(args: argparse.Namespace) -> None:
+    from mos_fairseq.average import average_checkpoints, last_epoch_checkpoints
+
+    if bool(args.inputs) == bool(args.dir):
+        raise UserError("give --inputs CKPT [CKPT ...] or --dir DIR --last N")
+    paths = args.inputs or last_epoch_checkpoints(args.dir, args.last)
+    summary = average_checkpoints(paths, args.out)
+    names = ", ".join(Path(p).name for p in summary["averaged"])
+    print(f"wrote {args.out}: the average of {len(summary['averaged'])} checkpoints ({names})")
 
 
 def cmd_retrain(args: argparse.Namespace) -> None:
@@ -351,10 +393,13 @@ def cmd_make_synthetic(args: argparse.Namespace) -> None:
     print(f"wrote synthetic en-de corpus to {args.out}: {counts}")
 
 
-def _add_prepare_args(p: argparse.ArgumentParser, train_help: str) -> None:
+def _add_prepare_args(p: argparse.ArgumentParser, train_help: str, several_tests: bool = False) -> None:
     p.add_argument("--train", required=True, help=train_help)
     p.add_argument("--valid", required=True)
-    p.add_argument("--test")
+    if several_tests:
+        p.add_argument("--test", nargs="+", help="test set(s); the second and later become subsets test1, test2, ...")
+    else:
+        p.add_argument("--test")
     p.add_argument("--vocab-size", type=int, required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--workers", type=int, default=1)
@@ -444,10 +489,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("measure-latency", help="measure sampled subnets (as exported static models) on this device")
-    p.add_argument("--space", required=True, help="space YAML or built-in name")
+    p.add_argument("--space", help="space YAML or built-in name")
+    p.add_argument("--checkpoint", nargs="+", help="instead of --space: time these trained translation checkpoints "
+                   "(stock transformer, export, retrained) with the same protocol; --out is then a JSON file")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
-    p.add_argument("--n-archs", type=int, required=True, help="architectures in the finished file")
+    p.add_argument("--n-archs", type=int, help="architectures in the finished file (with --space)")
     p.add_argument("--repeats", type=int, default=300, help="timed runs per architecture (HAT: 300)")
     p.add_argument("--warmup", type=int, default=10, help="untimed runs before timing")
     p.add_argument("--trim", type=float, default=0.1, help="fraction dropped at each end before averaging")
@@ -548,7 +595,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--output", help="keep fairseq-generate's output here")
     p.add_argument("--hyps", help="score this file of detokenised hypotheses (one per line) ...")
-    p.add_argument("--refs", help="... against this file of references")
+    p.add_argument("--refs", help="... against this file of references (with --path: score against this raw "
+                   "reference file, one line per sentence of the subset, instead of the binarised references)")
+    p.add_argument("--save-hyps", help="with --path: write the detokenised hypotheses here, one per source line")
     p.add_argument("--target-lang", help="target language (compound splitting for 'de'; default: the checkpoint's)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bleu)
@@ -564,6 +613,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the fairseq-train command only")
     p.add_argument("fairseq_args", nargs=argparse.REMAINDER, help="-- then extra fairseq-train options")
     p.set_defaults(func=cmd_retrain)
+
+    p = sub.add_parser("average", help="average the parameters of checkpoints (fairseq's average_checkpoints.py)")
+    p.add_argument("--inputs", nargs="+", help="checkpoints to average")
+    p.add_argument("--dir", help="instead of --inputs: a save directory whose last --last epoch checkpoints to average")
+    p.add_argument("--last", type=int, default=5, help="with --dir: how many epoch checkpoints (default 5)")
+    p.add_argument("--out", required=True, help="averaged checkpoint to write")
+    p.set_defaults(func=cmd_average)
 
     p = sub.add_parser("gap", help="supernet vs standalone: MAE and Kendall tau of BLEU and loss (MoS Table 4)")
     p.add_argument("--supernet", nargs="+", required=True, help="supernet checkpoint(s)")
@@ -588,7 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare-data", help="joint sentencepiece + fairseq binaries from raw parallel text")
     p.add_argument("--src", required=True)
     p.add_argument("--tgt", required=True)
-    _add_prepare_args(p, "prefix of the raw training files (PREFIX.SRC, PREFIX.TGT)")
+    _add_prepare_args(p, "prefix of the raw training files (PREFIX.SRC, PREFIX.TGT)", several_tests=True)
     p.set_defaults(func=cmd_prepare_data)
 
     p = sub.add_parser("prepare-mlm", help="sentencepiece + fairseq binaries for masked-LM pretraining (BERT)")

@@ -2,7 +2,8 @@
 
 Writes into a temporary directory beside ``out`` and renames it into place at the end, so a
 failed run never leaves a half-written data directory. The output holds ``dict.{src,tgt}.txt``
-(one joined dictionary), the ``{split}.{src}-{tgt}.{lang}.{bin,idx}`` files and ``spm.model``.
+(one joined dictionary), the ``{split}.{src}-{tgt}.{lang}.{bin,idx}`` files and ``spm.model``;
+several test sets are named as ``fairseq-preprocess --testpref a,b`` names them (``test``, ``test1``, ...).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Sequence
 
 from mos_fairseq.errors import DataError
 
@@ -74,7 +76,7 @@ def prepare_parallel(
     tgt: str,
     train: str,
     valid: str,
-    test: str | None,
+    test: str | Sequence[str] | None,
     vocab_size: int,
     out: str | Path,
     workers: int = 1,
@@ -86,8 +88,9 @@ def prepare_parallel(
     if vocab_size < 8:
         raise DataError(f"--vocab-size must be at least 8, got {vocab_size}")
     splits = {"train": train, "valid": valid}
-    if test:
-        splits["test"] = test
+    tests = [test] if isinstance(test, str) else list(test or [])
+    for i, prefix in enumerate(tests):  # fairseq's names for several test sets: test, test1, test2, ...
+        splits[f"test{i or ''}"] = prefix
     for prefix in splits.values():
         check_parallel(prefix, src, tgt)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -111,8 +114,12 @@ def binarize_into(work: Path, pieces: Path, splits: list[str], options: list[str
     sentencepiece model, and move the result onto ``out`` (replacing it)."""
     dest = work / "bin"
     cmd = [sys.executable, "-m", "fairseq_cli.preprocess", *options, "--destdir", str(dest), "--workers", str(workers)]
+    tests = [str(pieces / split) for split in splits if split.startswith("test")]  # test, test1, ... in order
     for split in splits:
-        cmd += [f"--{split}pref", str(pieces / split)]
+        if not split.startswith("test"):
+            cmd += [f"--{split}pref", str(pieces / split)]
+    if tests:
+        cmd += ["--testpref", ",".join(tests)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]

@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# The Multi30k study (issue 17): HAT's latency-BLEU result and MoS's Table 4 in BLEU, on one CPU.
+# Multi30k En-De (train 29,000; valid = val 2016; test = test 2017 flickr; test1 = test 2017 mscoco)
+# -> sentencepiece 8k joined -> recipe sweep on a stock transformer -> hand-designed baselines and
+# the space's largest subnet trained alone -> latency of the space on this CPU + estimator ->
+# supernets (neuron-wise MoS sandwich, SPOS; same updates and batch) -> latency of every trained
+# baseline -> one search per supernet at 3 latency constraints -> every pick exported (inherited),
+# retrained from scratch and fine-tuned from the inherited weights -> Table 4 (mos-nas gap) -> report.
+#
+# Usage: benchmarks/multi30k.sh STAGE [STAGE ...]
+#   stages: data sweep standalone supernets latency baseline_latency search picks retrain finetune
+#           pick_latency table4 report (all = every one in order)
+# Every stage resumes: finished pieces are skipped (a `.done` marker or the output file), and
+# fairseq-train continues from its checkpoint_last.pt. Run two lanes side by side, one thread each,
+# pinned to a core, e.g.
+#   M30K_ONLY="base_3x3" OMP_NUM_THREADS=1 taskset -c 0 benchmarks/multi30k.sh sweep &
+#   M30K_ONLY="neuron spos" OMP_NUM_THREADS=1 taskset -c 1 benchmarks/multi30k.sh supernets &
+# Settings (environment): M30K_WORK (runs/multi30k), M30K_DATA (../shared/data/multi30k-ende),
+# M30K_PRESET (multi30k: configs/retrain/multi30k.yml, the recipe of every model trained alone),
+# M30K_SUPERNET_EPOCHS (20), M30K_FINETUNE_EPOCHS (5), M30K_AVERAGE (5 last epoch checkpoints;
+# 2 for fine-tuning), M30K_LAT_ARCHS (300 architectures measured), M30K_LAT_REPEATS (50),
+# M30K_LEN (16: source and target tokens of the latency protocol, about Multi30k's mean length + EOS),
+# M30K_CONSTRAINTS (default: the measured latencies of base_3x1, base_3x2 and base_3x3),
+# M30K_SUPERNETS ("neuron spos"; add sandwich), M30K_SEARCH_ITERATIONS (20),
+# M30K_ONLY (space-separated names: the training stages of this lane train only these).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=${M30K_WORK:-$ROOT/runs/multi30k}
+DATA=${M30K_DATA:-$ROOT/../shared/data/multi30k-ende}
+PRESET=${M30K_PRESET:-multi30k}
+SPACE=hat_cpu_multi30k
+SUPERNET_EPOCHS=${M30K_SUPERNET_EPOCHS:-20}
+FINETUNE_EPOCHS=${M30K_FINETUNE_EPOCHS:-5}
+AVERAGE=${M30K_AVERAGE:-5}
+LAT_ARCHS=${M30K_LAT_ARCHS:-300}
+LAT_REPEATS=${M30K_LAT_REPEATS:-50}
+LEN=${M30K_LEN:-16}
+SEARCH_ITERATIONS=${M30K_SEARCH_ITERATIONS:-20}
+read -r -a SUPERNETS <<< "${M30K_SUPERNETS:-neuron spos}"
+ONLY=${M30K_ONLY:-}
+BIN=$WORK/bin
+ARCHS=$ROOT/benchmarks/multi30k_archs   # the hand-designed baselines (stock transformers inside the space)
+SUBSETS=(valid test test1)
+declare -A REFS=([valid]=$DATA/valid.de [test]=$DATA/test.de [test1]=$DATA/test_mscoco.de)
+PROTOCOL=(--threads 1 --repeats "$LAT_REPEATS" --warmup 5 --src-len "$LEN" --tgt-len "$LEN" --beam 4)
+mkdir -p "$WORK"
+# shellcheck source=benchmarks/lib.sh
+source "$ROOT/benchmarks/lib.sh"
+
+selected() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
+recipe_without() {  # the preset's fairseq-train options, one per line, without the given keys
+    python -c "import sys; from mos_fairseq.retrain import load_preset, preset_args; \
+preset = {k: v for k, v in load_preset(sys.argv[1]).items() if k not in sys.argv[2:]}; \
+print('\n'.join(preset_args(preset)))" "$PRESET" "$@"
+}
+commit_of() { git -C "$ROOT" rev-parse --short HEAD; }
+
+stage_data() {
+    [ -f "$BIN/dict.en.txt" ] && return
+    log "data: sentencepiece 8k (joined) + binaries from $DATA (test = flickr 2017, test1 = mscoco 2017)"
+    mos-nas prepare-data --src en --tgt de --train "$DATA/train" --valid "$DATA/valid" \
+        --test "$DATA/test" "$DATA/test_mscoco" --vocab-size 8000 --out "$BIN"
+}
+
+finish_model() {  # DIR N: average the last N epoch checkpoints, then BLEU of every subset (hypotheses kept)
+    local dir=$1 n=$2
+    [ -f "$dir/checkpoint_avg.pt" ] || mos-nas average --dir "$dir" --last "$n" --out "$dir/checkpoint_avg.pt"
+    score_model "$dir/checkpoint_avg.pt" "$dir"
+}
+
+score_model() {  # CKPT DIR: DIR/bleu.SUBSET.json and DIR/hyp.SUBSET.txt for every subset
+    local ckpt=$1 dir=$2
+    for subset in "${SUBSETS[@]}"; do
+        [ -f "$dir/bleu.$subset.json" ] && continue
+        mos-nas bleu --path "$ckpt" --data "$BIN" --subset "$subset" --refs "${REFS[$subset]}" \
+            --save-hyps "$dir/hyp.$subset.txt" --json > "$dir/bleu.$subset.json.tmp"
+        mv "$dir/bleu.$subset.json.tmp" "$dir/bleu.$subset.json"
+    done
+}
+
+train_alone() {  # NAME ARCH_YAML DIR [extra fairseq-train options]: from scratch with the recipe
+    local name=$1 arch=$2 dir=$3
+    shift 3
+    [ -f "$dir/.done" ] && return
+    mkdir -p "$dir"
+    [ -f "$dir/commit" ] || commit_of > "$dir/commit"
+    cp "$arch" "$dir/arch.yml"
+    # shellcheck disable=SC2046
+    run_once "$dir/train" "$name: from scratch, preset $PRESET $*" \
+        mos-nas retrain --arch "$arch" --data "$BIN" --save-dir "$dir" --preset "$PRESET" -- "$@"
+    finish_model "$dir" "$AVERAGE"
+    touch "$dir/.done"
+}
+
+stage_sweep() {
+    # the recipe sweep on the 3+3 stock transformer: the preset itself (it is also baseline base_3x3)
+    # and variants of its learning rate / warm-up and dropout
+    selected base_3x3 && train_alone base_3x3 "$ARCHS/base_3x3.yml" "$WORK/standalone/base_3x3"
+    selected sweep_lr2e-3 && train_alone sweep_lr2e-3 "$ARCHS/base_3x3.yml" "$WORK/sweep/lr2e-3" \
+        --lr 2e-3 --warmup-updates 1000
+    selected sweep_dropout0.2 && train_alone sweep_dropout0.2 "$ARCHS/base_3x3.yml" "$WORK/sweep/dropout0.2" \
+        --dropout 0.2
+    return 0
+}
+
+stage_standalone() {  # every other baseline and the largest subnet, trained alone with the recipe
+    mkdir -p "$WORK/archs"
+    cp "$ARCHS"/*.yml "$WORK/archs/"
+    [ -f "$WORK/archs/largest.yml" ] || mos-nas sample --space "$SPACE" --n 0 --largest --out "$WORK/archs" > /dev/null
+    for arch in "$WORK"/archs/*.yml; do
+        local name
+        name=$(basename "$arch" .yml)
+        selected "$name" || continue
+        train_alone "$name" "$arch" "$WORK/standalone/$name"
+    done
+}
+
+supernet_options() {  # the only differences between the supernets
+    case $1 in
+        spos) echo "--supernet-sampling spos --mos none" ;;
+        sandwich) echo "--supernet-sampling sandwich --sandwich-random 1 --mos none" ;;
+        layer) echo "--supernet-sampling sandwich --sandwich-random 1 --mos layer" ;;
+        neuron) echo "--supernet-sampling sandwich --sandwich-random 1 --mos neuron" ;;
+        *) echo "unknown supernet '$1'" >&2; return 1 ;;
+    esac
+}
+
+stage_supernets() {
+    local options
+    # the recipe without its criterion (supernets train with supernet_cross_entropy), its epochs and
+    # epoch-checkpoint retention (one checkpoint_last.pt is enough to resume)
+    mapfile -t options < <(recipe_without criterion max-epoch keep-last-epochs)
+    mkdir -p "$WORK/valid_archs"
+    cp "$ARCHS"/*.yml "$WORK/valid_archs/"
+    for name in "${SUPERNETS[@]}"; do
+        selected "$name" || continue
+        local dir=$WORK/supernets/$name
+        mkdir -p "$dir"
+        [ -f "$dir/commit" ] || commit_of > "$dir/commit"
+        # shellcheck disable=SC2046,SC2086
+        run_once "$dir" "supernet $name: $SUPERNET_EPOCHS epochs (resumes from checkpoint_last.pt)" \
+            fairseq-train "$BIN" --user-dir "$ROOT/user_dir" --task supernet_translation --arch supertransformer \
+            --search-space "$SPACE" --criterion supernet_cross_entropy $(supernet_options "$name") "${options[@]}" \
+            --max-epoch "$SUPERNET_EPOCHS" --no-epoch-checkpoints --valid-archs "$WORK/valid_archs" \
+            --best-checkpoint-subnet largest --save-dir "$dir"
+    done
+}
+
+stage_latency() {  # the space on this CPU (1 thread, pinned by the caller), then the estimator
+    local lat=$WORK/latency
+    mkdir -p "$lat"
+    if [ ! -f "$lat/$SPACE.safetensors" ]; then
+        log "latency: $LAT_ARCHS architectures of $SPACE ($LAT_REPEATS timed runs each, $LEN+$LEN tokens, beam 4)"
+        mos-nas measure-latency --space "$SPACE" --data "$BIN" --n-archs "$LAT_ARCHS" "${PROTOCOL[@]}" --seed 1 \
+            --out "$lat/$SPACE.csv" --no-progress
+        mos-nas train-estimator --data "$lat/$SPACE.csv" --out "$lat/$SPACE.safetensors" \
+            --report "$lat/$SPACE.report.json" > "$lat/$SPACE.estimator.log"
+    fi
+    lscpu > "$lat/lscpu.txt"
+}
+
+stage_baseline_latency() {  # every model trained alone, as trained (stock transformer or static), same protocol
+    local ckpts=()
+    for dir in "$WORK"/standalone/*/; do
+        [ -f "$dir/checkpoint_avg.pt" ] && ckpts+=("$dir/checkpoint_avg.pt")
+    done
+    log "latency of ${#ckpts[@]} trained models"
+    mos-nas measure-latency --checkpoint "${ckpts[@]}" "${PROTOCOL[@]}" --out "$WORK/latency/models.json"
+}
+
+latency_constraints() {  # M30K_CONSTRAINTS, else the measured latencies of three baselines (ms, 1 decimal)
+    if [ -n "${M30K_CONSTRAINTS:-}" ]; then echo "$M30K_CONSTRAINTS"; return; fi
+    python - "$WORK" <<'PY'
+import json, sys
+from pathlib import Path
+work = Path(sys.argv[1])
+models = json.loads((work / "latency" / "models.json").read_text())["models"]
+out = []
+for name in ("base_3x1", "base_3x2", "base_3x3"):
+    key = str((work / "standalone" / name / "checkpoint_avg.pt").resolve())
+    out.append(f"{models[key]['latency_ms']:.1f}")
+print(" ".join(out))
+PY
+}
+
+stage_search() {
+    local constraints
+    constraints=$(latency_constraints)
+    for name in "${SUPERNETS[@]}"; do
+        local out=$WORK/search/$name
+        [ -f "$out/summary.json" ] && continue
+        log "search $name: latency <= $constraints ms"
+        local resume=()
+        [ -d "$out" ] && resume=(--resume)
+        # shellcheck disable=SC2086
+        mos-nas search --checkpoint "$WORK/supernets/$name/checkpoint_last.pt" --data "$BIN" \
+            --estimator "$WORK/latency/$SPACE.safetensors" --latency-constraint $constraints \
+            --iterations "$SEARCH_ITERATIONS" --population 40 --parents 10 --mutation 15 --crossover 15 \
+            --seed 1 --out "$out" --no-progress "${resume[@]}"
+    done
+}
+
+picks() {  # one line per pick: SUPERNET NAME ARCH_YAML
+    python - "$WORK" "${SUPERNETS[@]}" <<'PY'
+import json, sys
+from pathlib import Path
+work = Path(sys.argv[1])
+for sup in sys.argv[2:]:
+    summary = work / "search" / sup / "summary.json"
+    if not summary.is_file():
+        continue
+    for entry in json.loads(summary.read_text()):
+        print(sup, f"{sup}_{Path(entry['arch']).stem}", work / "search" / sup / entry["arch"])
+PY
+}
+
+stage_picks() {  # export every pick (inherited weights) and score it as it is
+    while read -r sup name arch; do
+        local dir=$WORK/picks/$name
+        [ -f "$dir/.done" ] && continue
+        log "pick $name: export and inherited BLEU"
+        mkdir -p "$dir"
+        cp "$arch" "$dir/arch.yml"
+        [ -f "$dir/export/checkpoint.pt" ] || mos-nas export --checkpoint "$WORK/supernets/$sup/checkpoint_last.pt" \
+            --arch "$arch" --data "$BIN" --out "$dir/export" --overwrite > "$dir/export.log"
+        score_model "$dir/export/checkpoint.pt" "$dir"
+        touch "$dir/.done"
+    done < <(picks)
+}
+
+stage_retrain() {  # every pick from scratch with the baselines' recipe (one run per distinct architecture)
+    while read -r sup name arch; do
+        selected "$name" || continue
+        train_alone "$name" "$arch" "$WORK/standalone/$name"
+    done < <(picks)
+}
+
+stage_finetune() {  # every pick from its inherited weights, a quarter of the recipe's epochs
+    while read -r sup name arch; do
+        selected "$name" || continue
+        local dir=$WORK/finetune/$name
+        [ -f "$dir/.done" ] && continue
+        mkdir -p "$dir"
+        [ -f "$dir/commit" ] || commit_of > "$dir/commit"
+        run_once "$dir/train" "finetune $name: $FINETUNE_EPOCHS epochs from the inherited weights" \
+            mos-nas retrain --export-dir "$WORK/picks/$name/export" --data "$BIN" --save-dir "$dir" --preset "$PRESET" \
+            -- --max-epoch "$FINETUNE_EPOCHS"
+        finish_model "$dir" 2
+        touch "$dir/.done"
+    done < <(picks)
+}
+
+stage_pick_latency() {  # the picks as deployed (exports), the same protocol as the baselines
+    local ckpts=()
+    for dir in "$WORK"/picks/*/; do ckpts+=("$dir/export/checkpoint.pt"); done
+    log "latency of ${#ckpts[@]} exported picks"
+    mos-nas measure-latency --checkpoint "${ckpts[@]}" "${PROTOCOL[@]}" --out "$WORK/latency/models.json"
+}
+
+stage_table4() {  # inherited vs trained alone for every architecture trained alone (MoS Table 4)
+    local t4=$WORK/table4 ckpts=()
+    mkdir -p "$t4/archs" "$t4/standalone"
+    for dir in "$WORK"/standalone/*/; do
+        local name
+        name=$(basename "$dir")
+        [ -f "$dir/checkpoint_avg.pt" ] || continue
+        cp "$dir/arch.yml" "$t4/archs/$name.yml"
+        mkdir -p "$t4/standalone/$name"
+        ln -sf "$(cd "$dir" && pwd)/checkpoint_avg.pt" "$t4/standalone/$name/checkpoint_best.pt"
+    done
+    for name in "${SUPERNETS[@]}"; do ckpts+=("$WORK/supernets/$name/checkpoint_last.pt"); done
+    log "table4: ${#ckpts[@]} supernets x $(ls "$t4"/archs/*.yml | wc -l) architectures"
+    mos-nas gap --supernet "${ckpts[@]}" --archs "$t4/archs" --standalone "$t4/standalone" --data "$BIN" \
+        --bleu-subset test --loss-subset valid --out "$t4/gap"
+}
+
+stage_report() {
+    python "$ROOT/benchmarks/multi30k_report.py" --work "$WORK" --out "$ROOT/benchmarks/results/multi30k.md"
+}
+
+[ $# -gt 0 ] || { sed -n 2,27p "$0"; exit 2; }
+ALL=(data sweep standalone supernets latency baseline_latency search picks retrain finetune pick_latency table4 report)
+stages=("$@")
+[ "$1" = all ] && stages=("${ALL[@]}")
+for s in "${stages[@]}"; do
+    if [[ " ${ALL[*]} " == *" $s "* ]]; then "stage_$s"; else
+        echo "unknown stage '$s' (${ALL[*]} all)" >&2; exit 2
+    fi
+done

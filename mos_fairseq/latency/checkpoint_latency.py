@@ -1,0 +1,97 @@
+"""``mos-nas measure-latency --checkpoint``: the latency of trained models, as they are deployed.
+
+The space campaign (:mod:`mos_fairseq.latency.measure`) times freshly built static models of
+sampled architectures; this module times *checkpoints* (a stock fairseq ``transformer`` baseline,
+an export, a retrained or averaged model) with the same protocol and the same timing function, so
+hand-designed baselines and search picks land on one latency axis. Results go to one JSON file
+keyed by the checkpoint's resolved path, written atomically after each model; a re-run measures
+only the checkpoints that are not in it yet (or whose file changed), and refuses to mix
+protocols or machines in one file.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from mos_fairseq.arch import write_text_atomic
+from mos_fairseq.errors import DataError, UserError
+from mos_fairseq.latency.measure import device_description, measure_model
+from mos_fairseq.latency.protocol import Protocol
+
+FILE_VERSION = 1
+
+
+def load_translation_model(path: Path):
+    """The model of a translation checkpoint (any fairseq model with an encoder and a decoder), in eval mode."""
+    from fairseq import checkpoint_utils
+
+    from mos_fairseq.checkpoints import read_checkpoint
+
+    state = read_checkpoint(path)  # one-line errors for missing or foreign files; registers our models
+    try:
+        models, _, _ = checkpoint_utils.load_model_ensemble_and_task([str(path)], state=state)
+    except (FileNotFoundError, OSError) as exc:
+        raise DataError(f"'{path}': cannot set up its task ({exc}); its data directory must hold the dictionaries") from None
+    model = models[0]
+    if not hasattr(model, "encoder") or not hasattr(model, "decoder"):
+        raise UserError(f"'{path}' holds a '{type(model).__name__}', not an encoder-decoder translation model")
+    return model.eval()
+
+
+def _key(path: Path) -> dict:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime": stat.st_mtime}
+
+
+def measure_checkpoints(
+    paths: Sequence[str | Path],
+    protocol: Protocol,
+    out: str | Path,
+    timer: Callable[[], float] = time.perf_counter,
+) -> dict:
+    """Measure every checkpoint of ``paths`` not yet in ``out``; returns the file's content."""
+    out = Path(out)
+    if out.is_dir():
+        raise UserError(f"--out '{out}' is a directory; give a JSON file")
+    paths = [Path(p) for p in paths]
+    for p in paths:
+        if not p.is_file():
+            raise UserError(f"checkpoint '{p}' not found")
+    threads = protocol.threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    device = device_description(protocol.device, threads)
+    if out.exists():
+        try:
+            data = json.loads(out.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataError(f"{out}: unreadable ({exc}); choose another --out") from None
+        if data.get("protocol") != protocol.to_dict():
+            raise DataError(f"{out}: measured with another protocol ({data.get('protocol')}); choose another --out")
+        for key in ("cpu", "gpu", "torch_threads"):
+            if data.get("device", {}).get(key) != device.get(key):
+                raise DataError(f"{out}: measured on another device ({key}: {data.get('device', {}).get(key)!r} vs "
+                                f"{device.get(key)!r}); choose another --out")
+    else:
+        data = {"version": FILE_VERSION, "tool": "mos-nas measure-latency --checkpoint", "protocol": protocol.to_dict(),
+                "device": device, "units": "milliseconds", "models": {}}
+    for path in paths:
+        name = str(path.resolve())
+        entry = data["models"].get(name)
+        if entry and entry.get("file") == _key(path):
+            continue
+        model = load_translation_model(path).to(protocol.device)
+        stats = measure_model(model, protocol, timer)
+        data["models"][name] = {
+            "file": _key(path), "model": type(model).__name__,
+            "params": sum(p.numel() for p in model.parameters()),
+            "latency_ms": stats.encoder_mean + stats.decoder_mean,
+            "encoder_ms": stats.encoder_mean, "decoder_ms": stats.decoder_mean,
+            "encoder_std_ms": stats.encoder_std, "decoder_std_ms": stats.decoder_std,
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        write_text_atomic(out, json.dumps(data, indent=2) + "\n")
+    return data
