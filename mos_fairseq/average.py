@@ -9,6 +9,7 @@ atomically: a failed or interrupted run never leaves a partial file at ``out``.
 """
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 from typing import Sequence
@@ -69,7 +70,10 @@ def average_checkpoints(paths: Sequence[str | Path], out: str | Path) -> dict:
         updates.append(num_updates(state))
     averaged = {k: (v / len(paths)).to(dtypes[k]) if v.is_floating_point() else v for k, v in total.items()}
     cfg = state["cfg"]
-    cfg = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else cfg
+    cfg = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+    model_cfg = cfg.get("model")
+    if isinstance(model_cfg, argparse.Namespace):  # legacy models (stock transformer) keep their args here
+        cfg["model"] = {**vars(model_cfg), "_name": getattr(model_cfg, "_name", None) or model_cfg.arch}
     summary = {"averaged": [str(p) for p in paths], "num_updates": updates}
     write_checkpoint(out, cfg, averaged, {"averaged_checkpoints": summary})
     return summary

@@ -326,6 +326,11 @@ def cmd_bleu(args: argparse.Namespace) -> None:
         if not (args.path and args.data):
             raise UserError("give --path CHECKPOINT and --data BIN_DIR, or --hyps FILE --refs FILE")
         raw_refs = _read_lines(args.refs) if args.refs else None
+        if raw_refs is not None:  # refuse before translating, not after
+            n = _subset_size(args.data, args.subset)
+            if n is not None and n != len(raw_refs):
+                raise DataError(f"--refs '{args.refs}' has {len(raw_refs)} lines but subset '{args.subset}' "
+                                f"has {n} sentences")
         hyps, refs = parse_generate_output(generate(args.path, args.data, args.subset, args.batch_size,
                                                     output=args.output))
         if raw_refs is not None:  # score against the raw text, not the references read back from the binaries
@@ -342,6 +347,17 @@ def cmd_bleu(args: argparse.Namespace) -> None:
                           "tokenized_bleu": result.tokenized_bleu, "sentences": result.sentences}))
     else:
         print(result.describe())
+
+
+def _subset_size(data: str, subset: str) -> int | None:
+    """Sentences of a binarised subset (``SUBSET.SRC-TGT.LANG.idx``), or None if there is no such file."""
+    from fairseq.data import data_utils
+
+    found = sorted(Path(data).glob(f"{subset}.*-*.*.idx"))
+    if not found:
+        return None
+    dataset = data_utils.load_indexed_dataset(str(found[0])[: -len(".idx")], None)
+    return len(dataset) if dataset is not None else None
 
 
 def _read_lines(path: str) -> list[str]:
