@@ -32,60 +32,74 @@ VARIANTS = ("none", "layer", "neuron")
 PAPER_OVERHEAD = {"layer": 5.6, "neuron": 7.3}  # MoS paper, Table 13 (V100 hours, WMT'14 En-De)
 
 
-def _build(variant: str, dictionary):
+def _build(variant: str, dictionary, space: str):
     from mos_fairseq.models.supertransformer import SuperTransformerConfig, SuperTransformerModel
 
-    cfg = SuperTransformerConfig(search_space="hat_wmt14_en_de", dropout=0.1, mos=variant)
+    cfg = SuperTransformerConfig(search_space=space, dropout=0.1, mos=variant)
     return SuperTransformerModel.build_model(cfg, SimpleNamespace(source_dictionary=dictionary, target_dictionary=dictionary))
 
 
-def run_variant(variant: str, repeats: int, threads: int, bsz: int, length: int) -> dict:
+def run_variant(variant: str, repeats: int, threads: int, bsz: int, length: int, space: str = "hat_wmt14_en_de",
+                vocab: int = 10000, warmup: int = 2) -> dict:
+    """``repeats`` sandwich updates as fairseq-train does them (fairseq's Adam, gradients scaled by
+    1/sample size, gradient norm computed), timed per phase: forward, backward, optimizer."""
     import torch
+    from fairseq.optim.adam import Adam
 
     from mos_fairseq.criterions.supernet_cross_entropy import SupernetCrossEntropyCriterion
+    from mos_fairseq.tasks.supernet_training import subnet_for_training
     from mos_fairseq.tasks.supernet_translation import SupernetTranslationConfig, SupernetTranslationTask
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    d = synthetic_dictionary(10000)
+    d = synthetic_dictionary(vocab)
     sample = random_batch(len(d), d.eos(), bsz, length)
     task = SupernetTranslationTask(SupernetTranslationConfig(supernet_sampling="sandwich", seed=1), d, d)
     criterion = SupernetCrossEntropyCriterion(task, sentence_avg=False, label_smoothing=0.1)
-    model = _build(variant, d).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98))
-
-    class _Backward:
-        @staticmethod
-        def backward(loss):
-            loss.backward()
-
-    opt_times = []
+    model = _build(variant, d, space).train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = Adam(params, lr=1e-4, betas=(0.9, 0.98))
+    phases = {"forward": [], "backward": [], "optimizer": []}
 
     def update(step: int) -> list:
-        opt.zero_grad(set_to_none=True)
-        _, size, _ = task.train_step(sample, model, criterion, _Backward, update_num=step)
+        for p in params:  # fairseq's FairseqOptimizer.zero_grad
+            p.grad = None
+        archs = task.subnets_for_update(model, step)
+        size = 0
+        fwd = bwd = 0.0
+        for arch in archs:
+            t0 = time.perf_counter()
+            loss, sample_size, _ = criterion(subnet_for_training(model, arch), sample)
+            t1 = time.perf_counter()
+            loss.backward()
+            t2 = time.perf_counter()
+            fwd, bwd, size = fwd + t1 - t0, bwd + t2 - t1, size + sample_size
         t0 = time.perf_counter()
-        for p in model.parameters():
-            if p.grad is not None:
-                p.grad.div_(size)
+        grads = [p.grad for p in params if p.grad is not None]
+        torch._foreach_mul_(grads, 1.0 / size)  # fairseq: optimizer.multiply_grads(1 / sample_size)
+        torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))  # gnorm (clip 0)
         opt.step()
-        opt_times.append(time.perf_counter() - t0)
-        return [a.to_dict() for a in task.subnets_for_update(model, step)]
+        phases["forward"].append(fwd)
+        phases["backward"].append(bwd)
+        phases["optimizer"].append(time.perf_counter() - t0)
+        return [a.to_dict() for a in archs]
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     stream = []
-    for step in range(2):
+    for step in range(warmup):
         stream.append(update(step))
+    for values in phases.values():
+        values.clear()
     times = []
-    for step in range(2, 2 + repeats):
+    for step in range(warmup, warmup + repeats):
         t0 = time.perf_counter()
         stream.append(update(step))
         times.append(time.perf_counter() - t0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    params = sum(p.numel() for p in model.parameters())
-    params_wmt = params + (32768 - len(d)) * model.space.max_embed_dim  # shared embedding at WMT'14 vocabulary
-    return {"variant": variant, "total": sum(times), "times": times, "opt_per_update": statistics.mean(opt_times[2:]),
-            "peak_rss_growth_mb": (peak - rss_before) / 1024, "params": params, "params_wmt": params_wmt,
+    n_params = sum(p.numel() for p in model.parameters())
+    return {"variant": variant, "total": sum(times), "times": times,
+            **{f"{k}_total": sum(v) for k, v in phases.items()},
+            "peak_rss_growth_mb": (peak - rss_before) / 1024, "params": n_params,
             "stream": json.dumps(stream, sort_keys=True), "repeats": repeats, "threads": threads,
             "tokens": sample["ntokens"]}
 
@@ -93,17 +107,23 @@ def run_variant(variant: str, repeats: int, threads: int, bsz: int, length: int)
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--variant", choices=VARIANTS)
+    ap.add_argument("--space", default="hat_wmt14_en_de")
+    ap.add_argument("--vocab", type=int, default=10000)
     ap.add_argument("--repeats", type=int, default=8)
+    ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bsz", type=int, default=32)
     ap.add_argument("--length", type=int, default=30)
+    ap.add_argument("--label", default="", help="a note for the report's heading (e.g. the commit)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "mos_overhead.md"))
     args = ap.parse_args()
-    common = ["--repeats", str(args.repeats), "--threads", str(args.threads), "--bsz", str(args.bsz),
-              "--length", str(args.length)]
+    common = ["--space", args.space, "--vocab", str(args.vocab), "--repeats", str(args.repeats), "--warmup",
+              str(args.warmup), "--threads",
+              str(args.threads), "--bsz", str(args.bsz), "--length", str(args.length)]
     if args.variant:
-        print(json.dumps(run_variant(args.variant, args.repeats, args.threads, args.bsz, args.length)))
+        print(json.dumps(run_variant(args.variant, args.repeats, args.threads, args.bsz, args.length, args.space,
+                                     args.vocab, args.warmup)))
         return
     runs: dict[str, list[dict]] = {v: [] for v in VARIANTS}
     for round_ in range(args.rounds):
@@ -121,33 +141,35 @@ def main() -> None:
     base = rows[0]
     same_stream = all(r["stream"] == base["stream"] for rs in runs.values() for r in rs)
     lines = [
-        "# Mixture-of-Supernets training cost on CPU (HAT WMT'14 En-De space, sandwich)",
+        f"## {args.space}, {base['tokens']} target tokens per update{' (' + args.label + ')' if args.label else ''}",
         "",
         f"Command: `python benchmarks/mos_overhead.py {' '.join(common)} --rounds {args.rounds}`",
         "",
         f"Batch: {args.bsz} sentences x {args.length} source / {args.length} target tokens ({base['tokens']} target"
-        " tokens), vocabulary 10,000, shared embeddings; update = largest + smallest + 1 random subnet, a forward and",
-        f"backward each, one Adam step (torch.optim.Adam, default foreach). Each variant ran the same {args.repeats} updates",
-        f"(after 2 warm-up updates) in {args.rounds} separate processes, interleaved; time = best total / updates;",
-        f"{args.threads} threads. Identical architecture stream in all variants and rounds: {same_stream}.",
+        f" tokens), vocabulary {args.vocab:,}, shared embeddings; update = largest + smallest + 1 random subnet, a "
+        "forward and backward each, then what fairseq-train's optimizer step does (gradients x 1/sample size, "
+        "gradient norm, fairseq's Adam). Each variant ran the same "
+        f"{args.repeats} updates (after {args.warmup} warm-up updates) in {args.rounds} separate processes, interleaved; time = "
+        f"best total / updates, split by phase; {args.threads} thread(s). Identical architecture stream in all variants "
+        f"and rounds: {same_stream}.",
         "",
-        "| --mos | params (vocab 10k) | params (vocab 32,768) | s/update | overhead vs none | of which optimizer (s/update) | paper (V100) | peak RSS growth (MB) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| --mos | params | s/update | overhead vs none | forward | backward | optimizer | paper (V100) | peak RSS growth (MB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         overhead = 100 * (r["sec_per_update"] / base["sec_per_update"] - 1)
         paper = f"+{PAPER_OVERHEAD[r['variant']]}%" if r["variant"] in PAPER_OVERHEAD else "-"
-        lines.append(
-            f"| {r['variant']} | {r['params']:,} | {r['params_wmt']:,} | {r['sec_per_update']:.3f} | "
-            f"{overhead:+.1f}% | {r['opt_per_update']:.3f} | {paper} | {r['peak_rss_growth_mb']:.0f} |"
-        )
+        split = " | ".join(f"{r[k + '_total'] / args.repeats:.3f}" for k in ("forward", "backward", "optimizer"))
+        lines.append(f"| {r['variant']} | {r['params']:,} | {r['sec_per_update']:.3f} | {overhead:+.1f}% | {split} | "
+                     f"{paper} | {r['peak_rss_growth_mb']:.0f} |")
     lines += ["", "Totals per round (s): " + "; ".join(
         f"{r['variant']} " + ", ".join(f"{t:.1f}" for t in r["totals"]) for r in rows)]
-    lines += ["Per-update times of the best round (s): " + "; ".join(
-        f"{r['variant']} " + ", ".join(f"{t:.2f}" for t in r["times"]) for r in rows)]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out != "-":
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.out, "a") as fh:
+            fh.write("\n" + text)
 
 
 if __name__ == "__main__":

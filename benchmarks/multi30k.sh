@@ -22,13 +22,15 @@
 # M30K_LEN (16: source and target tokens of the latency protocol, about Multi30k's mean length + EOS),
 # M30K_CONSTRAINTS (default: the measured latencies of base_3x1, base_3x2 and base_3x3),
 # M30K_SUPERNETS ("neuron spos"; add sandwich), M30K_SEARCH_ITERATIONS (20),
-# M30K_ONLY (space-separated names: the training stages of this lane train only these).
+# M30K_ONLY (space-separated names: the training stages of this lane train only these); for a smoke
+# test on other data: M30K_SPACE (hat_cpu_multi30k), M30K_BASELINES (benchmarks/multi30k_archs), M30K_VOCAB (8000).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${M30K_WORK:-$ROOT/runs/multi30k}
 DATA=${M30K_DATA:-$ROOT/../shared/data/multi30k-ende}
 PRESET=${M30K_PRESET:-multi30k}
-SPACE=hat_cpu_multi30k
+SPACE=${M30K_SPACE:-hat_cpu_multi30k}
+VOCAB=${M30K_VOCAB:-8000}
 SUPERNET_EPOCHS=${M30K_SUPERNET_EPOCHS:-20}
 FINETUNE_EPOCHS=${M30K_FINETUNE_EPOCHS:-5}
 AVERAGE=${M30K_AVERAGE:-5}
@@ -39,7 +41,7 @@ SEARCH_ITERATIONS=${M30K_SEARCH_ITERATIONS:-20}
 read -r -a SUPERNETS <<< "${M30K_SUPERNETS:-neuron spos}"
 ONLY=${M30K_ONLY:-}
 BIN=$WORK/bin
-ARCHS=$ROOT/benchmarks/multi30k_archs   # the hand-designed baselines (stock transformers inside the space)
+ARCHS=${M30K_BASELINES:-$ROOT/benchmarks/multi30k_archs}  # the hand-designed baselines (stock transformers in the space)
 SUBSETS=(valid test test1)
 declare -A REFS=([valid]=$DATA/valid.de [test]=$DATA/test.de [test1]=$DATA/test_mscoco.de)
 PROTOCOL=(--threads 1 --repeats "$LAT_REPEATS" --warmup 5 --src-len "$LEN" --tgt-len "$LEN" --beam 4)
@@ -59,7 +61,7 @@ stage_data() {
     [ -f "$BIN/dict.en.txt" ] && return
     log "data: sentencepiece 8k (joined) + binaries from $DATA (test = flickr 2017, test1 = mscoco 2017)"
     mos-nas prepare-data --src en --tgt de --train "$DATA/train" --valid "$DATA/valid" \
-        --test "$DATA/test" "$DATA/test_mscoco" --vocab-size 8000 --out "$BIN"
+        --test "$DATA/test" "$DATA/test_mscoco" --vocab-size "$VOCAB" --out "$BIN"
 }
 
 finish_model() {  # DIR N: average the last N epoch checkpoints, then BLEU of every subset (hypotheses kept)
@@ -96,8 +98,8 @@ stage_sweep() {
     # the recipe sweep on the 3+3 stock transformer: the preset itself (it is also baseline base_3x3)
     # and variants of its learning rate / warm-up and dropout
     selected base_3x3 && train_alone base_3x3 "$ARCHS/base_3x3.yml" "$WORK/standalone/base_3x3"
-    selected sweep_lr2e-3 && train_alone sweep_lr2e-3 "$ARCHS/base_3x3.yml" "$WORK/sweep/lr2e-3" \
-        --lr 2e-3 --warmup-updates 1000
+    selected sweep_lr1e-3 && train_alone sweep_lr1e-3 "$ARCHS/base_3x3.yml" "$WORK/sweep/lr1e-3" \
+        --lr 1e-3 --warmup-updates 500
     selected sweep_dropout0.2 && train_alone sweep_dropout0.2 "$ARCHS/base_3x3.yml" "$WORK/sweep/dropout0.2" \
         --dropout 0.2
     return 0
@@ -228,10 +230,30 @@ stage_picks() {  # export every pick (inherited weights) and score it as it is
     done < <(picks)
 }
 
+trained_twin() {  # ARCH_YAML: a model trained alone (done) with the same architecture, if any
+    python - "$1" "$WORK"/standalone/*/arch.yml <<'PY'
+import sys
+from pathlib import Path
+from mos_fairseq.arch import Architecture
+want = Architecture.load(sys.argv[1]).to_json()
+for other in sys.argv[2:]:
+    if (Path(other).parent / ".done").exists() and Architecture.load(other).to_json() == want:
+        print(Path(other).parent)
+        break
+PY
+}
+
 stage_retrain() {  # every pick from scratch with the baselines' recipe (one run per distinct architecture)
     while read -r sup name arch; do
         selected "$name" || continue
-        train_alone "$name" "$arch" "$WORK/standalone/$name"
+        local dir=$WORK/standalone/$name twin
+        twin=$(trained_twin "$arch")
+        if [ ! -e "$dir" ] && [ -n "$twin" ]; then  # the same architecture was trained alone already
+            log "retrain $name: same architecture as $(basename "$twin"), not trained again"
+            ln -s "$twin" "$dir"
+            continue
+        fi
+        train_alone "$name" "$arch" "$dir"
     done < <(picks)
 }
 
@@ -264,6 +286,7 @@ stage_table4() {  # inherited vs trained alone for every architecture trained al
         local name
         name=$(basename "$dir")
         [ -f "$dir/checkpoint_avg.pt" ] || continue
+        [ -L "${dir%/}" ] && continue  # a pick whose architecture another row already holds
         cp "$dir/arch.yml" "$t4/archs/$name.yml"
         mkdir -p "$t4/standalone/$name"
         ln -sf "$(cd "$dir" && pwd)/checkpoint_avg.pt" "$t4/standalone/$name/checkpoint_best.pt"
@@ -278,12 +301,16 @@ stage_report() {
     python "$ROOT/benchmarks/multi30k_report.py" --work "$WORK" --out "$ROOT/benchmarks/results/multi30k.md"
 }
 
-[ $# -gt 0 ] || { sed -n 2,27p "$0"; exit 2; }
-ALL=(data sweep standalone supernets latency baseline_latency search picks retrain finetune pick_latency table4 report)
-stages=("$@")
-[ "$1" = all ] && stages=("${ALL[@]}")
-for s in "${stages[@]}"; do
-    if [[ " ${ALL[*]} " == *" $s "* ]]; then "stage_$s"; else
-        echo "unknown stage '$s' (${ALL[*]} all)" >&2; exit 2
-    fi
-done
+main() {
+    [ $# -gt 0 ] || { sed -n 2,29p "$0"; exit 2; }
+    local all=(data sweep standalone supernets latency baseline_latency search picks retrain finetune pick_latency table4 report)
+    local stages=("$@")
+    [ "$1" = all ] && stages=("${all[@]}")
+    for s in "${stages[@]}"; do
+        if [[ " ${all[*]} " == *" $s "* ]]; then "stage_$s"; else
+            echo "unknown stage '$s' (${all[*]} all)" >&2; exit 2
+        fi
+    done
+}
+# one line, read whole before it runs: editing this file while a lane runs cannot change what it does
+main "$@"; exit $?

@@ -21,7 +21,7 @@ SUPERNETS = {"neuron": "neuron-wise MoS (sandwich)", "spos": "SPOS (HAT)", "sand
 PAPER_TABLE4 = {"spos": (1.84, 0.81), "sandwich": (1.62, 0.81), "layer": (1.61, 0.54),
                 "neuron": (1.13, 0.71)}  # MoS paper Table 4, WMT'14 En-De, BLEU MAE and Kendall tau, 15 archs
 BASELINES = ("base_3x1", "base_3x2", "base_3x3", "base_4x4")
-SWEEP = {"base_3x3": "preset: lr 1e-3, 500 warm-up, dropout 0.3", "sweep/lr2e-3": "lr 2e-3, 1000 warm-up",
+SWEEP = {"base_3x3": "the recipe: lr 2e-3, 1,000 warm-up, dropout 0.3", "sweep/lr1e-3": "lr 1e-3, 500 warm-up",
          "sweep/dropout0.2": "dropout 0.2"}
 SUBSETS = {"valid": "valid (val 2016)", "test": "test (test 2017 flickr)", "test1": "test_mscoco (test 2017 mscoco)"}
 NAN = float("nan")
@@ -51,6 +51,8 @@ def arch_text(path: Path) -> tuple[str, int]:
 def status(dir_: Path) -> str:
     if (dir_ / ".done").exists():
         return ""
+    if (dir_ / ".stopped").exists():
+        return f" ({(dir_ / '.stopped').read_text().strip()})"
     log = dir_ / "train" / "train.log"
     log = log if log.is_file() else dir_ / "train.log"
     p = train_progress(log)

@@ -198,7 +198,7 @@ def cmd_train_estimator(args: argparse.Namespace) -> None:
     import dataclasses
 
     from mos_fairseq.latency.dataset import read_latency_csv
-    from mos_fairseq.latency.estimator import HAT_RECIPE, OUR_RECIPE
+    from mos_fairseq.latency.estimator import HAT_RECIPE, OUR_RECIPE, candidate_recipes
     from mos_fairseq.latency.evaluation import evaluate, format_report, scatter_plot, write_report
 
     from mos_fairseq.bert.space import any_space_from_dict, load_any_space
@@ -216,11 +216,15 @@ def cmd_train_estimator(args: argparse.Namespace) -> None:
     if space is not None and data.feature_names != tuple(space.latency_feature_names):
         raise DataError(f"{args.data}: feature columns {list(data.feature_names)} are not those of space "
                         f"'{space.name}' ({list(space.latency_feature_names)})")
-    recipe = dataclasses.replace(OUR_RECIPE, hidden=args.hidden, layers=args.layers, steps=args.steps, lr=args.lr)
+    mlp = dataclasses.replace(OUR_RECIPE, hidden=args.hidden, layers=args.layers, steps=args.steps, lr=args.lr)
+    pool = candidate_recipes(mlp, hat=not args.no_hat_recipe)
+    if args.recipe != "auto" and args.recipe not in {r.name for r in pool}:
+        raise UserError(f"--recipe {args.recipe} with --no-hat-recipe: nothing to fit")
+    recipe = None if args.recipe == "auto" else next(r for r in pool if r.name == args.recipe)
     norm = space.latency_feature_norm if space else None
     kwargs = {"feature_norm": norm} if norm else {}
     ev = evaluate(data, recipe, args.holdout, args.seed, space=space.to_dict() if space else None,
-                  hat_recipe=None if args.no_hat_recipe else HAT_RECIPE, **kwargs)
+                  hat_recipe=None if args.no_hat_recipe else HAT_RECIPE, candidates=pool, folds=args.cv_folds, **kwargs)
     if sidecar.is_file() and args.format != "hat":
         side = json.loads(sidecar.read_text())
         ev.estimator.info.update(measured=side.get("device"), protocol=side.get("protocol"))
@@ -266,7 +270,11 @@ def cmd_search(args: argparse.Namespace) -> None:
                 f"{entry['params']:,} params" + (f", {lat:.2f} ms predicted" if lat is not None else ""))
         if "measured_latency_ms" in entry:
             line += f", {entry['measured_latency_ms']:.2f} ms measured"
+            if entry.get("within_constraint") is False:
+                line += " OVER THE CONSTRAINT"
         print(line)
+        if entry.get("verify_note"):
+            print(f"  verify-latency: {entry['verify_note']}")
     print(f"outputs in {args.out}: summary.json, candidates.csv, pareto.csv, pareto.png, best_*.yml")
 
 
@@ -543,6 +551,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", help="write the held-out scores as JSON here")
     p.add_argument("--plot", help="scatter plot PNG (default: next to --out)")
     p.add_argument("--no-hat-recipe", action="store_true", help="skip the HAT-recipe comparison")
+    p.add_argument("--recipe", choices=("auto", "mlp", "hat_recipe", "linear_features", "gbt", "ensemble"),
+                   default="auto", help="auto (default): the recipe with the lowest k-fold CV RMSE on the training rows")
+    p.add_argument("--cv-folds", type=int, default=5, help="folds of the recipe choice (default 5)")
     p.set_defaults(func=cmd_train_estimator)
 
     p = sub.add_parser("predict-latency", help="predicted latency (ms) of architectures")
@@ -570,7 +581,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", required=True)
     p.add_argument("--resume", action="store_true", help="continue the search in --out")
-    p.add_argument("--verify-latency", action="store_true", help="measure the picks on this device")
+    p.add_argument("--verify-latency", action="store_true", help="measure the picks on this device; a pick over its "
+                   "latency constraint is flagged and the next-best admitted candidates are measured (at most 5 per "
+                   "constraint) until one fits")
     p.add_argument("--predictor", help="rank candidates with a loss predictor (mos-nas train-predictor) instead of "
                                        "scoring each inside the supernet; the picks are scored for real")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where candidates are scored")

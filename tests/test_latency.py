@@ -254,10 +254,46 @@ def test_evaluation_reports_every_model_on_the_same_split():
     assert set(ev.report["models"]) == {"mlp", "hat_recipe", "linear_features", "linear_params"}
     assert ev.report["n_test"] == 40 and ev.report["n_train"] == 160
     for s in ev.report["models"].values():
-        assert set(s) == {"rmse", "mae", "r2", "kendall_tau"} and s["rmse"] >= s["mae"] - 1e-9
+        assert set(s) == {"rmse", "mae", "mape", "within_10pct", "r2", "kendall_tau"} and s["rmse"] >= s["mae"] - 1e-9
+        assert 0 <= s["within_10pct"] <= 100 and s["mape"] >= 0
     assert ev.report["models"]["mlp"]["r2"] > ev.report["models"]["linear_params"]["r2"]
     assert (HAT_RECIPE.hidden, HAT_RECIPE.layers, HAT_RECIPE.lr, HAT_RECIPE.steps, HAT_RECIPE.batch_size) == \
         (400, 3, 1e-5, 5000, 128)
+
+
+def test_recipe_is_chosen_by_cross_validation_and_recorded(tmp_path):
+    """With no recipe given, k-fold CV on the training rows picks the recipe (lowest CV RMSE); the pick is
+    recorded in the report and the estimator file, and the trees of a gbt/ensemble pick round-trip."""
+    from mos_fairseq.latency.dataset import LatencyDataset
+    from mos_fairseq.latency.estimator import GBT_RECIPE, LEAST_SQUARES
+    from mos_fairseq.latency.evaluation import cross_validate
+
+    space, x, y = synthetic_latency(160, seed=2)
+    data = LatencyDataset("synthetic", "hat", x, y * 0.1, y * 0.9, np.array([params_from_features(f, 32, 1000) for f in x]))
+    mlp = TrainRecipe(hidden=32, steps=400)
+    pool = [mlp, LEAST_SQUARES, GBT_RECIPE, dataclasses.replace(mlp, name="ensemble", kind="ensemble")]
+    ev = evaluate(data, None, holdout=0.2, seed=3, feature_norm=space.feature_norm, hat_recipe=None, candidates=pool,
+                  folds=4)
+    sel = ev.report["selection"]
+    assert set(sel["cv"]) == {"mlp", "linear_features", "gbt", "ensemble"} and sel["folds"] == 4
+    assert sel["chosen"] == min(sel["cv"], key=lambda n: sel["cv"][n]["rmse"]) == ev.estimator.recipe.name
+    assert set(ev.report["models"]) == {"mlp", "linear_features", "gbt", "ensemble", "linear_params"}
+    # the interaction in the data is non-linear: least squares must not win the CV
+    assert sel["cv"]["linear_features"]["rmse"] > min(s["rmse"] for s in sel["cv"].values())
+    assert ev.estimator.info["recipe_selection"]["chosen"] == sel["chosen"]
+    cv_again = cross_validate(x[:128], y[:128], [LEAST_SQUARES], 4, 3, space.feature_norm, data.feature_names)
+    lstsq = np.linalg.lstsq(np.c_[x[:96] / space.feature_norm, np.ones(96)], y[:96], rcond=None)[0]  # sanity: LS is LS
+    assert cv_again["linear_features"]["rmse"] > 0 and np.isfinite(lstsq).all()
+    for recipe in (GBT_RECIPE, pool[-1], LEAST_SQUARES):
+        est = LatencyEstimator.fit(x[:128], y[:128], recipe, space.feature_norm, seed=1, space=space.to_dict())
+        est.save(tmp_path / f"{recipe.name}.safetensors")
+        loaded = LatencyEstimator.load(tmp_path / f"{recipe.name}.safetensors")
+        assert np.allclose(loaded.predict(x[128:]), est.predict(x[128:])) and loaded.recipe == recipe
+        assert (loaded.trees is not None) == (recipe.kind != "mlp") and (len(loaded.models) > 0) == (recipe.kind != "gbt" and recipe.steps > 0)
+    ls = LatencyEstimator.fit(x[:128], y[:128], LEAST_SQUARES, space.feature_norm, seed=1)
+    sk = np.c_[x[:128] / space.feature_norm, np.ones(128)]
+    coef = np.linalg.lstsq(sk, y[:128], rcond=None)[0]
+    assert np.allclose(ls.predict(x[128:]), np.maximum(np.c_[x[128:] / space.feature_norm, np.ones(32)] @ coef, 0), atol=1e-6)
 
 
 def test_cli_measure_train_predict(tmp_path):
@@ -270,8 +306,9 @@ def test_cli_measure_train_predict(tmp_path):
     assert list(read_rows(csv_path)[0]) == list(OUR_COLUMNS) and len(read_rows(csv_path)) == 12
     est, report = tmp_path / "tiny.safetensors", tmp_path / "report.json"
     proc = run_cli("train-estimator", "--data", str(csv_path), "--out", str(est), "--report", str(report),
-                   "--hidden", "16", "--steps", "200", "--holdout", "0.25", "--no-hat-recipe")
+                   "--hidden", "16", "--steps", "200", "--holdout", "0.25", "--no-hat-recipe", "--recipe", "mlp")
     assert "linear_features" in proc.stdout and est.with_suffix(".png").stat().st_size > 1000
+    assert "recipe: mlp (given)" in proc.stdout
     scores = json.loads(report.read_text())["models"]
     assert set(scores) == {"mlp", "linear_features", "linear_params"}
     arch = tmp_path / "a.yml"

@@ -202,16 +202,54 @@ def test_verify_latency_measures_with_the_estimators_thread_count(monkeypatch):
     monkeypatch.setattr(measure, "build_model", lambda arch, dictionary, device: arch)
     monkeypatch.setattr(measure, "measure_model",
                         lambda model, protocol: seen.append(torch.get_num_threads()) or LatencyStats(3.0, 1.0, 0, 0))
-    pick = SimpleNamespace(arch="a", costs={"latency": 5.0})
+    pick = fake_candidate("a", 5.0, 1.0)
     estimator = SimpleNamespace(info={"protocol": {"threads": 1, "src_len": 8, "tgt_len": 6, "beam": 2}})
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        out = verify_latency([pick], [Constraint("latency", 10.0)], estimator)
+        picks, out = verify_latency([pick], [Constraint("latency", 10.0)], estimator)
         assert seen == [1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
-    assert out == {"latency_10ms": {"measured_latency_ms": 4.0, "predicted_vs_measured": 1.25}}
+    assert picks == [pick]
+    assert out == {"latency_10ms": {"measured_latency_ms": 4.0, "predicted_vs_measured": 1.25, "within_constraint": True}}
+
+
+def fake_candidate(name: str, predicted: float, loss: float):
+    arch = SimpleNamespace(name=name, to_json=lambda: name, describe=lambda: f"arch {name}")
+    return SimpleNamespace(arch=arch, costs={"latency": predicted}, loss=loss)
+
+
+def test_verify_latency_replaces_a_pick_over_its_constraint(monkeypatch):
+    """A pick that measures over its constraint is flagged; the next-best admitted candidates are measured in
+    loss order until one fits (at most VERIFY_MAX_TRIES measurements), which replaces it."""
+    from mos_fairseq.latency import measure
+    from mos_fairseq.latency.measure import LatencyStats
+    from mos_fairseq.search import runner
+
+    truth = {"a": 11.0, "b": 10.5, "c": 9.0, "d": 8.0, "e": 12.0, "f": 12.5, "g": 13.0}
+    timed = []
+    monkeypatch.setattr(measure, "build_model", lambda arch, dictionary, device: arch)
+    monkeypatch.setattr(measure, "measure_model",
+                        lambda arch, protocol: timed.append(arch.name) or LatencyStats(truth[arch.name], 0.0, 0, 0))
+    estimator = SimpleNamespace(info={"protocol": {"threads": 1, "src_len": 8, "tgt_len": 6, "beam": 2}})
+    # loss order: a (the pick), b, c, d; x is not admitted by its predicted latency
+    cands = [fake_candidate("d", 7.0, 4.0), fake_candidate("a", 9.5, 1.0), fake_candidate("c", 8.5, 3.0),
+             fake_candidate("b", 9.8, 2.0), fake_candidate("x", 10.5, 0.5)]
+    pick = cands[1]
+    picks, out = runner.verify_latency([pick], [Constraint("latency", 10.0)], estimator, cands)
+    entry = out["latency_10ms"]
+    assert picks[0].arch.name == "c" and timed == ["a", "b", "c"]
+    assert entry["within_constraint"] is True and entry["measured_latency_ms"] == 9.0
+    assert [t["architecture"] for t in entry["verify_tries"]] == ["arch a", "arch b", "arch c"]
+    assert "replaced" in entry["verify_note"]
+    # nothing within reach: the pick is kept, flagged, and no more than VERIFY_MAX_TRIES are measured
+    cands = [fake_candidate(n, 9.0, i) for i, n in enumerate("aefgb")] + [fake_candidate("c", 9.0, 9.0)]
+    timed.clear()
+    picks, out = runner.verify_latency([cands[0]], [Constraint("latency", 10.0)], estimator, cands, max_tries=4)
+    entry = out["latency_10ms"]
+    assert picks[0] is cands[0] and entry["within_constraint"] is False and entry["measured_latency_ms"] == 11.0
+    assert timed == ["a", "e", "f", "g"] and "kept and flagged" in entry["verify_note"]
 
 
 def test_bleu_of_an_exported_pick_runs_fairseq_generate(trained, tmp_path):

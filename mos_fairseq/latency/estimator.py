@@ -6,7 +6,10 @@ latency dataset (:mod:`mos_fairseq.latency.dataset`); :mod:`mos_fairseq.latency.
 compares it with baselines and HAT's own training recipe. Features are divided by the space's
 HAT normalisation and then standardised; the target is standardised too.
 
-Our default recipe differs from HAT's (Adam 1e-5, 5000 steps, no validation) in two ways that
+Recipes (:class:`TrainRecipe`): an MLP (ours or HAT's), least squares on the features, gradient-
+boosted trees, or the mean of our MLP and the trees; ``train-estimator`` chooses among them by
+cross-validation on the training rows (:mod:`mos_fairseq.latency.evaluation`) and records the choice.
+Our MLP recipe differs from HAT's (Adam 1e-5, 5000 steps, no validation) in two ways that
 matter on noisy measurements: a least-squares linear term carries the first-order trend and the
 3x400 MLP learns only what is left (its residual), and training stops at the step with the
 lowest loss on a validation slice of the training rows (10%), so the MLP cannot fit measurement
@@ -41,6 +44,7 @@ class TrainRecipe:
     """How an MLP is fitted. :data:`OUR_RECIPE` is the default; :data:`HAT_RECIPE` is HAT's."""
 
     name: str = "mlp"
+    kind: str = "mlp"            # mlp: linear term + MLP (steps 0: least squares); gbt: boosted trees; ensemble: mean of both
     hidden: int = 400
     layers: int = 3
     lr: float = 1e-3
@@ -62,6 +66,25 @@ class TrainRecipe:
 OUR_RECIPE = TrainRecipe()
 HAT_RECIPE = TrainRecipe(name="hat_recipe", lr=1e-5, weight_decay=0.0, cosine=False, standardize=False,
                          linear_skip=False, early_stop=0.0)
+LEAST_SQUARES = TrainRecipe(name="linear_features", steps=0, early_stop=0.0)  # the linear term alone
+GBT_RECIPE = TrainRecipe(name="gbt", kind="gbt")
+ENSEMBLE_RECIPE = TrainRecipe(name="ensemble", kind="ensemble")  # mean of OUR_RECIPE's model and the trees
+RECIPE_KINDS = ("mlp", "gbt", "ensemble")
+
+
+def candidate_recipes(mlp: TrainRecipe = OUR_RECIPE, hat: bool = True) -> list[TrainRecipe]:
+    """The recipes ``train-estimator`` chooses among by cross-validation (``mlp`` may carry the CLI's sizes)."""
+    import dataclasses
+
+    out = [mlp, *([HAT_RECIPE] if hat else []), LEAST_SQUARES, GBT_RECIPE]
+    return out + [dataclasses.replace(mlp, name="ensemble", kind="ensemble")]
+
+
+def fit_trees(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any]:
+    """Gradient-boosted trees (scikit-learn) as plain arrays (the loss predictor's JSON form)."""
+    from mos_fairseq.search.predictor import fit_sklearn, to_json_model
+
+    return to_json_model("gbt", fit_sklearn("gbt", x, y, seed))
 
 
 def build_mlp(n_in: int, hidden: int, layers: int) -> nn.Sequential:
@@ -89,6 +112,7 @@ class LatencyEstimator:
     space: dict | None = None
     info: dict[str, Any] = field(default_factory=dict)
     feature_names: tuple[str, ...] = FEATURE_NAMES
+    trees: dict[str, Any] | None = None  # gbt / ensemble recipes: boosted trees on the standardised features
 
     # ---- fitting ---------------------------------------------------------------------------
     @classmethod
@@ -97,6 +121,8 @@ class LatencyEstimator:
             feature_names: Sequence[str] = FEATURE_NAMES) -> "LatencyEstimator":
         if len(features) < 2:
             raise UserError(f"need at least 2 training rows to fit an estimator, got {len(features)}")
+        if recipe.kind not in RECIPE_KINDS:
+            raise UserError(f"unknown estimator recipe kind {recipe.kind!r} (one of {list(RECIPE_KINDS)})")
         x = np.asarray(features, dtype=np.float64) / np.asarray(feature_norm, dtype=np.float64)
         y = np.asarray(latency_ms, dtype=np.float64)
         if recipe.standardize:
@@ -112,6 +138,10 @@ class LatencyEstimator:
         n_val = n_val if len(xs) - n_val >= 2 else 0
         val, fit_rows = order[:n_val], order[n_val:]
         linear: tuple[list[float], float] = ([0.0] * x.shape[1], 0.0)
+        trees = fit_trees(xs, ys, seed) if recipe.kind in ("gbt", "ensemble") else None
+        if recipe.kind == "gbt":
+            return cls(recipe, tuple(float(v) for v in feature_norm), x_mean.tolist(), x_std.tolist(), y_mean,
+                       y_scale, [], linear, space, {}, tuple(feature_names), trees)
         if recipe.linear_skip:
             design = np.c_[xs[fit_rows], np.ones(len(fit_rows))]
             coef = np.linalg.lstsq(design, ys[fit_rows], rcond=None)[0]
@@ -120,12 +150,12 @@ class LatencyEstimator:
         xt = torch.tensor(xs, dtype=torch.float32)
         rt = torch.tensor(residual, dtype=torch.float32).unsqueeze(1)
         models = [_train_one(xt[fit_rows], rt[fit_rows], xt[val], rt[val], recipe, seed + k)
-                  for k in range(recipe.ensemble)]
+                  for k in range(recipe.ensemble)] if recipe.steps > 0 else []
         if len(feature_norm) != x.shape[1] or len(feature_names) != x.shape[1]:
             raise UserError(f"{x.shape[1]} feature columns, but {len(feature_names)} names and "
                             f"{len(feature_norm)} normalisers")
         return cls(recipe, tuple(float(v) for v in feature_norm), x_mean.tolist(), x_std.tolist(), y_mean,
-                   y_scale, models, linear, space, {}, tuple(feature_names))
+                   y_scale, models, linear, space, {}, tuple(feature_names), trees)
 
     # ---- prediction ----------------------------------------------------------------------------
     def predict(self, features: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
@@ -134,12 +164,23 @@ class LatencyEstimator:
         if x.ndim != 2 or x.shape[1] != len(self.feature_names):
             raise UserError(f"estimator expects rows of {len(self.feature_names)} features, got shape {x.shape}")
         x = (x / np.asarray(self.feature_norm) - np.asarray(self.x_mean)) / np.asarray(self.x_std)
-        xt = torch.tensor(x, dtype=torch.float32)
-        with torch.no_grad():
-            out = torch.stack([m(xt) for m in self.models]).mean(0).squeeze(1).double().numpy()
-        out = out + x @ np.asarray(self.linear[0], dtype=np.float64) + self.linear[1]
+        out = self._mlp_part(x) if self.recipe.kind != "gbt" else None
+        if self.trees is not None:
+            from mos_fairseq.search.predictor import predict_json_model
+
+            trees = predict_json_model(self.trees, x)
+            out = trees if out is None else (out + trees) / 2
         # far outside its training data a regressor can go below zero; a latency cannot
         return np.maximum(out * self.y_scale + self.y_mean, 0.0)
+
+    def _mlp_part(self, x: np.ndarray) -> np.ndarray:
+        """The linear term plus the mean of the MLPs (standardised units)."""
+        out = x @ np.asarray(self.linear[0], dtype=np.float64) + self.linear[1]
+        if self.models:
+            xt = torch.tensor(x, dtype=torch.float32)
+            with torch.no_grad():
+                out = out + torch.stack([m(xt) for m in self.models]).mean(0).squeeze(1).double().numpy()
+        return out
 
     def predict_arch(self, arch: Architecture) -> float:
         """The latency of a translation or BERT subnet (parameters counted with the measured vocabulary)."""
@@ -155,7 +196,8 @@ class LatencyEstimator:
                 "features": list(self.feature_names), "feature_norm": list(self.feature_norm), "x_mean": self.x_mean,
                 "x_std": self.x_std, "y_mean": self.y_mean, "y_scale": self.y_scale, "space": self.space,
                 "linear_weight": list(self.linear[0]), "linear_bias": self.linear[1],
-                "target": "encoder + decoder mean latency (ms)", "info": self.info}
+                "target": "encoder + decoder mean latency (ms)", "info": self.info,
+                **({"trees": self.trees} if self.trees is not None else {})}
 
     def save(self, path: str | Path) -> None:
         """Write safetensors atomically (temp file + rename)."""
@@ -193,7 +235,8 @@ class LatencyEstimator:
             raise CheckpointError(f"{path}: estimator format version {head.get('version')}, this code reads {FORMAT_VERSION}")
         recipe = TrainRecipe(**head["recipe"])
         models = []
-        for k in range(recipe.ensemble):
+        n_models = recipe.ensemble if recipe.kind != "gbt" and recipe.steps > 0 else 0
+        for k in range(n_models):
             m = build_mlp(len(head.get("features", FEATURE_NAMES)), recipe.hidden, recipe.layers)
             prefix = f"model{k}."
             try:
@@ -203,7 +246,7 @@ class LatencyEstimator:
             models.append(m.eval())
         return cls(recipe, tuple(head["feature_norm"]), head["x_mean"], head["x_std"], head["y_mean"],
                    head["y_scale"], models, (head["linear_weight"], head["linear_bias"]), head.get("space"),
-                   head.get("info", {}), tuple(head.get("features", FEATURE_NAMES)))
+                   head.get("info", {}), tuple(head.get("features", FEATURE_NAMES)), head.get("trees"))
 
 
 def _train_one(x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor, recipe: TrainRecipe,

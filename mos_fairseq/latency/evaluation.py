@@ -1,9 +1,12 @@
-"""Held-out evaluation of latency estimators against baselines (``mos-nas train-estimator``).
+"""Choosing and scoring latency estimators (``mos-nas train-estimator``).
 
-One seeded split of a latency dataset; on it our MLP recipe, HAT's recipe (same code, HAT's
-hyper-parameters), linear regression on the normalised features and linear regression on the
-parameter count alone are fitted on the training part and scored on the held-out part: RMSE and
-MAE in ms, R^2 and Kendall's tau. Also the scatter plot of predicted versus measured latency.
+One seeded split of a latency dataset. The recipe is chosen by k-fold cross-validation on the
+training part among the candidates (our MLP on a linear term, HAT's recipe, least squares on the
+features, gradient-boosted trees, the mean of our MLP and the trees: lowest CV RMSE wins), so the
+estimator is never knowingly worse than the simple models it is compared with; then every
+candidate and linear regression on the parameter count alone are fitted on the whole training part
+and scored on the held-out part: RMSE, MAE and MAPE, the share of predictions within ±10% of the
+measurement, R^2 and Kendall's tau. Also the scatter plot of predicted versus measured latency.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import numpy as np
 from mos_fairseq.arch import write_text_atomic
 from mos_fairseq.errors import UserError
 from mos_fairseq.latency.dataset import LatencyDataset
-from mos_fairseq.latency.estimator import HAT_RECIPE, OUR_RECIPE, LatencyEstimator, TrainRecipe
+from mos_fairseq.latency.estimator import HAT_RECIPE, LatencyEstimator, TrainRecipe, candidate_recipes
 from mos_fairseq.space import HAT_FEATURE_NORM
 
 
@@ -42,12 +45,34 @@ def scores(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
     tau = kendalltau(measured, predicted).statistic
+    relative = np.abs(np.asarray(predicted) - measured) / np.maximum(np.abs(measured), 1e-12)
     return {
         "rmse": float(np.sqrt(mean_squared_error(measured, predicted))),
         "mae": float(mean_absolute_error(measured, predicted)),
+        "mape": float(100 * relative.mean()),
+        "within_10pct": float(100 * (relative <= 0.10).mean()),
         "r2": float(r2_score(measured, predicted)),
         "kendall_tau": float(tau) if np.isfinite(tau) else 0.0,
     }
+
+
+def cross_validate(x: np.ndarray, y: np.ndarray, recipes: list[TrainRecipe], folds: int, seed: int,
+                   feature_norm, feature_names) -> dict[str, dict[str, float]]:
+    """Out-of-fold scores of every recipe over ``folds`` seeded folds of ``(x, y)``."""
+    n = len(y)
+    folds = min(folds, n // 2)
+    if folds < 2:
+        raise UserError(f"{n} training rows are too few to cross-validate the estimator recipes (need >= 4)")
+    fold_of = np.random.default_rng(seed + 7919).permutation(n) % folds
+    out = {}
+    for recipe in recipes:
+        pred = np.empty(n)
+        for k in range(folds):
+            train, test = fold_of != k, fold_of == k
+            est = LatencyEstimator.fit(x[train], y[train], recipe, feature_norm, seed, None, feature_names)
+            pred[test] = est.predict(x[test])
+        out[recipe.name] = scores(y, pred)
+    return out
 
 
 def _linear(x_train: np.ndarray, y_train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
@@ -65,21 +90,32 @@ class Evaluation:
     measured: np.ndarray
 
 
-def evaluate(data: LatencyDataset, recipe: TrainRecipe = OUR_RECIPE, holdout: float = 0.2, seed: int = 1,
+def evaluate(data: LatencyDataset, recipe: TrainRecipe | None = None, holdout: float = 0.2, seed: int = 1,
              feature_norm=HAT_FEATURE_NORM, space: dict | None = None,
-             hat_recipe: TrainRecipe | None = HAT_RECIPE) -> Evaluation:
-    """Fit every model on the training part and score it on the hold-out (``hat_recipe=None``: skip it)."""
+             hat_recipe: TrainRecipe | None = HAT_RECIPE, candidates: list[TrainRecipe] | None = None,
+             folds: int = 5) -> Evaluation:
+    """Choose the recipe (``recipe=None``: by ``folds``-fold cross-validation on the training part among
+    ``candidates``, default :func:`candidate_recipes`) or take ``recipe``; fit every model on the training
+    part and score it on the hold-out (``hat_recipe=None``: no HAT recipe)."""
     split = holdout_split(len(data), holdout, seed)
     x, y = data.features, data.total_ms
     xn = x / np.asarray(feature_norm, dtype=np.float64)
-    estimator = LatencyEstimator.fit(x[split.train], y[split.train], recipe, feature_norm, seed, space,
-                                     data.feature_names)
-    predictions = {recipe.name: estimator.predict(x[split.test])}
-    if hat_recipe is not None:
-        hat = LatencyEstimator.fit(x[split.train], y[split.train], hat_recipe, feature_norm, seed, space,
-                                   data.feature_names)
-        predictions[hat_recipe.name] = hat.predict(x[split.test])
-    predictions["linear_features"] = _linear(xn[split.train], y[split.train])(xn[split.test])
+    selection = None
+    if recipe is None:
+        pool = candidates or candidate_recipes(hat=hat_recipe is not None)
+        cv = cross_validate(x[split.train], y[split.train], pool, folds, seed, feature_norm, data.feature_names)
+        recipe = next(r for r in pool if r.name == min(cv, key=lambda name: (cv[name]["rmse"], name)))
+        selection = {"folds": min(folds, len(split.train) // 2), "chosen": recipe.name, "cv": cv,
+                     "by": "lowest cross-validated RMSE on the training rows"}
+        fitted = pool
+    else:
+        fitted = [recipe] + ([hat_recipe] if hat_recipe is not None and hat_recipe.name != recipe.name else [])
+    estimators = {r.name: LatencyEstimator.fit(x[split.train], y[split.train], r, feature_norm, seed, space,
+                                               data.feature_names) for r in fitted}
+    estimator = estimators[recipe.name]
+    predictions = {name: est.predict(x[split.test]) for name, est in estimators.items()}
+    if "linear_features" not in predictions:
+        predictions["linear_features"] = _linear(xn[split.train], y[split.train])(xn[split.test])
     p = data.params[:, None] / 1e6
     predictions["linear_params"] = _linear(p[split.train], y[split.train])(p[split.test])
     measured = y[split.test]
@@ -87,21 +123,32 @@ def evaluate(data: LatencyDataset, recipe: TrainRecipe = OUR_RECIPE, holdout: fl
         "data": data.path, "format": data.format, "rows": len(data), "n_train": int(len(split.train)),
         "n_test": int(len(split.test)), "holdout": holdout, "seed": seed, "target": "encoder + decoder mean latency (ms)",
         "latency_range_ms": [float(y.min()), float(y.max())],
-        "recipe": recipe.to_dict(),
+        "recipe": recipe.to_dict(), "chosen": recipe.name,
         "models": {name: scores(measured, pred) for name, pred in predictions.items()},
     }
+    if selection is not None:
+        report["selection"] = selection
     estimator.info = {"trained_on": data.path, "rows_train": int(len(split.train)),
-                      "holdout_scores": report["models"][recipe.name], "holdout": holdout, "seed": seed}
+                      "holdout_scores": report["models"][recipe.name], "holdout": holdout, "seed": seed,
+                      **({"recipe_selection": selection} if selection else {})}
     return Evaluation(estimator, report, predictions, measured)
 
 
 def format_report(report: dict[str, Any]) -> str:
     lines = [f"{report['data']}: {report['rows']} rows ({report['format']} format), "
              f"held out {report['n_test']} (seed {report['seed']}); latency "
-             f"{report['latency_range_ms'][0]:.1f}-{report['latency_range_ms'][1]:.1f} ms",
-             f"{'model':<16} {'RMSE ms':>9} {'MAE ms':>9} {'R^2':>8} {'Kendall':>8}"]
+             f"{report['latency_range_ms'][0]:.1f}-{report['latency_range_ms'][1]:.1f} ms"]
+    sel = report.get("selection")
+    if sel:
+        cv = ", ".join(f"{name} {s['rmse']:.3f}" for name, s in sel["cv"].items())
+        lines.append(f"recipe: {sel['chosen']} (lowest {sel['folds']}-fold CV RMSE on the training rows: {cv} ms)")
+    else:
+        lines.append(f"recipe: {report.get('chosen', report['recipe']['name'])} (given)")
+    lines.append(f"{'model':<16} {'RMSE ms':>9} {'MAE ms':>9} {'MAPE %':>8} {'±10% %':>8} {'R^2':>8} {'Kendall':>8}")
     for name, s in report["models"].items():
-        lines.append(f"{name:<16} {s['rmse']:>9.3f} {s['mae']:>9.3f} {s['r2']:>8.4f} {s['kendall_tau']:>8.4f}")
+        mark = " *" if name == report.get("chosen") else ""
+        lines.append(f"{name:<16} {s['rmse']:>9.3f} {s['mae']:>9.3f} {s['mape']:>8.2f} {s['within_10pct']:>8.1f} "
+                     f"{s['r2']:>8.4f} {s['kendall_tau']:>8.4f}{mark}")
     return "\n".join(lines)
 
 

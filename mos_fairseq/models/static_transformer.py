@@ -106,6 +106,7 @@ class StaticTransformerEncoder(FairseqEncoder):
         d, pad = arch.encoder_embed_dim, dictionary.pad()
         dropout, attention_dropout, activation_dropout = dropouts
         self.padding_idx, self.dropout, self.max_source_positions = pad, dropout, max_positions
+        self.keep_states = max(arch.decoder_cross_spans)  # the encoder layers the decoder attends to
         self.embed_tokens = embed_tokens
         self.embed_scale = d**0.5
         self.embed_positions = SinusoidalPositionalEmbedding(d, pad, init_size=max_positions + pad + 1)
@@ -118,7 +119,8 @@ class StaticTransformerEncoder(FairseqEncoder):
         x = embed_inputs(src_tokens, self.embed_tokens, self.embed_positions, self.embed_scale)
         x = F.dropout(x, self.dropout, self.training)
         run_layer = lambda i, layer, x, pad_mask: layer(x, pad_mask)  # noqa: E731
-        return run_encoder_stack(x, src_tokens, self.padding_idx, self.layers, run_layer, src_lengths)
+        return run_encoder_stack(x, src_tokens, self.padding_idx, self.layers, run_layer, src_lengths,
+                                 self.keep_states)
 
     @torch.jit.export
     def reorder_encoder_out(self, encoder_out: EncoderOut, new_order: Tensor) -> EncoderOut:

@@ -152,7 +152,8 @@ class SuperTransformerEncoder(FairseqEncoder):
             return layer(x, pad_mask, d, arch.encoder_ffn_dims[i], arch.encoder_heads[i], encoding)
 
         layers = self.layers[: arch.encoder_layers]
-        return run_encoder_stack(x, src_tokens, self.padding_idx, layers, run_layer, src_lengths)
+        return run_encoder_stack(x, src_tokens, self.padding_idx, layers, run_layer, src_lengths,
+                                 max(arch.decoder_cross_spans))
 
     @torch.jit.export
     def reorder_encoder_out(self, encoder_out: EncoderOut, new_order: Tensor) -> EncoderOut:

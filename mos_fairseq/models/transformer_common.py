@@ -10,7 +10,8 @@ EncoderOut = Dict[str, List[Tensor]]
 
 
 def encoder_out_dict(states: list[Tensor], pad_mask: Tensor, src_tokens: Tensor, src_lengths) -> EncoderOut:
-    """fairseq's encoder-output format (``T x B x C``); ``encoder_states`` holds every layer."""
+    """fairseq's encoder-output format (``T x B x C``); ``encoder_states`` holds the outputs of the
+    last layers the decoder reads (its largest encoder-decoder span), ``encoder_out`` the last one."""
     return {
         "encoder_out": [states[-1]],
         "encoder_padding_mask": [pad_mask],
@@ -22,11 +23,16 @@ def encoder_out_dict(states: list[Tensor], pad_mask: Tensor, src_tokens: Tensor,
 
 
 def reorder_encoder_out(encoder_out: EncoderOut, new_order: Tensor) -> EncoderOut:
+    """The encoder output for ``new_order`` (beam search calls this at every step). The last layer's
+    output is both ``encoder_out`` and the last of ``encoder_states``: it is reordered once."""
+    states = [t.index_select(1, new_order) for t in encoder_out["encoder_states"]]
+    last = encoder_out["encoder_out"]
+    shared = bool(states) and len(last) == 1 and last[0] is encoder_out["encoder_states"][-1]
     return {
-        "encoder_out": [t.index_select(1, new_order) for t in encoder_out["encoder_out"]],
+        "encoder_out": [states[-1]] if shared else [t.index_select(1, new_order) for t in last],
         "encoder_padding_mask": [t.index_select(0, new_order) for t in encoder_out["encoder_padding_mask"]],
         "encoder_embedding": [],
-        "encoder_states": [t.index_select(1, new_order) for t in encoder_out["encoder_states"]],
+        "encoder_states": states,
         "src_tokens": [],
         "src_lengths": [t.index_select(0, new_order) for t in encoder_out["src_lengths"]],
     }
@@ -59,23 +65,21 @@ def run_decoder_stack(x: Tensor, layers, spans, encoder_out: EncoderOut, increme
     projected encoder keys (incremental decoding), it gets ``memory=None`` and nothing is
     concatenated again.
     """
-    memories: dict = {}
+    memories: dict = {}  # (span, with keys) -> (memory, mask), built once per call
     for i, (layer, span) in enumerate(zip(layers, spans)):
-        cached = incremental_state is not None and (
-            layer.encoder_attn.get_incremental_state(incremental_state, "attn_state") is not None
-        )
-        if cached:
-            memory, memory_mask = None, cross_attention_memory(encoder_out, span, with_memory=False)[1]
-        else:
-            if span not in memories:
-                memories[span] = cross_attention_memory(encoder_out, span)
-            memory, memory_mask = memories[span]
+        with_memory = incremental_state is None or not layer.encoder_attn.has_static_kv(incremental_state)
+        key = (span, with_memory)
+        if key not in memories:
+            memories[key] = cross_attention_memory(encoder_out, span, with_memory)
+        memory, memory_mask = memories[key]
         x = run_layer(i, layer, x, memory, memory_mask)
     return x
 
 
-def run_encoder_stack(x: Tensor, src_tokens: Tensor, padding_idx: int, layers, run_layer, src_lengths) -> EncoderOut:
-    """Zero padded positions, run ``run_layer(i, layer, x, pad_mask)`` per layer, keep every output."""
+def run_encoder_stack(x: Tensor, src_tokens: Tensor, padding_idx: int, layers, run_layer, src_lengths,
+                      keep_states: int | None = None) -> EncoderOut:
+    """Zero padded positions, run ``run_layer(i, layer, x, pad_mask)`` per layer, keep the outputs
+    of the last ``keep_states`` layers (default: every layer) for the encoder-decoder attention."""
     pad_mask = src_tokens.eq(padding_idx)
     has_pads = bool(pad_mask.any())
     if has_pads:
@@ -83,5 +87,6 @@ def run_encoder_stack(x: Tensor, src_tokens: Tensor, padding_idx: int, layers, r
     states = []
     for i, layer in enumerate(layers):
         x = run_layer(i, layer, x, pad_mask if has_pads else None)
-        states.append(x.transpose(0, 1))
+        if keep_states is None or i >= len(layers) - keep_states:
+            states.append(x.transpose(0, 1))
     return encoder_out_dict(states, pad_mask, src_tokens, src_lengths)

@@ -19,6 +19,8 @@ from torch import Tensor, nn
 from mos_fairseq.modules.elastic import ElasticLinear
 
 IncrementalState = Dict[str, Dict[str, Optional[Tensor]]]
+GROWING_KV = "attn_state"  # self-attention: keys and values of every step so far
+STATIC_KV = "static_kv_state"  # encoder-decoder attention: keys and values of the encoder output
 
 
 def attention_mask(
@@ -61,7 +63,8 @@ class MultiheadAttentionBase(nn.Module):
     ) -> Tensor:
         bsz, tgt_len, _ = query.shape
         q = self.project("q", query, q_dim, kv_dim)
-        saved = self.get_incremental_state(incremental_state, "attn_state") if incremental_state is not None else None
+        state_key = STATIC_KV if static_kv else GROWING_KV
+        saved = self.get_incremental_state(incremental_state, state_key) if incremental_state is not None else None
         if static_kv and saved is not None and "k" in saved:
             k, v = saved["k"], saved["v"]
         else:
@@ -71,7 +74,8 @@ class MultiheadAttentionBase(nn.Module):
                 k = torch.cat([saved["k"], k], dim=1)
                 v = torch.cat([saved["v"], v], dim=1)
         if incremental_state is not None:
-            self.set_incremental_state(incremental_state, "attn_state", {"k": k, "v": v})
+            if not (static_kv and saved is not None):
+                self.set_incremental_state(incremental_state, state_key, {"k": k, "v": v})
             causal = False  # one new query sees every cached key
         src_len = k.size(1)
         width = q.size(-1)  # the fixed qkv_dim (HAT), or the layer's hidden size (BERT)
@@ -88,11 +92,23 @@ class MultiheadAttentionBase(nn.Module):
         out = out.transpose(1, 2).reshape(bsz, tgt_len, width)
         return self.project("out", out, q_dim, kv_dim)
 
+    def has_static_kv(self, incremental_state: IncrementalState) -> bool:
+        """Whether this (encoder-decoder) attention has cached its projected keys and values."""
+        return self.get_incremental_state(incremental_state, STATIC_KV) is not None
+
     def reorder_incremental_state(self, incremental_state: IncrementalState, new_order: Tensor) -> None:
-        saved = self.get_incremental_state(incremental_state, "attn_state")
+        saved = self.get_incremental_state(incremental_state, GROWING_KV)
         if saved is not None:
             saved = {key: t.index_select(0, new_order) for key, t in saved.items()}
-            self.set_incremental_state(incremental_state, "attn_state", saved)
+            self.set_incremental_state(incremental_state, GROWING_KV, saved)
+        saved = self.get_incremental_state(incremental_state, STATIC_KV)
+        # Keys/values of the encoder output are the same for every hypothesis of a sentence, and beam
+        # search only reorders hypotheses within a sentence while the batch keeps its size (stock
+        # fairseq's MultiheadAttention makes the same check); when finished sentences leave the
+        # batch, the rows are selected.
+        if saved is not None and saved["k"].size(0) != new_order.size(0):
+            saved = {key: t.index_select(0, new_order) for key, t in saved.items()}
+            self.set_incremental_state(incremental_state, STATIC_KV, saved)
 
 
 class ElasticMultiheadAttention(MultiheadAttentionBase):

@@ -24,8 +24,10 @@ class ElasticLinear(nn.Module):
         nn.init.xavier_uniform_(self.weight, gain=init_gain)
 
     def sliced(self, in_dim: int, out_dim: int) -> tuple[Tensor, Tensor | None]:
-        weight = self.weight[:out_dim, :in_dim]
-        bias = self.bias[:out_dim] if self.bias is not None else None
+        # at full size, the parameters themselves: a slice's backward would fill a full-size zero
+        # gradient and copy into it, for nothing
+        weight = self.weight if (out_dim, in_dim) == (self.out_max, self.in_max) else self.weight[:out_dim, :in_dim]
+        bias = self.bias if self.bias is None or out_dim == self.out_max else self.bias[:out_dim]
         return weight, bias
 
     def forward(self, x: Tensor, in_dim: int, out_dim: int) -> Tensor:
@@ -46,6 +48,8 @@ class ElasticLayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(max_dim))
 
     def sliced(self, dim: int) -> tuple[Tensor, Tensor]:
+        if dim == self.max_dim:
+            return self.weight, self.bias
         return self.weight[:dim], self.bias[:dim]
 
     def forward(self, x: Tensor, dim: int) -> Tensor:
@@ -66,7 +70,7 @@ class ElasticEmbedding(nn.Module):
             self.weight[padding_idx].zero_()
 
     def sliced(self, dim: int) -> Tensor:
-        return self.weight[:, :dim]
+        return self.weight if dim == self.max_dim else self.weight[:, :dim]
 
     def forward(self, tokens: Tensor, dim: int) -> Tensor:
         return F.embedding(tokens, self.sliced(dim), self.padding_idx)

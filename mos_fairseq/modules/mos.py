@@ -159,20 +159,19 @@ class MixExperts(torch.autograd.Function):
         out_dim, in_dim = ctx.dims
         m = experts.shape[0]
         grad_experts = grad_biases = grad_per_row = None
-        if ctx.needs_input_grad[0]:
-            grad_experts = experts.new_zeros(experts.shape)
+        full = (out_dim, in_dim) == tuple(experts.shape[1:])
+        if ctx.needs_input_grad[0]:  # zero-filled only where the subnet leaves part of the experts unused
+            grad_experts = experts.new_empty(experts.shape) if full else experts.new_zeros(experts.shape)
             for k in range(m):
                 torch.mul(grad_weight, per_row[k, :, None], out=grad_experts[k, :out_dim, :in_dim])
         if ctx.needs_input_grad[1]:
-            grad_biases = biases.new_zeros(biases.shape)
+            grad_biases = biases.new_empty(biases.shape) if out_dim == biases.shape[1] else biases.new_zeros(biases.shape)
             for k in range(m):
                 torch.mul(grad_bias, per_row[k], out=grad_biases[k, :out_dim])
         if ctx.needs_input_grad[2]:
-            rows = [
-                (grad_weight * experts[k, :out_dim, :in_dim]).sum(-1) + grad_bias * biases[k, :out_dim]
-                for k in range(m)
-            ]
-            grad_per_row = torch.stack(rows)
+            # d/d per_row[k, j] = sum_i gW[j, i] E_k[j, i] + gb[j] b_k[j], without an out x in temporary
+            rows = torch.einsum("oi,koi->ko", grad_weight, experts[:, :out_dim, :in_dim])
+            grad_per_row = rows + grad_bias[None] * biases[:, :out_dim]
             if per_row.shape[1] == 1:
                 grad_per_row = grad_per_row.sum(-1, keepdim=True)
         return grad_experts, grad_biases, grad_per_row, None, None

@@ -157,7 +157,7 @@ def run_search(inputs: SearchInputs) -> list[dict]:
     best = search.best(state)
     extra: dict[str, dict] = {}
     if inputs.verify_latency:
-        extra = verify_latency(best, inputs.constraints, estimator)
+        best, extra = verify_latency(best, inputs.constraints, estimator, search.candidates(state))
     if predictor is not None:  # the picks scored for real: predicted vs measured loss
         for c, b in zip(inputs.constraints, best):
             extra.setdefault(c.name, {})["evaluated_valid_loss"] = round(evaluator.compute(b.arch), 6)
@@ -172,8 +172,17 @@ def run_search(inputs: SearchInputs) -> list[dict]:
     return summary
 
 
-def verify_latency(best, constraints, estimator) -> dict[str, dict]:
-    """Measure each pick on this device with the estimator's protocol (threads included); predicted vs measured."""
+VERIFY_MAX_TRIES = 5  # candidates measured per latency constraint before --verify-latency gives up
+
+
+def verify_latency(best, constraints, estimator, candidates=(), max_tries: int = VERIFY_MAX_TRIES):
+    """Measure each pick on this device with the estimator's protocol (threads included).
+
+    A pick whose measured latency exceeds its latency constraint is flagged, and the next-best
+    candidates the constraint admits (by predicted latency, in loss order) are measured until one
+    fits, at most ``max_tries`` measurements per constraint; the first that fits replaces the pick.
+    Returns ``(picks, extra summary fields per constraint)``.
+    """
     import torch
 
     from mos_fairseq.latency.measure import build_model, measure_model, synthetic_dictionary
@@ -186,19 +195,55 @@ def verify_latency(best, constraints, estimator) -> dict[str, dict]:
         raise UserError("the estimator records no measurement protocol (HAT-format data); cannot --verify-latency")
     protocol = Protocol(**proto)
     dictionary = synthetic_dictionary(protocol.vocab_size)
-    out = {}
+    measured: dict[str, float] = {}
+
+    def measure(arch) -> float:
+        key = arch.to_json()
+        if key not in measured:
+            stats = measure_model(build_model(arch, dictionary, protocol.device), protocol)
+            measured[key] = stats.encoder_mean + stats.decoder_mean
+        return measured[key]
+
+    picks, out = list(best), {}
     threads = torch.get_num_threads()
     if protocol.threads:  # the estimator's data was measured with this many threads: so is the check
         torch.set_num_threads(protocol.threads)
     try:
-        for c, b in zip(constraints, best):
-            stats = measure_model(build_model(b.arch, dictionary, protocol.device), protocol)
-            measured = stats.encoder_mean + stats.decoder_mean
-            out[c.name] = {"measured_latency_ms": round(measured, 3),
-                           "predicted_vs_measured": round(b.costs["latency"] / measured, 4) if "latency" in b.costs else None}
+        for i, (c, b) in enumerate(zip(constraints, best)):
+            ms = measure(b.arch)
+            entry = {"measured_latency_ms": round(ms, 3),
+                     "predicted_vs_measured": round(b.costs["latency"] / ms, 4) if "latency" in b.costs else None}
+            if c.kind == "latency":
+                entry["within_constraint"] = ms <= c.value
+                if ms > c.value:
+                    admitted = sorted((x for x in candidates if c.allows(x.costs)),
+                                      key=lambda x: (x.loss, x.arch.to_json()))
+                    tried = [{"architecture": b.arch.describe(), "predicted_latency_ms": round(b.costs["latency"], 4),
+                              "measured_latency_ms": round(ms, 3), "valid_loss": round(b.loss, 6)}]
+                    for x in admitted:
+                        if len(tried) >= max_tries:
+                            break
+                        if x.arch.to_json() == b.arch.to_json():
+                            continue
+                        x_ms = measure(x.arch)
+                        tried.append({"architecture": x.arch.describe(), "predicted_latency_ms": round(x.costs["latency"], 4),
+                                      "measured_latency_ms": round(x_ms, 3), "valid_loss": round(x.loss, 6)})
+                        if x_ms <= c.value:
+                            picks[i] = x
+                            entry.update(measured_latency_ms=round(x_ms, 3), within_constraint=True,
+                                         predicted_vs_measured=round(x.costs["latency"] / x_ms, 4))
+                            break
+                    entry["verify_tries"] = tried
+                    entry["verify_note"] = (
+                        f"the search's pick measured {ms:.2f} ms > {c.value:g} ms; "
+                        + (f"replaced by the best admitted candidate that measures within it (try {len(tried)} of "
+                           f"at most {max_tries})" if entry["within_constraint"] else
+                           f"none of the {len(tried)} best admitted candidates measured within it (at most {max_tries} "
+                           "tried): the pick is kept and flagged"))
+            out[c.name] = entry
     finally:
         torch.set_num_threads(threads)
-    return out
+    return picks, out
 
 
 def evaluate_subnet(checkpoint: str, data: str | None, arch_path: str, valid_subset: str = "valid",
