@@ -198,7 +198,7 @@ stage_search() {
         mos-nas search --checkpoint "$WORK/supernets/$name/checkpoint_last.pt" --data "$BIN" \
             --estimator "$WORK/latency/$SPACE.safetensors" --latency-constraint $constraints \
             --iterations "$SEARCH_ITERATIONS" --population 40 --parents 10 --mutation 15 --crossover 15 \
-            --seed 1 --out "$out" --no-progress "${resume[@]}"
+            --seed 1 --out "$out" --verify-latency --no-progress "${resume[@]}"
     done
 }
 

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The Multi30k study (benchmarks/multi30k.sh) in two lanes, one thread each, pinned to cores 0 and 1,
+# in the order that keeps both busy: one line restarts the whole study on a new machine, and every
+# stage resumes where it stopped (finished pieces are skipped, training continues from
+# checkpoint_last.pt). Logs: $M30K_WORK/logs/lane{A,B}.log; the lanes' PIDs: $M30K_WORK/logs/lane*.pid
+# (pause them with `kill -STOP -PGID` while timing anything, resume with `kill -CONT -PGID`).
+#
+#   M30K_WORK=/work/runs/multi30k benchmarks/multi30k_lanes.sh        # start (or resume) both lanes
+#
+# Lane A: data, the neuron-MoS supernet, the latency of the baselines trained so far, its search and
+# picks, the largest subnet alone, then half of the picks retrained and fine-tuned.
+# Lane B: the latency of the space (first, while nothing else runs on its core), the recipe sweep's
+# 3+3 model, the SPOS supernet, the other baselines, its search and picks, the other half.
+# Then (either lane, after both): latency of every trained model and export, Table 4, the report.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export M30K_WORK=${M30K_WORK:-$ROOT/runs/multi30k}
+export OMP_NUM_THREADS=1
+mkdir -p "$M30K_WORK/logs"
+D=$ROOT/benchmarks/multi30k.sh
+
+lane_a() {
+    "$D" data
+    M30K_ONLY=neuron "$D" supernets
+    "$D" baseline_latency
+    M30K_SUPERNETS=neuron "$D" search picks
+    M30K_ONLY=largest "$D" standalone
+    M30K_SUPERNETS=neuron "$D" retrain finetune
+}
+
+lane_b() {
+    while [ ! -f "$M30K_WORK/bin/dict.en.txt" ]; do sleep 10; done
+    "$D" latency
+    M30K_ONLY=base_3x3 "$D" sweep
+    M30K_ONLY=spos "$D" supernets
+    M30K_ONLY="base_3x1 base_3x2 base_4x4" "$D" standalone
+    "$D" baseline_latency
+    M30K_SUPERNETS=spos "$D" search picks retrain finetune
+}
+
+finish() {  # after both lanes: every model's latency on a quiet machine, Table 4, the report
+    "$D" baseline_latency pick_latency table4 report
+}
+
+case ${1:-start} in
+    start)
+        setsid nohup taskset -c 0 bash -c "set -euo pipefail; $(declare -f lane_a); D=$D; lane_a" >> "$M30K_WORK/logs/laneA.log" 2>&1 &
+        echo $! > "$M30K_WORK/logs/laneA.pid"
+        setsid nohup taskset -c 1 bash -c "set -euo pipefail; $(declare -f lane_b); D=$D; lane_b" >> "$M30K_WORK/logs/laneB.log" 2>&1 &
+        echo $! > "$M30K_WORK/logs/laneB.pid"
+        echo "lanes started: A pid $(cat "$M30K_WORK/logs/laneA.pid"), B pid $(cat "$M30K_WORK/logs/laneB.pid")"
+        ;;
+    finish) taskset -c 0 bash -c "set -euo pipefail; $(declare -f finish); D=$D; finish" ;;
+    *) echo "usage: $0 [start|finish]" >&2; exit 2 ;;
+esac
