@@ -45,6 +45,9 @@ ARCHS=${M30K_BASELINES:-$ROOT/benchmarks/multi30k_archs}  # the hand-designed ba
 SUBSETS=(valid test test1)
 declare -A REFS=([valid]=$DATA/valid.de [test]=$DATA/test.de [test1]=$DATA/test_mscoco.de)
 PROTOCOL=(--threads 1 --repeats "$LAT_REPEATS" --warmup 5 --src-len "$LEN" --tgt-len "$LEN" --beam 4)
+command -v mos-nas > /dev/null && python -c "import mos_fairseq" 2> /dev/null || {
+    echo "mos-nas / mos_fairseq not found: activate the checkout's .venv (make setup; source .venv/bin/activate)" >&2
+    exit 2; }
 mkdir -p "$WORK"
 # shellcheck source=benchmarks/lib.sh
 source "$ROOT/benchmarks/lib.sh"
@@ -132,6 +135,7 @@ stage_supernets() {
     # the recipe without its criterion (supernets train with supernet_cross_entropy), its epochs and
     # epoch-checkpoint retention (one checkpoint_last.pt is enough to resume)
     mapfile -t options < <(recipe_without criterion max-epoch keep-last-epochs)
+    [ ${#options[@]} -gt 4 ] || { echo "cannot read the options of preset '$PRESET'" >&2; exit 2; }
     mkdir -p "$WORK/valid_archs"
     cp "$ARCHS"/*.yml "$WORK/valid_archs/"
     for name in "${SUPERNETS[@]}"; do

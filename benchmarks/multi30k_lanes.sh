@@ -16,6 +16,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export M30K_WORK=${M30K_WORK:-$ROOT/runs/multi30k}
 export OMP_NUM_THREADS=1
+export PATH="$ROOT/.venv/bin:$PATH"  # mos-nas, fairseq-train and python of this checkout's .venv (make setup)
+[ -x "$ROOT/.venv/bin/mos-nas" ] || { echo "no $ROOT/.venv: run 'make setup' first" >&2; exit 2; }
 mkdir -p "$M30K_WORK/logs"
 D=$ROOT/benchmarks/multi30k.sh
 
