@@ -13,6 +13,38 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+class SlicedLinear(torch.autograd.Function):
+    """``F.linear(x, weight[:out, :in], bias[:out])`` whose backward writes the full-size weight
+    gradient once: the block the subnet used gets ``grad_out^T x``, only the rest is zero-filled.
+    Autograd through the two slices would zero-fill a full-size tensor per sliced dimension and copy
+    the block in each time. Forward and gradients equal the plain expression exactly."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, out_dim: int, in_dim: int) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.dims = (out_dim, in_dim)
+        ctx.has_bias = bias is not None
+        return F.linear(x, weight[:out_dim, :in_dim], bias[:out_dim] if bias is not None else None)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        x, weight = ctx.saved_tensors
+        out_dim, in_dim = ctx.dims
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_x = grad_out.matmul(weight[:out_dim, :in_dim])
+        g2 = grad_out.reshape(-1, out_dim)
+        if ctx.needs_input_grad[1]:
+            grad_weight = weight.new_empty(weight.shape)
+            grad_weight[out_dim:].zero_()
+            grad_weight[:out_dim, in_dim:].zero_()
+            grad_weight[:out_dim, :in_dim].copy_(g2.t().mm(x.reshape(-1, in_dim)))
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = weight.new_zeros(weight.shape[0])
+            grad_bias[:out_dim] = g2.sum(0)
+        return grad_x, grad_weight, grad_bias, None, None
+
+
 class ElasticLinear(nn.Module):
     """``nn.Linear(in_max, out_max)`` that runs as its top-left ``out x in`` block."""
 
@@ -31,8 +63,10 @@ class ElasticLinear(nn.Module):
         return weight, bias
 
     def forward(self, x: Tensor, in_dim: int, out_dim: int) -> Tensor:
-        weight, bias = self.sliced(in_dim, out_dim)
-        return F.linear(x, weight, bias)
+        if (out_dim, in_dim) == (self.out_max, self.in_max) or not torch.is_grad_enabled():
+            weight, bias = self.sliced(in_dim, out_dim)
+            return F.linear(x, weight, bias)
+        return SlicedLinear.apply(x, self.weight, self.bias, out_dim, in_dim)
 
     def extra_repr(self) -> str:
         return f"in_max={self.in_max}, out_max={self.out_max}, bias={self.bias is not None}"
