@@ -220,10 +220,34 @@ for sup in sys.argv[2:]:
 PY
 }
 
+pick_twin() {  # KIND SUPERNET ARCH_YAML: a finished picks/ or finetune/ directory of the same supernet and architecture
+    python - "$WORK/$1" "$2" "$3" <<'PY'
+import sys
+from pathlib import Path
+from mos_fairseq.arch import Architecture
+root, sup, want = Path(sys.argv[1]), sys.argv[2], Architecture.load(sys.argv[3]).to_json()
+for d in sorted(root.glob(f"{sup}_*")):
+    if not d.is_symlink() and (d / ".done").exists() and Architecture.load(d.parent.parent / "picks" / d.name / "arch.yml").to_json() == want:
+        print(d)
+        break
+PY
+}
+
+link_twin() {  # KIND SUPERNET NAME ARCH_YAML: link KIND/NAME to a finished twin; false if there is none
+    local twin
+    [ -e "$WORK/$1/$3" ] && return 1
+    twin=$(pick_twin "$1" "$2" "$4")
+    [ -n "$twin" ] || return 1
+    log "$1 $3: the same architecture as $(basename "$twin") of the same supernet, not done again"
+    ln -s "$twin" "$WORK/$1/$3"
+}
+
 stage_picks() {  # export every pick (inherited weights) and score it as it is
+    mkdir -p "$WORK/picks"
     while read -r sup name arch; do
         local dir=$WORK/picks/$name
         [ -f "$dir/.done" ] && continue
+        link_twin picks "$sup" "$name" "$arch" && continue
         log "pick $name: export and inherited BLEU"
         mkdir -p "$dir"
         cp "$arch" "$dir/arch.yml"
@@ -266,6 +290,8 @@ stage_finetune() {  # every pick from its inherited weights, a quarter of the re
         selected "$name" || continue
         local dir=$WORK/finetune/$name
         [ -f "$dir/.done" ] && continue
+        mkdir -p "$WORK/finetune"
+        link_twin finetune "$sup" "$name" "$arch" && continue
         mkdir -p "$dir"
         [ -f "$dir/commit" ] || commit_of > "$dir/commit"
         run_once "$dir/train" "finetune $name: $FINETUNE_EPOCHS epochs from the inherited weights" \
@@ -278,7 +304,7 @@ stage_finetune() {  # every pick from its inherited weights, a quarter of the re
 
 stage_pick_latency() {  # the picks as deployed (exports), the same protocol as the baselines
     local ckpts=()
-    for dir in "$WORK"/picks/*/; do ckpts+=("$dir/export/checkpoint.pt"); done
+    for dir in "$WORK"/picks/*/; do [ -L "${dir%/}" ] || ckpts+=("$dir/export/checkpoint.pt"); done
     log "latency of ${#ckpts[@]} exported picks"
     mos-nas measure-latency --checkpoint "${ckpts[@]}" "${PROTOCOL[@]}" --out "$WORK/latency/models.json"
 }
