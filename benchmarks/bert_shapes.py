@@ -20,8 +20,9 @@ import random
 from pathlib import Path
 from typing import Callable
 
+from mos_fairseq.bert.architecture import BertArch
 from mos_fairseq.bert.shape import cigar_shape
-from mos_fairseq.bert.space import BertArch, BertSpace
+from mos_fairseq.bert.space import BertSpace
 
 Shape = tuple[int, ...]
 
@@ -94,7 +95,7 @@ def pick_shapes(space: BertSpace, vocab: int, width: int, n_random: int, toleran
 
 
 def main() -> None:
-    from mos_fairseq.checkpoints import load_supernet
+    from mos_fairseq.loading import load_supernet
     from mos_fairseq.search.fitness import SubnetEvaluator, ValidationBatches
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

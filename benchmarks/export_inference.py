@@ -52,9 +52,9 @@ def main() -> None:
     import torch
     from fairseq.sequence_generator import SequenceGenerator
 
-    from mos_fairseq.arch import Architecture
-    from mos_fairseq.export import build_exported_model
-    from mos_fairseq.models.supertransformer import SuperTransformerConfig, SuperTransformerModel
+    from mos_fairseq.translation.architecture import Architecture
+    from mos_fairseq.translation.export import build_export
+    from mos_fairseq.translation.supernet import SuperTransformerConfig, SuperTransformerModel
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -97,7 +97,8 @@ def main() -> None:
 
     rows = []
     for name, arch in (("heterogeneous random", hetero), ("homogeneous 512", homog)):
-        exported, _, reason = build_exported_model(supernet, dicts, arch)
+        built = build_export(supernet, dicts, arch)
+        exported, reason = built.model, built.stock_reason
         kind = "mos_static_transformer" if reason else "stock transformer"
         t_super, out_super = run(supernet.bind(arch))
         t_exp, out_exp = run(exported)
@@ -105,7 +106,7 @@ def main() -> None:
                "exported_s": t_exp, "identical": out_super == out_exp,
                "tokens": sum(len(o) for o in out_exp)}
         if not reason:
-            static, _, _ = build_exported_model(supernet, dicts, arch, force_static=True)
+            static = build_export(supernet, dicts, arch, force_static=True).model
             t_static, out_static = run(static)
             row.update(static_s=t_static, identical=row["identical"] and out_static == out_exp)
         rows.append(row)

@@ -16,7 +16,7 @@ SUPERNETS = {"spos": "SPOS (HAT)", "sandwich": "sandwich", "layer": "layer-wise 
              "neuron": "neuron-wise MoS (sandwich)"}
 def arch_summary(path: Path, vocab: int) -> tuple[str, int]:
     """(description safe inside a Markdown table, parameter count)."""
-    from mos_fairseq.arch import Architecture
+    from mos_fairseq.translation.architecture import Architecture
 
     arch = Architecture.load(path)
     return arch.describe().replace("|", "‖"), arch.num_params(vocab)

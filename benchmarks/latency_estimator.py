@@ -23,7 +23,7 @@ import torch
 
 from mos_fairseq.latency.dataset import read_latency_csv
 from mos_fairseq.latency.evaluation import evaluate
-from mos_fairseq.space import SearchSpace
+from mos_fairseq.translation.space import SearchSpace
 
 
 def noise_bounds(data, seed: int, holdout: float) -> dict[str, float]:

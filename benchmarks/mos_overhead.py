@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ PAPER_OVERHEAD = {"layer": 5.6, "neuron": 7.3}  # MoS paper, Table 13 (V100 hour
 
 
 def _build(variant: str, dictionary, space: str):
-    from mos_fairseq.models.supertransformer import SuperTransformerConfig, SuperTransformerModel
+    from mos_fairseq.translation.supernet import SuperTransformerConfig, SuperTransformerModel
 
     cfg = SuperTransformerConfig(search_space=space, dropout=0.1, mos=variant)
     return SuperTransformerModel.build_model(cfg, SimpleNamespace(source_dictionary=dictionary, target_dictionary=dictionary))
@@ -46,9 +45,9 @@ def run_variant(variant: str, repeats: int, threads: int, bsz: int, length: int,
     import torch
     from fairseq.optim.adam import Adam
 
-    from mos_fairseq.criterions.supernet_cross_entropy import SupernetCrossEntropyCriterion
-    from mos_fairseq.tasks.supernet_training import subnet_for_training
-    from mos_fairseq.tasks.supernet_translation import SupernetTranslationConfig, SupernetTranslationTask
+    from mos_fairseq.core.task_mixin import subnet_for_training
+    from mos_fairseq.translation.criterion import SupernetCrossEntropyCriterion
+    from mos_fairseq.translation.task import SupernetTranslationConfig, SupernetTranslationTask
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

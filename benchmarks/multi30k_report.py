@@ -13,7 +13,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-
 from fairseq_logs import seconds_per_update, train_progress
 
 SUPERNETS = {"neuron": "neuron-wise MoS (sandwich)", "spos": "SPOS (HAT)", "sandwich": "sandwich (no MoS)",
@@ -42,7 +41,7 @@ def fmt(x: float, spec: str = ".2f") -> str:
 
 def arch_text(path: Path) -> tuple[str, int]:
     """(description safe inside a Markdown table, parameters with the study's 8,008-type vocabulary)."""
-    from mos_fairseq.arch import Architecture
+    from mos_fairseq.translation.architecture import Architecture
 
     arch = Architecture.load(path)
     return arch.describe().replace("|", "‖"), arch.num_params(8008, 8008)
@@ -267,7 +266,7 @@ def section_table4(work: Path) -> list[str]:
 
 # ---- figures and artefacts ---------------------------------------------------------------------------
 def figure_curves(work: Path, supernets: list[str], path: Path) -> bool:
-    from mos_fairseq.plotting import pyplot
+    from mos_fairseq.core.plotting import pyplot
 
     plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -298,7 +297,7 @@ def figure_curves(work: Path, supernets: list[str], path: Path) -> bool:
 
 
 def figure_latency_bleu(work: Path, supernets: list[str], path: Path) -> bool:
-    from mos_fairseq.plotting import pyplot
+    from mos_fairseq.core.plotting import pyplot
 
     xs, ys = baseline_curve(work)
     if len(xs) < 2:

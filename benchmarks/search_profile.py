@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from mos_fairseq.arch import Architecture
-from mos_fairseq.checkpoints import load_supernet
-from mos_fairseq.models.collapse import collapsed_supernet_state, static_state_dict
-from mos_fairseq.models.static_transformer import StaticTransformerModel
+from mos_fairseq.core.collapse import collapsed_supernet_state, static_state_dict
+from mos_fairseq.loading import load_supernet
 from mos_fairseq.search.fitness import SubnetEvaluator, ValidationBatches, batches_loss
+from mos_fairseq.translation.architecture import Architecture
+from mos_fairseq.translation.static import StaticTransformerModel
 
 
 def main() -> None:

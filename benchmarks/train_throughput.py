@@ -33,11 +33,11 @@ def run_mode(mode: str, repeats: int, threads: int) -> dict:
     import torch
     from fairseq.models.transformer import TransformerModel, base_architecture
 
-    from mos_fairseq.arch import Architecture
-    from mos_fairseq.criterions.supernet_cross_entropy import SupernetCrossEntropyCriterion
-    from mos_fairseq.models.supertransformer import SuperTransformerConfig, SuperTransformerModel
-    from mos_fairseq.space import SearchSpace
-    from mos_fairseq.tasks.supernet_translation import SupernetTranslationConfig, SupernetTranslationTask
+    from mos_fairseq.translation.architecture import Architecture
+    from mos_fairseq.translation.criterion import SupernetCrossEntropyCriterion
+    from mos_fairseq.translation.space import SearchSpace
+    from mos_fairseq.translation.supernet import SuperTransformerConfig, SuperTransformerModel
+    from mos_fairseq.translation.task import SupernetTranslationConfig, SupernetTranslationTask
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

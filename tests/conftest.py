@@ -9,9 +9,9 @@ import pytest
 import torch
 from fairseq.data import Dictionary
 
-from mos_fairseq.fairseq_plugin import register
-from mos_fairseq.models.supertransformer import SuperTransformerConfig, SuperTransformerModel
-from mos_fairseq.space import SearchSpace
+from mos_fairseq.plugin import register
+from mos_fairseq.translation.space import SearchSpace
+from mos_fairseq.translation.supernet import SuperTransformerConfig, SuperTransformerModel
 
 from .helpers.forked_cli import run_cli_forked
 

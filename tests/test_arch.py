@@ -5,9 +5,9 @@ import random
 import pytest
 import yaml
 
-from mos_fairseq.arch import Architecture, decoder_layer_params, encoder_layer_params
-from mos_fairseq.errors import ArchError, SpaceError
-from mos_fairseq.space import SearchSpace
+from mos_fairseq.core.errors import ArchError, SpaceError
+from mos_fairseq.translation.architecture import Architecture, decoder_layer_params, encoder_layer_params
+from mos_fairseq.translation.space import SearchSpace
 
 
 def test_hat_space_numbers(hat_space):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mos_fairseq.arch import Architecture
-from mos_fairseq.space import SearchSpace
+from mos_fairseq.translation.architecture import Architecture
+from mos_fairseq.translation.space import SearchSpace
 
 from .conftest import BIN, REPO, run_cli
 from .helpers.forked_cli import run_cli_forked

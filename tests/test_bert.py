@@ -11,11 +11,14 @@ import pytest
 import torch
 from fairseq.data import Dictionary
 
-from mos_fairseq.bert.export import extract_bert_subnet, exported_params, probe_logit_diff, to_roberta
+from mos_fairseq.bert.architecture import BertArch
+from mos_fairseq.bert.export import probe_logit_diff, to_roberta
 from mos_fairseq.bert.shape import cigar_groups, cigar_shape
-from mos_fairseq.bert.space import BertArch, BertSpace, layer_params
+from mos_fairseq.bert.space import BertSpace, layer_params
+from mos_fairseq.bert.static import extract_subnet as extract_bert_subnet
 from mos_fairseq.bert.supernet import BertSupernetConfig, BertSupernetModel
-from mos_fairseq.errors import ArchError, SpaceError, UserError
+from mos_fairseq.core.errors import ArchError, SpaceError, UserError
+from mos_fairseq.core.export import distinct_params as exported_params
 
 from .conftest import BIN, REPO, run_cli
 
@@ -44,12 +47,12 @@ def test_exported_bert_subnets_equal_the_supernet_subnet(space, mos, mlm_diction
     for _ in range(10):
         arch = BertArch.random(supernet.space, rng)
         static = extract_bert_subnet(supernet, arch)
-        assert probe_logit_diff(supernet.bind(arch), static, len(mlm_dictionary), mlm_dictionary.pad()) <= 1e-5
+        assert probe_logit_diff(supernet.bind(arch), static, SimpleNamespace(source_dictionary=mlm_dictionary)) <= 1e-5
         assert exported_params(static) == arch.num_params(len(mlm_dictionary))
         if supernet.space.kind == "homogeneous":
             roberta, cfg = to_roberta(static, task, supernet.cfg)
             assert cfg["_name"] == "roberta"
-            assert probe_logit_diff(supernet.bind(arch), roberta, len(mlm_dictionary), mlm_dictionary.pad()) <= 1e-5
+            assert probe_logit_diff(supernet.bind(arch), roberta, SimpleNamespace(source_dictionary=mlm_dictionary)) <= 1e-5
             assert exported_params(roberta) == arch.num_params(len(mlm_dictionary))
         with torch.no_grad():
             outputs.append(supernet.bind(arch)(torch.arange(4, 20).view(2, 8))[0])

@@ -4,8 +4,8 @@ import json
 import pytest
 import sacrebleu
 
-from mos_fairseq.bleu import compound_split, parse_generate_output, score
-from mos_fairseq.errors import DataError
+from mos_fairseq.core.errors import DataError
+from mos_fairseq.translation.bleu import compound_split, parse_generate_output, score
 
 from .conftest import run_cli
 
@@ -57,7 +57,7 @@ def test_batching_keeps_every_sentence():
     import numpy as np
     from fairseq.data import data_utils
 
-    from mos_fairseq.fairseq_plugin import register
+    from mos_fairseq.plugin import register
 
     register()
     sizes = np.random.RandomState(0).randint(5, 50, size=100)
@@ -72,7 +72,7 @@ def test_batching_keeps_every_sentence():
 
 
 def test_gap_statistics_on_fixed_numbers():
-    from mos_fairseq.gap import gap_stats, gap_table
+    from mos_fairseq.translation.gap import gap_stats, gap_table
 
     supernet = [20.0, 22.0, 25.0, 24.0]
     standalone = [21.0, 23.5, 26.0, 27.0]  # 5 concordant pairs, 1 discordant

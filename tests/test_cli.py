@@ -3,8 +3,8 @@ import json
 
 import yaml
 
-from mos_fairseq.arch import Architecture
-from mos_fairseq.space import SearchSpace
+from mos_fairseq.translation.architecture import Architecture
+from mos_fairseq.translation.space import SearchSpace
 
 from .conftest import REPO, run_cli
 from .helpers.forked_cli import run_cli_forked

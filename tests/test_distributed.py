@@ -109,9 +109,9 @@ def _ddp_worker(rank: int, port: int, out: str) -> None:
     from fairseq.data import Dictionary
     from fairseq.distributed import ModuleProxyWrapper
 
-    from mos_fairseq.criterions.supernet_cross_entropy import SupernetCrossEntropyCriterion
-    from mos_fairseq.fairseq_plugin import register
-    from mos_fairseq.tasks.supernet_translation import SupernetTranslationConfig, SupernetTranslationTask
+    from mos_fairseq.plugin import register
+    from mos_fairseq.translation.criterion import SupernetCrossEntropyCriterion
+    from mos_fairseq.translation.task import SupernetTranslationConfig, SupernetTranslationTask
 
     from .conftest import build_supernet
 

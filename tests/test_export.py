@@ -11,11 +11,12 @@ from fairseq import checkpoint_utils, options
 from fairseq.sequence_generator import SequenceGenerator
 from fairseq_cli import generate
 
-from mos_fairseq.arch import Architecture
-from mos_fairseq.checkpoints import describe_checkpoint, load_supernet
-from mos_fairseq.errors import ArchError, CheckpointError
-from mos_fairseq.export import export_subnet, stock_transformer_mismatch
-from mos_fairseq.space import SearchSpace
+from mos_fairseq.core.errors import ArchError, CheckpointError
+from mos_fairseq.export import export_subnet
+from mos_fairseq.loading import describe_checkpoint, load_supernet
+from mos_fairseq.translation.architecture import Architecture
+from mos_fairseq.translation.export import stock_transformer_mismatch
+from mos_fairseq.translation.space import SearchSpace
 
 from .conftest import BIN, REPO, run_cli
 from .conftest import TRAIN_ARGS as TRAIN
@@ -211,7 +212,7 @@ def test_gap_of_a_supernet_against_its_own_exports_is_zero_and_resumes(supernets
     is measured again."""
     import shutil
 
-    import mos_fairseq.gap as gap
+    import mos_fairseq.translation.gap as gap
 
     space = SearchSpace.load("tiny")
     rng = random.Random(5)
@@ -256,3 +257,35 @@ def test_gap_of_a_supernet_against_its_own_exports_is_zero_and_resumes(supernets
                         max_sentences=40)
     assert len(calls) == 3 and again["standalone"] == first["standalone"]
     assert again["supernets"][str(ckpt)]["loss"]["mae"] > 0
+
+
+HUB_SCRIPT = """
+import sys
+import mos_fairseq  # registering the plugin is part of the import
+from fairseq import hub_utils
+d = sys.argv[1]
+x = hub_utils.from_pretrained(d, "checkpoint.pt", d, bpe="sentencepiece", sentencepiece_model=d + "/spm.model")
+hub = hub_utils.GeneratorHubInterface(x["args"], x["task"], x["models"])
+print(type(hub.models[0]).__name__)
+print(hub.translate(sys.argv[2], beam=4))
+"""
+
+
+def test_an_export_translates_through_fairseqs_hub_after_import(supernets, synthetic_bin, tmp_path):
+    """`import mos_fairseq` is enough for fairseq's hub to load a `mos_static_transformer` export
+    (before, it failed with KeyError "'_name'" unless the plugin was registered by hand), and the hub
+    translates a sentence exactly as fairseq-generate's beam search does."""
+    space = SearchSpace.load("tiny")
+    rng = random.Random(3)
+    arch = Architecture.random(space, rng)
+    while not stock_transformer_mismatch(arch):
+        arch = Architecture.random(space, rng)
+    arch.save(tmp_path / "hetero.yml")
+    result = export_subnet(supernets["neuron"], tmp_path / "hetero.yml", tmp_path / "export", data=str(synthetic_bin))
+    assert result.model == "mos_static_transformer" and (tmp_path / "export" / "spm.model").is_file()
+    line = (synthetic_bin.parent / "raw" / "test.en").read_text().splitlines()[0]
+    proc = subprocess.run([str(BIN / "python"), "-c", HUB_SCRIPT, str(tmp_path / "export"), line],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    model_name, translation = proc.stdout.strip().splitlines()[-2:]
+    assert model_name == "StaticTransformerModel" and translation.strip()

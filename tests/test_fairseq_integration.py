@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import mos_fairseq  # noqa: F401  (allow-lists checkpoint globals)
-from mos_fairseq.arch import Architecture
-from mos_fairseq.space import SearchSpace
+from mos_fairseq.translation.architecture import Architecture
+from mos_fairseq.translation.space import SearchSpace
 
 from .conftest import BIN, REPO, TRAIN_ARGS
 

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from mos_fairseq.arch import Architecture
-from mos_fairseq.errors import CheckpointError, DataError, UserError
+from mos_fairseq.core.errors import CheckpointError, DataError, UserError
 from mos_fairseq.latency.dataset import (
     HAT_COLUMNS,
     OUR_COLUMNS,
@@ -22,7 +21,8 @@ from mos_fairseq.latency.estimator import HAT_RECIPE, LatencyEstimator, TrainRec
 from mos_fairseq.latency.evaluation import evaluate
 from mos_fairseq.latency.measure import build_model, measure_model, measure_space, synthetic_dictionary
 from mos_fairseq.latency.protocol import Protocol, time_encoder_decoder, trimmed_stats
-from mos_fairseq.space import SearchSpace
+from mos_fairseq.translation.architecture import Architecture
+from mos_fairseq.translation.space import SearchSpace
 
 from .conftest import REPO, run_cli
 

@@ -5,11 +5,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mos_fairseq.arch import Architecture
-from mos_fairseq.errors import UserError
+from mos_fairseq.core.errors import UserError
+from mos_fairseq.core.sampling import subnets_for_update
 from mos_fairseq.modules.elastic import ElasticLinear
 from mos_fairseq.modules.mos import ArchRouter, MoSLinear, MoSSpec, arch_encoding
-from mos_fairseq.sampling import subnets_for_update
+from mos_fairseq.translation.architecture import Architecture
 
 from .conftest import build_supernet
 
@@ -121,7 +121,7 @@ def test_routers_get_gradient_and_mixing_separates_largest_from_smallest(diction
     target = torch.roll(prev, -1, dims=1)
     for update in range(5):
         optimizer.zero_grad()
-        for arch in subnets_for_update(space, 1, update, "sandwich", 1):
+        for arch in subnets_for_update(space, 1, update, "sandwich", 1, Architecture):
             logits = model(src, lengths, prev, arch=arch)[0]
             F.cross_entropy(logits.reshape(-1, logits.size(-1)), target.reshape(-1)).backward()
         if update == 0:

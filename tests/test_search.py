@@ -8,13 +8,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from mos_fairseq.arch import Architecture
-from mos_fairseq.errors import UserError
+from mos_fairseq.core.errors import UserError
 from mos_fairseq.search.constraints import Constraint, parse_constraints, parse_number
-from mos_fairseq.search.evolution import EvolutionConfig, EvolutionarySearch, crossover, mutate
+from mos_fairseq.search.evolution import EvolutionarySearch, EvolutionConfig
 from mos_fairseq.search.fitness import SubnetEvaluator, ValidationBatches
 from mos_fairseq.search.runner import SearchInputs, run_search
-from mos_fairseq.space import SearchSpace
+from mos_fairseq.translation.architecture import Architecture
+from mos_fairseq.translation.evolution_ops import crossover, mutate
+from mos_fairseq.translation.family import FAMILY as TRANSLATION
+from mos_fairseq.translation.space import SearchSpace
 
 from .conftest import run_cli
 
@@ -154,7 +156,7 @@ def test_infeasible_constraint_exits_2_without_output(trained, tmp_path):
 
 
 def test_fitness_ranks_and_fast_path(trained):
-    from mos_fairseq.checkpoints import load_supernet
+    from mos_fairseq.loading import load_supernet
 
     supernet, task, _ = load_supernet(trained["ckpt"], str(trained["data"]))
     evaluator = SubnetEvaluator(supernet, ValidationBatches.from_task(task, "valid", 40))
@@ -165,7 +167,7 @@ def test_fitness_ranks_and_fast_path(trained):
     assert evaluator.compute(arch, collapse=True) == pytest.approx(evaluator.compute(arch, collapse=False), abs=1e-4)
     assert evaluator.loss(arch) == evaluator.loss(arch) and evaluator.cache.hits == 1
     search = EvolutionarySearch(space, [Constraint("params", 1e9)], EvolutionConfig(1, 4, 2, 1, 0.3, 1, 1),
-                                lambda a: {"params": 1.0}, evaluator.loss)
+                                lambda a: {"params": 1.0}, evaluator.loss, TRANSLATION)
     assert search.best(search.run())[0] is not None
 
 
@@ -260,7 +262,7 @@ def test_bleu_of_an_exported_pick_runs_fairseq_generate(trained, tmp_path):
     gen = tmp_path / "gen.txt"
     res = json.loads(run_cli("bleu", "--path", str(tmp_path / "exp" / "checkpoint.pt"), "--data", str(trained["data"]),
                              "--output", str(gen), "--json").stdout)
-    from mos_fairseq.bleu import parse_generate_output
+    from mos_fairseq.translation.bleu import parse_generate_output
 
     hyps, refs = parse_generate_output(gen.read_text())
     import sacrebleu

@@ -8,8 +8,8 @@ import torch
 from fairseq.models.transformer import TransformerModel, base_architecture
 from fairseq.sequence_generator import SequenceGenerator
 
-from mos_fairseq.arch import Architecture
-from mos_fairseq.models.collapse import extract_subnet
+from mos_fairseq.translation.architecture import Architecture
+from mos_fairseq.translation.static import extract_subnet
 
 
 def _randomise_norms(model):

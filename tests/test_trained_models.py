@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import torch
 
-from .conftest import BIN, REPO, run_cli
+from .conftest import BIN, run_cli
 
 STOCK = ["--arch", "transformer", "--encoder-embed-dim", "32", "--decoder-embed-dim", "32",
          "--encoder-ffn-embed-dim", "64", "--decoder-ffn-embed-dim", "64", "--encoder-layers", "2",

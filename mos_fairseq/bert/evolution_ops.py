@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from fractions import Fraction
 
-from mos_fairseq.bert.space import BertArch
+from mos_fairseq.bert.architecture import BertArch
 
 
 def _genes(arch: BertArch) -> dict:
@@ -33,7 +33,7 @@ def _build(space, genes: dict, rng: random.Random) -> BertArch:
     return BertArch(space, tuple(per_layer["hidden"]), tuple(per_layer["heads"]), tuple(per_layer["ffn"]))
 
 
-def bert_mutate(arch: BertArch, prob: float, rng: random.Random) -> BertArch:
+def mutate(arch: BertArch, prob: float, rng: random.Random) -> BertArch:
     space = arch.space
     pick = lambda name, old: rng.choice(_choices(space, name)) if rng.random() < prob else old  # noqa: E731
     genes = _genes(arch)
@@ -45,7 +45,7 @@ def bert_mutate(arch: BertArch, prob: float, rng: random.Random) -> BertArch:
     return _build(space, out, rng)
 
 
-def bert_crossover(a: BertArch, b: BertArch, rng: random.Random) -> BertArch:
+def crossover(a: BertArch, b: BertArch, rng: random.Random) -> BertArch:
     two = lambda x, y: x if rng.random() < 0.5 else y  # noqa: E731
     ga, gb = _genes(a), _genes(b)
     out = {}

@@ -25,9 +25,10 @@ from fairseq import utils
 from fairseq.models import BaseFairseqModel
 from torch import Tensor, nn
 
-from mos_fairseq.bert.space import BertArch, BertSpace
-from mos_fairseq.models.mos_config import MoSConfig
-from mos_fairseq.models.supertransformer import space_from_config
+from mos_fairseq.bert.architecture import BertArch
+from mos_fairseq.bert.space import BertSpace
+from mos_fairseq.core.mos_config import MoSConfig
+from mos_fairseq.core.space_files import space_from_config
 from mos_fairseq.modules.attention import ElasticSelfAttention
 from mos_fairseq.modules.elastic import ElasticEmbedding, ElasticLayerNorm, ElasticLinear
 from mos_fairseq.modules.ffn import ElasticFFNLayer
@@ -147,9 +148,9 @@ class BertSupernetModel(BaseFairseqModel):
 
     def extract_static(self, arch: BertArch):
         """``arch`` collapsed into a static BERT (MoS mixed, weights sliced; eval mode)."""
-        from mos_fairseq.bert.export import extract_bert_subnet
+        from mos_fairseq.bert.static import extract_subnet
 
-        return extract_bert_subnet(self, arch)
+        return extract_subnet(self, arch)
 
     def ffn_layers(self, arch: BertArch) -> list[tuple[str, BertSupernetLayer]]:
         return [(f"layers.{i}", layer) for i, layer in enumerate(self.layers[:arch.layers])]

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from mos_fairseq.errors import DataError
+from mos_fairseq.core.errors import DataError
 
 
 def _count_lines(path: Path) -> int:

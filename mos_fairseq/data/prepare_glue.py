@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mos_fairseq.errors import DataError, UserError
+from mos_fairseq.core.errors import DataError, UserError
 
 PRESETS = {"SST-2": (True, 0, 1), "CoLA": (False, 3, 1)}  # header, sentence column, label column
 
@@ -48,10 +48,10 @@ def finetune_command(out: Path, export_dir: Path, num_classes: int) -> list[str]
                         "export (a homogeneous BERT subnet)")
     arch = record["arch"]
     ffn = int(round(arch["hidden"] * float(arch["ffn_ratio"])))
-    from mos_fairseq.checkpoints import read_checkpoint
+    from mos_fairseq.core.checkpoints import read_checkpoint
 
     max_positions = read_checkpoint(export_dir / "checkpoint.pt")["cfg"]["model"]["max_positions"]
-    from mos_fairseq.fairseq_plugin import plugin_user_dir
+    from mos_fairseq.plugin import plugin_user_dir
 
     # --user-dir only for the checkpoint allow-list: the model and task are stock fairseq
     return ["fairseq-train", str(out), "--user-dir", plugin_user_dir(), "--task", "sentence_prediction", "--arch", "roberta",

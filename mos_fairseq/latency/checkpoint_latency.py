@@ -17,8 +17,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from mos_fairseq.arch import write_text_atomic
-from mos_fairseq.errors import DataError, UserError
+from mos_fairseq.core.errors import DataError, UserError
+from mos_fairseq.core.files import write_text_atomic
 from mos_fairseq.latency.measure import device_description, measure_model
 from mos_fairseq.latency.protocol import Protocol
 
@@ -29,9 +29,11 @@ def load_translation_model(path: Path):
     """The model of a translation checkpoint (any fairseq model with an encoder and a decoder), in eval mode."""
     from fairseq import checkpoint_utils
 
-    from mos_fairseq.checkpoints import read_checkpoint
+    from mos_fairseq.core.checkpoints import read_checkpoint
+    from mos_fairseq.plugin import register
 
-    state = read_checkpoint(path)  # one-line errors for missing or foreign files; registers our models
+    register()  # our static models may be among them
+    state = read_checkpoint(path)  # one-line errors for missing or foreign files
     try:
         models, _, _ = checkpoint_utils.load_model_ensemble_and_task([str(path)], state=state)
     except (FileNotFoundError, OSError) as exc:

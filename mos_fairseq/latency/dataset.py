@@ -9,7 +9,7 @@ their parameter counts are recomputed exactly from the features (parameters are 
 per-layer FFN widths, so layer count x mean width suffices). Rows are appended one at a time and
 flushed to disk, so a crash loses at most the row being written; :func:`open_for_append` repairs
 a torn last line before appending. Every malformed input fails with a one-line
-:class:`~mos_fairseq.errors.DataError` naming the file, row and column.
+:class:`~mos_fairseq.core.errors.DataError` naming the file, row and column.
 """
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
-from mos_fairseq.arch import FEATURE_NAMES, decoder_layer_params, encoder_layer_params
-from mos_fairseq.errors import DataError
+from mos_fairseq.core.errors import DataError
+from mos_fairseq.translation.architecture import FEATURE_NAMES, decoder_layer_params, encoder_layer_params
 
 LATENCY_COLUMNS = ("latency_mean_encoder", "latency_mean_decoder", "latency_std_encoder", "latency_std_decoder")
 HAT_COLUMNS = FEATURE_NAMES + LATENCY_COLUMNS

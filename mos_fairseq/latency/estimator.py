@@ -30,10 +30,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from mos_fairseq.arch import FEATURE_NAMES, Architecture
-from mos_fairseq.checkpoints import current_umask
-from mos_fairseq.errors import CheckpointError, UserError
-from mos_fairseq.space import HAT_FEATURE_NORM
+from mos_fairseq.core.errors import CheckpointError, UserError
+from mos_fairseq.core.files import current_umask
+from mos_fairseq.translation.architecture import FEATURE_NAMES, Architecture
+from mos_fairseq.translation.space import HAT_FEATURE_NORM
 
 FORMAT_TAG = "mos-fairseq-latency-estimator"
 FORMAT_VERSION = 1
@@ -118,7 +118,7 @@ class LatencyEstimator:
     @classmethod
     def fit(cls, features: np.ndarray, latency_ms: np.ndarray, recipe: TrainRecipe = OUR_RECIPE,
             feature_norm: Sequence[float] = HAT_FEATURE_NORM, seed: int = 1, space: dict | None = None,
-            feature_names: Sequence[str] = FEATURE_NAMES) -> "LatencyEstimator":
+            feature_names: Sequence[str] = FEATURE_NAMES) -> LatencyEstimator:
         if len(features) < 2:
             raise UserError(f"need at least 2 training rows to fit an estimator, got {len(features)}")
         if recipe.kind not in RECIPE_KINDS:
@@ -213,7 +213,7 @@ class LatencyEstimator:
         tmp.replace(path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "LatencyEstimator":
+    def load(cls, path: str | Path) -> LatencyEstimator:
         from safetensors import SafetensorError, safe_open
 
         path = Path(path)

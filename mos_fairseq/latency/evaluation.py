@@ -17,11 +17,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from mos_fairseq.arch import write_text_atomic
-from mos_fairseq.errors import UserError
+from mos_fairseq.core.errors import UserError
+from mos_fairseq.core.files import write_text_atomic
 from mos_fairseq.latency.dataset import LatencyDataset
 from mos_fairseq.latency.estimator import HAT_RECIPE, LatencyEstimator, TrainRecipe, candidate_recipes
-from mos_fairseq.space import HAT_FEATURE_NORM
+from mos_fairseq.translation.space import HAT_FEATURE_NORM
 
 
 @dataclass
@@ -158,7 +158,7 @@ def write_report(report: dict[str, Any], path: str | Path) -> None:
 
 def scatter_plot(evaluation: Evaluation, path: str | Path, title: str = "") -> None:
     """Predicted vs measured on the hold-out: our estimator in front, baselines behind."""
-    from mos_fairseq.plotting import pyplot
+    from mos_fairseq.core.plotting import pyplot
 
     plt = pyplot()
 

@@ -24,8 +24,8 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from mos_fairseq.arch import Architecture, write_text_atomic
-from mos_fairseq.errors import DataError, UserError
+from mos_fairseq.core.errors import DataError, UserError
+from mos_fairseq.core.files import write_text_atomic
 from mos_fairseq.latency.dataset import (
     append_row,
     format_header,
@@ -35,7 +35,7 @@ from mos_fairseq.latency.dataset import (
     read_header,
 )
 from mos_fairseq.latency.protocol import Protocol, time_encoder_decoder, trimmed_stats
-from mos_fairseq.space import SearchSpace
+from mos_fairseq.registry import family_of
 
 SIDECAR_VERSION = 1
 
@@ -85,35 +85,14 @@ def synthetic_dictionary(size: int):
     return d
 
 
-def is_bert(arch_or_space: Any) -> bool:
-    from mos_fairseq.bert.space import BertArch, BertSpace
-
-    return isinstance(arch_or_space, (BertArch, BertSpace))
-
-
-def arch_type_of(space):
-    """The architecture class of a space (:class:`Architecture` or ``BertArch``)."""
-    from mos_fairseq.bert.space import BertArch
-
-    return BertArch if is_bert(space) else Architecture
-
-
-def arch_params(arch, vocab_size: int) -> int:
+def arch_params(arch: Any, vocab_size: int) -> int:
     """Exact parameters of the static model (translation: shared embeddings of ``vocab_size``)."""
-    return arch.num_params(vocab_size) if is_bert(arch) else arch.num_params(vocab_size, vocab_size)
+    return family_of(arch).num_params(arch, vocab_size)
 
 
-def build_model(arch, dictionary, device: str):
+def build_model(arch: Any, dictionary: Any, device: str) -> torch.nn.Module:
     """The static model export writes for ``arch``, in eval mode on ``device``."""
-    if is_bert(arch):
-        from mos_fairseq.bert.static import StaticBertConfig, StaticBertModel
-
-        model = StaticBertModel(arch, dictionary, StaticBertConfig(max_positions=arch.space.max_positions))
-    else:
-        from mos_fairseq.models.static_transformer import StaticTransformerModel
-
-        model = StaticTransformerModel.from_arch(arch, dictionary, dictionary, share_all_embeddings=True)
-    return model.to(device).eval()
+    return family_of(arch).build_static(arch, dictionary).to(device).eval()
 
 
 def measure_bert_model(model, protocol: Protocol, timer: Callable[[], float] = time.perf_counter) -> LatencyStats:
@@ -163,10 +142,10 @@ def measure_model(model, protocol: Protocol, timer: Callable[[], float] = time.p
 
 def sample_architectures(space, n: int, seed: int) -> list:
     """``n`` distinct random architectures; the first k are the same for any n >= k."""
-    arch_type = arch_type_of(space)
+    arch_type = family_of(space).arch_type
     rng = random.Random(seed)
     seen: set[str] = set()
-    archs: list[Architecture] = []
+    archs: list[Any] = []
     attempts = 0
     while len(archs) < n:
         arch = arch_type.random(space, rng)
@@ -202,7 +181,7 @@ def _check_resume(existing: dict, new: dict, path: Path) -> None:
 
 
 def measure_space(
-    space: SearchSpace | Any,
+    space: Any,
     protocol: Protocol,
     n_archs: int,
     seed: int,
@@ -219,8 +198,7 @@ def measure_space(
     """
     out = Path(out)
     columns = our_columns(space.latency_feature_names)
-    if is_bert(space) and protocol.src_len > space.max_positions:
-        raise UserError(f"--seq-len {protocol.src_len} exceeds space '{space.name}''s max_positions {space.max_positions}")
+    family_of(space).check_latency_protocol(space, protocol.src_len)
     if n_archs < 1:
         raise UserError(f"--n-archs must be >= 1, got {n_archs}")
     if protocol.device == "cuda" and not torch.cuda.is_available():

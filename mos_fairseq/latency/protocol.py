@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
 
-from mos_fairseq.errors import UserError
+from mos_fairseq.core.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,8 @@ class Protocol:
     tgt_len: int = 30
     beam: int = 4
     batch_size: int = 1
-    repeats: int = 10
-    warmup: int = 2
+    repeats: int = 300  # HAT's protocol: 300 timed runs after 10 warm-up runs
+    warmup: int = 10
     trim: float = 0.1
     vocab_size: int = 32768
 

@@ -9,7 +9,7 @@ the incremental-decoding cache; they differ only in how q/k/v/out are projected.
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from mos_fairseq.modules.elastic import ElasticLinear
 
-IncrementalState = Dict[str, Dict[str, Optional[Tensor]]]
+IncrementalState = Dict[str, Dict[str, Tensor | None]]
 GROWING_KV = "attn_state"  # self-attention: keys and values of every step so far
 STATIC_KV = "static_kv_state"  # encoder-decoder attention: keys and values of the encoder output
 

@@ -15,7 +15,6 @@ from torch import Tensor, nn
 from mos_fairseq.modules.elastic import ElasticLinear
 from mos_fairseq.modules.mos import ArchRouter, MoSLinear, MoSSpec
 
-
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}  # HAT/fairseq transformer; BERT/RoBERTa
 
 

@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mos_fairseq.arch import Architecture
-from mos_fairseq.errors import UserError
+from mos_fairseq.core.errors import UserError
+from mos_fairseq.core.family import Arch
 
 MOS_KINDS = ("none", "layer", "neuron")
 MOS_INITS = ("independent", "copy")
@@ -69,7 +69,7 @@ class MoSSpec:
         return self.kind != "none"
 
     @classmethod
-    def from_config(cls, cfg: Any) -> "MoSSpec":
+    def from_config(cls, cfg: Any) -> MoSSpec:
         """Read ``mos``, ``mos_experts``, ... from a fairseq model config (defaults if absent)."""
         return cls(
             kind=str(getattr(cfg, "mos", "none") or "none"),
@@ -89,7 +89,7 @@ class MoSSpec:
         )
 
 
-def arch_encoding(arch: Architecture, device: torch.device | str | None = None) -> Tensor:
+def arch_encoding(arch: Arch, device: torch.device | str | None = None) -> Tensor:
     """The router input: the architecture's normalised features as an fp32 vector (HAT's 10 for
     encoder-decoder architectures; any architecture type with ``normalized_features``)."""
     return torch.tensor(arch.normalized_features(), dtype=torch.float32, device=device)

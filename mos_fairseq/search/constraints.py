@@ -10,7 +10,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from mos_fairseq.errors import UserError
+from mos_fairseq.core.errors import UserError
 
 KINDS = ("latency", "params")
 _SUFFIX = {"": 1, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "g": 1e9, "G": 1e9, "b": 1e9, "B": 1e9}

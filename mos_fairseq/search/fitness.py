@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from mos_fairseq.errors import DataError
+from mos_fairseq.core.errors import DataError
 
 
 @dataclass
@@ -34,7 +34,7 @@ class ValidationBatches:
 
     @classmethod
     def from_task(cls, task, subset: str = "valid", max_sentences: int | None = None,
-                  batch_sentences: int = 64, epoch: int = 1) -> "ValidationBatches":
+                  batch_sentences: int = 64, epoch: int = 1) -> ValidationBatches:
         """The first ``max_sentences`` sentences of ``subset``; ``epoch`` seeds epoch-dependent data
         (masked LM's masks): 1, as in fairseq-train's validation."""
         try:

@@ -14,9 +14,10 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from mos_fairseq.arch import FEATURE_NAMES, write_text_atomic
+from mos_fairseq.core.files import write_text_atomic
 from mos_fairseq.search.constraints import Constraint
 from mos_fairseq.search.evolution import Candidate
+from mos_fairseq.translation.architecture import FEATURE_NAMES
 
 CANDIDATE_COLUMNS = ("arch", "iteration", "params", "predicted_latency_ms", "valid_loss") + FEATURE_NAMES
 
@@ -74,7 +75,7 @@ def write_outputs(out: Path, cands: list[Candidate], constraints: list[Constrain
 
 
 def plot_pareto(path: Path, cands, front, constraints, best, cost_key: str) -> None:
-    from mos_fairseq.plotting import pyplot
+    from mos_fairseq.core.plotting import pyplot
 
     plt = pyplot()
 

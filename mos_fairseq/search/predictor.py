@@ -17,8 +17,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from mos_fairseq.arch import write_text_atomic
-from mos_fairseq.errors import DataError, UserError
+from mos_fairseq.core.errors import DataError, UserError
+from mos_fairseq.core.files import write_text_atomic
 
 FORMAT_TAG = "mos-fairseq/loss-predictor"
 KINDS = ("gbt", "mlp")
@@ -94,7 +94,7 @@ class LossPredictor:
         self.spec, self.info = spec, info
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, kind: str = "gbt", seed: int = 1, info: dict | None = None) -> "LossPredictor":
+    def fit(cls, x: np.ndarray, y: np.ndarray, kind: str = "gbt", seed: int = 1, info: dict | None = None) -> LossPredictor:
         return cls(to_json_model(kind, fit_sklearn(kind, x, y, seed)), dict(info or {}))
 
     def predict(self, x: Sequence[Sequence[float]]) -> np.ndarray:
@@ -110,7 +110,7 @@ class LossPredictor:
         write_text_atomic(Path(path), json.dumps({"format": FORMAT_TAG, "info": self.info, "model": self.spec}) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path) -> "LossPredictor":
+    def load(cls, path: str | Path) -> LossPredictor:
         path = Path(path)
         try:
             data = json.loads(path.read_text())

@@ -15,27 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mos_fairseq.arch import Architecture, write_text_atomic
-from mos_fairseq.errors import DataError, UserError
+from mos_fairseq.core.errors import DataError, UserError
+from mos_fairseq.core.files import write_text_atomic
+from mos_fairseq.registry import family_of
 from mos_fairseq.search.constraints import Constraint
 from mos_fairseq.search.evolution import EvolutionarySearch, EvolutionConfig, SearchState
 from mos_fairseq.search.fitness import FitnessCache, SubnetEvaluator, ValidationBatches
-from mos_fairseq.space import SearchSpace
 
 STATE_FILE = "search_state.json"
-
-
-def check_subspace(space: SearchSpace, supernet_space: SearchSpace) -> None:
-    """``space`` may narrow the supernet's choices, never widen them."""
-    if space.qkv_dim != supernet_space.qkv_dim:
-        raise UserError(f"space '{space.name}' has qkv_dim {space.qkv_dim}, the supernet {supernet_space.qkv_dim}")
-    for side in ("encoder", "decoder"):
-        mine, theirs = getattr(space, side), getattr(supernet_space, side)
-        for key, values in mine.items():
-            extra = sorted(set(values) - set(theirs[key]))
-            if extra:
-                raise UserError(f"space '{space.name}': {side}.{key} {extra} is outside the supernet's "
-                                f"space '{supernet_space.name}' {list(theirs[key])}")
 
 
 @dataclass
@@ -56,7 +43,7 @@ class SearchInputs:
     predictor: str | None = None  # rank candidates by a trained loss predictor instead of scoring each
 
 
-def _identity(inputs: SearchInputs, space: SearchSpace, updates: int) -> dict[str, Any]:
+def _identity(inputs: SearchInputs, space: Any, updates: int) -> dict[str, Any]:
     return {"checkpoint": str(Path(inputs.checkpoint).resolve()), "checkpoint_updates": updates,
             "space": space.to_dict(), "constraints": [dataclasses.asdict(c) for c in inputs.constraints],
             "config": {k: v for k, v in dataclasses.asdict(inputs.config).items() if k != "iterations"},
@@ -76,7 +63,8 @@ def resolve_device(device: str) -> str:
 
 
 def run_search(inputs: SearchInputs) -> list[dict]:
-    from mos_fairseq.checkpoints import load_supernet, num_updates
+    from mos_fairseq.core.checkpoints import num_updates
+    from mos_fairseq.loading import load_supernet
 
     device = resolve_device(inputs.device)
     out = Path(inputs.out)
@@ -88,12 +76,10 @@ def run_search(inputs: SearchInputs) -> list[dict]:
     if out.exists() and any(out.iterdir()) and not state_path.exists():
         raise UserError(f"{out} is not empty and holds no search; choose another --out")
     supernet, task, ckpt_state = load_supernet(inputs.checkpoint, inputs.data)
+    family = family_of(supernet.space)
     space = supernet.space
     if inputs.space:
-        if supernet.arch_type is not Architecture:
-            raise UserError("--space (a narrower space) is for translation supernets; a BERT search uses the supernet's")
-        space = SearchSpace.load(inputs.space)
-        check_subspace(space, supernet.space)
+        space = family.narrower_space(inputs.space, supernet.space)
     estimator = None
     if inputs.estimator:
         from mos_fairseq.latency.estimator import LatencyEstimator
@@ -144,7 +130,7 @@ def run_search(inputs: SearchInputs) -> list[dict]:
             cache.hits += 1
         return cache.losses[key]
 
-    search = EvolutionarySearch(space, inputs.constraints, inputs.config, costs, fitness, supernet.arch_type)
+    search = EvolutionarySearch(space, inputs.constraints, inputs.config, costs, fitness, family)
     search.check_feasible()
     batches = ValidationBatches.from_task(task, inputs.valid_subset, inputs.valid_max_sentences)
     evaluator = SubnetEvaluator(supernet, batches, cache, device)
@@ -250,11 +236,11 @@ def evaluate_subnet(checkpoint: str, data: str | None, arch_path: str, valid_sub
                     max_sentences: int | None = None, bleu: bool = True, beam: int = 4,
                     lenpen: float = 0.6, device: str = "cpu") -> dict[str, Any]:
     """Validation loss (bits/token) and detokenised BLEU of one subnet inside a supernet."""
-    from mos_fairseq.checkpoints import load_supernet
+    from mos_fairseq.loading import load_supernet
 
     supernet, task, _ = load_supernet(checkpoint, data)
     arch = supernet.arch_type.load(arch_path, supernet.space)
-    bleu = bleu and supernet.arch_type is Architecture  # BERT: perplexity only
+    bleu = bleu and family_of(supernet.space).supports_bleu  # BERT: perplexity only
     batches = ValidationBatches.from_task(task, valid_subset, max_sentences)
     evaluator = SubnetEvaluator(supernet, batches, device=resolve_device(device))
     batches = evaluator.batches
@@ -266,10 +252,8 @@ def evaluate_subnet(checkpoint: str, data: str | None, arch_path: str, valid_sub
     return result
 
 
-def subnet_bleu(supernet, task, arch: Architecture, batches: ValidationBatches, beam: int, lenpen: float) -> float:
-    from mos_fairseq.models.collapse import extract_subnet
-
-    return model_bleu(extract_subnet(supernet, arch), task.target_dictionary, batches, beam, lenpen)
+def subnet_bleu(supernet, task, arch: Any, batches: ValidationBatches, beam: int, lenpen: float) -> float:
+    return model_bleu(supernet.extract_static(arch), task.target_dictionary, batches, beam, lenpen)
 
 
 def model_bleu(model, tgt, batches: ValidationBatches, beam: int = 4, lenpen: float = 0.6) -> float:
