@@ -332,3 +332,29 @@ def test_remeasure_replaces_only_the_given_rows(tiny_space, tmp_path):
     assert json.loads(out.with_suffix(".json").read_text())["remeasured"][0]["rows"] == [1, 2]
     with pytest.raises(UserError, match=r"row id\(s\) \[9\] are not in"):
         measure_space(tiny_space, protocol, 4, seed=2, out=out, progress=False, remeasure=[9])
+
+
+def test_predict_latency_checks_an_estimator_against_a_latency_csv(tmp_path):
+    """`predict-latency --data`: every row predicted in row order, and RMSE / MAPE / ±10% / Kendall τ
+    computed against the measured latencies (checked here independently); HAT's format too."""
+    from scipy.stats import kendalltau
+
+    space = SearchSpace.load("hat_wmt14_en_de")
+    data = read_latency_csv(HAT_SAMPLE)
+    est = LatencyEstimator.fit(data.features[:20], data.total_ms[:20], TrainRecipe(steps=0, early_stop=0.0),
+                               space.feature_norm, seed=1, space=space.to_dict())
+    est.save(tmp_path / "e.safetensors")
+    out = json.loads(run_cli("predict-latency", "--estimator", str(tmp_path / "e.safetensors"), "--data",
+                             str(HAT_SAMPLE), "--json").stdout)
+    pred = est.predict(data.features)
+    assert out["rows"] == len(data) == len(out["predictions"])
+    assert [p["predicted_ms"] for p in out["predictions"]] == pytest.approx(pred.tolist(), abs=1e-3)
+    assert [p["measured_ms"] for p in out["predictions"]] == pytest.approx(data.total_ms.tolist(), abs=1e-3)
+    rel = np.abs(pred - data.total_ms) / data.total_ms
+    assert out["rmse"] == pytest.approx(float(np.sqrt(np.mean((pred - data.total_ms) ** 2))))
+    assert out["mape"] == pytest.approx(100 * rel.mean()) and out["within_10pct"] == pytest.approx(100 * (rel <= 0.1).mean())
+    assert out["kendall_tau"] == pytest.approx(kendalltau(data.total_ms, pred).statistic)
+    text = run_cli("predict-latency", "--estimator", str(tmp_path / "e.safetensors"), "--data", str(HAT_SAMPLE)).stdout
+    assert f"RMSE {out['rmse']:.3f} ms" in text and "Kendall tau" in text
+    proc = run_cli("predict-latency", "--estimator", str(tmp_path / "e.safetensors"), check=False, fork=True)
+    assert proc.returncode == 2 and "give --arch" in proc.stderr

@@ -127,13 +127,33 @@ def cmd_predict_latency(args: argparse.Namespace) -> None:
     from mos_fairseq.latency.estimator import LatencyEstimator
     from mos_fairseq.registry import family_of, load_arch, load_space, space_from_dict
 
+    if bool(args.arch) == bool(args.data):
+        raise UserError("give --arch ARCH.yml [...] (predict) or --data CSV (check against measurements)")
     estimator = LatencyEstimator.load(args.estimator)
+    if args.data:
+        return _check_estimator(args, estimator)
     space = space_from_dict(estimator.space) if estimator.space and not args.space else (
         load_space(args.space)[0] if args.space else None)
     for path in args.arch:
         arch = family_of(space).arch_type.load(path, space) if space is not None else load_arch(path)
         ms = estimator.predict_arch(arch)
         print(json.dumps({"arch": path, "latency_ms": round(ms, 3)}) if args.json else f"{path}: {ms:.2f} ms")
+
+
+def _check_estimator(args: argparse.Namespace, estimator) -> None:
+    from mos_fairseq.latency.dataset import read_latency_csv
+    from mos_fairseq.latency.evaluation import check_estimator
+
+    space = estimator.space or {}
+    vocab = (estimator.info.get("protocol") or {}).get("vocab_size") or space.get("vocab_size") or 32768
+    data = read_latency_csv(args.data, args.format, qkv_dim=space.get("qkv_dim", 512), vocab_size=vocab)
+    result = check_estimator(estimator, data)
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"{args.data}: {result['rows']} measured architectures vs {args.estimator}")
+    print(f"  RMSE {result['rmse']:.3f} ms, MAE {result['mae']:.3f} ms, MAPE {result['mape']:.2f}%, "
+          f"within +-10%: {result['within_10pct']:.1f}%, R2 {result['r2']:.4f}, Kendall tau {result['kendall_tau']:.4f}")
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -181,9 +201,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cv-folds", type=int, default=5, help="folds of the recipe choice (default 5)")
     p.set_defaults(func=cmd_train_estimator)
 
-    p = sub.add_parser("predict-latency", help="predicted latency (ms) of architectures")
+    p = sub.add_parser("predict-latency", help="predicted latency (ms) of architectures, or an estimator checked "
+                       "against a latency CSV")
     p.add_argument("--estimator", required=True)
-    p.add_argument("--arch", required=True, nargs="+", help="architecture YAML file(s)")
+    p.add_argument("--arch", nargs="+", help="architecture YAML file(s)")
+    p.add_argument("--data", help="instead of --arch: a latency CSV (ours or HAT's) to score the estimator on: RMSE, "
+                   "MAPE, share within +-10%%, Kendall tau (--json: also one prediction per row, in row order)")
+    p.add_argument("--format", choices=("auto", "ours", "hat"), default="auto", help="with --data: the CSV's format")
     add_space(p, "space (default: the estimator's)")
     add_json(p)
     p.set_defaults(func=cmd_predict_latency)

@@ -56,6 +56,20 @@ def scores(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     }
 
 
+def check_estimator(estimator: LatencyEstimator, data: LatencyDataset) -> dict[str, Any]:
+    """``predict-latency --data``: an estimator against fresh measurements (a latency CSV of the same
+    features): RMSE, MAE, MAPE, share within +-10%, R^2 and Kendall tau, and one prediction per row."""
+    if tuple(data.feature_names) != tuple(estimator.feature_names):
+        raise UserError(f"{data.path}: feature columns {list(data.feature_names)} are not the estimator's "
+                        f"{list(estimator.feature_names)}")
+    if len(data.total_ms) < 2:
+        raise UserError(f"{data.path}: needs at least 2 rows to score an estimator")
+    predicted = estimator.predict(data.features)
+    return {"data": data.path, "rows": len(predicted), **scores(data.total_ms, predicted),
+            "predictions": [{"row": i, "measured_ms": round(float(m), 4), "predicted_ms": round(float(q), 4)}
+                            for i, (m, q) in enumerate(zip(data.total_ms, predicted))]}
+
+
 def cross_validate(x: np.ndarray, y: np.ndarray, recipes: list[TrainRecipe], folds: int, seed: int,
                    feature_norm, feature_names) -> dict[str, dict[str, float]]:
     """Out-of-fold scores of every recipe over ``folds`` seeded folds of ``(x, y)``."""

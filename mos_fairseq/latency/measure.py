@@ -197,6 +197,8 @@ def measure_space(
     records which rows were re-measured.
     """
     out = Path(out)
+    if out.is_dir():
+        raise UserError(f"--out '{out}' is a directory; give the CSV file to write (e.g. {out / 'NAME.csv'})")
     columns = our_columns(space.latency_feature_names)
     family_of(space).check_latency_protocol(space, protocol.src_len)
     if n_archs < 1:

@@ -43,10 +43,14 @@ class Constraint:
 
 
 def parse_number(text: str, what: str) -> float:
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgGbB]?)\s*", str(text))
+    """A positive number with an optional k/M/G suffix; a negative or zero bound is refused as such."""
+    m = re.fullmatch(r"\s*([+-]?)([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgGbB]?)\s*", str(text))
     if not m:
         raise UserError(f"{what}: cannot read {text!r} as a number (e.g. 150, 30M, 4.5e7)")
-    return float(m.group(1)) * _SUFFIX[m.group(2)]
+    value = float(m.group(2)) * _SUFFIX[m.group(3)]
+    if m.group(1) == "-" or value == 0:
+        raise UserError(f"{what}: {text.strip()} must be positive (an upper bound, e.g. 150)")
+    return value
 
 
 def parse_constraints(latency: list[str] | None, params: list[str] | None) -> list[Constraint]:
