@@ -198,7 +198,7 @@ def test_verify_latency_measures_with_the_estimators_thread_count(monkeypatch):
 
     from mos_fairseq.latency import measure
     from mos_fairseq.latency.measure import LatencyStats
-    from mos_fairseq.search.runner import verify_latency
+    from mos_fairseq.search.verify import verify_latency
 
     seen = []
     monkeypatch.setattr(measure, "build_model", lambda arch, dictionary, device: arch)
@@ -209,7 +209,7 @@ def test_verify_latency_measures_with_the_estimators_thread_count(monkeypatch):
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        picks, out = verify_latency([pick], [Constraint("latency", 10.0)], estimator)
+        picks, out = verify_latency([pick], [Constraint("latency", 10.0)], {None: estimator})
         assert seen == [1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
@@ -227,7 +227,7 @@ def test_verify_latency_replaces_a_pick_over_its_constraint(monkeypatch):
     loss order until one fits (at most VERIFY_MAX_TRIES measurements), which replaces it."""
     from mos_fairseq.latency import measure
     from mos_fairseq.latency.measure import LatencyStats
-    from mos_fairseq.search import runner
+    from mos_fairseq.search import verify as runner
 
     truth = {"a": 11.0, "b": 10.5, "c": 9.0, "d": 8.0, "e": 12.0, "f": 12.5, "g": 13.0}
     timed = []
@@ -239,7 +239,7 @@ def test_verify_latency_replaces_a_pick_over_its_constraint(monkeypatch):
     cands = [fake_candidate("d", 7.0, 4.0), fake_candidate("a", 9.5, 1.0), fake_candidate("c", 8.5, 3.0),
              fake_candidate("b", 9.8, 2.0), fake_candidate("x", 10.5, 0.5)]
     pick = cands[1]
-    picks, out = runner.verify_latency([pick], [Constraint("latency", 10.0)], estimator, cands)
+    picks, out = runner.verify_latency([pick], [Constraint("latency", 10.0)], {None: estimator}, cands)
     entry = out["latency_10ms"]
     assert picks[0].arch.name == "c" and timed == ["a", "b", "c"]
     assert entry["within_constraint"] is True and entry["measured_latency_ms"] == 9.0
@@ -248,7 +248,7 @@ def test_verify_latency_replaces_a_pick_over_its_constraint(monkeypatch):
     # nothing within reach: the pick is kept, flagged, and no more than VERIFY_MAX_TRIES are measured
     cands = [fake_candidate(n, 9.0, i) for i, n in enumerate("aefgb")] + [fake_candidate("c", 9.0, 9.0)]
     timed.clear()
-    picks, out = runner.verify_latency([cands[0]], [Constraint("latency", 10.0)], estimator, cands, max_tries=4)
+    picks, out = runner.verify_latency([cands[0]], [Constraint("latency", 10.0)], {None: estimator}, cands, max_tries=4)
     entry = out["latency_10ms"]
     assert picks[0] is cands[0] and entry["within_constraint"] is False and entry["measured_latency_ms"] == 11.0
     assert timed == ["a", "e", "f", "g"] and "kept and flagged" in entry["verify_note"]
@@ -318,3 +318,71 @@ def test_retrain_from_scratch_by_architecture_starts_near_uniform_loss(trained, 
     proc = run_cli("retrain", "--arch", str(hetero), "--export-dir", str(tmp_path), "--data", str(trained["data"]),
                    "--save-dir", str(tmp_path / "x"), check=False, fork=True)
     assert proc.returncode == 2 and "exactly one of --export-dir" in proc.stderr
+
+
+def test_search_under_several_devices_at_once(trained, tmp_path):
+    """Named estimators in one search: a bound per device and a joined bound; every pick satisfies each
+    device it names (predicted), the outputs carry each device's prediction, and --verify-latency
+    measures the device that is this machine and says which it cannot measure here."""
+    import csv as csvmod
+
+    src = Path(trained["est"]).parent / "tiny_cpu.csv"
+    with open(src) as f:
+        reader = csvmod.DictReader(f)
+        fields, rows = reader.fieldnames, list(reader)
+    for r in rows:  # "another device": twice as fast, measured on another CPU
+        for k in ("latency_mean_encoder", "latency_mean_decoder"):
+            r[k] = f"{float(r[k]) * 0.5:.6f}"
+    other = tmp_path / "other.csv"
+    with open(other, "w", newline="") as f:
+        w = csvmod.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    side = json.loads(src.with_suffix(".json").read_text())
+    side["device"]["cpu"] = "Another CPU"
+    other.with_suffix(".json").write_text(json.dumps(side))
+    run_cli("train-estimator", "--data", str(other), "--out", str(tmp_path / "other.safetensors"), "--hidden", "32",
+            "--steps", "300", "--recipe", "mlp", "--no-hat-recipe")
+    here_lat, other_lat = latency_bounds(trained["est"]), latency_bounds(tmp_path / "other.safetensors")
+    h, o = here_lat[len(here_lat) // 2], other_lat[len(other_lat) // 3]
+    out = tmp_path / "multi"
+    run_cli("search", "--checkpoint", str(trained["ckpt"]), "--data", str(trained["data"]), "--estimator",
+            f"here={trained['est']}", f"other={tmp_path / 'other.safetensors'}", "--latency-constraint",
+            f"here:{h:.4f}", f"other:{o:.4f}", f"here:{h:.4f},other:{o:.4f}", "--seed", "3", "--out", str(out),
+            "--verify-latency", *SMALL)
+    summary = json.loads((out / "summary.json").read_text())
+    assert [s["arch"] for s in summary] == [f"best_latency_here_{h:.4f}ms.yml".replace(f"{h:.4f}", f"{float(f'{h:.4f}'):g}"),
+                                            f"best_latency_other_{float(f'{o:.4f}'):g}ms.yml",
+                                            f"best_latency_here_{float(f'{h:.4f}'):g}ms_latency_other_{float(f'{o:.4f}'):g}ms.yml"]
+    bound_h, bound_o = float(f"{h:.4f}"), float(f"{o:.4f}")
+    assert summary[0]["predicted_latency_ms_here"] <= bound_h and summary[1]["predicted_latency_ms_other"] <= bound_o
+    assert summary[2]["predicted_latency_ms_here"] <= bound_h and summary[2]["predicted_latency_ms_other"] <= bound_o
+    assert summary[2]["constraint"] == {"latency:here": bound_h, "latency:other": bound_o}
+    for s in summary:  # this machine is "here"'s device, not "other"'s
+        assert s["measured_latency_ms_here"] > 0 and "measured_latency_ms_other" not in s
+    assert "other" in summary[1]["not_measured_here"] and "Another CPU" in summary[1]["not_measured_here"]["other"]
+    assert "not_measured_here" not in summary[0] and "within_constraint" in summary[0]
+    header = (out / "candidates.csv").read_text().splitlines()[0].split(",")
+    assert header[:5] == ["arch", "iteration", "params", "predicted_latency_ms_here", "predicted_latency_ms_other"]
+    assert (out / "pareto.png").stat().st_size > 5000
+    proc = run_cli("search", "--checkpoint", str(trained["ckpt"]), "--estimator", f"here={trained['est']}",
+                   f"other={tmp_path / 'other.safetensors'}", "--latency-constraint", "5", "--out",
+                   str(tmp_path / "x"), check=False, fork=True)
+    assert proc.returncode == 2 and "name the device" in proc.stderr and not (tmp_path / "x").exists()
+
+
+def test_joined_constraints_parse_and_name_their_devices():
+    from mos_fairseq.search.constraints import AllOf
+
+    cs = parse_constraints(["cpu:150", "gpu:40", "cpu:100,gpu:30"], ["30M"], ["cpu", "gpu"])
+    assert [c.name for c in cs] == ["latency_cpu_150ms", "latency_gpu_40ms", "latency_cpu_100ms_latency_gpu_30ms",
+                                    "params_30M"]
+    joined = cs[2]
+    assert isinstance(joined, AllOf) and joined.describe() == "cpu latency <= 100 ms and gpu latency <= 30 ms"
+    assert joined.allows({"latency:cpu": 99, "latency:gpu": 30}) and not joined.allows({"latency:cpu": 99, "latency:gpu": 31})
+    assert parse_constraints(["150"], None, ["cpu"])[0].cost_key == "latency:cpu"
+    assert parse_constraints(["150"], None)[0].to_dict() == {"kind": "latency", "value": 150.0}  # resumable as before
+    for bad, match in ((["tpu:5"], "unknown device 'tpu'"), (["5"], "name the device"), (["cpu:-5"], "must be positive"),
+                       (["cpu:5,cpu:6"], "bounds one cost twice")):
+        with pytest.raises(UserError, match=match):
+            parse_constraints(bad, None, ["cpu", "gpu"])

@@ -10,26 +10,53 @@ from mos_fairseq.core.errors import UserError
 from mos_fairseq.search.evolution import EvolutionConfig
 
 
+def _estimators(values: list[str] | None) -> tuple[str | None, dict[str, str]]:
+    """``--estimator FILE`` (one, unnamed) or ``--estimator NAME=FILE ...`` (one per device)."""
+    values = values or []
+    named = [v for v in values if "=" in v]
+    if not named:
+        if len(values) > 1:
+            raise UserError("several --estimator files need names: --estimator cpu=a.safetensors gpu=b.safetensors")
+        return (values[0] if values else None), {}
+    if len(named) != len(values):
+        raise UserError("--estimator: name every file (NAME=FILE) when giving several")
+    out: dict[str, str] = {}
+    for v in named:
+        name, _, path = v.partition("=")
+        if not name.isidentifier():
+            raise UserError(f"--estimator {v}: the device name must be a word (letters, digits, _), e.g. cpu=FILE")
+        if name in out:
+            raise UserError(f"--estimator: device '{name}' is named twice")
+        out[name] = path
+    return None, out
+
+
 def cmd_search(args: argparse.Namespace) -> None:
     from mos_fairseq.search.constraints import parse_constraints
     from mos_fairseq.search.evolution import EvolutionConfig
     from mos_fairseq.search.runner import SearchInputs, run_search
 
-    constraints = parse_constraints(args.latency_constraint, args.param_constraint)
+    estimator, estimators = _estimators(args.estimator)
+    constraints = parse_constraints(args.latency_constraint, args.param_constraint, list(estimators))
     config = EvolutionConfig(args.iterations, args.population, args.parents, args.mutation, args.mutation_prob,
                              args.crossover, args.seed)
     summary = run_search(SearchInputs(
-        args.checkpoint, args.data, constraints, config, args.out, args.space, args.estimator, args.valid_subset,
+        args.checkpoint, args.data, constraints, config, args.out, args.space, estimator, args.valid_subset,
         args.valid_max_sentences, args.resume, args.verify_latency, progress=not args.no_progress,
-        device=args.device, predictor=args.predictor))
-    for entry in summary:
-        lat = entry["predicted_latency_ms"]
-        line = (f"{entry['kind']} <= {entry['constraint']:g}: {entry['arch']} loss {entry['valid_loss']:.4f}, "
-                f"{entry['params']:,} params" + (f", {lat:.2f} ms predicted" if lat is not None else ""))
+        device=args.device, predictor=args.predictor, estimators=estimators))
+    for c, entry in zip(constraints, summary):
+        lat = entry.get("predicted_latency_ms")
+        head = c.describe() if isinstance(entry["constraint"], dict) or c.parts[0].device else (
+            f"{entry['kind']} <= {entry['constraint']:g}")
+        line = f"{head}: {entry['arch']} loss {entry['valid_loss']:.4f}, {entry['params']:,} params"
+        line += f", {lat:.2f} ms predicted" if lat is not None else ""
+        line += "".join(f", {entry['predicted_latency_ms_' + d]:.2f} ms predicted on {d}" for d in estimators)
         if "measured_latency_ms" in entry:
             line += f", {entry['measured_latency_ms']:.2f} ms measured"
-            if entry.get("within_constraint") is False:
-                line += " OVER THE CONSTRAINT"
+        line += "".join(f", {entry['measured_latency_ms_' + d]:.2f} ms measured on {d}" for d in estimators
+                        if "measured_latency_ms_" + d in entry)
+        if entry.get("within_constraint") is False:
+            line += " OVER THE CONSTRAINT"
         print(line)
         if entry.get("verify_note"):
             print(f"  verify-latency: {entry['verify_note']}")
@@ -83,8 +110,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", required=True, help="supernet checkpoint")
     add_data(p, "data directory (default: the checkpoint's)")
     add_space(p, "search a narrower space than the supernet's")
-    p.add_argument("--estimator", help="latency estimator (.safetensors) for latency constraints")
-    p.add_argument("--latency-constraint", nargs="+", metavar="MS", help="e.g. 100 150 200")
+    p.add_argument("--estimator", nargs="+", metavar="[NAME=]FILE",
+                   help="latency estimator (.safetensors) for latency constraints; several devices at once: "
+                        "cpu=a.safetensors gpu=b.safetensors")
+    p.add_argument("--latency-constraint", nargs="+", metavar="MS",
+                   help="e.g. 100 150 200; with named estimators DEVICE:MS, joined with commas for several devices "
+                        "at once: cpu:150 gpu:40 cpu:100,gpu:30")
     p.add_argument("--param-constraint", nargs="+", metavar="N", help="e.g. 30M 45000000")
     p.add_argument("--iterations", type=int, default=field_default(EvolutionConfig, "iterations"))
     p.add_argument("--population", type=int, default=field_default(EvolutionConfig, "population"))

@@ -115,8 +115,9 @@ class EvolutionarySearch:
         pool = [smallest] + [self.arch_type.random(self.space, rng) for _ in range(samples)]
         for c in self.constraints:
             if not any(self.allowed(a, c) for a in pool):
-                cost = self.costs(smallest)[c.kind]
-                have = f"{cost:,.2f} ms (predicted)" if c.kind == "latency" else f"{cost:,.0f} parameters"
+                costs = self.costs(smallest)
+                have = ", ".join(f"{costs[p.cost_key]:,.2f} ms (predicted{' on ' + p.device if p.device else ''})"
+                                 if p.kind == "latency" else f"{costs[p.cost_key]:,.0f} parameters" for p in c.parts)
                 raise UserError(f"infeasible constraint {c.describe()}: the smallest subnet has {have} "
                                 f"and none of {samples} random subnets satisfies it")
 

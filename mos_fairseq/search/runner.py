@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ class SearchInputs:
     config: EvolutionConfig
     out: str
     space: str | None = None
-    estimator: str | None = None
+    estimator: str | None = None  # the one unnamed estimator, or ...
     valid_subset: str = "valid"
     valid_max_sentences: int | None = None
     resume: bool = False
@@ -41,13 +41,16 @@ class SearchInputs:
     progress: bool = True
     device: str = "cpu"
     predictor: str | None = None  # rank candidates by a trained loss predictor instead of scoring each
+    estimators: dict[str, str] = field(default_factory=dict)  # ... named estimators, device -> file
 
 
 def _identity(inputs: SearchInputs, space: Any, updates: int) -> dict[str, Any]:
     return {"checkpoint": str(Path(inputs.checkpoint).resolve()), "checkpoint_updates": updates,
-            "space": space.to_dict(), "constraints": [dataclasses.asdict(c) for c in inputs.constraints],
+            "space": space.to_dict(), "constraints": [c.to_dict() for c in inputs.constraints],
             "config": {k: v for k, v in dataclasses.asdict(inputs.config).items() if k != "iterations"},
             "estimator": str(Path(inputs.estimator).resolve()) if inputs.estimator else None,
+            **({"estimators": {d: str(Path(f).resolve()) for d, f in inputs.estimators.items()}}
+               if inputs.estimators else {}),
             "valid_subset": inputs.valid_subset, "valid_max_sentences": inputs.valid_max_sentences,
             **({"predictor": str(Path(inputs.predictor).resolve())} if inputs.predictor else {})}
 
@@ -60,6 +63,24 @@ def resolve_device(device: str) -> str:
     if device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is available to this torch build")
     return device
+
+
+def load_estimators(inputs: SearchInputs, space_name: str) -> dict:
+    """``{device: estimator}`` (``{None: estimator}`` for the one unnamed ``--estimator FILE``), each
+    checked to be of the searched space."""
+    from mos_fairseq.latency.estimator import LatencyEstimator
+
+    if inputs.estimator and inputs.estimators:
+        raise UserError("give one --estimator FILE or named ones (--estimator NAME=FILE ...), not both")
+    files: dict = dict(inputs.estimators) if inputs.estimators else ({None: inputs.estimator} if inputs.estimator else {})
+    out = {}
+    for device, path in files.items():
+        estimator = LatencyEstimator.load(path)
+        est_space = (estimator.space or {}).get("name")
+        if est_space is not None and est_space != space_name:
+            raise UserError(f"estimator '{path}' was trained on space '{est_space}', the search runs in '{space_name}'")
+        out[device] = estimator
+    return out
 
 
 def run_search(inputs: SearchInputs) -> list[dict]:
@@ -80,22 +101,14 @@ def run_search(inputs: SearchInputs) -> list[dict]:
     space = supernet.space
     if inputs.space:
         space = family.narrower_space(inputs.space, supernet.space)
-    estimator = None
-    if inputs.estimator:
-        from mos_fairseq.latency.estimator import LatencyEstimator
-
-        estimator = LatencyEstimator.load(inputs.estimator)
-        est_space = (estimator.space or {}).get("name")
-        if est_space is not None and est_space != space.name:
-            raise UserError(f"estimator '{inputs.estimator}' was trained on space '{est_space}', the search runs "
-                            f"in '{space.name}'")
-    if any(c.kind == "latency" for c in inputs.constraints) and estimator is None:
+    estimators = load_estimators(inputs, space.name)
+    if any(c.kind == "latency" for c in inputs.constraints) and not estimators:
         raise UserError("--latency-constraint needs --estimator FILE (a trained latency estimator)")
 
     def costs(arch) -> dict[str, float]:
         result = {"params": float(supernet.num_params(arch))}
-        if estimator is not None:
-            result["latency"] = estimator.predict_arch(arch)
+        for device, estimator in estimators.items():
+            result["latency" if device is None else f"latency:{device}"] = estimator.predict_arch(arch)
         return result
 
     identity = _identity(inputs, space, num_updates(ckpt_state))
@@ -143,93 +156,21 @@ def run_search(inputs: SearchInputs) -> list[dict]:
     best = search.best(state)
     extra: dict[str, dict] = {}
     if inputs.verify_latency:
-        best, extra = verify_latency(best, inputs.constraints, estimator, search.candidates(state))
+        from mos_fairseq.search.verify import verify_latency
+
+        best, extra = verify_latency(best, inputs.constraints, estimators, search.candidates(state))
     if predictor is not None:  # the picks scored for real: predicted vs measured loss
         for c, b in zip(inputs.constraints, best):
             extra.setdefault(c.name, {})["evaluated_valid_loss"] = round(evaluator.compute(b.arch), 6)
     from mos_fairseq.search.outputs import write_outputs
 
-    summary = write_outputs(out, search.candidates(state), inputs.constraints, best, estimator is not None, extra)
+    summary = write_outputs(out, search.candidates(state), inputs.constraints, best, list(estimators), extra)
     stats = {"evaluations": cache.misses, "cache_hits": cache.hits,
              "cache_hit_rate": cache.hits / max(1, cache.hits + cache.misses),
              "evaluation_seconds": round(cache.seconds, 2), "candidates": len(state.evaluated),
              "validation_sentences": batches.sentences, "validation_tokens": batches.tokens}
     write_text_atomic(out / "search_stats.json", json.dumps(stats, indent=2) + "\n")
     return summary
-
-
-VERIFY_MAX_TRIES = 5  # candidates measured per latency constraint before --verify-latency gives up
-
-
-def verify_latency(best, constraints, estimator, candidates=(), max_tries: int = VERIFY_MAX_TRIES):
-    """Measure each pick on this device with the estimator's protocol (threads included).
-
-    A pick whose measured latency exceeds its latency constraint is flagged, and the next-best
-    candidates the constraint admits (by predicted latency, in loss order) are measured until one
-    fits, at most ``max_tries`` measurements per constraint; the first that fits replaces the pick.
-    Returns ``(picks, extra summary fields per constraint)``.
-    """
-    import torch
-
-    from mos_fairseq.latency.measure import build_model, measure_model, synthetic_dictionary
-    from mos_fairseq.latency.protocol import Protocol
-
-    if estimator is None:
-        raise UserError("--verify-latency needs --estimator")
-    proto = estimator.info.get("protocol")
-    if not proto:
-        raise UserError("the estimator records no measurement protocol (HAT-format data); cannot --verify-latency")
-    protocol = Protocol(**proto)
-    dictionary = synthetic_dictionary(protocol.vocab_size)
-    measured: dict[str, float] = {}
-
-    def measure(arch) -> float:
-        key = arch.to_json()
-        if key not in measured:
-            stats = measure_model(build_model(arch, dictionary, protocol.device), protocol)
-            measured[key] = stats.encoder_mean + stats.decoder_mean
-        return measured[key]
-
-    picks, out = list(best), {}
-    threads = torch.get_num_threads()
-    if protocol.threads:  # the estimator's data was measured with this many threads: so is the check
-        torch.set_num_threads(protocol.threads)
-    try:
-        for i, (c, b) in enumerate(zip(constraints, best)):
-            ms = measure(b.arch)
-            entry = {"measured_latency_ms": round(ms, 3),
-                     "predicted_vs_measured": round(b.costs["latency"] / ms, 4) if "latency" in b.costs else None}
-            if c.kind == "latency":
-                entry["within_constraint"] = ms <= c.value
-                if ms > c.value:
-                    admitted = sorted((x for x in candidates if c.allows(x.costs)),
-                                      key=lambda x: (x.loss, x.arch.to_json()))
-                    tried = [{"architecture": b.arch.describe(), "predicted_latency_ms": round(b.costs["latency"], 4),
-                              "measured_latency_ms": round(ms, 3), "valid_loss": round(b.loss, 6)}]
-                    for x in admitted:
-                        if len(tried) >= max_tries:
-                            break
-                        if x.arch.to_json() == b.arch.to_json():
-                            continue
-                        x_ms = measure(x.arch)
-                        tried.append({"architecture": x.arch.describe(), "predicted_latency_ms": round(x.costs["latency"], 4),
-                                      "measured_latency_ms": round(x_ms, 3), "valid_loss": round(x.loss, 6)})
-                        if x_ms <= c.value:
-                            picks[i] = x
-                            entry.update(measured_latency_ms=round(x_ms, 3), within_constraint=True,
-                                         predicted_vs_measured=round(x.costs["latency"] / x_ms, 4))
-                            break
-                    entry["verify_tries"] = tried
-                    entry["verify_note"] = (
-                        f"the search's pick measured {ms:.2f} ms > {c.value:g} ms; "
-                        + (f"replaced by the best admitted candidate that measures within it (try {len(tried)} of "
-                           f"at most {max_tries})" if entry["within_constraint"] else
-                           f"none of the {len(tried)} best admitted candidates measured within it (at most {max_tries} "
-                           "tried): the pick is kept and flagged"))
-            out[c.name] = entry
-    finally:
-        torch.set_num_threads(threads)
-    return picks, out
 
 
 def evaluate_subnet(checkpoint: str, data: str | None, arch_path: str, valid_subset: str = "valid",
