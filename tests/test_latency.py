@@ -358,3 +358,66 @@ def test_predict_latency_checks_an_estimator_against_a_latency_csv(tmp_path):
     assert f"RMSE {out['rmse']:.3f} ms" in text and "Kendall tau" in text
     proc = run_cli("predict-latency", "--estimator", str(tmp_path / "e.safetensors"), check=False, fork=True)
     assert proc.returncode == 2 and "give --arch" in proc.stderr
+
+
+def test_spread_order_covers_the_space_early_and_resumes(tmp_path):
+    """--order spread: the first architectures cover decoder depth and widths in balance, the order does
+    not depend on n, and resuming in another order is refused."""
+    from mos_fairseq.latency.measure import spread_architectures
+
+    space = SearchSpace.load("hat_wmt14_en_de")
+    spread = spread_architectures(space, 24, 1)
+    assert [a.to_json() for a in spread_architectures(space, 10, 1)] == [a.to_json() for a in spread[:10]]
+    assert len({a.to_json() for a in spread}) == 24
+
+    depths = [a.decoder_layers for a in spread[:12]]  # every depth early, and in balance
+    assert sorted(depths[:6]) == sorted(space.decoder["layers"]) and all(depths.count(d) == 2 for d in set(depths))
+    widths = [a.encoder_embed_dim for a in spread[:12]]
+    assert all(widths.count(w) == 6 for w in space.encoder["embed_dim"])
+    out = tmp_path / "s.csv"
+    args = ["measure-latency", "--space", "tiny", "--n-archs", "3", "--repeats", "2", "--warmup", "0", "--src-len",
+            "4", "--tgt-len", "3", "--beam", "1", "--threads", "1", "--vocab-size", "32", "--no-progress", "--out", str(out)]
+    run_cli(*args, "--order", "spread")
+    rows = read_rows(out)
+    tiny_spread = spread_architectures(SearchSpace.load("tiny"), 3, 1)
+    assert [json.loads(r["arch"]) for r in rows] == [json.loads(a.to_json()) for a in tiny_spread]
+    assert json.loads(out.with_suffix(".json").read_text())["order"] == "spread"
+    before = out.read_bytes()
+    proc = run_cli(*args[:4], "4", *args[5:], check=False, fork=True)  # resume in the default (uniform) order
+    assert proc.returncode == 2 and "spread order" in proc.stderr and out.read_bytes() == before
+
+
+def test_adapting_an_estimator_to_a_new_device_from_few_rows(tmp_path):
+    """--init-from: an estimator of one device recalibrated on 12 rows of another (which is 1.7x slower,
+    +3 ms, with decoder depth costing relatively more) predicts the new device far better than
+    fitting those 12 rows from scratch; the file is an ordinary estimator; the CLI report compares both."""
+    from mos_fairseq.latency.adaptation import adapt
+
+    space, x, y = synthetic_latency(300)
+    source = LatencyEstimator.fit(x[:240], y[:240], TrainRecipe(hidden=64, layers=3, steps=1500), space.feature_norm,
+                                  seed=1, space=space.to_dict())
+    y_new = 1.7 * y + 3 + 0.4 * x[:, 5]
+    adapted = adapt(source, x[:12], y_new[:12])
+    scratch = LatencyEstimator.fit(x[:12], y_new[:12], TrainRecipe(hidden=64, layers=3, steps=1500), space.feature_norm,
+                                   seed=1, space=space.to_dict())
+    rmse = lambda est: float(np.sqrt(np.mean((est.predict(x[240:]) - y_new[240:]) ** 2)))  # noqa: E731
+    assert rmse(adapted) < 0.5 * rmse(scratch)
+    assert adapted.adaptation["scale"] == pytest.approx(1.7, rel=0.15) and adapted.adaptation["rows"] == 12
+    adapted.save(tmp_path / "a.safetensors")
+    assert np.allclose(LatencyEstimator.load(tmp_path / "a.safetensors").predict(x[240:]), adapted.predict(x[240:]))
+    again = adapt(adapted, x[12:30], 2 * y_new[12:30])  # adapting an adapted estimator composes the two
+    assert np.allclose(again.predict(x[240:]), 2 * y_new[240:], rtol=0.2)
+    with pytest.raises(UserError, match="at least 3 rows"):
+        adapt(source, x[:2], y_new[:2])
+    # the CLI: train-estimator --init-from reports adapted beside from-scratch on the same hold-out
+    source.save(tmp_path / "source.safetensors")
+    rows = [[*map(float, f), float(t) / 2, float(t) / 2, 0.0, 0.0] for f, t in zip(x[:60], y_new[:60])]
+    csv_path = write_csv(tmp_path / "new.csv", HAT_COLUMNS, rows)
+    report = tmp_path / "r.json"
+    out = run_cli("train-estimator", "--data", str(csv_path), "--init-from", str(tmp_path / "source.safetensors"),
+                  "--out", str(tmp_path / "new.safetensors"), "--recipe", "mlp", "--no-hat-recipe", "--holdout", "0.5",
+                  "--steps", "300", "--report", str(report)).stdout
+    rep = json.loads(report.read_text())
+    assert rep["chosen"] == "adapted" and "mlp" in rep["models"] and "adapted from" in out
+    assert rep["models"]["adapted"]["rmse"] < rep["models"]["mlp"]["rmse"]
+    assert LatencyEstimator.load(tmp_path / "new.safetensors").adaptation is not None

@@ -54,7 +54,7 @@ def cmd_measure_latency(args: argparse.Namespace) -> None:
                         repeats=args.repeats, warmup=args.warmup, trim=args.trim, vocab_size=vocab)
     try:
         measured = measure_space(space, protocol, args.n_archs, args.seed, args.out, progress=not args.no_progress,
-                                 remeasure=_id_list(args.remeasure) if args.remeasure else ())
+                                 remeasure=_id_list(args.remeasure) if args.remeasure else (), order=args.order)
     except KeyboardInterrupt:
         print(f"interrupted; the rows in {args.out} are complete: re-run the same command to continue",
               file=sys.stderr)
@@ -85,7 +85,7 @@ def cmd_train_estimator(args: argparse.Namespace) -> None:
     import dataclasses
 
     from mos_fairseq.latency.dataset import read_latency_csv
-    from mos_fairseq.latency.estimator import HAT_RECIPE, OUR_RECIPE, candidate_recipes
+    from mos_fairseq.latency.estimator import HAT_RECIPE, OUR_RECIPE, LatencyEstimator, candidate_recipes
     from mos_fairseq.latency.evaluation import evaluate, format_report, scatter_plot, write_report
     from mos_fairseq.registry import load_space, space_from_dict
 
@@ -111,6 +111,10 @@ def cmd_train_estimator(args: argparse.Namespace) -> None:
     kwargs = {"feature_norm": norm} if norm else {}
     ev = evaluate(data, recipe, args.holdout, args.seed, space=space.to_dict() if space else None,
                   hat_recipe=None if args.no_hat_recipe else HAT_RECIPE, candidates=pool, folds=args.cv_folds, **kwargs)
+    if args.init_from:  # a known device's estimator recalibrated on these rows, beside the from-scratch fit
+        from mos_fairseq.latency.evaluation import add_adapted
+
+        add_adapted(ev, data, LatencyEstimator.load(args.init_from), args.init_from)
     if sidecar.is_file() and args.format != "hat":
         side = json.loads(sidecar.read_text())
         ev.estimator.info.update(measured=side.get("device"), protocol=side.get("protocol"))
@@ -177,6 +181,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_data(p, "fairseq data directory whose dictionary sets the vocabulary size")
     add_seed(p)
     add_out(p, "CSV to write or continue, e.g. latency_data/NAME.csv")
+    p.add_argument("--order", choices=("uniform", "spread"), default="uniform",
+                   help="uniform (HAT's random stream, default) or spread: the first few dozen architectures already "
+                        "cover the space (farthest-point order), for a short campaign on a new device")
     p.add_argument("--remeasure", help="row ids to measure again and replace, e.g. 47-54 (rows a disturbance spoiled)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_measure_latency)
@@ -199,6 +206,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recipe", choices=("auto", "mlp", "hat_recipe", "linear_features", "gbt", "ensemble"),
                    default="auto", help="auto (default): the recipe with the lowest k-fold CV RMSE on the training rows")
     p.add_argument("--cv-folds", type=int, default=5, help="folds of the recipe choice (default 5)")
+    p.add_argument("--init-from", metavar="ESTIMATOR", help="a new device from a few measurements: recalibrate this "
+                   "estimator of another device (same features) on --data's training rows; the report compares it "
+                   "with training from scratch on the same rows, and the adapted estimator is written")
     p.set_defaults(func=cmd_train_estimator)
 
     p = sub.add_parser("predict-latency", help="predicted latency (ms) of architectures, or an estimator checked "

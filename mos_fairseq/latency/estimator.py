@@ -113,6 +113,7 @@ class LatencyEstimator:
     info: dict[str, Any] = field(default_factory=dict)
     feature_names: tuple[str, ...] = FEATURE_NAMES
     trees: dict[str, Any] | None = None  # gbt / ensemble recipes: boosted trees on the standardised features
+    adaptation: dict[str, Any] | None = None  # recalibration to another device (latency.adaptation), applied last
 
     # ---- fitting ---------------------------------------------------------------------------
     @classmethod
@@ -158,20 +159,28 @@ class LatencyEstimator:
                    y_scale, models, linear, space, {}, tuple(feature_names), trees)
 
     # ---- prediction ----------------------------------------------------------------------------
-    def predict(self, features: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
-        """Milliseconds (never negative) for raw (un-normalised) feature rows ``[n, features]``."""
+    def standardized(self, features: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
+        """Raw feature rows as the models see them (divided by the space norm, standardised)."""
         x = np.asarray(features, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != len(self.feature_names):
             raise UserError(f"estimator expects rows of {len(self.feature_names)} features, got shape {x.shape}")
-        x = (x / np.asarray(self.feature_norm) - np.asarray(self.x_mean)) / np.asarray(self.x_std)
+        return (x / np.asarray(self.feature_norm) - np.asarray(self.x_mean)) / np.asarray(self.x_std)
+
+    def predict(self, features: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
+        """Milliseconds (never negative) for raw (un-normalised) feature rows ``[n, features]``."""
+        x = self.standardized(features)
         out = self._mlp_part(x) if self.recipe.kind != "gbt" else None
         if self.trees is not None:
             from mos_fairseq.search.predictor import predict_json_model
 
             trees = predict_json_model(self.trees, x)
             out = trees if out is None else (out + trees) / 2
+        ms = out * self.y_scale + self.y_mean
+        if self.adaptation:  # another device: a * (this estimator) + b + ridge correction on the features
+            a = self.adaptation
+            ms = a["scale"] * ms + a["offset"] + x @ np.asarray(a["correction"], dtype=np.float64)
         # far outside its training data a regressor can go below zero; a latency cannot
-        return np.maximum(out * self.y_scale + self.y_mean, 0.0)
+        return np.maximum(ms, 0.0)
 
     def _mlp_part(self, x: np.ndarray) -> np.ndarray:
         """The linear term plus the mean of the MLPs (standardised units)."""
@@ -197,7 +206,8 @@ class LatencyEstimator:
                 "x_std": self.x_std, "y_mean": self.y_mean, "y_scale": self.y_scale, "space": self.space,
                 "linear_weight": list(self.linear[0]), "linear_bias": self.linear[1],
                 "target": "encoder + decoder mean latency (ms)", "info": self.info,
-                **({"trees": self.trees} if self.trees is not None else {})}
+                **({"trees": self.trees} if self.trees is not None else {}),
+                **({"adaptation": self.adaptation} if self.adaptation else {})}
 
     def save(self, path: str | Path) -> None:
         """Write safetensors atomically (temp file + rename)."""
@@ -246,7 +256,8 @@ class LatencyEstimator:
             models.append(m.eval())
         return cls(recipe, tuple(head["feature_norm"]), head["x_mean"], head["x_std"], head["y_mean"],
                    head["y_scale"], models, (head["linear_weight"], head["linear_bias"]), head.get("space"),
-                   head.get("info", {}), tuple(head.get("features", FEATURE_NAMES)), head.get("trees"))
+                   head.get("info", {}), tuple(head.get("features", FEATURE_NAMES)), head.get("trees"),
+                   head.get("adaptation"))
 
 
 def _train_one(x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor, recipe: TrainRecipe,

@@ -148,6 +148,29 @@ def evaluate(data: LatencyDataset, recipe: TrainRecipe | None = None, holdout: f
     return Evaluation(estimator, report, predictions, measured)
 
 
+def add_adapted(ev: Evaluation, data: LatencyDataset, source: LatencyEstimator, source_path: str) -> None:
+    """``train-estimator --init-from``: ``source`` recalibrated on the same training rows as ``ev``'s
+    from-scratch fit, scored on the same hold-out; it becomes the estimator ``ev`` writes."""
+    from mos_fairseq.latency.adaptation import adapt
+
+    if tuple(source.feature_names) != tuple(data.feature_names):
+        raise UserError(f"--init-from: the estimator's features {list(source.feature_names)} are not the data's "
+                        f"{list(data.feature_names)}")
+    report = ev.report
+    split = holdout_split(len(data), report["holdout"], report["seed"])
+    adapted = adapt(source, data.features[split.train], data.total_ms[split.train])
+    ev.predictions["adapted"] = adapted.predict(data.features[split.test])
+    report["models"]["adapted"] = scores(ev.measured, ev.predictions["adapted"])
+    report["adapted_from"] = {"estimator": str(source_path), "trained_on": source.info.get("trained_on"),
+                              "measured": source.info.get("measured"), "recalibration": adapted.adaptation}
+    report["chosen"] = "adapted"
+    adapted.info = {"trained_on": data.path, "rows_train": int(len(split.train)), "holdout": report["holdout"],
+                    "seed": report["seed"], "holdout_scores": report["models"]["adapted"],
+                    "adapted_from": report["adapted_from"],
+                    "from_scratch_holdout_scores": report["models"][ev.estimator.recipe.name]}
+    ev.estimator = adapted
+
+
 def format_report(report: dict[str, Any]) -> str:
     lines = [f"{report['data']}: {report['rows']} rows ({report['format']} format), "
              f"held out {report['n_test']} (seed {report['seed']}); latency "
@@ -158,6 +181,10 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"recipe: {sel['chosen']} (lowest {sel['folds']}-fold CV RMSE on the training rows: {cv} ms)")
     else:
         lines.append(f"recipe: {report.get('chosen', report['recipe']['name'])} (given)")
+    if report.get("adapted_from"):
+        r = report["adapted_from"]["recalibration"]
+        lines.append(f"adapted from {report['adapted_from']['estimator']}: latency = {r['scale']:.4f} x known "
+                     f"{r['offset']:+.3f} ms + ridge correction (lambda {r['ridge']:g}, {r['rows']} rows)")
     lines.append(f"{'model':<16} {'RMSE ms':>9} {'MAE ms':>9} {'MAPE %':>8} {'±10% %':>8} {'R^2':>8} {'Kendall':>8}")
     for name, s in report["models"].items():
         mark = " *" if name == report.get("chosen") else ""
@@ -180,7 +207,7 @@ def scatter_plot(evaluation: Evaluation, path: str | Path, title: str = "") -> N
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
     styles = {"linear_params": ("tab:gray", 8, 0.35), "linear_features": ("tab:orange", 8, 0.45),
               "hat_recipe": ("tab:green", 10, 0.5)}
-    main = evaluation.estimator.recipe.name
+    main = evaluation.report.get("chosen", evaluation.estimator.recipe.name)
     for name, pred in evaluation.predictions.items():
         color, size, alpha = styles.get(name, ("tab:blue", 14, 0.9))
         s = evaluation.report["models"][name]

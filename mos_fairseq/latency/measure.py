@@ -140,8 +140,9 @@ def measure_model(model, protocol: Protocol, timer: Callable[[], float] = time.p
     return LatencyStats(enc_mean, dec_mean, enc_std, dec_std)
 
 
-def sample_architectures(space, n: int, seed: int) -> list:
-    """``n`` distinct random architectures; the first k are the same for any n >= k."""
+def sample_architectures(space: Any, n: int, seed: int, fewer_ok: bool = False) -> list:
+    """``n`` distinct random architectures; the first k are the same for any n >= k (``fewer_ok``: as
+    many as a small space has, instead of an error)."""
     arch_type = family_of(space).arch_type
     rng = random.Random(seed)
     seen: set[str] = set()
@@ -155,21 +156,84 @@ def sample_architectures(space, n: int, seed: int) -> list:
             seen.add(key)
             archs.append(arch)
         elif attempts > 100 * n + 1000:
+            if fewer_ok:
+                break
             raise UserError(f"space '{space.name}' has fewer than {n} distinct architectures")
     return archs
+
+
+SPREAD_POOL = 2000  # candidates the spread order picks its first architectures from
+ORDERS = ("uniform", "spread")
+
+
+def _bins(values: Any) -> Any:
+    """Per-feature bin of every pool member: the value itself for a feature with at most 8 distinct
+    values (depths, widths), else its quartile."""
+    import numpy as np
+
+    out = np.empty(values.shape, dtype=np.int64)
+    for j in range(values.shape[1]):
+        col = values[:, j]
+        uniq = np.unique(col)
+        edges = uniq if len(uniq) <= 8 else np.unique(np.quantile(col, [0.25, 0.5, 0.75]))
+        out[:, j] = np.searchsorted(edges, col, side="right" if len(uniq) > 8 else "left")
+    return out
+
+
+def spread_architectures(space: Any, n: int, seed: int) -> list:
+    """``n`` architectures in an order whose first few dozen already cover the space: from a fixed
+    pool of :data:`SPREAD_POOL` random architectures, each next one is the architecture whose latency
+    features (each feature's value, or its quartile when it has many) are least represented so far,
+    ties broken by distance to those already chosen. Every depth and width shows up early and in
+    balance; beyond the pool, the rest of the uniform stream. The order does not depend on ``n``, so a
+    longer campaign extends a shorter one and resumes."""
+    import numpy as np
+
+    pool = sample_architectures(space, SPREAD_POOL, seed, fewer_ok=True)
+    if n > len(pool):
+        pool = sample_architectures(space, n, seed)  # the uniform stream extends the fixed pool
+    head, tail = pool[:SPREAD_POOL], pool[SPREAD_POOL:]
+    feats = np.array([a.latency_features() for a in head], dtype=np.float64)
+    bins = _bins(feats)
+    scaled = (feats - feats.mean(0)) / np.where(feats.std(0) > 0, feats.std(0), 1.0)
+    counts = [dict.fromkeys(np.unique(bins[:, j]).tolist(), 0) for j in range(bins.shape[1])]
+    dist = np.full(len(head), np.inf)
+    chosen = np.zeros(len(head), dtype=bool)
+    order: list[int] = []
+    for _ in range(min(n, len(head))):
+        rarity = np.array([sum(counts[j][b] for j, b in enumerate(row)) for row in bins], dtype=np.float64)
+        rarity[chosen] = np.inf
+        best = np.flatnonzero(rarity == rarity.min())
+        nxt = int(best[np.argmax(dist[best])]) if order else int(best[0])
+        order.append(nxt)
+        chosen[nxt] = True
+        for j, b in enumerate(bins[nxt]):
+            counts[j][b] += 1
+        dist = np.minimum(dist, ((scaled - scaled[nxt]) ** 2).sum(1))
+    return ([head[i] for i in order] + tail)[:n]
+
+
+def architectures_in_order(space: Any, n: int, seed: int, order: str = "uniform") -> list:
+    if order not in ORDERS:
+        raise UserError(f"--order must be one of {ORDERS}, got {order!r}")
+    return sample_architectures(space, n, seed) if order == "uniform" else spread_architectures(space, n, seed)
 
 
 def _sidecar_path(out: Path) -> Path:
     return out.with_suffix(".json")
 
 
-def _sidecar(space, protocol: Protocol, seed: int, device: dict) -> dict[str, Any]:
+def _sidecar(space, protocol: Protocol, seed: int, device: dict, order: str = "uniform") -> dict[str, Any]:
     return {"version": SIDECAR_VERSION, "tool": "mos-nas measure-latency", "space": space.to_dict(),
-            "seed": seed, "protocol": protocol.to_dict(), "device": device,
+            "seed": seed, **({"order": order} if order != "uniform" else {}), "protocol": protocol.to_dict(),
+            "device": device,
             "columns": list(our_columns(space.latency_feature_names)), "units": "milliseconds"}
 
 
 def _check_resume(existing: dict, new: dict, path: Path) -> None:
+    if existing.get("order", "uniform") != new.get("order", "uniform"):
+        raise DataError(f"{path}: an earlier run measured in {existing.get('order', 'uniform')} order, this one "
+                        f"{new.get('order', 'uniform')}; re-run with the same --order or choose another --out")
     for key in ("space", "seed", "protocol"):
         if existing.get(key) != new[key]:
             raise DataError(f"{path}: an earlier run used another {key} ({existing.get(key)} vs {new[key]}); "
@@ -189,6 +253,7 @@ def measure_space(
     progress: bool = True,
     timer: Callable[[], float] = time.perf_counter,
     remeasure: Sequence[int] = (),
+    order: str = "uniform",
 ) -> int:
     """Measure ``n_archs`` sampled architectures into ``out`` (resuming); returns rows measured now.
 
@@ -207,7 +272,7 @@ def measure_space(
         raise UserError("--device cuda: no CUDA device is available to this torch build")
     threads = protocol.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
-    sidecar = _sidecar(space, protocol, seed, device_description(protocol.device, threads))
+    sidecar = _sidecar(space, protocol, seed, device_description(protocol.device, threads), order)
     side_path = _sidecar_path(out)
     has_rows = False
     if out.exists() and out.stat().st_size > 0:
@@ -227,10 +292,10 @@ def measure_space(
     else:  # nothing measured yet: this run's description is the file's
         write_text_atomic(side_path, json.dumps(sidecar, indent=2) + "\n")
     done_rows = open_for_append(out, columns)
-    archs = sample_architectures(space, max(n_archs, len(done_rows)), seed)
+    archs = architectures_in_order(space, max(n_archs, len(done_rows)), seed, order)
     for i, row in enumerate(done_rows):
         if json.loads(row["arch"]) != json.loads(archs[i].to_json()):
-            raise DataError(f"{out}: row {i + 1} holds another architecture than seed {seed} samples; "
+            raise DataError(f"{out}: row {i + 1} holds another architecture than seed {seed} ({order} order) samples; "
                             "the file was edited or written by another version")
     from tqdm import tqdm
 
