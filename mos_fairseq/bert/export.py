@@ -5,6 +5,7 @@ A homogeneous subnet is written as stock fairseq ``roberta`` (loads without our 
 ``--user-dir``). The pipeline (:mod:`mos_fairseq.export`, shared with translation) checks the
 written model's MLM logits against the supernet subnet's before anything is written.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,9 +37,15 @@ def roberta_args(arch: BertArch, cfg, max_positions: int) -> argparse.Namespace:
     from fairseq.models.roberta.model import base_architecture
 
     args = argparse.Namespace(
-        encoder_layers=arch.layers, encoder_embed_dim=arch.hidden[0], encoder_ffn_embed_dim=arch.ffn[0],
-        encoder_attention_heads=arch.heads[0], dropout=cfg.dropout, attention_dropout=cfg.attention_dropout,
-        activation_dropout=cfg.activation_dropout, max_positions=max_positions, activation_fn="gelu",
+        encoder_layers=arch.layers,
+        encoder_embed_dim=arch.hidden[0],
+        encoder_ffn_embed_dim=arch.ffn[0],
+        encoder_attention_heads=arch.heads[0],
+        dropout=cfg.dropout,
+        attention_dropout=cfg.attention_dropout,
+        activation_dropout=cfg.activation_dropout,
+        max_positions=max_positions,
+        activation_fn="gelu",
     )
     base_architecture(args)
     return args

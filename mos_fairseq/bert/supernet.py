@@ -71,8 +71,9 @@ class BertSupernetLayer(ElasticFFNLayer):
         self.final_layer_norm = ElasticLayerNorm(h)
         self.dropout, self.activation_dropout = cfg.dropout, cfg.activation_dropout
 
-    def forward(self, x: Tensor, pad_mask: Tensor | None, d: int, h: int, heads: int, ffn: int,
-                encoding: Tensor | None) -> Tensor:
+    def forward(
+        self, x: Tensor, pad_mask: Tensor | None, d: int, h: int, heads: int, ffn: int, encoding: Tensor | None
+    ) -> Tensor:
         if self.bottleneck:
             x = self.input_bottleneck(x, d, h)
         a = self.self_attn(x, x, heads, h, h, key_padding_mask=pad_mask)
@@ -132,8 +133,15 @@ class BertSupernetModel(BaseFairseqModel):
         x = self.lm_head_layer_norm(F.gelu(self.lm_head_dense(features, d, d)), d)
         return F.linear(x, self.embed_tokens.sliced(d)) + self.lm_head_bias
 
-    def forward(self, src_tokens: Tensor, src_lengths: Tensor | None = None, masked_tokens: Tensor | None = None,
-                arch: BertArch | None = None, features_only: bool = False, **_):
+    def forward(
+        self,
+        src_tokens: Tensor,
+        src_lengths: Tensor | None = None,
+        masked_tokens: Tensor | None = None,
+        arch: BertArch | None = None,
+        features_only: bool = False,
+        **_,
+    ):
         arch = arch or BertArch.largest(self.space)
         features = self.extract_features(src_tokens, arch)
         if features_only:
@@ -153,7 +161,7 @@ class BertSupernetModel(BaseFairseqModel):
         return extract_subnet(self, arch)
 
     def ffn_layers(self, arch: BertArch) -> list[tuple[str, BertSupernetLayer]]:
-        return [(f"layers.{i}", layer) for i, layer in enumerate(self.layers[:arch.layers])]
+        return [(f"layers.{i}", layer) for i, layer in enumerate(self.layers[: arch.layers])]
 
     def num_params(self, arch: BertArch) -> int:
         return arch.num_params(len(self.dictionary))

@@ -1,4 +1,5 @@
 """``mos-nas`` commands: sample and inspect architectures and checkpoints."""
+
 from __future__ import annotations
 
 import argparse

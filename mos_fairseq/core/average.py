@@ -7,6 +7,7 @@ newest input's configuration, as plain containers (so stock fairseq loads it und
 ``weights_only`` default without our plugin), drops the optimizer state, and is written
 atomically: a failed or interrupted run never leaves a partial file at ``out``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,11 +56,15 @@ def average_checkpoints(paths: Sequence[str | Path], out: str | Path) -> dict:
         state = read_checkpoint(path)
         model = state["model"]
         if total and set(model) != set(total):
-            raise CheckpointError(f"'{path}' holds other parameters than '{paths[0]}'; average checkpoints of one model")
+            raise CheckpointError(
+                f"'{path}' holds other parameters than '{paths[0]}'; average checkpoints of one model"
+            )
         for key, value in model.items():
             if key in total and value.shape != total[key].shape:
-                raise CheckpointError(f"'{path}': parameter {key} has shape {tuple(value.shape)}, "
-                                      f"not {tuple(total[key].shape)} as in '{paths[0]}'")
+                raise CheckpointError(
+                    f"'{path}': parameter {key} has shape {tuple(value.shape)}, "
+                    f"not {tuple(total[key].shape)} as in '{paths[0]}'"
+                )
             dtypes.setdefault(key, value.dtype)
             if not value.is_floating_point():  # integer buffers (e.g. step counters): the newest one's
                 total[key] = value

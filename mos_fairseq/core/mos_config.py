@@ -1,5 +1,6 @@
 """The ``--mos*`` model options every supernet (translation, BERT) takes; read by
 :meth:`mos_fairseq.modules.mos.MoSSpec.from_config`."""
+
 from dataclasses import dataclass, field
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
@@ -21,4 +22,3 @@ class MoSConfig(FairseqDataclass):
         default="independent",
         metadata={"help": "MoS: experts initialised independently, or all as copies of the first"},
     )
-

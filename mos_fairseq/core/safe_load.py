@@ -4,6 +4,7 @@ fairseq checkpoints hold a few non-tensor Python objects (its meters, argparse n
 scalars). Instead of disabling the safety, we allow-list exactly those globals; torch still
 refuses anything else (e.g. arbitrary pickled callables).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -10,6 +10,7 @@ Ten rows fix ``a`` and ``b``; more rows let ``c`` follow what the new device doe
 example decoder depth costing relatively more on more threads). The result is one ordinary
 estimator file (the recalibration is stored in its header), used by ``search`` like any other.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,8 +40,9 @@ def _ridge(x: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, np.nda
     return coef, loo
 
 
-def adapt(source: LatencyEstimator, features: np.ndarray, latency_ms: np.ndarray,
-          grid: tuple[float, ...] = RIDGE_GRID) -> LatencyEstimator:
+def adapt(
+    source: LatencyEstimator, features: np.ndarray, latency_ms: np.ndarray, grid: tuple[float, ...] = RIDGE_GRID
+) -> LatencyEstimator:
     """``source`` recalibrated to the rows ``(features, latency_ms)`` of another device."""
     x = np.asarray(features, dtype=np.float64)
     y = np.asarray(latency_ms, dtype=np.float64)
@@ -52,8 +54,14 @@ def adapt(source: LatencyEstimator, features: np.ndarray, latency_ms: np.ndarray
     fits = {lam: _ridge(design, y, lam) for lam in grid}
     lam = min(grid, key=lambda g: (float(np.mean(fits[g][1] ** 2)), -g))  # ties: the stronger pull to the source
     coef = fits[lam][0]
-    step = {"scale": float(coef[0]), "offset": float(coef[1]), "correction": [float(v) for v in coef[2:]],
-            "ridge": lam, "loo_rmse": float(np.sqrt(np.mean(fits[lam][1] ** 2))), "rows": int(len(y))}
+    step = {
+        "scale": float(coef[0]),
+        "offset": float(coef[1]),
+        "correction": [float(v) for v in coef[2:]],
+        "ridge": lam,
+        "loo_rmse": float(np.sqrt(np.mean(fits[lam][1] ** 2))),
+        "rows": int(len(y)),
+    }
     adapted = dataclasses.replace(source, info={}, adaptation=_compose(source.adaptation, step))
     return adapted
 
@@ -63,5 +71,9 @@ def _compose(first: dict[str, Any] | None, second: dict[str, Any]) -> dict[str, 
     if not first:
         return second
     s = second["scale"]
-    return {**second, "scale": s * first["scale"], "offset": s * first["offset"] + second["offset"],
-            "correction": [s * a + b for a, b in zip(first["correction"], second["correction"])]}
+    return {
+        **second,
+        "scale": s * first["scale"],
+        "offset": s * first["offset"] + second["offset"],
+        "correction": [s * a + b for a, b in zip(first["correction"], second["correction"])],
+    }

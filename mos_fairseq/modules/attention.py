@@ -6,6 +6,7 @@ HAT, so the head count never changes the parameters. :class:`ElasticMultiheadAtt
 supernet) and :class:`StaticMultiheadAttention` (exported models) share the attention core and
 the incremental-decoding cache; they differ only in how q/k/v/out are projected.
 """
+
 from __future__ import annotations
 
 from abc import abstractmethod

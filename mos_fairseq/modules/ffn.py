@@ -6,6 +6,7 @@
 ``ffn_router``. The parameter names stay ``fc1``/``fc2`` as in fairseq's transformer layers, so
 collapsing a subnet maps names one to one.
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,8 +26,9 @@ class ElasticFFNLayer(nn.Module):
     fc2: nn.Module
     ffn_router: ArchRouter | None
 
-    def build_ffn(self, dim_max: int, ffn_max: int, mos: MoSSpec, generator: torch.Generator | None,
-                  activation: str = "relu") -> None:
+    def build_ffn(
+        self, dim_max: int, ffn_max: int, mos: MoSSpec, generator: torch.Generator | None, activation: str = "relu"
+    ) -> None:
         self.mos = mos
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown FFN activation {activation!r}; choose from {sorted(ACTIVATIONS)}")
@@ -39,8 +41,9 @@ class ElasticFFNLayer(nn.Module):
         self.fc1 = MoSLinear(dim_max, ffn_max, mos, generator)
         self.fc2 = MoSLinear(ffn_max, dim_max, mos, generator)
         self.ffn_router = (
-            ArchRouter(mos.experts, mos.router_hidden, mos.router_layers, mos.router_dropout, generator,
-                       mos.encoding_size)
+            ArchRouter(
+                mos.experts, mos.router_hidden, mos.router_layers, mos.router_dropout, generator, mos.encoding_size
+            )
             if mos.kind == "layer"
             else None
         )

@@ -20,6 +20,7 @@ Initialisation: expert 0 takes the same random draw as :class:`ElasticLinear`'s 
 from a separate ``generator``; so one seed builds the same shared weights with or without MoS,
 and ``init="copy"`` (every expert a copy of expert 0) starts exactly as the standard supernet.
 """
+
 from __future__ import annotations
 
 import math
@@ -109,14 +110,21 @@ def _uniform(tensor: Tensor, bound: float, generator: torch.Generator) -> None:
 class ArchRouter(nn.Module):
     """MLP ``enc(a) -> scores`` (Linear-ReLU-...-Linear), always computed in fp32."""
 
-    def __init__(self, out_features: int, hidden: int, layers: int, dropout: float, generator: torch.Generator,
-                 in_features: int = ENCODING_SIZE):
+    def __init__(
+        self,
+        out_features: int,
+        hidden: int,
+        layers: int,
+        dropout: float,
+        generator: torch.Generator,
+        in_features: int = ENCODING_SIZE,
+    ):
         super().__init__()
         sizes = [in_features] + [hidden] * (layers - 1) + [out_features]
         self.dropout = dropout
-        self.layers = nn.ModuleList(
-            nn.Linear(a, b, device="meta") for a, b in zip(sizes[:-1], sizes[1:])
-        ).to_empty(device="cpu")
+        self.layers = nn.ModuleList(nn.Linear(a, b, device="meta") for a, b in zip(sizes[:-1], sizes[1:])).to_empty(
+            device="cpu"
+        )
         for linear in self.layers:  # nn.Linear's default init, drawn from the MoS generator
             bound = 1.0 / math.sqrt(linear.in_features)
             _uniform(linear.weight, bound, generator)
@@ -165,7 +173,9 @@ class MixExperts(torch.autograd.Function):
             for k in range(m):
                 torch.mul(grad_weight, per_row[k, :, None], out=grad_experts[k, :out_dim, :in_dim])
         if ctx.needs_input_grad[1]:
-            grad_biases = biases.new_empty(biases.shape) if out_dim == biases.shape[1] else biases.new_zeros(biases.shape)
+            grad_biases = (
+                biases.new_empty(biases.shape) if out_dim == biases.shape[1] else biases.new_zeros(biases.shape)
+            )
             for k in range(m):
                 torch.mul(grad_bias, per_row[k], out=grad_biases[k, :out_dim])
         if ctx.needs_input_grad[2]:
@@ -197,8 +207,14 @@ class MoSLinear(nn.Module):
                 else:
                     nn.init.xavier_uniform_(self.experts_weight[i], generator=generator)
         self.router = (
-            ArchRouter(spec.experts * out_max, spec.router_hidden, spec.router_layers, spec.router_dropout, generator,
-                       spec.encoding_size)
+            ArchRouter(
+                spec.experts * out_max,
+                spec.router_hidden,
+                spec.router_layers,
+                spec.router_dropout,
+                generator,
+                spec.encoding_size,
+            )
             if spec.kind == "neuron"
             else None
         )

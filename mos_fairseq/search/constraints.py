@@ -7,6 +7,7 @@ estimator's prediction, milliseconds; ``device`` names the estimator when a sear
 ``--latency-constraint 100 150`` (one estimator) and ``--latency-constraint cpu:150 gpu:40
 cpu:100,gpu:30`` (named estimators) parse here.
 """
+
 from __future__ import annotations
 
 import json
@@ -116,8 +117,9 @@ def _latency_bound(text: str, devices: Sequence[str]) -> Constraint:
     device, sep, number = text.rpartition(":")
     if not sep:
         if len(devices) > 1:
-            raise UserError(f"--latency-constraint {text}: name the device ({', '.join(devices)}), e.g. "
-                            f"{devices[0]}:{text}")
+            raise UserError(
+                f"--latency-constraint {text}: name the device ({', '.join(devices)}), e.g. {devices[0]}:{text}"
+            )
         return Constraint("latency", parse_number(text, "--latency-constraint"), devices[0] if devices else None)
     device = device.strip()
     if device not in devices:
@@ -126,8 +128,9 @@ def _latency_bound(text: str, devices: Sequence[str]) -> Constraint:
     return Constraint("latency", parse_number(number, "--latency-constraint"), device)
 
 
-def parse_constraints(latency: list[str] | None, params: list[str] | None,
-                      devices: Sequence[str] = ()) -> list[AnyConstraint]:
+def parse_constraints(
+    latency: list[str] | None, params: list[str] | None, devices: Sequence[str] = ()
+) -> list[AnyConstraint]:
     """``devices``: the names of the search's estimators (``--estimator NAME=FILE``); empty with one
     unnamed estimator (or none). A latency value joins bounds with commas: ``cpu:100,gpu:30``."""
     out: list[AnyConstraint] = []

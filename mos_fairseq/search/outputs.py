@@ -7,6 +7,7 @@ estimators, the candidates on any device's front), ``pareto.png`` (one panel per
 constraint ``best_<name>.yml`` (our format) and ``best_<name>.hat.yml`` (HAT's SubTransformer
 keys), and ``summary.json`` (one object per constraint).
 """
+
 from __future__ import annotations
 
 import csv
@@ -41,9 +42,16 @@ def _csv_text(rows: Sequence[Candidate], devices: Sequence[str | None] = (None,)
     w.writerow(header + (list(FEATURE_NAMES) if with_features else []))
     for c in rows:
         lats = [c.costs.get(latency_key(d)) for d in (devices or [None])]
-        w.writerow([c.arch.to_json(), c.iteration, int(c.costs["params"]),
-                    *["" if lat is None else f"{lat:.4f}" for lat in lats], f"{c.loss:.6f}"]
-                   + ([f"{v:g}" for v in c.arch.features()] if with_features else []))
+        w.writerow(
+            [
+                c.arch.to_json(),
+                c.iteration,
+                int(c.costs["params"]),
+                *["" if lat is None else f"{lat:.4f}" for lat in lats],
+                f"{c.loss:.6f}",
+            ]
+            + ([f"{v:g}" for v in c.arch.features()] if with_features else [])
+        )
     return buf.getvalue()
 
 
@@ -58,8 +66,14 @@ def pareto_front(cands: Sequence[Candidate], cost_key: str) -> list[Candidate]:
     return front
 
 
-def write_outputs(out: Path, cands: list[Candidate], constraints: list, best: list[Candidate | None],
-                  devices: Sequence[str | None], extra_summary: dict | None = None) -> list[dict]:
+def write_outputs(
+    out: Path,
+    cands: list[Candidate],
+    constraints: list,
+    best: list[Candidate | None],
+    devices: Sequence[str | None],
+    extra_summary: dict | None = None,
+) -> list[dict]:
     """``devices``: the search's estimators (``[None]`` for one unnamed, ``[]`` for none)."""
     out.mkdir(parents=True, exist_ok=True)
     cost_keys = [latency_key(d) for d in devices] or ["params"]
@@ -67,8 +81,11 @@ def write_outputs(out: Path, cands: list[Candidate], constraints: list, best: li
     write_text_atomic(out / "candidates.csv", _csv_text(cands, devices))
     fronts = [pareto_front(cands, key) for key in cost_keys]
     on_a_front = {c.arch.to_json() for front in fronts for c in front}
-    front = fronts[0] if len(fronts) == 1 else sorted(
-        (c for c in cands if c.arch.to_json() in on_a_front), key=lambda c: (c.costs[cost_keys[0]], c.loss))
+    front = (
+        fronts[0]
+        if len(fronts) == 1
+        else sorted((c for c in cands if c.arch.to_json() in on_a_front), key=lambda c: (c.costs[cost_keys[0]], c.loss))
+    )
     write_text_atomic(out / "pareto.csv", _csv_text(front, devices))
     summary = []
     for c, b in zip(constraints, best):
@@ -79,8 +96,13 @@ def write_outputs(out: Path, cands: list[Candidate], constraints: list, best: li
         if hasattr(b.arch, "to_hat_dict"):  # encoder-decoder architectures also in HAT's format
             hat_file = f"best_{c.name}.hat.yml"
             b.arch.save(out / hat_file, hat_format=True)
-        entry = {"kind": c.kind, "constraint": c.value, "arch": arch_file.name, "hat_arch": hat_file,
-                 "params": int(b.costs["params"])}
+        entry = {
+            "kind": c.kind,
+            "constraint": c.value,
+            "arch": arch_file.name,
+            "hat_arch": hat_file,
+            "params": int(b.costs["params"]),
+        }
         if any(devices):
             entry.update({f"predicted_latency_ms_{d}": round(b.costs[latency_key(d)], 4) for d in devices})
         else:
@@ -113,22 +135,45 @@ def plot_pareto(path: Path, cands, fronts, constraints, best, cost_keys: Sequenc
 
 def _panel(ax, cands, front, constraints, best, cost_key: str, colors) -> None:
     device = cost_key.partition(":")[2]
-    scale, unit = ((1.0, f"predicted latency (ms){' on ' + device if device else ''}") if cost_key != "params"
-                   else (1e6, "parameters (M)"))
-    ax.scatter([c.costs[cost_key] / scale for c in cands], [c.loss for c in cands], s=6, alpha=0.35,
-               color="tab:gray", label=f"evaluated candidates ({len(cands)})")
-    ax.plot([c.costs[cost_key] / scale for c in front], [c.loss for c in front], "-o", ms=3, color="tab:blue",
-            label=f"Pareto front ({len(front)})")
+    scale, unit = (
+        (1.0, f"predicted latency (ms){' on ' + device if device else ''}")
+        if cost_key != "params"
+        else (1e6, "parameters (M)")
+    )
+    ax.scatter(
+        [c.costs[cost_key] / scale for c in cands],
+        [c.loss for c in cands],
+        s=6,
+        alpha=0.35,
+        color="tab:gray",
+        label=f"evaluated candidates ({len(cands)})",
+    )
+    ax.plot(
+        [c.costs[cost_key] / scale for c in front],
+        [c.loss for c in front],
+        "-o",
+        ms=3,
+        color="tab:blue",
+        label=f"Pareto front ({len(front)})",
+    )
     for i, (c, b) in enumerate(zip(constraints, best)):
         color = colors[(i + 1) % len(colors)]
         for part in c.parts:
             if part.cost_key == cost_key:
                 ax.axvline(part.value / scale, color=color, ls="--", lw=1)
         if b is not None:
-            ax.scatter([b.costs[cost_key] / scale], [b.loss], s=80, marker="*", color=color, zorder=5,
-                       label=f"best for {c.describe()}: loss {b.loss:.3f}")
-            ax.annotate(c.name, (b.costs[cost_key] / scale, b.loss), textcoords="offset points", xytext=(5, 5),
-                        fontsize=7)
+            ax.scatter(
+                [b.costs[cost_key] / scale],
+                [b.loss],
+                s=80,
+                marker="*",
+                color=color,
+                zorder=5,
+                label=f"best for {c.describe()}: loss {b.loss:.3f}",
+            )
+            ax.annotate(
+                c.name, (b.costs[cost_key] / scale, b.loss), textcoords="offset points", xytext=(5, 5), fontsize=7
+            )
     ax.set_xlabel(unit)
     ax.set_ylabel("validation loss (bits/token, supernet)")
     ax.legend(fontsize=7)

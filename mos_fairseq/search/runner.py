@@ -6,6 +6,7 @@ feasibility of every constraint). The search state goes to ``DIR/search_state.js
 iteration; ``--resume`` continues it and must be given the same inputs (``--iterations`` may grow:
 a finished search then continues as if it had been started with more).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,14 +46,22 @@ class SearchInputs:
 
 
 def _identity(inputs: SearchInputs, space: Any, updates: int) -> dict[str, Any]:
-    return {"checkpoint": str(Path(inputs.checkpoint).resolve()), "checkpoint_updates": updates,
-            "space": space.to_dict(), "constraints": [c.to_dict() for c in inputs.constraints],
-            "config": {k: v for k, v in dataclasses.asdict(inputs.config).items() if k != "iterations"},
-            "estimator": str(Path(inputs.estimator).resolve()) if inputs.estimator else None,
-            **({"estimators": {d: str(Path(f).resolve()) for d, f in inputs.estimators.items()}}
-               if inputs.estimators else {}),
-            "valid_subset": inputs.valid_subset, "valid_max_sentences": inputs.valid_max_sentences,
-            **({"predictor": str(Path(inputs.predictor).resolve())} if inputs.predictor else {})}
+    return {
+        "checkpoint": str(Path(inputs.checkpoint).resolve()),
+        "checkpoint_updates": updates,
+        "space": space.to_dict(),
+        "constraints": [c.to_dict() for c in inputs.constraints],
+        "config": {k: v for k, v in dataclasses.asdict(inputs.config).items() if k != "iterations"},
+        "estimator": str(Path(inputs.estimator).resolve()) if inputs.estimator else None,
+        **(
+            {"estimators": {d: str(Path(f).resolve()) for d, f in inputs.estimators.items()}}
+            if inputs.estimators
+            else {}
+        ),
+        "valid_subset": inputs.valid_subset,
+        "valid_max_sentences": inputs.valid_max_sentences,
+        **({"predictor": str(Path(inputs.predictor).resolve())} if inputs.predictor else {}),
+    }
 
 
 def resolve_device(device: str) -> str:
@@ -72,7 +81,9 @@ def load_estimators(inputs: SearchInputs, space_name: str) -> dict:
 
     if inputs.estimator and inputs.estimators:
         raise UserError("give one --estimator FILE or named ones (--estimator NAME=FILE ...), not both")
-    files: dict = dict(inputs.estimators) if inputs.estimators else ({None: inputs.estimator} if inputs.estimator else {})
+    files: dict = (
+        dict(inputs.estimators) if inputs.estimators else ({None: inputs.estimator} if inputs.estimator else {})
+    )
     out = {}
     for device, path in files.items():
         estimator = LatencyEstimator.load(path)
@@ -117,8 +128,10 @@ def run_search(inputs: SearchInputs) -> list[dict]:
         saved = json.loads(state_path.read_text())
         if saved.get("identity") != identity:
             diff = [k for k in identity if saved.get("identity", {}).get(k) != identity[k]]
-            raise UserError(f"{state_path}: the search there used other inputs ({', '.join(diff)}); "
-                            "resume with the same arguments or choose another --out")
+            raise UserError(
+                f"{state_path}: the search there used other inputs ({', '.join(diff)}); "
+                "resume with the same arguments or choose another --out"
+            )
         state = SearchState.from_json_dict(saved["state"])
     cache = FitnessCache()
     if state is not None:
@@ -129,8 +142,10 @@ def run_search(inputs: SearchInputs) -> list[dict]:
 
         predictor = LossPredictor.load(inputs.predictor)
         if predictor.info.get("space") not in (None, space.name):
-            raise UserError(f"predictor '{inputs.predictor}' was trained on space '{predictor.info['space']}', "
-                            f"the search runs in '{space.name}'")
+            raise UserError(
+                f"predictor '{inputs.predictor}' was trained on space '{predictor.info['space']}', "
+                f"the search runs in '{space.name}'"
+            )
 
     def fitness(arch) -> float:
         if predictor is None:
@@ -165,17 +180,30 @@ def run_search(inputs: SearchInputs) -> list[dict]:
     from mos_fairseq.search.outputs import write_outputs
 
     summary = write_outputs(out, search.candidates(state), inputs.constraints, best, list(estimators), extra)
-    stats = {"evaluations": cache.misses, "cache_hits": cache.hits,
-             "cache_hit_rate": cache.hits / max(1, cache.hits + cache.misses),
-             "evaluation_seconds": round(cache.seconds, 2), "candidates": len(state.evaluated),
-             "validation_sentences": batches.sentences, "validation_tokens": batches.tokens}
+    stats = {
+        "evaluations": cache.misses,
+        "cache_hits": cache.hits,
+        "cache_hit_rate": cache.hits / max(1, cache.hits + cache.misses),
+        "evaluation_seconds": round(cache.seconds, 2),
+        "candidates": len(state.evaluated),
+        "validation_sentences": batches.sentences,
+        "validation_tokens": batches.tokens,
+    }
     write_text_atomic(out / "search_stats.json", json.dumps(stats, indent=2) + "\n")
     return summary
 
 
-def evaluate_subnet(checkpoint: str, data: str | None, arch_path: str, valid_subset: str = "valid",
-                    max_sentences: int | None = None, bleu: bool = True, beam: int = 4,
-                    lenpen: float = 0.6, device: str = "cpu") -> dict[str, Any]:
+def evaluate_subnet(
+    checkpoint: str,
+    data: str | None,
+    arch_path: str,
+    valid_subset: str = "valid",
+    max_sentences: int | None = None,
+    bleu: bool = True,
+    beam: int = 4,
+    lenpen: float = 0.6,
+    device: str = "cpu",
+) -> dict[str, Any]:
     """Validation loss (bits/token) and detokenised BLEU of one subnet inside a supernet."""
     from mos_fairseq.loading import load_supernet
 
@@ -185,8 +213,13 @@ def evaluate_subnet(checkpoint: str, data: str | None, arch_path: str, valid_sub
     batches = ValidationBatches.from_task(task, valid_subset, max_sentences)
     evaluator = SubnetEvaluator(supernet, batches, device=resolve_device(device))
     batches = evaluator.batches
-    result: dict[str, Any] = {"arch": arch_path, "valid_subset": valid_subset, "sentences": batches.sentences,
-                              "valid_loss": evaluator.loss(arch), "params": supernet.num_params(arch)}
+    result: dict[str, Any] = {
+        "arch": arch_path,
+        "valid_subset": valid_subset,
+        "sentences": batches.sentences,
+        "valid_loss": evaluator.loss(arch),
+        "params": supernet.num_params(arch),
+    }
     result["valid_ppl"] = 2 ** result["valid_loss"]
     if bleu:
         result["bleu"] = subnet_bleu(supernet, task, arch, batches, beam, lenpen)

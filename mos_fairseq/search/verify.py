@@ -8,6 +8,7 @@ measurement uses the estimator's own protocol, thread count included. Bounds on 
 reported as not measurable here. With one unnamed estimator the summary keys are unsuffixed
 (``measured_latency_ms``); with named estimators each key carries the device (``measured_latency_ms_cpu``).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -71,8 +72,9 @@ def _cost(device: str | None) -> str:
     return "latency" if device is None else f"latency:{device}"
 
 
-def verify_latency(best: list, constraints: list, estimators: dict, candidates=(),
-                   max_tries: int = VERIFY_MAX_TRIES) -> tuple[list, dict]:
+def verify_latency(
+    best: list, constraints: list, estimators: dict, candidates=(), max_tries: int = VERIFY_MAX_TRIES
+) -> tuple[list, dict]:
     """``estimators``: ``{device name or None: estimator}``. Returns ``(picks, extra summary fields per
     constraint)``; a pick over a measurable latency bound is flagged, then the admitted candidates are
     measured in loss order (at most ``max_tries`` per constraint) and the first within every measurable
@@ -84,8 +86,11 @@ def verify_latency(best: list, constraints: list, estimators: dict, candidates=(
         raise UserError(f"cannot --verify-latency: {reasons[None]}")
     timers = {d: DeviceTimer(e) for d, e in estimators.items() if not reasons[d]}
     if not timers:
-        raise UserError("--verify-latency: no estimator's device is this machine ("
-                        + "; ".join(f"{d}: {r}" for d, r in reasons.items()) + ")")
+        raise UserError(
+            "--verify-latency: no estimator's device is this machine ("
+            + "; ".join(f"{d}: {r}" for d, r in reasons.items())
+            + ")"
+        )
 
     def record(x, with_predicted: bool = True) -> dict[str, Any]:
         row: dict[str, Any] = {"architecture": x.arch.describe()}
@@ -102,22 +107,26 @@ def verify_latency(best: list, constraints: list, estimators: dict, candidates=(
         for d, timer in timers.items():
             ms = timer(b.arch)
             entry[_key("measured_latency_ms", d)] = round(ms, 3)
-            entry[_key("predicted_vs_measured", d)] = (round(b.costs[_cost(d)] / ms, 4) if _cost(d) in b.costs
-                                                        else None)
+            entry[_key("predicted_vs_measured", d)] = round(b.costs[_cost(d)] / ms, 4) if _cost(d) in b.costs else None
         checked = [p for p in c.parts if p.kind == "latency" and p.device in timers]
         skipped = {p.device: reasons[p.device] for p in c.parts if p.kind == "latency" and p.device not in timers}
         if skipped:
             entry["not_measured_here"] = skipped
         if checked:
+
             def fits(arch) -> bool:
                 return all(timers[p.device](arch) <= p.value for p in checked)  # noqa: B023 (called at once)
 
             entry["within_constraint"] = fits(b.arch)
             if not entry["within_constraint"]:
-                over = "; ".join(f"{timers[p.device](b.arch):.2f} ms > {p.value:g} ms"
-                                 + (f" on {p.device}" if p.device else "") for p in checked
-                                 if timers[p.device](b.arch) > p.value)
-                admitted = sorted((x for x in candidates if c.allows(x.costs)), key=lambda x: (x.loss, x.arch.to_json()))
+                over = "; ".join(
+                    f"{timers[p.device](b.arch):.2f} ms > {p.value:g} ms" + (f" on {p.device}" if p.device else "")
+                    for p in checked
+                    if timers[p.device](b.arch) > p.value
+                )
+                admitted = sorted(
+                    (x for x in candidates if c.allows(x.costs)), key=lambda x: (x.loss, x.arch.to_json())
+                )
                 tried = [record(b)]
                 for x in admitted:
                     if len(tried) >= max_tries:
@@ -134,11 +143,12 @@ def verify_latency(best: list, constraints: list, estimators: dict, candidates=(
                             entry[_key("predicted_vs_measured", d)] = round(x.costs[_cost(d)] / ms, 4)
                         break
                 entry["verify_tries"] = tried
-                entry["verify_note"] = (
-                    f"the search's pick measured {over}; "
-                    + (f"replaced by the best admitted candidate that measures within it (try {len(tried)} of "
-                       f"at most {max_tries})" if entry["within_constraint"] else
-                       f"none of the {len(tried)} best admitted candidates measured within it (at most {max_tries} "
-                       "tried): the pick is kept and flagged"))
+                entry["verify_note"] = f"the search's pick measured {over}; " + (
+                    f"replaced by the best admitted candidate that measures within it (try {len(tried)} of "
+                    f"at most {max_tries})"
+                    if entry["within_constraint"]
+                    else f"none of the {len(tried)} best admitted candidates measured within it (at most {max_tries} "
+                    "tried): the pick is kept and flagged"
+                )
         out[c.name] = entry
     return picks, out

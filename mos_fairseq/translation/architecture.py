@@ -5,6 +5,7 @@ training, latency measurement, search and export. It is immutable, validated on 
 round-trips through YAML/JSON (ours and HAT's SubTransformer keys), counts its parameters and
 gives HAT's 10 normalised features (the latency-estimator input and the MoS router encoding).
 """
+
 from __future__ import annotations
 
 import json
@@ -83,9 +84,7 @@ class Architecture:
                 _check(f"{name}[{i}]", v, allowed)
         for i, k in enumerate(self.decoder_cross_spans):
             if k > self.encoder_layers:
-                raise ArchError(
-                    f"decoder.cross_span[{i}]={k} exceeds the encoder's {self.encoder_layers} layers"
-                )
+                raise ArchError(f"decoder.cross_span[{i}]={k} exceeds the encoder's {self.encoder_layers} layers")
 
     # ---- shape ------------------------------------------------------------------------
     @property
