@@ -5,6 +5,7 @@ allow-lists the globals fairseq checkpoints need (torch's ``weights_only=True`` 
 working) and registers our models, tasks and criterion with fairseq, so
 ``fairseq.hub_utils.from_pretrained`` loads a ``mos_static_transformer`` export (see the README).
 """
+
 import logging
 
 # fairseq announces an optional speech dependency at import time; it is noise for our users

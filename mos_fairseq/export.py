@@ -8,9 +8,11 @@ probe), and write the directory atomically (:mod:`mos_fairseq.core.export`): ``c
 the dictionaries, the sentencepiece model, ``arch.yml`` and ``export.json``. A failed export
 leaves nothing.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 from omegaconf import OmegaConf
 
@@ -24,8 +26,12 @@ from mos_fairseq.registry import family_of_model, supernet_models
 
 
 def export_subnet(
-    checkpoint: str | Path, arch_path: str | Path, out: str | Path, data: str | None = None,
-    overwrite: bool = False, force_static: bool = False,
+    checkpoint: str | Path,
+    arch_path: str | Path,
+    out: str | Path,
+    data: str | None = None,
+    overwrite: bool = False,
+    force_static: bool = False,
 ) -> ExportResult:
     """Collapse the architecture in ``arch_path`` out of the supernet ``checkpoint`` into ``out``."""
     checkpoint, out = Path(checkpoint), Path(out).absolute()
@@ -41,15 +47,24 @@ def export_subnet(
     exported.model.eval()
     diff = family.probe_logit_diff(supernet.bind(arch).eval(), exported.model, task)
     if diff > MAX_LOGIT_DIFF:
-        raise CheckpointError(f"collapsed subnet differs from the supernet's (max |logit diff| {diff:.3g}); nothing written")
-    cfg = OmegaConf.to_container(state["cfg"], resolve=True)
+        raise CheckpointError(
+            f"collapsed subnet differs from the supernet's (max |logit diff| {diff:.3g}); nothing written"
+        )
+    cfg = cast("dict[str, Any]", OmegaConf.to_container(state["cfg"], resolve=True))
     cfg = family.export_task_cfg({**cfg, "model": exported.model_cfg}, str(out), task)
     result = ExportResult(
-        out_dir=str(out), checkpoint=str(out / "checkpoint.pt"), model=exported.name,
-        needs_user_dir=bool(exported.stock_reason), stock_reason=exported.stock_reason,
-        params=distinct_params(exported.model), size_bytes=0, max_logit_diff=diff,
-        source_checkpoint=str(checkpoint.absolute()), source_updates=num_updates(state),
-        mos=MoSSpec.from_config(state["cfg"].model).kind, arch=arch.to_dict(),
+        out_dir=str(out),
+        checkpoint=str(out / "checkpoint.pt"),
+        model=exported.name,
+        needs_user_dir=bool(exported.stock_reason),
+        stock_reason=exported.stock_reason,
+        params=distinct_params(exported.model),
+        size_bytes=0,
+        max_logit_diff=diff,
+        source_checkpoint=str(checkpoint.absolute()),
+        source_updates=num_updates(state),
+        mos=MoSSpec.from_config(state["cfg"].model).kind,
+        arch=arch.to_dict(),
     )
     write_export(out, cfg, exported.model, result, family.export_dictionaries(task), task.cfg.data, arch)
     return result

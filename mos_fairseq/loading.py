@@ -3,6 +3,7 @@ checkpoint describes, in eval mode) and :func:`describe_checkpoint` (``mos-nas i
 for any registered family. Reading a checkpoint itself is :mod:`mos_fairseq.core.checkpoints`,
 which imports no model.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,9 +18,14 @@ from mos_fairseq.modules.mos import MoSSpec
 from mos_fairseq.plugin import register
 from mos_fairseq.registry import family_of_model, supernet_models
 
-_KIND_NAMES = {"supertransformer": "supernet", "mos_static_transformer": "static subnet",
-               "transformer": "static transformer", "bert_supernet": "BERT supernet",
-               "mos_static_bert": "static BERT subnet", "roberta": "static roberta"}
+_KIND_NAMES = {
+    "supertransformer": "supernet",
+    "mos_static_transformer": "static subnet",
+    "transformer": "static transformer",
+    "bert_supernet": "BERT supernet",
+    "mos_static_bert": "static BERT subnet",
+    "roberta": "static roberta",
+}
 
 
 def load_supernet(path: str | Path, data: str | None = None, state: dict[str, Any] | None = None):

@@ -3,6 +3,7 @@
 ``user_dir/__init__.py`` calls :func:`register`; so does the ``mos-nas`` CLI before it loads
 checkpoints. Registering twice is a no-op, so both may run in one process.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,8 +20,10 @@ def plugin_user_dir() -> str:
 
     path = Path(__file__).resolve().parents[1] / "user_dir"
     if not (path / "__init__.py").is_file():
-        raise UserError(f"the plugin's user_dir is missing at {path}: install mos-fairseq from its source tree "
-                        "(pip install -e .), which keeps user_dir/ beside the package")
+        raise UserError(
+            f"the plugin's user_dir is missing at {path}: install mos-fairseq from its source tree "
+            "(pip install -e .), which keeps user_dir/ beside the package"
+        )
     return str(path)
 
 

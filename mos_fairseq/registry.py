@@ -5,6 +5,7 @@ checkpoint's model name or an in-memory space or architecture -> its family.
 Adding a family (for example a decoder-only LM) means writing its folder with a ``family.py`` and
 adding it to :data:`FAMILIES`; nothing else asks which family it holds.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,7 +19,9 @@ from mos_fairseq.core.family import ModelFamily
 from mos_fairseq.core.space_files import read_space_yaml
 from mos_fairseq.translation.family import FAMILY as TRANSLATION
 
-FAMILIES: dict[str, ModelFamily] = {f.supernet_model: f for f in (BERT, TRANSLATION)}  # BERT first: it claims by ``kind``
+FAMILIES: dict[str, ModelFamily] = {
+    f.supernet_model: f for f in (BERT, TRANSLATION)
+}  # BERT first: it claims by ``kind``
 
 
 def supernet_models() -> tuple[str, ...]:
@@ -66,7 +69,7 @@ def load_arch(path: str | Path, space_arg: str | None = None) -> Any:
         data = yaml.safe_load(Path(path).read_text()) if Path(path).is_file() else None
     except yaml.YAMLError:
         data = None
-    family: ModelFamily = TRANSLATION
+    family = TRANSLATION
     if isinstance(data, Mapping) and isinstance(data.get("space"), str):
         try:
             family = family_of_space_data(read_space_yaml(data["space"])[1])

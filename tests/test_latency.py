@@ -1,4 +1,5 @@
 """Latency measurement protocol, crash-safe datasets, HAT import and the MLP estimator."""
+
 import csv
 import dataclasses
 import json
@@ -27,7 +28,7 @@ from mos_fairseq.translation.space import SearchSpace
 from .conftest import REPO, run_cli
 
 HAT_SAMPLE = REPO / "tests" / "data" / "hat_latency_sample.csv"
-ENC_MS = [5, 1, 3, 100, 2, 4, 3, 2, 3, 0.5]       # one outlier each way: 100 and 0.5 are dropped
+ENC_MS = [5, 1, 3, 100, 2, 4, 3, 2, 3, 0.5]  # one outlier each way: 100 and 0.5 are dropped
 DEC_MS = [40, 41, 39, 400, 42, 38, 40, 40, 1, 41]
 
 
@@ -176,7 +177,9 @@ def test_malformed_csvs_are_refused_naming_the_problem(tmp_path):
     (tmp_path / "blank.csv").write_text("")
     with pytest.raises(DataError, match="empty file"):
         read_latency_csv(tmp_path / "blank.csv")
-    proc = run_cli("train-estimator", "--data", str(nonnum), "--out", str(tmp_path / "e.safetensors"), check=False, fork=True)
+    proc = run_cli(
+        "train-estimator", "--data", str(nonnum), "--out", str(tmp_path / "e.safetensors"), check=False, fork=True
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "row 3" in proc.stderr
     assert not (tmp_path / "e.safetensors").exists()
@@ -188,7 +191,9 @@ def test_hat_format_import_of_the_sample_file():
     with open(HAT_SAMPLE) as f:
         first = next(csv.DictReader(f))
     assert data.features[0].tolist() == [float(first[c]) for c in HAT_COLUMNS[:10]]
-    assert data.total_ms[0] == pytest.approx(float(first["latency_mean_encoder"]) + float(first["latency_mean_decoder"]))
+    assert data.total_ms[0] == pytest.approx(
+        float(first["latency_mean_encoder"]) + float(first["latency_mean_decoder"])
+    )
     assert np.all(data.params > 0)
 
 
@@ -236,9 +241,12 @@ def test_estimator_load_refuses_other_files(tmp_path):
     from safetensors.torch import save_file
 
     save_file({"w": torch.zeros(2)}, str(tmp_path / "plain.safetensors"))
-    for name, match in (("ckpt.pt", "not a safetensors"), ("text.safetensors", "not a safetensors"),
-                        ("plain.safetensors", "without a mos-fairseq latency estimator header"),
-                        ("absent.safetensors", "does not exist")):
+    for name, match in (
+        ("ckpt.pt", "not a safetensors"),
+        ("text.safetensors", "not a safetensors"),
+        ("plain.safetensors", "without a mos-fairseq latency estimator header"),
+        ("absent.safetensors", "does not exist"),
+    ):
         with pytest.raises(CheckpointError, match=match):
             LatencyEstimator.load(tmp_path / name)
 
@@ -247,18 +255,30 @@ def test_evaluation_reports_every_model_on_the_same_split():
     _, x, y = synthetic_latency(200, seed=1)
     from mos_fairseq.latency.dataset import LatencyDataset
 
-    data = LatencyDataset("synthetic", "hat", x, y * 0.1, y * 0.9, np.array([params_from_features(f, 32, 1000) for f in x]))
-    ev = evaluate(data, TrainRecipe(hidden=32, steps=600), holdout=0.2, seed=3,
-                  feature_norm=SearchSpace.load("tiny").feature_norm,
-                  hat_recipe=dataclasses.replace(HAT_RECIPE, hidden=32, steps=300))
+    data = LatencyDataset(
+        "synthetic", "hat", x, y * 0.1, y * 0.9, np.array([params_from_features(f, 32, 1000) for f in x])
+    )
+    ev = evaluate(
+        data,
+        TrainRecipe(hidden=32, steps=600),
+        holdout=0.2,
+        seed=3,
+        feature_norm=SearchSpace.load("tiny").feature_norm,
+        hat_recipe=dataclasses.replace(HAT_RECIPE, hidden=32, steps=300),
+    )
     assert set(ev.report["models"]) == {"mlp", "hat_recipe", "linear_features", "linear_params"}
     assert ev.report["n_test"] == 40 and ev.report["n_train"] == 160
     for s in ev.report["models"].values():
         assert set(s) == {"rmse", "mae", "mape", "within_10pct", "r2", "kendall_tau"} and s["rmse"] >= s["mae"] - 1e-9
         assert 0 <= s["within_10pct"] <= 100 and s["mape"] >= 0
     assert ev.report["models"]["mlp"]["r2"] > ev.report["models"]["linear_params"]["r2"]
-    assert (HAT_RECIPE.hidden, HAT_RECIPE.layers, HAT_RECIPE.lr, HAT_RECIPE.steps, HAT_RECIPE.batch_size) == \
-        (400, 3, 1e-5, 5000, 128)
+    assert (HAT_RECIPE.hidden, HAT_RECIPE.layers, HAT_RECIPE.lr, HAT_RECIPE.steps, HAT_RECIPE.batch_size) == (
+        400,
+        3,
+        1e-5,
+        5000,
+        128,
+    )
 
 
 def test_recipe_is_chosen_by_cross_validation_and_recorded(tmp_path):
@@ -269,11 +289,14 @@ def test_recipe_is_chosen_by_cross_validation_and_recorded(tmp_path):
     from mos_fairseq.latency.evaluation import cross_validate
 
     space, x, y = synthetic_latency(160, seed=2)
-    data = LatencyDataset("synthetic", "hat", x, y * 0.1, y * 0.9, np.array([params_from_features(f, 32, 1000) for f in x]))
+    data = LatencyDataset(
+        "synthetic", "hat", x, y * 0.1, y * 0.9, np.array([params_from_features(f, 32, 1000) for f in x])
+    )
     mlp = TrainRecipe(hidden=32, steps=400)
     pool = [mlp, LEAST_SQUARES, GBT_RECIPE, dataclasses.replace(mlp, name="ensemble", kind="ensemble")]
-    ev = evaluate(data, None, holdout=0.2, seed=3, feature_norm=space.feature_norm, hat_recipe=None, candidates=pool,
-                  folds=4)
+    ev = evaluate(
+        data, None, holdout=0.2, seed=3, feature_norm=space.feature_norm, hat_recipe=None, candidates=pool, folds=4
+    )
     sel = ev.report["selection"]
     assert set(sel["cv"]) == {"mlp", "linear_features", "gbt", "ensemble"} and sel["folds"] == 4
     assert sel["chosen"] == min(sel["cv"], key=lambda n: sel["cv"][n]["rmse"]) == ev.estimator.recipe.name
@@ -289,24 +312,65 @@ def test_recipe_is_chosen_by_cross_validation_and_recorded(tmp_path):
         est.save(tmp_path / f"{recipe.name}.safetensors")
         loaded = LatencyEstimator.load(tmp_path / f"{recipe.name}.safetensors")
         assert np.allclose(loaded.predict(x[128:]), est.predict(x[128:])) and loaded.recipe == recipe
-        assert (loaded.trees is not None) == (recipe.kind != "mlp") and (len(loaded.models) > 0) == (recipe.kind != "gbt" and recipe.steps > 0)
+        assert (loaded.trees is not None) == (recipe.kind != "mlp") and (len(loaded.models) > 0) == (
+            recipe.kind != "gbt" and recipe.steps > 0
+        )
     ls = LatencyEstimator.fit(x[:128], y[:128], LEAST_SQUARES, space.feature_norm, seed=1)
     sk = np.c_[x[:128] / space.feature_norm, np.ones(128)]
     coef = np.linalg.lstsq(sk, y[:128], rcond=None)[0]
-    assert np.allclose(ls.predict(x[128:]), np.maximum(np.c_[x[128:] / space.feature_norm, np.ones(32)] @ coef, 0), atol=1e-6)
+    assert np.allclose(
+        ls.predict(x[128:]), np.maximum(np.c_[x[128:] / space.feature_norm, np.ones(32)] @ coef, 0), atol=1e-6
+    )
 
 
 def test_cli_measure_train_predict(tmp_path):
     csv_path = tmp_path / "latency_data" / "tiny_cpu.csv"
-    run_cli("measure-latency", "--space", "tiny", "--n-archs", "12", "--repeats", "3", "--warmup", "0",
-            "--src-len", "6", "--tgt-len", "4", "--beam", "2", "--threads", "1", "--vocab-size", "64",
-            "--no-progress", "--out", str(csv_path))
+    run_cli(
+        "measure-latency",
+        "--space",
+        "tiny",
+        "--n-archs",
+        "12",
+        "--repeats",
+        "3",
+        "--warmup",
+        "0",
+        "--src-len",
+        "6",
+        "--tgt-len",
+        "4",
+        "--beam",
+        "2",
+        "--threads",
+        "1",
+        "--vocab-size",
+        "64",
+        "--no-progress",
+        "--out",
+        str(csv_path),
+    )
     side = json.loads(csv_path.with_suffix(".json").read_text())
     assert side["protocol"]["repeats"] == 3 and side["device"]["torch_threads"] == 1 and side["space"]["name"] == "tiny"
     assert list(read_rows(csv_path)[0]) == list(OUR_COLUMNS) and len(read_rows(csv_path)) == 12
     est, report = tmp_path / "tiny.safetensors", tmp_path / "report.json"
-    proc = run_cli("train-estimator", "--data", str(csv_path), "--out", str(est), "--report", str(report),
-                   "--hidden", "16", "--steps", "200", "--holdout", "0.25", "--no-hat-recipe", "--recipe", "mlp")
+    proc = run_cli(
+        "train-estimator",
+        "--data",
+        str(csv_path),
+        "--out",
+        str(est),
+        "--report",
+        str(report),
+        "--hidden",
+        "16",
+        "--steps",
+        "200",
+        "--holdout",
+        "0.25",
+        "--no-hat-recipe",
+        "--recipe",
+        "mlp",
+    )
     assert "linear_features" in proc.stdout and est.with_suffix(".png").stat().st_size > 1000
     assert "recipe: mlp (given)" in proc.stdout
     scores = json.loads(report.read_text())["models"]
@@ -323,12 +387,20 @@ def test_remeasure_replaces_only_the_given_rows(tiny_space, tmp_path):
     protocol = Protocol(repeats=3, warmup=0, vocab_size=64, src_len=5, tgt_len=3, beam=2)
     measure_space(tiny_space, protocol, 4, seed=2, out=out, progress=False, timer=ClockThatDies(3, 2.0))
     before = read_rows(out)
-    assert measure_space(tiny_space, protocol, 4, seed=2, out=out, progress=False, timer=ClockThatDies(3, 7.0),
-                         remeasure=[1, 2]) == 2
+    assert (
+        measure_space(
+            tiny_space, protocol, 4, seed=2, out=out, progress=False, timer=ClockThatDies(3, 7.0), remeasure=[1, 2]
+        )
+        == 2
+    )
     after = read_rows(out)
     assert [r["arch"] for r in after] == [r["arch"] for r in before]
     assert after[0] == before[0] and after[3] == before[3]
-    assert float(after[1]["latency_mean_encoder"]) == pytest.approx(7.0) == pytest.approx(float(after[2]["latency_mean_encoder"]))
+    assert (
+        float(after[1]["latency_mean_encoder"])
+        == pytest.approx(7.0)
+        == pytest.approx(float(after[2]["latency_mean_encoder"]))
+    )
     assert json.loads(out.with_suffix(".json").read_text())["remeasured"][0]["rows"] == [1, 2]
     with pytest.raises(UserError, match=r"row id\(s\) \[9\] are not in"):
         measure_space(tiny_space, protocol, 4, seed=2, out=out, progress=False, remeasure=[9])

@@ -1,6 +1,7 @@
 """The package's shape: no import cycles (imports inside functions included), checkpoint reading
 that reaches no model, families that never import each other, shared code that never imports a
 family, and no module far over 400 lines."""
+
 import ast
 from pathlib import Path
 
@@ -71,6 +72,7 @@ def test_core_is_family_neutral_and_families_are_siblings():
 
 
 def test_no_module_over_about_400_lines():
-    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
-            if (n := len(p.read_text().splitlines())) > 420}
+    long = {
+        str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 420
+    }
     assert long == {}

@@ -16,6 +16,7 @@ working directory in export outputs is normalised to ``<ROOT>``, and the search 
 (``checkpoint`` and ``estimator`` are stored resolved, and ``--resume`` refuses a state whose
 identity differs) is rewritten from the folder it was made in to the copy.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -34,8 +35,12 @@ from .conftest import BIN, REPO
 FIXTURES = REPO / "tests" / "fixtures" / "legacy"
 EXPECTED = FIXTURES / "expected"
 MT, BERT = "supernet_mt_neuron.pt", "supernet_bert_layer.pt"
-EXPORTS = {"largest": (MT, "data/mt"), "hetero": (MT, "data/mt"), "uniform": (MT, "data/mt"),
-           "bert_shape": (BERT, "data/mlm")}
+EXPORTS = {
+    "largest": (MT, "data/mt"),
+    "hetero": (MT, "data/mt"),
+    "uniform": (MT, "data/mt"),
+    "bert_shape": (BERT, "data/mlm"),
+}
 GENERATE = ["--gen-subset", "test", "--beam", "4", "--max-len-b", "40", "--batch-size", "32", "--cpu"]
 SEARCH_OUTPUTS = ("summary.json", "candidates.csv", "pareto.csv")
 
@@ -56,18 +61,55 @@ def _commands(root: Path) -> dict[str, list[str]]:
     cmds = {
         "info_mt_json": [mos, "info", "--checkpoint", MT, "--json"],
         "info_bert_json": [mos, "info", "--checkpoint", BERT, "--json"],
-        "evaluate_bert": [mos, "evaluate", "--checkpoint", BERT, "--data", "data/mlm", "--arch",
-                          "archs/bert_shape.yml", "--json"],
+        "evaluate_bert": [
+            mos,
+            "evaluate",
+            "--checkpoint",
+            BERT,
+            "--data",
+            "data/mlm",
+            "--arch",
+            "archs/bert_shape.yml",
+            "--json",
+        ],
         "search_resume": [mos, *search, "--resume"],
-        "generate_supernet_largest": [gen, "data/mt", "--user-dir", user_dir, "--task", "supernet_translation",
-                                      "--path", MT, "--subnet", "archs/largest.yml", *GENERATE],
+        "generate_supernet_largest": [
+            gen,
+            "data/mt",
+            "--user-dir",
+            user_dir,
+            "--task",
+            "supernet_translation",
+            "--path",
+            MT,
+            "--subnet",
+            "archs/largest.yml",
+            *GENERATE,
+        ],
         # the export written by the old code (mos_static_transformer), not a fresh one
-        "generate_export_hetero": [gen, "data/mt", "--user-dir", user_dir, "--path", "exports/hetero/checkpoint.pt",
-                                   *GENERATE],
+        "generate_export_hetero": [
+            gen,
+            "data/mt",
+            "--user-dir",
+            user_dir,
+            "--path",
+            "exports/hetero/checkpoint.pt",
+            *GENERATE,
+        ],
     }
     for name, (ckpt, data) in EXPORTS.items():
-        cmds[f"export_{name}"] = [mos, "export", "--checkpoint", ckpt, "--arch", f"archs/{name}.yml", "--data", data,
-                                  "--out", f"scratch/export_{name}"]
+        cmds[f"export_{name}"] = [
+            mos,
+            "export",
+            "--checkpoint",
+            ckpt,
+            "--arch",
+            f"archs/{name}.yml",
+            "--data",
+            data,
+            "--out",
+            f"scratch/export_{name}",
+        ]
     return cmds
 
 
@@ -107,15 +149,20 @@ def _same(actual, expected, **tol):
     assert not diffs, "\n".join(diffs[:20])
 
 
-@pytest.mark.parametrize("name,expected", [("info_mt_json", "info_supernet_mt.json"),
-                                           ("info_bert_json", "info_supernet_bert.json")])
+@pytest.mark.parametrize(
+    "name,expected", [("info_mt_json", "info_supernet_mt.json"), ("info_bert_json", "info_supernet_bert.json")]
+)
 def test_info_of_legacy_supernets(legacy, name, expected):
     _same(json.loads(_ok(legacy, name)), json.loads((EXPECTED / expected).read_text()), rel=1e-9, abs_=1e-9)
 
 
 def test_evaluate_legacy_bert_supernet(legacy):
-    _same(json.loads(_ok(legacy, "evaluate_bert")), json.loads((EXPECTED / "evaluate_bert_shape.json").read_text()),
-          rel=1e-6, abs_=1e-6)
+    _same(
+        json.loads(_ok(legacy, "evaluate_bert")),
+        json.loads((EXPECTED / "evaluate_bert_shape.json").read_text()),
+        rel=1e-6,
+        abs_=1e-6,
+    )
 
 
 SIZE = re.compile(r"size on disk: [0-9.]+ MiB")
@@ -125,8 +172,9 @@ SIZE = re.compile(r"size on disk: [0-9.]+ MiB")
 def test_export_of_legacy_supernets(legacy, name):
     root = legacy[0]
     summary = digest.normalise(_ok(legacy, f"export_{name}"), root)
-    assert SIZE.sub("size on disk: - MiB", summary) == SIZE.sub("size on disk: - MiB",
-                                                                 (EXPECTED / f"export_{name}.txt").read_text())
+    assert SIZE.sub("size on disk: - MiB", summary) == SIZE.sub(
+        "size on disk: - MiB", (EXPECTED / f"export_{name}.txt").read_text()
+    )
     actual = digest.export_record(root / "scratch" / f"export_{name}", root)
     expected = json.loads((EXPECTED / f"export_{name}.json").read_text())
     # the file size follows the length of the absolute paths the checkpoint's config records

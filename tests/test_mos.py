@@ -1,4 +1,5 @@
 """Mixture-of-Supernets layers: mixing semantics, initialisation, fp32 routers, training signal."""
+
 import random
 
 import pytest
@@ -41,7 +42,7 @@ def test_neuron_wise_neuron_j_owns_scores_j_times_m_onwards(dictionary, tiny_spa
     out_dim, in_dim = 48, 24
     weight, bias = fc.mixed(in_dim, out_dim, fc.neuron_mixing(enc))
     for j in (0, 5, out_dim - 1):
-        beta = torch.softmax(scores[j * 2: j * 2 + 2], -1)
+        beta = torch.softmax(scores[j * 2 : j * 2 + 2], -1)
         row = beta[0] * fc.experts_weight[0, j, :in_dim] + beta[1] * fc.experts_weight[1, j, :in_dim]
         assert torch.allclose(weight[j], row, atol=1e-7)
         assert torch.allclose(bias[j], beta[0] * fc.experts_bias[0, j] + beta[1] * fc.experts_bias[1, j], atol=1e-7)
@@ -75,8 +76,10 @@ def test_copy_init_equals_standard_supernet_and_shares_its_weights(dictionary, b
 def test_independent_init_shares_non_moe_weights_but_differs(dictionary, batch):
     none = build_supernet(dictionary, seed=5).eval()
     mos = build_supernet(dictionary, seed=5, mos="neuron").eval()
-    assert torch.equal(mos.state_dict()["decoder.layers.0.self_attn.q_proj.weight"],
-                       none.state_dict()["decoder.layers.0.self_attn.q_proj.weight"])
+    assert torch.equal(
+        mos.state_dict()["decoder.layers.0.self_attn.q_proj.weight"],
+        none.state_dict()["decoder.layers.0.self_attn.q_proj.weight"],
+    )
     experts = mos.encoder.layers[0].fc1.experts_weight
     assert not torch.equal(experts[0], experts[1])
     assert torch.equal(experts[0], none.encoder.layers[0].fc1.weight)
@@ -157,14 +160,22 @@ def test_mixing_gradients_equal_the_plain_formula(kind):
     x = torch.randn(5, 4)
 
     def plain():
-        mix = fc.neuron_mixing(enc)[:7] if kind == "neuron" else torch.softmax(torch.randn(3, generator=torch.Generator().manual_seed(2)), -1)
+        mix = (
+            fc.neuron_mixing(enc)[:7]
+            if kind == "neuron"
+            else torch.softmax(torch.randn(3, generator=torch.Generator().manual_seed(2)), -1)
+        )
         per_row = mix.t() if kind == "neuron" else mix[:, None]
         w = (fc.experts_weight[:, :7, :4] * per_row[:, :, None]).sum(0)
         b = (fc.experts_bias[:, :7] * per_row).sum(0)
         return F.linear(x, w, b)
 
     def ours():
-        mix = fc.neuron_mixing(enc) if kind == "neuron" else torch.softmax(torch.randn(3, generator=torch.Generator().manual_seed(2)), -1)
+        mix = (
+            fc.neuron_mixing(enc)
+            if kind == "neuron"
+            else torch.softmax(torch.randn(3, generator=torch.Generator().manual_seed(2)), -1)
+        )
         return fc(x, 4, 7, mix)
 
     grads = []

@@ -1,4 +1,5 @@
 """Subnet sampling and the sandwich update (gradient normalisation, parameters reached)."""
+
 import torch
 
 from mos_fairseq.core.sampling import subnets_for_update
@@ -19,7 +20,9 @@ def test_stream_is_a_function_of_seed_and_update(tiny_space):
     assert all(len(s) == 4 for s in a)
     randoms = {s[2] for s in a}
     assert len(randoms) > 40  # the random member changes from update to update
-    assert subnets_for_update(tiny_space, 2, 0, "spos", 1, Architecture) != subnets_for_update(tiny_space, 1, 0, "spos", 1, Architecture)
+    assert subnets_for_update(tiny_space, 2, 0, "spos", 1, Architecture) != subnets_for_update(
+        tiny_space, 1, 0, "spos", 1, Architecture
+    )
     assert len(subnets_for_update(tiny_space, 1, 0, "spos", 1, Architecture)) == 1
 
 
@@ -103,5 +106,5 @@ def test_spos_update_leaves_unused_parameters_alone(dictionary, batch):
         has_grad = layer.fc1.weight.grad is not None and layer.fc1.weight.grad.abs().sum() > 0
         assert has_grad == (i < arch.decoder_layers)
     grad = model.encoder.layers[0].fc1.weight.grad
-    assert grad[arch.encoder_ffn_dims[0]:].abs().sum() == 0
-    assert grad[:, arch.encoder_embed_dim:].abs().sum() == 0
+    assert grad[arch.encoder_ffn_dims[0] :].abs().sum() == 0
+    assert grad[:, arch.encoder_embed_dim :].abs().sum() == 0

@@ -2,6 +2,7 @@
 hidden sizes, heads and FFN widths; YAML/JSON I/O, largest/smallest/random, the router encoding, the
 latency features and the exact parameter count.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,9 @@ class BertArch:
         if n not in s.layers:
             raise ArchError(f"layers={n} is not in the space's choices {list(s.layers)}")
         if len(self.heads) != n or len(self.ffn) != n:
-            raise ArchError(f"hidden, heads and ffn need one entry per layer ({n}), got {len(self.heads)} and {len(self.ffn)}")
+            raise ArchError(
+                f"hidden, heads and ffn need one entry per layer ({n}), got {len(self.heads)} and {len(self.ffn)}"
+            )
         for i, (h, a, f) in enumerate(zip(self.hidden, self.heads, self.ffn)):
             if h not in s.hidden:
                 raise ArchError(f"hidden[{i}]={h} is not in the space's choices {list(s.hidden)}")
@@ -43,7 +46,9 @@ class BertArch:
                 raise ArchError(f"ffn[{i}]={f} is not in the space's choices {list(s.ffn_dim)}")
             if s.kind == "homogeneous" and Fraction(f, h) not in s.ffn_ratio:
                 raise ArchError(f"ffn[{i}]={f} is not hidden x one of {[ratio_text(r) for r in s.ffn_ratio]}")
-        if s.kind == "homogeneous" and (len(set(self.hidden)) > 1 or len(set(self.heads)) > 1 or len(set(self.ffn)) > 1):
+        if s.kind == "homogeneous" and (
+            len(set(self.hidden)) > 1 or len(set(self.heads)) > 1 or len(set(self.ffn)) > 1
+        ):
             raise ArchError("a homogeneous space's layers must all have the same hidden size, heads and FFN width")
 
     @property
@@ -69,8 +74,12 @@ class BertArch:
         if space.kind == "homogeneous":
             h = pick(space.hidden)
             return cls.homogeneous(space, n, h, pick(space.heads), pick(space.ffn_ratio))
-        return cls(space, tuple(pick(space.hidden) for _ in range(n)), tuple(pick(space.heads) for _ in range(n)),
-                   tuple(pick(space.ffn_dim) for _ in range(n)))
+        return cls(
+            space,
+            tuple(pick(space.hidden) for _ in range(n)),
+            tuple(pick(space.heads) for _ in range(n)),
+            tuple(pick(space.ffn_dim) for _ in range(n)),
+        )
 
     @classmethod
     def largest(cls, space: BertSpace) -> BertArch:
@@ -87,8 +96,13 @@ class BertArch:
     # ---- (de)serialisation ----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         if self.space.kind == "homogeneous":
-            return {"space": self.space.name, "layers": self.layers, "hidden": self.hidden[0], "heads": self.heads[0],
-                    "ffn_ratio": ratio_text(Fraction(self.ffn[0], self.hidden[0]))}
+            return {
+                "space": self.space.name,
+                "layers": self.layers,
+                "hidden": self.hidden[0],
+                "heads": self.heads[0],
+                "ffn_ratio": ratio_text(Fraction(self.ffn[0], self.hidden[0])),
+            }
         out: dict[str, Any] = {"space": self.space.name, "hidden": list(self.hidden)}
         if len(self.space.heads) > 1:
             out["heads"] = list(self.heads)
@@ -111,7 +125,9 @@ class BertArch:
             allowed = {"space", "layers", "hidden", "heads", "ffn_ratio"}
             unknown = sorted(set(data) - allowed)
             if unknown:
-                raise ArchError(f"unknown architecture key(s) {unknown} (homogeneous: layers, hidden, heads, ffn_ratio)")
+                raise ArchError(
+                    f"unknown architecture key(s) {unknown} (homogeneous: layers, hidden, heads, ffn_ratio)"
+                )
             missing = [k for k in ("layers", "hidden", "heads", "ffn_ratio") if k not in data]
             if missing:
                 raise ArchError(f"architecture is missing {missing}")
@@ -169,16 +185,25 @@ class BertArch:
         if s.kind == "bottleneck":
             return [h / s.max_hidden for h in self.hidden] + [0.0] * (s.max_layers - self.layers)
         ratio = Fraction(self.ffn[0], self.hidden[0])
-        return [self.layers / s.max_layers, self.hidden[0] / s.max_hidden, float(ratio / max(s.ffn_ratio)),
-                self.heads[0] / max(s.heads)]
+        return [
+            self.layers / s.max_layers,
+            self.hidden[0] / s.max_hidden,
+            float(ratio / max(s.ffn_ratio)),
+            self.heads[0] / max(s.heads),
+        ]
 
     def latency_features(self, vocab_size: int | None = None) -> list[float]:
         """Raw values of :attr:`BertSpace.latency_feature_names` (parameters with ``vocab_size`` types)."""
         s, params = self.space, float(self.num_params(vocab_size))
         if s.kind == "bottleneck":
             return [float(h) for h in self.hidden] + [0.0] * (s.max_layers - self.layers) + [params]
-        return [float(self.layers), float(self.hidden[0]), float(Fraction(self.ffn[0], self.hidden[0])),
-                float(self.heads[0]), params]
+        return [
+            float(self.layers),
+            float(self.hidden[0]),
+            float(Fraction(self.ffn[0], self.hidden[0])),
+            float(self.heads[0]),
+            params,
+        ]
 
     def num_params(self, vocab_size: int | None = None) -> int:
         """Parameters of the static model of this subnet (:func:`~mos_fairseq.bert.space.shape_params`)."""
@@ -186,9 +211,15 @@ class BertArch:
 
     def describe(self) -> str:
         if self.space.kind == "homogeneous":
-            return (f"{self.layers} layers x hidden {self.hidden[0]}, {self.heads[0]} heads, "
-                    f"FFN {self.ffn[0]} (ratio {ratio_text(Fraction(self.ffn[0], self.hidden[0]))})")
-        extra = "" if len(set(self.heads)) == 1 and len(set(self.ffn)) == 1 else f" heads{list(self.heads)} ffn{list(self.ffn)}"
+            return (
+                f"{self.layers} layers x hidden {self.hidden[0]}, {self.heads[0]} heads, "
+                f"FFN {self.ffn[0]} (ratio {ratio_text(Fraction(self.ffn[0], self.hidden[0]))})"
+            )
+        extra = (
+            ""
+            if len(set(self.heads)) == 1 and len(set(self.ffn)) == 1
+            else f" heads{list(self.heads)} ffn{list(self.ffn)}"
+        )
         return f"shape {list(self.hidden)}{extra}"
 
 

@@ -4,6 +4,7 @@ Bottleneck spaces: the genes are each layer's hidden size (and heads/FFN where t
 choices), SuperShaper's mutation resamples each with probability ``prob``. Homogeneous spaces:
 the genes are depth, hidden size, heads and FFN ratio. Crossover takes each gene from either parent.
 """
+
 from __future__ import annotations
 
 import random
@@ -14,22 +15,33 @@ from mos_fairseq.bert.architecture import BertArch
 
 def _genes(arch: BertArch) -> dict:
     if arch.space.kind == "homogeneous":
-        return {"layers": arch.layers, "hidden": arch.hidden[0], "heads": arch.heads[0],
-                "ffn_ratio": Fraction(arch.ffn[0], arch.hidden[0])}
+        return {
+            "layers": arch.layers,
+            "hidden": arch.hidden[0],
+            "heads": arch.heads[0],
+            "ffn_ratio": Fraction(arch.ffn[0], arch.hidden[0]),
+        }
     return {"layers": arch.layers, "hidden": list(arch.hidden), "heads": list(arch.heads), "ffn": list(arch.ffn)}
 
 
 def _choices(space, name: str):
-    return {"layers": space.layers, "hidden": space.hidden, "heads": space.heads,
-            "ffn_ratio": space.ffn_ratio, "ffn": space.ffn_dim}[name]
+    return {
+        "layers": space.layers,
+        "hidden": space.hidden,
+        "heads": space.heads,
+        "ffn_ratio": space.ffn_ratio,
+        "ffn": space.ffn_dim,
+    }[name]
 
 
 def _build(space, genes: dict, rng: random.Random) -> BertArch:
     if space.kind == "homogeneous":
         return BertArch.homogeneous(space, genes["layers"], genes["hidden"], genes["heads"], genes["ffn_ratio"])
     n = genes["layers"]
-    per_layer = {k: [genes[k][i] if i < len(genes[k]) else rng.choice(_choices(space, k)) for i in range(n)]
-                 for k in ("hidden", "heads", "ffn")}
+    per_layer = {
+        k: [genes[k][i] if i < len(genes[k]) else rng.choice(_choices(space, k)) for i in range(n)]
+        for k in ("hidden", "heads", "ffn")
+    }
     return BertArch(space, tuple(per_layer["hidden"]), tuple(per_layer["heads"]), tuple(per_layer["ffn"]))
 
 
@@ -52,8 +64,12 @@ def crossover(a: BertArch, b: BertArch, rng: random.Random) -> BertArch:
     for name in ga:
         if isinstance(ga[name], list):
             n = max(len(ga[name]), len(gb[name]))
-            out[name] = [two(ga[name][i], gb[name][i]) if i < min(len(ga[name]), len(gb[name]))
-                         else (ga[name] if len(ga[name]) > i else gb[name])[i] for i in range(n)]
+            out[name] = [
+                two(ga[name][i], gb[name][i])
+                if i < min(len(ga[name]), len(gb[name]))
+                else (ga[name] if len(ga[name]) > i else gb[name])[i]
+                for i in range(n)
+            ]
         else:
             out[name] = two(ga[name], gb[name])
     return _build(a.space, out, rng)

@@ -5,9 +5,11 @@ A homogeneous subnet is written as stock fairseq ``roberta`` (loads without our 
 ``--user-dir``). The pipeline (:mod:`mos_fairseq.export`, shared with translation) checks the
 written model's MLM logits against the supernet subnet's before anything is written.
 """
+
 from __future__ import annotations
 
 import argparse
+from typing import Any, cast
 
 import torch
 from omegaconf import OmegaConf
@@ -36,9 +38,15 @@ def roberta_args(arch: BertArch, cfg, max_positions: int) -> argparse.Namespace:
     from fairseq.models.roberta.model import base_architecture
 
     args = argparse.Namespace(
-        encoder_layers=arch.layers, encoder_embed_dim=arch.hidden[0], encoder_ffn_embed_dim=arch.ffn[0],
-        encoder_attention_heads=arch.heads[0], dropout=cfg.dropout, attention_dropout=cfg.attention_dropout,
-        activation_dropout=cfg.activation_dropout, max_positions=max_positions, activation_fn="gelu",
+        encoder_layers=arch.layers,
+        encoder_embed_dim=arch.hidden[0],
+        encoder_ffn_embed_dim=arch.ffn[0],
+        encoder_attention_heads=arch.heads[0],
+        dropout=cfg.dropout,
+        attention_dropout=cfg.attention_dropout,
+        activation_dropout=cfg.activation_dropout,
+        max_positions=max_positions,
+        activation_fn="gelu",
     )
     base_architecture(args)
     return args
@@ -79,7 +87,10 @@ def build_export(supernet, task, arch: BertArch, force_static: bool = False) -> 
     if arch.space.kind == "homogeneous" and not force_static:
         model, model_cfg = to_roberta(static, task, supernet.cfg)
         return ExportedModel(model, model_cfg, ROBERTA, "")
-    static_cfg = {**OmegaConf.to_container(OmegaConf.structured(static.cfg)), "_name": STATIC_BERT}
+    static_cfg = {
+        **cast("dict[str, Any]", OmegaConf.to_container(OmegaConf.structured(static.cfg))),
+        "_name": STATIC_BERT,
+    }
     return ExportedModel(static, static_cfg, STATIC_BERT, "forced by --static" if force_static else "per-layer shapes")
 
 

@@ -2,6 +2,7 @@
 the registry sees it: its types, fairseq model names and the hooks of
 :class:`mos_fairseq.core.family.ModelFamily`.
 """
+
 from __future__ import annotations
 
 import random
@@ -39,10 +40,18 @@ class BertFamily:
 
     def arch_info(self, arch: BertArch, vocab_size: int) -> tuple[dict[str, Any], list[str]]:
         params = arch.num_params(vocab_size)
-        record = {"params": params, "features": arch.normalized_features(), "vocab_size": vocab_size,
-                  "space": arch.space.name, "shape": list(arch.hidden)}
-        lines = [f"space: {arch.space.name} ({arch.space.kind})", f"architecture: {arch.describe()}",
-                 f"parameters: {params:,} (vocabulary {vocab_size}, tied output projection)"]
+        record = {
+            "params": params,
+            "features": arch.normalized_features(),
+            "vocab_size": vocab_size,
+            "space": arch.space.name,
+            "shape": list(arch.hidden),
+        }
+        lines = [
+            f"space: {arch.space.name} ({arch.space.kind})",
+            f"architecture: {arch.describe()}",
+            f"parameters: {params:,} (vocabulary {vocab_size}, tied output projection)",
+        ]
         return record, lines
 
     def check_latency_protocol(self, space: BertSpace, src_len: int) -> None:

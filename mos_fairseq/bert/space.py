@@ -12,6 +12,7 @@ Two kinds of space (YAML under ``configs/spaces/``, ``kind:`` says which):
 parameter count and export treat them alike. The router encoding is the per-layer hidden sizes
 (bottleneck) or ``[layers, hidden, FFN ratio, heads]`` (homogeneous), normalised by the maxima.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,19 @@ from mos_fairseq.core.errors import SpaceError
 from mos_fairseq.core.space_files import check_space_keys, read_space_yaml
 
 KINDS = ("bottleneck", "homogeneous")
-SPACE_KEYS = ("name", "description", "kind", "model_dim", "layers", "hidden", "heads", "ffn_dim", "ffn_ratio",
-              "vocab_size", "max_positions")
+SPACE_KEYS = (
+    "name",
+    "description",
+    "kind",
+    "model_dim",
+    "layers",
+    "hidden",
+    "heads",
+    "ffn_dim",
+    "ffn_ratio",
+    "vocab_size",
+    "max_positions",
+)
 
 
 def _ints(key: str, value: Any) -> tuple[int, ...]:
@@ -82,9 +94,13 @@ class BertSpace:
             if key not in data:
                 raise SpaceError(f"{source}: missing key '{key}'")
         space = dict(
-            name=str(data["name"]), kind=kind, layers=_ints("layers", data["layers"]),
-            hidden=_ints("hidden", data["hidden"]), heads=_ints("heads", data["heads"]),
-            vocab_size=int(data.get("vocab_size", 30522)), max_positions=int(data.get("max_positions", 512)),
+            name=str(data["name"]),
+            kind=kind,
+            layers=_ints("layers", data["layers"]),
+            hidden=_ints("hidden", data["hidden"]),
+            heads=_ints("heads", data["heads"]),
+            vocab_size=int(data.get("vocab_size", 30522)),
+            max_positions=int(data.get("max_positions", 512)),
             description=str(data.get("description", "")),
         )
         if kind == "bottleneck":
@@ -115,8 +131,14 @@ class BertSpace:
         return cls.from_dict(data, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "description": self.description, "kind": self.kind,
-                               "layers": list(self.layers), "hidden": list(self.hidden), "heads": list(self.heads)}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "description": self.description,
+            "kind": self.kind,
+            "layers": list(self.layers),
+            "hidden": list(self.hidden),
+            "heads": list(self.heads),
+        }
         if self.kind == "bottleneck":
             out.update(model_dim=self.model_dim, ffn_dim=list(self.ffn_dim))
         else:
@@ -172,7 +194,13 @@ class BertSpace:
         params = float(shape_params(self, (h,) * n, (f,) * n, d))
         if self.kind == "bottleneck":
             return (float(self.max_hidden),) * self.max_layers + (params,)
-        return (float(self.max_layers), float(self.max_hidden), float(max(self.ffn_ratio)), float(max(self.heads)), params)
+        return (
+            float(self.max_layers),
+            float(self.max_hidden),
+            float(max(self.ffn_ratio)),
+            float(max(self.heads)),
+            params,
+        )
 
     def size(self) -> int:
         """Number of architectures in the space."""
@@ -193,7 +221,9 @@ def bottleneck_params(d: int, h: int) -> int:
     return d * h + h + h * d + d
 
 
-def shape_params(space: BertSpace, hidden: tuple[int, ...], ffn: tuple[int, ...], d: int, vocab_size: int | None = None) -> int:
+def shape_params(
+    space: BertSpace, hidden: tuple[int, ...], ffn: tuple[int, ...], d: int, vocab_size: int | None = None
+) -> int:
     """Parameters of the static model of a shape (embeddings, layers, bottlenecks, LM head; the
     output projection is tied to the token embedding)."""
     v = space.vocab_size if vocab_size is None else vocab_size

@@ -68,7 +68,9 @@ class StaticBertModel(BaseFairseqModel):
         self.layernorm_embedding = nn.LayerNorm(d)
         dropouts = (cfg.dropout, cfg.attention_dropout, cfg.activation_dropout)
         bottleneck = arch.space.kind == "bottleneck"
-        self.layers = nn.ModuleList(StaticBertLayer(d, h, f, bottleneck, dropouts) for h, f in zip(arch.hidden, arch.ffn))
+        self.layers = nn.ModuleList(
+            StaticBertLayer(d, h, f, bottleneck, dropouts) for h, f in zip(arch.hidden, arch.ffn)
+        )
         self.lm_head_dense = nn.Linear(d, d)
         self.lm_head_layer_norm = nn.LayerNorm(d)
         self.lm_head_bias = nn.Parameter(torch.zeros(len(dictionary)))
@@ -81,8 +83,14 @@ class StaticBertModel(BaseFairseqModel):
     def max_positions(self) -> int:
         return self.max_positions_
 
-    def forward(self, src_tokens: Tensor, src_lengths: Tensor | None = None, masked_tokens: Tensor | None = None,
-                features_only: bool = False, **_):
+    def forward(
+        self,
+        src_tokens: Tensor,
+        src_lengths: Tensor | None = None,
+        masked_tokens: Tensor | None = None,
+        features_only: bool = False,
+        **_,
+    ):
         pad_mask = src_tokens.eq(self.padding_idx)
         x = self.embed_tokens(src_tokens) + self.embed_positions(utils.make_positions(src_tokens, self.padding_idx))
         x = F.dropout(self.layernorm_embedding(x), self.cfg.dropout, self.training)
@@ -100,9 +108,13 @@ class StaticBertModel(BaseFairseqModel):
 def extract_subnet(supernet, arch: BertArch) -> "StaticBertModel":
     """A static model holding ``arch``'s collapsed weights (eval mode)."""
     cfg = supernet.cfg
-    static_cfg = StaticBertConfig(arch_spec=arch_spec_json(arch), dropout=cfg.dropout,
-                                  attention_dropout=cfg.attention_dropout, activation_dropout=cfg.activation_dropout,
-                                  max_positions=supernet.max_positions())
+    static_cfg = StaticBertConfig(
+        arch_spec=arch_spec_json(arch),
+        dropout=cfg.dropout,
+        attention_dropout=cfg.attention_dropout,
+        activation_dropout=cfg.activation_dropout,
+        max_positions=supernet.max_positions(),
+    )
     model = StaticBertModel(arch, supernet.dictionary, static_cfg)
     model.load_state_dict(static_state_dict(collapsed_supernet_state(supernet, arch), model))
     return model.eval()

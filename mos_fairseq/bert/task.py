@@ -4,6 +4,7 @@ Data, masking and the ``masked_lm`` criterion are fairseq's; training (sandwich/
 update) and per-subnet validation losses come from
 :class:`~mos_fairseq.core.task_mixin.SupernetTaskMixin`, as for translation.
 """
+
 from dataclasses import dataclass
 
 from fairseq.tasks.masked_lm import MaskedLMConfig, MaskedLMTask

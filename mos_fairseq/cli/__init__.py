@@ -2,6 +2,7 @@
 
 User errors (:class:`~mos_fairseq.core.errors.UserError`) print one line and exit with code 2.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """``mos-nas`` commands: BERT only: SuperShaper's shape heuristic."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,18 @@ def cmd_shape(args: argparse.Namespace) -> None:
     if args.out:
         arch.save(args.out)
     if args.json:
-        print(json.dumps({"params": params, "shape": list(arch.hidden), "target": target,
-                          "relative_error": (params - target) / target, "space": space.name, "vocab_size": vocab}))
+        print(
+            json.dumps(
+                {
+                    "params": params,
+                    "shape": list(arch.hidden),
+                    "target": target,
+                    "relative_error": (params - target) / target,
+                    "space": space.name,
+                    "vocab_size": vocab,
+                }
+            )
+        )
         return
     print(f"cigar shape for {target:,} parameters in '{space.name}': {list(arch.hidden)}")
     print(f"parameters: {params:,} ({(params - target) / target:+.2%}; vocabulary {vocab})")

@@ -1,4 +1,5 @@
 """``mos-nas`` commands: corpora: synthetic, parallel, masked-LM and GLUE binaries."""
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,9 @@ def _add_prepare_args(p: argparse.ArgumentParser, train_help: str, several_tests
 def cmd_prepare_mlm(args: argparse.Namespace) -> None:
     from mos_fairseq.data.prepare import prepare_mlm
 
-    out = prepare_mlm(args.train, args.valid, args.test, args.vocab_size, args.out, workers=args.workers,
-                      overwrite=args.overwrite)
+    out = prepare_mlm(
+        args.train, args.valid, args.test, args.vocab_size, args.out, workers=args.workers, overwrite=args.overwrite
+    )
     print(f"wrote masked-LM binaries, dict.txt ({vocab_size_of(str(out))} types) and spm.model to {out}")
 
 
@@ -39,8 +41,17 @@ def cmd_prepare_glue(args: argparse.Namespace) -> None:
 
     from mos_fairseq.data.prepare_glue import prepare_glue
 
-    out, command = prepare_glue(args.train, args.dev, args.export_dir, args.out, args.task, args.header,
-                                args.sentence_col, args.label_col, args.overwrite)
+    out, command = prepare_glue(
+        args.train,
+        args.dev,
+        args.export_dir,
+        args.out,
+        args.task,
+        args.header,
+        args.sentence_col,
+        args.label_col,
+        args.overwrite,
+    )
     print(f"wrote sentence_prediction binaries to {out}; fine-tune with {out}/finetune.sh [extra options]:")
     print(shlex.join(command))
 
@@ -49,8 +60,15 @@ def cmd_prepare_data(args: argparse.Namespace) -> None:
     from mos_fairseq.data.prepare import prepare_parallel
 
     out = prepare_parallel(
-        args.src, args.tgt, args.train, args.valid, args.test, args.vocab_size, args.out,
-        workers=args.workers, overwrite=args.overwrite,
+        args.src,
+        args.tgt,
+        args.train,
+        args.valid,
+        args.test,
+        args.vocab_size,
+        args.out,
+        workers=args.workers,
+        overwrite=args.overwrite,
     )
     print(f"wrote fairseq binaries, joined dictionary ({vocab_size_of(str(out))} types) and spm.model to {out}")
 

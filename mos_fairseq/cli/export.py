@@ -1,4 +1,5 @@
 """``mos-nas`` commands: export a subnet; average checkpoints."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,9 @@ def cmd_export(args: argparse.Namespace) -> None:
     from mos_fairseq.core.export import export_summary
     from mos_fairseq.export import export_subnet
 
-    result = export_subnet(args.checkpoint, args.arch, args.out, data=args.data, overwrite=args.overwrite,
-                           force_static=args.static)
+    result = export_subnet(
+        args.checkpoint, args.arch, args.out, data=args.data, overwrite=args.overwrite, force_static=args.static
+    )
     print(export_summary(result))
 
 

@@ -1,4 +1,5 @@
 """``mos-nas`` commands: measure latency, train and apply the latency estimator."""
+
 from __future__ import annotations
 
 import argparse
@@ -48,19 +49,38 @@ def cmd_measure_latency(args: argparse.Namespace) -> None:
     # a masked-LM task adds <mask> to the data's dictionary
     vocab = args.vocab_size or (vocab_size_of(args.data) + encoder_only if args.data else space.vocab_size)
     # an encoder-only family: one encoder pass over --seq-len tokens (no decoder: target length and beam are 1)
-    lengths = dict(src_len=args.seq_len, tgt_len=1, beam=1) if encoder_only else dict(
-        src_len=args.src_len, tgt_len=args.tgt_len, beam=args.beam)
-    protocol = Protocol(device=args.device, threads=args.threads, **lengths, batch_size=args.batch_size,
-                        repeats=args.repeats, warmup=args.warmup, trim=args.trim, vocab_size=vocab)
+    lengths = (
+        dict(src_len=args.seq_len, tgt_len=1, beam=1)
+        if encoder_only
+        else dict(src_len=args.src_len, tgt_len=args.tgt_len, beam=args.beam)
+    )
+    protocol = Protocol(
+        device=args.device,
+        threads=args.threads,
+        **lengths,
+        batch_size=args.batch_size,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        trim=args.trim,
+        vocab_size=vocab,
+    )
     try:
-        measured = measure_space(space, protocol, args.n_archs, args.seed, args.out, progress=not args.no_progress,
-                                 remeasure=_id_list(args.remeasure) if args.remeasure else ())
+        measured = measure_space(
+            space,
+            protocol,
+            args.n_archs,
+            args.seed,
+            args.out,
+            progress=not args.no_progress,
+            remeasure=_id_list(args.remeasure) if args.remeasure else (),
+        )
     except KeyboardInterrupt:
-        print(f"interrupted; the rows in {args.out} are complete: re-run the same command to continue",
-              file=sys.stderr)
+        print(f"interrupted; the rows in {args.out} are complete: re-run the same command to continue", file=sys.stderr)
         raise SystemExit(130) from None
-    print(f"measured {measured} architecture(s) now; {args.out} holds {args.n_archs} (sidecar "
-          f"{Path(args.out).with_suffix('.json').name})")
+    print(
+        f"measured {measured} architecture(s) now; {args.out} holds {args.n_archs} (sidecar "
+        f"{Path(args.out).with_suffix('.json').name})"
+    )
 
 
 def _measure_checkpoint_latency(args: argparse.Namespace) -> None:
@@ -69,16 +89,29 @@ def _measure_checkpoint_latency(args: argparse.Namespace) -> None:
 
     if args.space or args.n_archs is not None:
         raise UserError("--checkpoint measures trained models; it takes no --space or --n-archs")
-    protocol = Protocol(device=args.device, threads=args.threads, src_len=args.src_len, tgt_len=args.tgt_len,
-                        beam=args.beam, batch_size=args.batch_size, repeats=args.repeats, warmup=args.warmup,
-                        trim=args.trim, vocab_size=1)  # the vocabulary is each model's own
+    protocol = Protocol(
+        device=args.device,
+        threads=args.threads,
+        src_len=args.src_len,
+        tgt_len=args.tgt_len,
+        beam=args.beam,
+        batch_size=args.batch_size,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        trim=args.trim,
+        vocab_size=1,
+    )  # the vocabulary is each model's own
     data = measure_checkpoints(args.checkpoint, protocol, args.out)
     for path in args.checkpoint:
         entry = data["models"][str(Path(path).resolve())]
-        print(f"{path}: {entry['latency_ms']:.2f} ms (encoder {entry['encoder_ms']:.2f} + decoder "
-              f"{entry['decoder_ms']:.2f}), {entry['params']:,} parameters")
-    print(f"wrote {args.out} ({data['device']['cpu'] if args.device == 'cpu' else data['device'].get('gpu')}, "
-          f"{data['device']['torch_threads']} thread(s))")
+        print(
+            f"{path}: {entry['latency_ms']:.2f} ms (encoder {entry['encoder_ms']:.2f} + decoder "
+            f"{entry['decoder_ms']:.2f}), {entry['params']:,} parameters"
+        )
+    print(
+        f"wrote {args.out} ({data['device']['cpu'] if args.device == 'cpu' else data['device'].get('gpu')}, "
+        f"{data['device']['torch_threads']} thread(s))"
+    )
 
 
 def cmd_train_estimator(args: argparse.Namespace) -> None:
@@ -100,8 +133,10 @@ def cmd_train_estimator(args: argparse.Namespace) -> None:
     vocab = args.vocab_size or (space.vocab_size if space else 32768)
     data = read_latency_csv(args.data, args.format, qkv_dim=qkv, vocab_size=vocab)
     if space is not None and data.feature_names != tuple(space.latency_feature_names):
-        raise DataError(f"{args.data}: feature columns {list(data.feature_names)} are not those of space "
-                        f"'{space.name}' ({list(space.latency_feature_names)})")
+        raise DataError(
+            f"{args.data}: feature columns {list(data.feature_names)} are not those of space "
+            f"'{space.name}' ({list(space.latency_feature_names)})"
+        )
     mlp = dataclasses.replace(OUR_RECIPE, hidden=args.hidden, layers=args.layers, steps=args.steps, lr=args.lr)
     pool = candidate_recipes(mlp, hat=not args.no_hat_recipe)
     if args.recipe != "auto" and args.recipe not in {r.name for r in pool}:
@@ -109,8 +144,17 @@ def cmd_train_estimator(args: argparse.Namespace) -> None:
     recipe = None if args.recipe == "auto" else next(r for r in pool if r.name == args.recipe)
     norm = space.latency_feature_norm if space else None
     kwargs = {"feature_norm": norm} if norm else {}
-    ev = evaluate(data, recipe, args.holdout, args.seed, space=space.to_dict() if space else None,
-                  hat_recipe=None if args.no_hat_recipe else HAT_RECIPE, candidates=pool, folds=args.cv_folds, **kwargs)
+    ev = evaluate(
+        data,
+        recipe,
+        args.holdout,
+        args.seed,
+        space=space.to_dict() if space else None,
+        hat_recipe=None if args.no_hat_recipe else HAT_RECIPE,
+        candidates=pool,
+        folds=args.cv_folds,
+        **kwargs,
+    )
     if sidecar.is_file() and args.format != "hat":
         side = json.loads(sidecar.read_text())
         ev.estimator.info.update(measured=side.get("device"), protocol=side.get("protocol"))
@@ -128,8 +172,11 @@ def cmd_predict_latency(args: argparse.Namespace) -> None:
     from mos_fairseq.registry import family_of, load_arch, load_space, space_from_dict
 
     estimator = LatencyEstimator.load(args.estimator)
-    space = space_from_dict(estimator.space) if estimator.space and not args.space else (
-        load_space(args.space)[0] if args.space else None)
+    space = (
+        space_from_dict(estimator.space)
+        if estimator.space and not args.space
+        else (load_space(args.space)[0] if args.space else None)
+    )
     for path in args.arch:
         arch = family_of(space).arch_type.load(path, space) if space is not None else load_arch(path)
         ms = estimator.predict_arch(arch)
@@ -139,19 +186,34 @@ def cmd_predict_latency(args: argparse.Namespace) -> None:
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("measure-latency", help="measure sampled subnets (as exported static models) on this device")
     add_space(p, "space YAML or built-in name")
-    p.add_argument("--checkpoint", nargs="+", help="instead of --space: time these trained translation checkpoints "
-                   "(stock transformer, export, retrained) with the same protocol; --out is then a JSON file")
+    p.add_argument(
+        "--checkpoint",
+        nargs="+",
+        help="instead of --space: time these trained translation checkpoints "
+        "(stock transformer, export, retrained) with the same protocol; --out is then a JSON file",
+    )
     add_device(p, auto=False)
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--n-archs", type=int, help="architectures in the finished file (with --space)")
-    p.add_argument("--repeats", type=int, default=field_default(Protocol, "repeats"), help="timed runs per architecture (HAT: 300)")
+    p.add_argument(
+        "--repeats", type=int, default=field_default(Protocol, "repeats"), help="timed runs per architecture (HAT: 300)"
+    )
     p.add_argument("--warmup", type=int, default=field_default(Protocol, "warmup"), help="untimed runs before timing")
-    p.add_argument("--trim", type=float, default=field_default(Protocol, "trim"), help="fraction dropped at each end before averaging")
+    p.add_argument(
+        "--trim",
+        type=float,
+        default=field_default(Protocol, "trim"),
+        help="fraction dropped at each end before averaging",
+    )
     p.add_argument("--src-len", type=int, default=field_default(Protocol, "src_len"))
     p.add_argument("--tgt-len", type=int, default=field_default(Protocol, "tgt_len"))
     p.add_argument("--beam", type=int, default=field_default(Protocol, "beam"))
-    p.add_argument("--seq-len", type=int, default=128, help="BERT spaces: tokens per sequence (instead of "
-                   "--src-len/--tgt-len/--beam)")
+    p.add_argument(
+        "--seq-len",
+        type=int,
+        default=128,
+        help="BERT spaces: tokens per sequence (instead of --src-len/--tgt-len/--beam)",
+    )
     p.add_argument("--batch-size", type=int, default=field_default(Protocol, "batch_size"))
     add_vocab_size(p, "vocabulary size (default: the space's, or --data's)")
     add_data(p, "fairseq data directory whose dictionary sets the vocabulary size")
@@ -176,8 +238,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", help="write the held-out scores as JSON here")
     p.add_argument("--plot", help="scatter plot PNG (default: next to --out)")
     p.add_argument("--no-hat-recipe", action="store_true", help="skip the HAT-recipe comparison")
-    p.add_argument("--recipe", choices=("auto", "mlp", "hat_recipe", "linear_features", "gbt", "ensemble"),
-                   default="auto", help="auto (default): the recipe with the lowest k-fold CV RMSE on the training rows")
+    p.add_argument(
+        "--recipe",
+        choices=("auto", "mlp", "hat_recipe", "linear_features", "gbt", "ensemble"),
+        default="auto",
+        help="auto (default): the recipe with the lowest k-fold CV RMSE on the training rows",
+    )
     p.add_argument("--cv-folds", type=int, default=5, help="folds of the recipe choice (default 5)")
     p.set_defaults(func=cmd_train_estimator)
 

@@ -1,5 +1,6 @@
 """Options several ``mos-nas`` commands share, declared once, and the defaults they take from the
 library's config dataclasses (one source for every default)."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,8 +10,17 @@ from typing import Any
 
 from mos_fairseq.core.errors import DataError
 
-__all__ = ["add_data", "add_device", "add_json", "add_out", "add_seed", "add_space", "add_vocab_size",
-           "field_default", "vocab_size_of"]
+__all__ = [
+    "add_data",
+    "add_device",
+    "add_json",
+    "add_out",
+    "add_seed",
+    "add_space",
+    "add_vocab_size",
+    "field_default",
+    "vocab_size_of",
+]
 
 
 def field_default(cls: Any, name: str) -> Any:

@@ -1,4 +1,5 @@
 """``mos-nas`` commands: evolutionary search, loss predictor, subnet evaluation."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,16 +17,33 @@ def cmd_search(args: argparse.Namespace) -> None:
     from mos_fairseq.search.runner import SearchInputs, run_search
 
     constraints = parse_constraints(args.latency_constraint, args.param_constraint)
-    config = EvolutionConfig(args.iterations, args.population, args.parents, args.mutation, args.mutation_prob,
-                             args.crossover, args.seed)
-    summary = run_search(SearchInputs(
-        args.checkpoint, args.data, constraints, config, args.out, args.space, args.estimator, args.valid_subset,
-        args.valid_max_sentences, args.resume, args.verify_latency, progress=not args.no_progress,
-        device=args.device, predictor=args.predictor))
+    config = EvolutionConfig(
+        args.iterations, args.population, args.parents, args.mutation, args.mutation_prob, args.crossover, args.seed
+    )
+    summary = run_search(
+        SearchInputs(
+            args.checkpoint,
+            args.data,
+            constraints,
+            config,
+            args.out,
+            args.space,
+            args.estimator,
+            args.valid_subset,
+            args.valid_max_sentences,
+            args.resume,
+            args.verify_latency,
+            progress=not args.no_progress,
+            device=args.device,
+            predictor=args.predictor,
+        )
+    )
     for entry in summary:
         lat = entry["predicted_latency_ms"]
-        line = (f"{entry['kind']} <= {entry['constraint']:g}: {entry['arch']} loss {entry['valid_loss']:.4f}, "
-                f"{entry['params']:,} params" + (f", {lat:.2f} ms predicted" if lat is not None else ""))
+        line = (
+            f"{entry['kind']} <= {entry['constraint']:g}: {entry['arch']} loss {entry['valid_loss']:.4f}, "
+            f"{entry['params']:,} params" + (f", {lat:.2f} ms predicted" if lat is not None else "")
+        )
         if "measured_latency_ms" in entry:
             line += f", {entry['measured_latency_ms']:.2f} ms measured"
             if entry.get("within_constraint") is False:
@@ -51,24 +69,43 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
 
     x = np.array([a.normalized_features() for a in archs])
     report = holdout_report(x, losses, args.holdout, args.seed)
-    info = {"space": supernet.space.name, "checkpoint": str(Path(args.checkpoint).resolve()), "n": len(archs),
-            "valid_subset": args.valid_subset, "valid_max_sentences": args.valid_max_sentences, "holdout": report}
+    info = {
+        "space": supernet.space.name,
+        "checkpoint": str(Path(args.checkpoint).resolve()),
+        "n": len(archs),
+        "valid_subset": args.valid_subset,
+        "valid_max_sentences": args.valid_max_sentences,
+        "holdout": report,
+    }
     LossPredictor.fit(x, losses, args.kind, args.seed, info).save(args.out)
     if args.report:
         from mos_fairseq.core.files import write_text_atomic
 
         write_text_atomic(Path(args.report), json.dumps(report, indent=2) + "\n")
-    print(f"{len(archs)} subnets scored (loss {losses.min():.3f}-{losses.max():.3f} bits); held-out "
-          f"{report['n_test']}: " + "; ".join(f"{k} RMSE {v['rmse']:.4f} R2 {v['r2']:.3f} tau {v['kendall_tau']:.3f}"
-                                              for k, v in report["models"].items()))
+    print(
+        f"{len(archs)} subnets scored (loss {losses.min():.3f}-{losses.max():.3f} bits); held-out "
+        f"{report['n_test']}: "
+        + "; ".join(
+            f"{k} RMSE {v['rmse']:.4f} R2 {v['r2']:.3f} tau {v['kendall_tau']:.3f}" for k, v in report["models"].items()
+        )
+    )
     print(f"wrote {args.kind} predictor (trained on all {len(archs)}) to {args.out}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from mos_fairseq.search.runner import evaluate_subnet
 
-    res = evaluate_subnet(args.checkpoint, args.data, args.arch, args.valid_subset, args.valid_max_sentences,
-                          bleu=not args.no_bleu, beam=args.beam, lenpen=args.lenpen, device=args.device)
+    res = evaluate_subnet(
+        args.checkpoint,
+        args.data,
+        args.arch,
+        args.valid_subset,
+        args.valid_max_sentences,
+        bleu=not args.no_bleu,
+        beam=args.beam,
+        lenpen=args.lenpen,
+        device=args.device,
+    )
     if args.json:
         print(json.dumps(res))
         return
@@ -79,7 +116,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("search", help="evolutionary search under latency/parameter constraints (one run, all constraints)")
+    p = sub.add_parser(
+        "search", help="evolutionary search under latency/parameter constraints (one run, all constraints)"
+    )
     p.add_argument("--checkpoint", required=True, help="supernet checkpoint")
     add_data(p, "data directory (default: the checkpoint's)")
     add_space(p, "search a narrower space than the supernet's")
@@ -97,11 +136,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_seed(p)
     add_out(p)
     p.add_argument("--resume", action="store_true", help="continue the search in --out")
-    p.add_argument("--verify-latency", action="store_true", help="measure the picks on this device; a pick over its "
-                   "latency constraint is flagged and the next-best admitted candidates are measured (at most 5 per "
-                   "constraint) until one fits")
-    p.add_argument("--predictor", help="rank candidates with a loss predictor (mos-nas train-predictor) instead of "
-                                       "scoring each inside the supernet; the picks are scored for real")
+    p.add_argument(
+        "--verify-latency",
+        action="store_true",
+        help="measure the picks on this device; a pick over its "
+        "latency constraint is flagged and the next-best admitted candidates are measured (at most 5 per "
+        "constraint) until one fits",
+    )
+    p.add_argument(
+        "--predictor",
+        help="rank candidates with a loss predictor (mos-nas train-predictor) instead of "
+        "scoring each inside the supernet; the picks are scored for real",
+    )
     add_device(p, "where candidates are scored")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_search)

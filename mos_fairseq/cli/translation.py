@@ -1,4 +1,5 @@
 """``mos-nas`` commands: translation only: BLEU, retraining, the supernet-standalone gap."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,22 +27,34 @@ def cmd_bleu(args: argparse.Namespace) -> None:
         if raw_refs is not None:  # refuse before translating, not after
             n = _subset_size(args.data, args.subset)
             if n is not None and n != len(raw_refs):
-                raise DataError(f"--refs '{args.refs}' has {len(raw_refs)} lines but subset '{args.subset}' "
-                                f"has {n} sentences")
-        hyps, refs = parse_generate_output(generate(args.path, args.data, args.subset, args.batch_size,
-                                                    output=args.output))
+                raise DataError(
+                    f"--refs '{args.refs}' has {len(raw_refs)} lines but subset '{args.subset}' has {n} sentences"
+                )
+        hyps, refs = parse_generate_output(
+            generate(args.path, args.data, args.subset, args.batch_size, output=args.output)
+        )
         if raw_refs is not None:  # score against the raw text, not the references read back from the binaries
             if len(raw_refs) != len(refs):
-                raise DataError(f"--refs '{args.refs}' has {len(raw_refs)} lines but subset '{args.subset}' "
-                                f"has {len(refs)} sentences")
+                raise DataError(
+                    f"--refs '{args.refs}' has {len(raw_refs)} lines but subset '{args.subset}' "
+                    f"has {len(refs)} sentences"
+                )
             refs = raw_refs
         lang = args.target_lang or target_lang_of(args.path)
         if args.save_hyps:
             write_text_atomic(Path(args.save_hyps), "".join(h + "\n" for h in hyps))
     result = score(hyps, refs, lang)
     if args.json:
-        print(json.dumps({"bleu": result.sacrebleu, "signature": result.signature,
-                          "tokenized_bleu": result.tokenized_bleu, "sentences": result.sentences}))
+        print(
+            json.dumps(
+                {
+                    "bleu": result.sacrebleu,
+                    "signature": result.signature,
+                    "tokenized_bleu": result.tokenized_bleu,
+                    "sentences": result.sentences,
+                }
+            )
+        )
     else:
         print(result.describe())
 
@@ -71,10 +84,24 @@ def cmd_retrain(args: argparse.Namespace) -> None:
     if extra[:1] == ["--"]:
         extra = extra[1:]
     if args.dry_run:
-        print(" ".join(retrain_command(args.export_dir, args.data, args.save_dir, args.from_scratch, args.preset, extra,
-                                       args.arch, args.space)))
+        print(
+            " ".join(
+                retrain_command(
+                    args.export_dir,
+                    args.data,
+                    args.save_dir,
+                    args.from_scratch,
+                    args.preset,
+                    extra,
+                    args.arch,
+                    args.space,
+                )
+            )
+        )
         return
-    code = retrain(args.export_dir, args.data, args.save_dir, args.from_scratch, args.preset, extra, args.arch, args.space)
+    code = retrain(
+        args.export_dir, args.data, args.save_dir, args.from_scratch, args.preset, extra, args.arch, args.space
+    )
     if code != 0:
         raise UserError(f"fairseq-train exited with code {code} (its log is above)")
 
@@ -82,8 +109,16 @@ def cmd_retrain(args: argparse.Namespace) -> None:
 def cmd_gap(args: argparse.Namespace) -> None:
     from mos_fairseq.translation.gap import gap_table, run_gap
 
-    result = run_gap(args.supernet, args.archs, args.standalone, args.data, args.out, args.bleu_subset, args.loss_subset,
-                     args.max_sentences)
+    result = run_gap(
+        args.supernet,
+        args.archs,
+        args.standalone,
+        args.data,
+        args.out,
+        args.bleu_subset,
+        args.loss_subset,
+        args.max_sentences,
+    )
     print(gap_table(result))
     print(f"details: {args.out}/gap.json, plot: {args.out}/gap.png")
 
@@ -96,14 +131,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--output", help="keep fairseq-generate's output here")
     p.add_argument("--hyps", help="score this file of detokenised hypotheses (one per line) ...")
-    p.add_argument("--refs", help="... against this file of references (with --path: score against this raw "
-                   "reference file, one line per sentence of the subset, instead of the binarised references)")
+    p.add_argument(
+        "--refs",
+        help="... against this file of references (with --path: score against this raw "
+        "reference file, one line per sentence of the subset, instead of the binarised references)",
+    )
     p.add_argument("--save-hyps", help="with --path: write the detokenised hypotheses here, one per source line")
     p.add_argument("--target-lang", help="target language (compound splitting for 'de'; default: the checkpoint's)")
     add_json(p)
     p.set_defaults(func=cmd_bleu)
 
-    p = sub.add_parser("retrain", help="train an exported subnet with fairseq-train (inherited weights or from scratch)")
+    p = sub.add_parser(
+        "retrain", help="train an exported subnet with fairseq-train (inherited weights or from scratch)"
+    )
     p.add_argument("--export-dir", help="a directory written by mos-nas export")
     p.add_argument("--arch", help="instead of --export-dir: an architecture YAML, trained from scratch")
     add_space(p, "the space of --arch (default: the one the file names)")
@@ -122,7 +162,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_data(p, required=True)
     p.add_argument("--bleu-subset", default="test")
     p.add_argument("--loss-subset", default="valid")
-    p.add_argument("--max-sentences", type=int, default=None,
-                   help="only the first N sentences of each subset (default: all)")
+    p.add_argument(
+        "--max-sentences", type=int, default=None, help="only the first N sentences of each subset (default: all)"
+    )
     add_out(p)
     p.set_defaults(func=cmd_gap)

@@ -4,6 +4,7 @@ JSON), written and read the same way for both families.
 A static model built from ``--subnet-arch ARCH.yml`` writes ``arch_spec`` back into its config, so
 its checkpoint is self-contained.
 """
+
 from __future__ import annotations
 
 import json

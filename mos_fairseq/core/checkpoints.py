@@ -7,6 +7,7 @@ is :func:`mos_fairseq.loading.load_supernet`). :func:`write_checkpoint` writes c
 metadata are plain Python containers only, so torch's ``weights_only`` loader (the default since
 torch 2.6) reads them in any fairseq, with or without our plugin.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,7 +60,6 @@ def num_updates(state: dict[str, Any]) -> int:
     return int(history[-1].get("num_updates", 0) or 0)
 
 
-
 def require_supernet(state: dict[str, Any], path: str | Path, kinds: tuple[str, ...]) -> None:
     kind = model_type(state)
     if kind not in kinds:
@@ -67,7 +67,9 @@ def require_supernet(state: dict[str, Any], path: str | Path, kinds: tuple[str, 
         raise CheckpointError(f"'{path}' is not a supernet checkpoint (its model is '{kind}', not '{wanted}')")
 
 
-def write_checkpoint(path: Path, cfg: dict[str, Any], model_state: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
+def write_checkpoint(
+    path: Path, cfg: dict[str, Any], model_state: dict[str, torch.Tensor], extra: dict[str, Any]
+) -> None:
     """Write a fairseq checkpoint atomically; ``cfg`` and ``extra`` must be plain containers."""
     state = {
         "args": None,
@@ -75,12 +77,18 @@ def write_checkpoint(path: Path, cfg: dict[str, Any], model_state: dict[str, tor
         "model": {k: v.detach().cpu().contiguous() for k, v in model_state.items()},
         "criterion": {},
         "optimizer_history": [
-            {"criterion_name": "LabelSmoothedCrossEntropyCriterion", "optimizer_name": "none",
-             "lr_scheduler_state": {}, "num_updates": 0}
+            {
+                "criterion_name": "LabelSmoothedCrossEntropyCriterion",
+                "optimizer_name": "none",
+                "lr_scheduler_state": {},
+                "num_updates": 0,
+            }
         ],
         "task_state": {},
-        "extra_state": {"train_iterator": {"epoch": 1, "iterations_in_epoch": 0, "shuffle": True, "version": 2},
-                        **extra},
+        "extra_state": {
+            "train_iterator": {"epoch": 1, "iterations_in_epoch": 0, "shuffle": True, "version": 2},
+            **extra,
+        },
         "last_optimizer_state": None,
     }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

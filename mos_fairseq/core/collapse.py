@@ -6,6 +6,7 @@ the supernet's state with each MoS ``fc1``/``fc2`` replaced by its full-size mix
 ``bias``; :func:`static_state_dict` then slices every tensor a static model needs out of it by
 name (the static model's names equal the supernet's).
 """
+
 from __future__ import annotations
 
 from typing import Dict

@@ -4,6 +4,7 @@ filled in a temporary directory, swapped in atomically), the written checkpoint 
 :mod:`mos_fairseq.export` runs the pipeline; each family's ``export`` module supplies the hooks
 (which fairseq model expresses the subnet, its task config, the logit probe).
 """
+
 from __future__ import annotations
 
 import json
@@ -43,6 +44,7 @@ class ExportResult:
 class ExportedModel:
     """A family's answer to "write this subnet": the model, its plain-dict fairseq model config,
     the fairseq model name, and why the family's stock model was not used ("" when it was)."""
+
     model: torch.nn.Module
     model_cfg: dict
     name: str
@@ -103,16 +105,19 @@ def write_export_dir(out: Path, write_files: Callable[[Path], None]) -> None:
 
 def export_summary(result: ExportResult) -> str:
     kind = (
-        f"stock fairseq `{result.model}` (loads without --user-dir)" if not result.needs_user_dir
+        f"stock fairseq `{result.model}` (loads without --user-dir)"
+        if not result.needs_user_dir
         else f"`{result.model}` (needs --user-dir user_dir: {result.stock_reason})"
     )
-    return "\n".join([
-        f"wrote {result.checkpoint}",
-        f"  model: {kind}",
-        f"  parameters: {result.params:,}; size on disk: {result.size_bytes / 2**20:.2f} MiB",
-        f"  max |logit difference| vs the supernet subnet: {result.max_logit_diff:.2e}",
-        f"  from: {result.source_checkpoint} ({result.source_updates} updates, MoS {result.mos})",
-    ])
+    return "\n".join(
+        [
+            f"wrote {result.checkpoint}",
+            f"  model: {kind}",
+            f"  parameters: {result.params:,}; size on disk: {result.size_bytes / 2**20:.2f} MiB",
+            f"  max |logit difference| vs the supernet subnet: {result.max_logit_diff:.2e}",
+            f"  from: {result.source_checkpoint} ({result.source_updates} updates, MoS {result.mos})",
+        ]
+    )
 
 
 def exported_metadata(state: dict[str, Any]) -> dict | None:

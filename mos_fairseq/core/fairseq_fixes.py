@@ -12,6 +12,7 @@ Checkpoint copies are not atomic: fairseq writes ``checkpoint_1_800.pt`` atomica
 leaves a truncated ``checkpoint_last.pt`` and cannot resume. The fix copies local files to a
 temporary name next to the target and renames it over the target (atomic on POSIX). Idempotent.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,14 +28,27 @@ def install_batch_by_size_fix() -> None:
     if getattr(original, "_mos_fairseq_fixed", False):
         return
 
-    def batch_by_size(indices, num_tokens_fn, num_tokens_vec=None, max_tokens=None, max_sentences=None,
-                      required_batch_size_multiple=1, fixed_shapes=None):
-        batches = original(indices, num_tokens_fn, num_tokens_vec=num_tokens_vec, max_tokens=max_tokens,
-                           max_sentences=max_sentences, required_batch_size_multiple=required_batch_size_multiple,
-                           fixed_shapes=fixed_shapes)
+    def batch_by_size(
+        indices,
+        num_tokens_fn,
+        num_tokens_vec=None,
+        max_tokens=None,
+        max_sentences=None,
+        required_batch_size_multiple=1,
+        fixed_shapes=None,
+    ):
+        batches = original(
+            indices,
+            num_tokens_fn,
+            num_tokens_vec=num_tokens_vec,
+            max_tokens=max_tokens,
+            max_sentences=max_sentences,
+            required_batch_size_multiple=required_batch_size_multiple,
+            fixed_shapes=fixed_shapes,
+        )
         return complete_batches(batches, indices)
 
-    batch_by_size._mos_fairseq_fixed = True
+    batch_by_size._mos_fairseq_fixed = True  # type: ignore[attr-defined]  # a marker attribute on a function
     batch_by_size.__doc__ = original.__doc__
     data_utils.batch_by_size = batch_by_size
 
@@ -62,7 +76,7 @@ def install_atomic_checkpoint_copy() -> None:
             return original(src_path, dst_path, overwrite)
         return atomic_copy(src_path, dst_path, overwrite)
 
-    copy._mos_fairseq_fixed = True
+    copy._mos_fairseq_fixed = True  # type: ignore[attr-defined]  # a marker attribute on a function
     PathManager.copy = staticmethod(copy)
 
 

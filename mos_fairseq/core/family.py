@@ -4,6 +4,7 @@
 A family is a module-level object satisfying :class:`ModelFamily`; :mod:`mos_fairseq.registry`
 keys the families by their fairseq supernet model name. An architecture satisfies :class:`Arch`.
 """
+
 from __future__ import annotations
 
 import random
@@ -17,7 +18,8 @@ import torch
 class Arch(Protocol):
     """One subnet of a space: a frozen value that travels explicitly (never module state)."""
 
-    space: Any
+    @property
+    def space(self) -> Any: ...  # read-only: architectures are frozen dataclasses
 
     def to_dict(self) -> dict[str, Any]: ...
     def to_json(self) -> str: ...
@@ -32,14 +34,14 @@ class ModelFamily(Protocol):
     """A model family: its space and architecture types, fairseq model names and the hooks the
     family-neutral stages call."""
 
-    name: str                  # "translation", "bert"
-    supernet_model: str        # fairseq model name of the supernet (the registry key)
-    static_model: str          # our static export model
-    stock_model: str           # stock fairseq model a uniform subnet exports to
-    space_type: Any            # class with load / from_dict / from_json / to_json
-    arch_type: Any             # class with largest / smallest / random / load / from_dict / from_json
-    supports_bleu: bool        # searched and evaluated on BLEU as well as loss
-    encoder_only: bool         # latency: one encoder pass (no decoder, target length and beam 1)
+    name: str  # "translation", "bert"
+    supernet_model: str  # fairseq model name of the supernet (the registry key)
+    static_model: str  # our static export model
+    stock_model: str  # stock fairseq model a uniform subnet exports to
+    space_type: Any  # class with load / from_dict / from_json / to_json
+    arch_type: Any  # class with largest / smallest / random / load / from_dict / from_json
+    supports_bleu: bool  # searched and evaluated on BLEU as well as loss
+    encoder_only: bool  # latency: one encoder pass (no decoder, target length and beam 1)
 
     def owns_space_data(self, data: Mapping[str, Any]) -> bool: ...
     def mutate(self, arch: Any, prob: float, rng: random.Random) -> Any: ...

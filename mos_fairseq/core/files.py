@@ -2,6 +2,7 @@
 
 Shared by both families, the latency campaign, the search and the CLI.
 """
+
 from __future__ import annotations
 
 import os

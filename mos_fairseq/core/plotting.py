@@ -1,4 +1,5 @@
 """Headless matplotlib for the PNGs the pipeline writes (estimator scatter, Pareto front, gap)."""
+
 from __future__ import annotations
 
 import logging

@@ -3,6 +3,7 @@
 The list is a pure function of (space, seed, update number, method), so every data-parallel
 rank and every resumed run draws the same stream without sharing any state.
 """
+
 from __future__ import annotations
 
 import random
@@ -17,7 +18,12 @@ def update_rng(seed: int, update_num: int) -> random.Random:
 
 
 def subnets_for_update(
-    space: Any, seed: int, update_num: int, method: str, n_random: int, arch_type: Any,
+    space: Any,
+    seed: int,
+    update_num: int,
+    method: str,
+    n_random: int,
+    arch_type: Any,
 ) -> list:
     """The subnets of one update; ``arch_type`` (the family's architecture class) provides
     ``largest``, ``smallest`` and ``random`` for ``space``."""

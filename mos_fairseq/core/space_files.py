@@ -1,6 +1,7 @@
 """Space files: finding a space YAML by path or built-in name, reading it, checking its keys, and
 the copy of its space a supernet's config embeds. Each family parses its own space type from these.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -4,6 +4,7 @@ Each family's supernet gives ``supernet.bind(arch)``, a fairseq model view that 
 (translation: :mod:`mos_fairseq.translation.subnet_view`); this wrapper routes the forward pass
 through fairseq's data-parallel wrapper so DistributedDataParallel sees it.
 """
+
 from __future__ import annotations
 
 from typing import Any

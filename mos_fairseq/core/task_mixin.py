@@ -11,12 +11,14 @@ smallest subnets and of ``--valid-archs``; ``--best-checkpoint-subnet`` picks th
 ``loss``. The architecture class comes from the model (``model.arch_type``), so the same code
 serves encoder-decoder and BERT supernets.
 """
+
 import contextlib
 import json
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import yaml
@@ -34,7 +36,7 @@ from mos_fairseq.core.subnet_view import DataParallelSubnet
 class SupernetTrainingConfig(FairseqDataclass):
     """The options every supernet task adds to its fairseq base task."""
 
-    supernet_sampling: ChoiceEnum(SAMPLING_METHODS) = field(
+    supernet_sampling: ChoiceEnum(SAMPLING_METHODS) = field(  # type: ignore[valid-type]  # fairseq builds the choices from this runtime annotation
         default="sandwich",
         metadata={"help": "subnets per update: spos (one random, HAT) or sandwich (largest+smallest+random)"},
     )
@@ -45,7 +47,9 @@ class SupernetTrainingConfig(FairseqDataclass):
     )
     best_checkpoint_subnet: str = field(
         default="largest",
-        metadata={"help": "subnet whose validation loss is reported as 'loss' (largest, smallest, or a valid-archs name)"},
+        metadata={
+            "help": "subnet whose validation loss is reported as 'loss' (largest, smallest, or a valid-archs name)"
+        },
     )
     log_subnets: str = field(
         default="", metadata={"help": "append 'update<TAB>arch json' lines to this file (rank N > 0: FILE.rankN)"}
@@ -66,19 +70,25 @@ class SupernetTaskMixin:
     ``valid_archs`` and ``best_checkpoint_subnet``.
     """
 
+    cfg: Any  # the task's config, set by the fairseq task this is mixed into
+
     def init_supernet_state(self) -> None:
         if self.cfg.sandwich_random < 0:
             raise ArchError(f"--sandwich-random must be >= 0, got {self.cfg.sandwich_random}")
         self._last_logged_update = -1
         self._current_update = 0
         # validation loss sums of the latest pass and the best averages so far (kept in checkpoints)
-        self._valid_pass = None
+        self._valid_pass: tuple[int, dict[str, list[float]]] | None = None  # (update, {subnet: [loss sum, size]})
         self._best_valid_losses: dict[str, float] = {}
 
     # ---- training -----------------------------------------------------------------------
     def subnets_for_update(self, model, update_num: int) -> list:
         return subnets_for_update(
-            model.space, self.cfg.seed, update_num, self.cfg.supernet_sampling, self.cfg.sandwich_random,
+            model.space,
+            self.cfg.seed,
+            update_num,
+            self.cfg.supernet_sampling,
+            self.cfg.sandwich_random,
             model.arch_type,
         )
 
@@ -120,9 +130,7 @@ class SupernetTaskMixin:
         archs = OrderedDict(largest=arch_type.largest(space), smallest=arch_type.smallest(space))
         archs.update(load_named_archs(self.cfg.valid_archs, space, arch_type) if self.cfg.valid_archs else {})
         if self.cfg.best_checkpoint_subnet not in archs:
-            raise ArchError(
-                f"--best-checkpoint-subnet '{self.cfg.best_checkpoint_subnet}' is none of {list(archs)}"
-            )
+            raise ArchError(f"--best-checkpoint-subnet '{self.cfg.best_checkpoint_subnet}' is none of {list(archs)}")
         return archs
 
     def valid_step(self, sample, model, criterion):
@@ -140,7 +148,7 @@ class SupernetTaskMixin:
         super().reduce_metrics(logging_outputs, criterion)
         sample_size = sum(log.get("sample_size", 0) for log in logging_outputs)
         ntokens = sum(log.get("ntokens", 0) for log in logging_outputs)
-        names = sorted({k[len("loss_"):] for log in logging_outputs for k in log if k.startswith("loss_")})
+        names = sorted({k[len("loss_") :] for log in logging_outputs for k in log if k.startswith("loss_")})
         for name in names:
             loss = sum(log.get(f"loss_{name}", 0) for log in logging_outputs)
             nll = sum(log.get(f"nll_loss_{name}", 0) for log in logging_outputs)

@@ -8,6 +8,7 @@ candidate and linear regression on the parameter count alone are fitted on the w
 and scored on the held-out part: RMSE, MAE and MAPE, the share of predictions within ±10% of the
 measurement, R^2 and Kendall's tau. Also the scatter plot of predicted versus measured latency.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,8 +57,9 @@ def scores(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     }
 
 
-def cross_validate(x: np.ndarray, y: np.ndarray, recipes: list[TrainRecipe], folds: int, seed: int,
-                   feature_norm, feature_names) -> dict[str, dict[str, float]]:
+def cross_validate(
+    x: np.ndarray, y: np.ndarray, recipes: list[TrainRecipe], folds: int, seed: int, feature_norm, feature_names
+) -> dict[str, dict[str, float]]:
     """Out-of-fold scores of every recipe over ``folds`` seeded folds of ``(x, y)``."""
     n = len(y)
     folds = min(folds, n // 2)
@@ -90,10 +92,17 @@ class Evaluation:
     measured: np.ndarray
 
 
-def evaluate(data: LatencyDataset, recipe: TrainRecipe | None = None, holdout: float = 0.2, seed: int = 1,
-             feature_norm=HAT_FEATURE_NORM, space: dict | None = None,
-             hat_recipe: TrainRecipe | None = HAT_RECIPE, candidates: list[TrainRecipe] | None = None,
-             folds: int = 5) -> Evaluation:
+def evaluate(
+    data: LatencyDataset,
+    recipe: TrainRecipe | None = None,
+    holdout: float = 0.2,
+    seed: int = 1,
+    feature_norm=HAT_FEATURE_NORM,
+    space: dict | None = None,
+    hat_recipe: TrainRecipe | None = HAT_RECIPE,
+    candidates: list[TrainRecipe] | None = None,
+    folds: int = 5,
+) -> Evaluation:
     """Choose the recipe (``recipe=None``: by ``folds``-fold cross-validation on the training part among
     ``candidates``, default :func:`candidate_recipes`) or take ``recipe``; fit every model on the training
     part and score it on the hold-out (``hat_recipe=None``: no HAT recipe)."""
@@ -105,13 +114,19 @@ def evaluate(data: LatencyDataset, recipe: TrainRecipe | None = None, holdout: f
         pool = candidates or candidate_recipes(hat=hat_recipe is not None)
         cv = cross_validate(x[split.train], y[split.train], pool, folds, seed, feature_norm, data.feature_names)
         recipe = next(r for r in pool if r.name == min(cv, key=lambda name: (cv[name]["rmse"], name)))
-        selection = {"folds": min(folds, len(split.train) // 2), "chosen": recipe.name, "cv": cv,
-                     "by": "lowest cross-validated RMSE on the training rows"}
+        selection = {
+            "folds": min(folds, len(split.train) // 2),
+            "chosen": recipe.name,
+            "cv": cv,
+            "by": "lowest cross-validated RMSE on the training rows",
+        }
         fitted = pool
     else:
         fitted = [recipe] + ([hat_recipe] if hat_recipe is not None and hat_recipe.name != recipe.name else [])
-    estimators = {r.name: LatencyEstimator.fit(x[split.train], y[split.train], r, feature_norm, seed, space,
-                                               data.feature_names) for r in fitted}
+    estimators = {
+        r.name: LatencyEstimator.fit(x[split.train], y[split.train], r, feature_norm, seed, space, data.feature_names)
+        for r in fitted
+    }
     estimator = estimators[recipe.name]
     predictions = {name: est.predict(x[split.test]) for name, est in estimators.items()}
     if "linear_features" not in predictions:
@@ -119,25 +134,39 @@ def evaluate(data: LatencyDataset, recipe: TrainRecipe | None = None, holdout: f
     p = data.params[:, None] / 1e6
     predictions["linear_params"] = _linear(p[split.train], y[split.train])(p[split.test])
     measured = y[split.test]
-    report = {
-        "data": data.path, "format": data.format, "rows": len(data), "n_train": int(len(split.train)),
-        "n_test": int(len(split.test)), "holdout": holdout, "seed": seed, "target": "encoder + decoder mean latency (ms)",
+    report: dict[str, Any] = {
+        "data": data.path,
+        "format": data.format,
+        "rows": len(data),
+        "n_train": int(len(split.train)),
+        "n_test": int(len(split.test)),
+        "holdout": holdout,
+        "seed": seed,
+        "target": "encoder + decoder mean latency (ms)",
         "latency_range_ms": [float(y.min()), float(y.max())],
-        "recipe": recipe.to_dict(), "chosen": recipe.name,
+        "recipe": recipe.to_dict(),
+        "chosen": recipe.name,
         "models": {name: scores(measured, pred) for name, pred in predictions.items()},
     }
     if selection is not None:
         report["selection"] = selection
-    estimator.info = {"trained_on": data.path, "rows_train": int(len(split.train)),
-                      "holdout_scores": report["models"][recipe.name], "holdout": holdout, "seed": seed,
-                      **({"recipe_selection": selection} if selection else {})}
+    estimator.info = {
+        "trained_on": data.path,
+        "rows_train": int(len(split.train)),
+        "holdout_scores": report["models"][recipe.name],
+        "holdout": holdout,
+        "seed": seed,
+        **({"recipe_selection": selection} if selection else {}),
+    }
     return Evaluation(estimator, report, predictions, measured)
 
 
 def format_report(report: dict[str, Any]) -> str:
-    lines = [f"{report['data']}: {report['rows']} rows ({report['format']} format), "
-             f"held out {report['n_test']} (seed {report['seed']}); latency "
-             f"{report['latency_range_ms'][0]:.1f}-{report['latency_range_ms'][1]:.1f} ms"]
+    lines = [
+        f"{report['data']}: {report['rows']} rows ({report['format']} format), "
+        f"held out {report['n_test']} (seed {report['seed']}); latency "
+        f"{report['latency_range_ms'][0]:.1f}-{report['latency_range_ms'][1]:.1f} ms"
+    ]
     sel = report.get("selection")
     if sel:
         cv = ", ".join(f"{name} {s['rmse']:.3f}" for name, s in sel["cv"].items())
@@ -147,8 +176,10 @@ def format_report(report: dict[str, Any]) -> str:
     lines.append(f"{'model':<16} {'RMSE ms':>9} {'MAE ms':>9} {'MAPE %':>8} {'±10% %':>8} {'R^2':>8} {'Kendall':>8}")
     for name, s in report["models"].items():
         mark = " *" if name == report.get("chosen") else ""
-        lines.append(f"{name:<16} {s['rmse']:>9.3f} {s['mae']:>9.3f} {s['mape']:>8.2f} {s['within_10pct']:>8.1f} "
-                     f"{s['r2']:>8.4f} {s['kendall_tau']:>8.4f}{mark}")
+        lines.append(
+            f"{name:<16} {s['rmse']:>9.3f} {s['mae']:>9.3f} {s['mape']:>8.2f} {s['within_10pct']:>8.1f} "
+            f"{s['r2']:>8.4f} {s['kendall_tau']:>8.4f}{mark}"
+        )
     return "\n".join(lines)
 
 
@@ -164,14 +195,24 @@ def scatter_plot(evaluation: Evaluation, path: str | Path, title: str = "") -> N
 
     y = evaluation.measured
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
-    styles = {"linear_params": ("tab:gray", 8, 0.35), "linear_features": ("tab:orange", 8, 0.45),
-              "hat_recipe": ("tab:green", 10, 0.5)}
+    styles = {
+        "linear_params": ("tab:gray", 8, 0.35),
+        "linear_features": ("tab:orange", 8, 0.45),
+        "hat_recipe": ("tab:green", 10, 0.5),
+    }
     main = evaluation.estimator.recipe.name
     for name, pred in evaluation.predictions.items():
         color, size, alpha = styles.get(name, ("tab:blue", 14, 0.9))
         s = evaluation.report["models"][name]
-        ax.scatter(y, pred, s=size, alpha=alpha, color=color, zorder=3 if name == main else 2,
-                   label=f"{name}: RMSE {s['rmse']:.2f} ms, R² {s['r2']:.3f}, τ {s['kendall_tau']:.3f}")
+        ax.scatter(
+            y,
+            pred,
+            s=size,
+            alpha=alpha,
+            color=color,
+            zorder=3 if name == main else 2,
+            label=f"{name}: RMSE {s['rmse']:.2f} ms, R² {s['r2']:.3f}, τ {s['kendall_tau']:.3f}",
+        )
     lo = float(min(y.min(), min(p.min() for p in evaluation.predictions.values())))
     hi = float(max(y.max(), max(p.max() for p in evaluation.predictions.values())))
     ax.plot([lo, hi], [lo, hi], color="black", lw=1, zorder=1)

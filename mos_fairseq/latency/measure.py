@@ -11,6 +11,7 @@ the CSV one architecture at a time (:mod:`mos_fairseq.latency.dataset`); a sidec
 the device and the protocol, and a re-run with the same arguments continues where the last one
 stopped.
 """
+
 from __future__ import annotations
 
 import json
@@ -101,12 +102,14 @@ def measure_bert_model(model, protocol: Protocol, timer: Callable[[], float] = t
         raise UserError(f"--seq-len {protocol.src_len} exceeds the space's max_positions {model.max_positions()}")
     dev = next(model.parameters()).device
     d = model.dictionary
-    tokens = torch.tensor([[d.bos()] + [d.nspecial] * (protocol.src_len - 2) + [d.eos()]] * protocol.batch_size,
-                          device=dev)
+    tokens = torch.tensor(
+        [[d.bos()] + [d.nspecial] * (protocol.src_len - 2) + [d.eos()]] * protocol.batch_size, device=dev
+    )
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     with torch.inference_mode():
-        enc, _ = time_encoder_decoder(lambda: model(tokens, features_only=True), lambda _: None, protocol.repeats,
-                                      protocol.warmup, timer, sync)
+        enc, _ = time_encoder_decoder(
+            lambda: model(tokens, features_only=True), lambda _: None, protocol.repeats, protocol.warmup, timer, sync
+        )
     mean, std = trimmed_stats(enc, protocol.trim)
     return LatencyStats(mean, 0.0, std, 0.0)
 
@@ -126,7 +129,7 @@ def measure_model(model, protocol: Protocol, timer: Callable[[], float] = time.p
     def encode():
         return model.encoder(src, src_lengths)
 
-    def decode(encoder_out):
+    def decode(encoder_out: Any) -> None:
         encoder_out = model.encoder.reorder_encoder_out(encoder_out, beam_order)
         state: dict = {}
         for step in range(protocol.tgt_len):
@@ -164,20 +167,31 @@ def _sidecar_path(out: Path) -> Path:
 
 
 def _sidecar(space, protocol: Protocol, seed: int, device: dict) -> dict[str, Any]:
-    return {"version": SIDECAR_VERSION, "tool": "mos-nas measure-latency", "space": space.to_dict(),
-            "seed": seed, "protocol": protocol.to_dict(), "device": device,
-            "columns": list(our_columns(space.latency_feature_names)), "units": "milliseconds"}
+    return {
+        "version": SIDECAR_VERSION,
+        "tool": "mos-nas measure-latency",
+        "space": space.to_dict(),
+        "seed": seed,
+        "protocol": protocol.to_dict(),
+        "device": device,
+        "columns": list(our_columns(space.latency_feature_names)),
+        "units": "milliseconds",
+    }
 
 
 def _check_resume(existing: dict, new: dict, path: Path) -> None:
     for key in ("space", "seed", "protocol"):
         if existing.get(key) != new[key]:
-            raise DataError(f"{path}: an earlier run used another {key} ({existing.get(key)} vs {new[key]}); "
-                            "re-run with the same arguments or choose another --out")
+            raise DataError(
+                f"{path}: an earlier run used another {key} ({existing.get(key)} vs {new[key]}); "
+                "re-run with the same arguments or choose another --out"
+            )
     for key in ("cpu", "gpu", "torch_threads"):
         if existing.get("device", {}).get(key) != new["device"].get(key):
-            raise DataError(f"{path}: an earlier run measured on another device ({key}: "
-                            f"{existing.get('device', {}).get(key)!r} vs {new['device'].get(key)!r}); choose another --out")
+            raise DataError(
+                f"{path}: an earlier run measured on another device ({key}: "
+                f"{existing.get('device', {}).get(key)!r} vs {new['device'].get(key)!r}); choose another --out"
+            )
 
 
 def measure_space(
@@ -210,8 +224,9 @@ def measure_space(
     has_rows = False
     if out.exists() and out.stat().st_size > 0:
         if read_header(out) != list(columns):
-            raise DataError(f"{out}: not a mos-nas latency CSV of this space (columns {read_header(out)}); "
-                            "choose another --out")
+            raise DataError(
+                f"{out}: not a mos-nas latency CSV of this space (columns {read_header(out)}); choose another --out"
+            )
         with open(out, "rb") as f:
             has_rows = sum(1 for _ in f) > 1
     if has_rows:
@@ -228,8 +243,10 @@ def measure_space(
     archs = sample_architectures(space, max(n_archs, len(done_rows)), seed)
     for i, row in enumerate(done_rows):
         if json.loads(row["arch"]) != json.loads(archs[i].to_json()):
-            raise DataError(f"{out}: row {i + 1} holds another architecture than seed {seed} samples; "
-                            "the file was edited or written by another version")
+            raise DataError(
+                f"{out}: row {i + 1} holds another architecture than seed {seed} samples; "
+                "the file was edited or written by another version"
+            )
     from tqdm import tqdm
 
     dictionary = synthetic_dictionary(protocol.vocab_size)
@@ -239,8 +256,14 @@ def measure_space(
         stats = measure_model(build_model(arch, dictionary, protocol.device), protocol, timer)
         row = {"arch_id": i, "arch": arch.to_json(), "params": arch_params(arch, protocol.vocab_size)}
         row.update(zip(space.latency_feature_names, arch.latency_features(protocol.vocab_size)))
-        row.update({"latency_mean_encoder": stats.encoder_mean, "latency_mean_decoder": stats.decoder_mean,
-                    "latency_std_encoder": stats.encoder_std, "latency_std_decoder": stats.decoder_std})
+        row.update(
+            {
+                "latency_mean_encoder": stats.encoder_mean,
+                "latency_mean_decoder": stats.decoder_mean,
+                "latency_std_encoder": stats.encoder_std,
+                "latency_std_decoder": stats.decoder_std,
+            }
+        )
         return row
 
     if remeasure:
@@ -253,17 +276,23 @@ def measure_space(
         write_text_atomic(out, "".join([format_header(columns)] + [format_row(r, columns) for r in rows]))
         existing = json.loads(side_path.read_text())
         existing.setdefault("remeasured", []).append(
-            {"rows": sorted(set(remeasure)), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            {"rows": sorted(set(remeasure)), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        )
         write_text_atomic(side_path, json.dumps(existing, indent=2) + "\n")
         return len(set(remeasure))
     todo = range(len(done_rows), n_archs)
     if not todo:
         return 0
-    bar = tqdm(todo, total=n_archs, initial=len(done_rows), unit="arch", disable=not progress,
-               desc=f"latency {protocol.device}")
+    bar = tqdm(
+        todo,
+        total=n_archs,
+        initial=len(done_rows),
+        unit="arch",
+        disable=not progress,
+        desc=f"latency {protocol.device}",
+    )
     for i in bar:
         row = measured_row(i)
         append_row(out, row, columns)
         bar.set_postfix(enc=f"{row['latency_mean_encoder']:.1f}ms", dec=f"{row['latency_mean_decoder']:.1f}ms")
     return len(todo)
-

@@ -6,6 +6,7 @@ decoder (timed separately, each bracketed by the device's synchronisation), the 
 the rest kept. :mod:`mos_fairseq.latency.measure` applies it to exported static models; the
 timer and synchronisation are parameters so the protocol is testable with a fake clock.
 """
+
 from __future__ import annotations
 
 import math
@@ -53,7 +54,7 @@ def trimmed_stats(samples: Sequence[float], trim: float = 0.1) -> tuple[float, f
         raise ValueError("no latency samples")
     values = sorted(samples)
     cut = int(len(values) * trim)
-    kept = values[cut: len(values) - cut]
+    kept = values[cut : len(values) - cut]
     mean = math.fsum(kept) / len(kept)
     std = math.sqrt(math.fsum((v - mean) ** 2 for v in kept) / len(kept))
     return mean, std

@@ -4,6 +4,7 @@ A constraint is an upper bound on one cost of a candidate architecture: ``latenc
 estimator's prediction, milliseconds) or ``params`` (the exact parameter count of the exported
 model). ``--param-constraint 30M 45000000`` and ``--latency-constraint 100 150`` parse here.
 """
+
 from __future__ import annotations
 
 import math

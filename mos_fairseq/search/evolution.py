@@ -14,6 +14,7 @@ randomness comes from one ``random.Random(seed)``; the state after every iterati
 generator state, evaluated losses) is JSON, so a resumed search ends exactly like an
 uninterrupted one.
 """
+
 from __future__ import annotations
 
 import random
@@ -54,22 +55,27 @@ class Candidate:
     arch: Arch
     costs: dict[str, float]
     loss: float
-    iteration: int           # first iteration it was evaluated in
+    iteration: int  # first iteration it was evaluated in
 
 
 @dataclass
 class SearchState:
     """Everything needed to continue a search (see :meth:`to_json_dict`)."""
 
-    iteration: int = 0                        # iterations completed
+    iteration: int = 0  # iterations completed
     population: list[str] = field(default_factory=list)  # arch JSON of the next generation to evaluate
     rng_state: list | None = None
     evaluated: dict[str, dict] = field(default_factory=dict)  # arch JSON -> {loss, iteration}
     best_history: list[dict[str, float | None]] = field(default_factory=list)
 
     def to_json_dict(self) -> dict:
-        return {"iteration": self.iteration, "population": self.population, "rng_state": self.rng_state,
-                "evaluated": self.evaluated, "best_history": self.best_history}
+        return {
+            "iteration": self.iteration,
+            "population": self.population,
+            "rng_state": self.rng_state,
+            "evaluated": self.evaluated,
+            "best_history": self.best_history,
+        }
 
     @classmethod
     def from_json_dict(cls, data: dict) -> SearchState:
@@ -91,8 +97,15 @@ def rng_from_json(state: list) -> random.Random:
 class EvolutionarySearch:
     """``costs(arch)`` gives ``{"params": ..., "latency": ...}``; ``loss(arch)`` the fitness (cached by the caller)."""
 
-    def __init__(self, space: Any, constraints: list[Constraint], config: EvolutionConfig,
-                 costs: Callable[[Any], dict[str, float]], loss: Callable[[Any], float], family: ModelFamily):
+    def __init__(
+        self,
+        space: Any,
+        constraints: list[Constraint],
+        config: EvolutionConfig,
+        costs: Callable[[Any], dict[str, float]],
+        loss: Callable[[Any], float],
+        family: ModelFamily,
+    ):
         self.space, self.constraints, self.config = space, constraints, config
         self.arch_type = family.arch_type
         self.mutate, self.crossover = family.mutate, family.crossover
@@ -117,8 +130,10 @@ class EvolutionarySearch:
             if not any(self.allowed(a, c) for a in pool):
                 cost = self.costs(smallest)[c.kind]
                 have = f"{cost:,.2f} ms (predicted)" if c.kind == "latency" else f"{cost:,.0f} parameters"
-                raise UserError(f"infeasible constraint {c.describe()}: the smallest subnet has {have} "
-                                f"and none of {samples} random subnets satisfies it")
+                raise UserError(
+                    f"infeasible constraint {c.describe()}: the smallest subnet has {have} "
+                    f"and none of {samples} random subnets satisfies it"
+                )
 
     def _random_admissible(self, c: Constraint, rng: random.Random, taken: set[str]) -> Arch | None:
         for _ in range(MAX_TRIES):
@@ -166,24 +181,35 @@ class EvolutionarySearch:
                     taken.add(a.to_json())
                     pop.append(a)
         p = self.config.mutation_prob
-        for c, group, n_mut, n_cross in zip(self.constraints, parents, self._split(self.config.mutation),
-                                            self._split(self.config.crossover)):
+        for c, group, n_mut, n_cross in zip(
+            self.constraints, parents, self._split(self.config.mutation), self._split(self.config.crossover)
+        ):
             for _ in range(n_mut):
-                child = (self._child(lambda: self.mutate(rng.choice(group), p, rng), c, taken) if group  # noqa: B023 (called at once)
-                         else self._random_admissible(c, rng, taken))
+                child = (
+                    self._child(lambda: self.mutate(rng.choice(group), p, rng), c, taken)  # noqa: B023 (called at once)
+                    if group
+                    else self._random_admissible(c, rng, taken)
+                )
                 if child is not None:
                     taken.add(child.to_json())
                     pop.append(child)
             for _ in range(n_cross):
-                child = (self._child(lambda: self.crossover(rng.choice(group), rng.choice(group), rng), c, taken)  # noqa: B023
-                         if group else self._random_admissible(c, rng, taken))
+                child = (
+                    self._child(lambda: self.crossover(rng.choice(group), rng.choice(group), rng), c, taken)  # noqa: B023
+                    if group
+                    else self._random_admissible(c, rng, taken)
+                )
                 if child is not None:
                     taken.add(child.to_json())
                     pop.append(child)
         return pop
 
-    def run(self, state: SearchState | None = None, on_iteration: Callable[[SearchState], None] | None = None,
-            progress: bool = False) -> SearchState:
+    def run(
+        self,
+        state: SearchState | None = None,
+        on_iteration: Callable[[SearchState], None] | None = None,
+        progress: bool = False,
+    ) -> SearchState:
         """Run (or continue) the search; ``on_iteration`` gets the state after every iteration."""
         cfg = self.config
         state = state or SearchState()

@@ -6,6 +6,7 @@ feasibility of every constraint). The search state goes to ``DIR/search_state.js
 iteration; ``--resume`` continues it and must be given the same inputs (``--iterations`` may grow:
 a finished search then continues as if it had been started with more).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,12 +45,17 @@ class SearchInputs:
 
 
 def _identity(inputs: SearchInputs, space: Any, updates: int) -> dict[str, Any]:
-    return {"checkpoint": str(Path(inputs.checkpoint).resolve()), "checkpoint_updates": updates,
-            "space": space.to_dict(), "constraints": [dataclasses.asdict(c) for c in inputs.constraints],
-            "config": {k: v for k, v in dataclasses.asdict(inputs.config).items() if k != "iterations"},
-            "estimator": str(Path(inputs.estimator).resolve()) if inputs.estimator else None,
-            "valid_subset": inputs.valid_subset, "valid_max_sentences": inputs.valid_max_sentences,
-            **({"predictor": str(Path(inputs.predictor).resolve())} if inputs.predictor else {})}
+    return {
+        "checkpoint": str(Path(inputs.checkpoint).resolve()),
+        "checkpoint_updates": updates,
+        "space": space.to_dict(),
+        "constraints": [dataclasses.asdict(c) for c in inputs.constraints],
+        "config": {k: v for k, v in dataclasses.asdict(inputs.config).items() if k != "iterations"},
+        "estimator": str(Path(inputs.estimator).resolve()) if inputs.estimator else None,
+        "valid_subset": inputs.valid_subset,
+        "valid_max_sentences": inputs.valid_max_sentences,
+        **({"predictor": str(Path(inputs.predictor).resolve())} if inputs.predictor else {}),
+    }
 
 
 def resolve_device(device: str) -> str:
@@ -87,8 +93,9 @@ def run_search(inputs: SearchInputs) -> list[dict]:
         estimator = LatencyEstimator.load(inputs.estimator)
         est_space = (estimator.space or {}).get("name")
         if est_space is not None and est_space != space.name:
-            raise UserError(f"estimator '{inputs.estimator}' was trained on space '{est_space}', the search runs "
-                            f"in '{space.name}'")
+            raise UserError(
+                f"estimator '{inputs.estimator}' was trained on space '{est_space}', the search runs in '{space.name}'"
+            )
     if any(c.kind == "latency" for c in inputs.constraints) and estimator is None:
         raise UserError("--latency-constraint needs --estimator FILE (a trained latency estimator)")
 
@@ -104,8 +111,10 @@ def run_search(inputs: SearchInputs) -> list[dict]:
         saved = json.loads(state_path.read_text())
         if saved.get("identity") != identity:
             diff = [k for k in identity if saved.get("identity", {}).get(k) != identity[k]]
-            raise UserError(f"{state_path}: the search there used other inputs ({', '.join(diff)}); "
-                            "resume with the same arguments or choose another --out")
+            raise UserError(
+                f"{state_path}: the search there used other inputs ({', '.join(diff)}); "
+                "resume with the same arguments or choose another --out"
+            )
         state = SearchState.from_json_dict(saved["state"])
     cache = FitnessCache()
     if state is not None:
@@ -116,8 +125,10 @@ def run_search(inputs: SearchInputs) -> list[dict]:
 
         predictor = LossPredictor.load(inputs.predictor)
         if predictor.info.get("space") not in (None, space.name):
-            raise UserError(f"predictor '{inputs.predictor}' was trained on space '{predictor.info['space']}', "
-                            f"the search runs in '{space.name}'")
+            raise UserError(
+                f"predictor '{inputs.predictor}' was trained on space '{predictor.info['space']}', "
+                f"the search runs in '{space.name}'"
+            )
 
     def fitness(arch) -> float:
         if predictor is None:
@@ -146,14 +157,20 @@ def run_search(inputs: SearchInputs) -> list[dict]:
         best, extra = verify_latency(best, inputs.constraints, estimator, search.candidates(state))
     if predictor is not None:  # the picks scored for real: predicted vs measured loss
         for c, b in zip(inputs.constraints, best):
+            assert b is not None  # check_feasible: every constraint admits a candidate
             extra.setdefault(c.name, {})["evaluated_valid_loss"] = round(evaluator.compute(b.arch), 6)
     from mos_fairseq.search.outputs import write_outputs
 
     summary = write_outputs(out, search.candidates(state), inputs.constraints, best, estimator is not None, extra)
-    stats = {"evaluations": cache.misses, "cache_hits": cache.hits,
-             "cache_hit_rate": cache.hits / max(1, cache.hits + cache.misses),
-             "evaluation_seconds": round(cache.seconds, 2), "candidates": len(state.evaluated),
-             "validation_sentences": batches.sentences, "validation_tokens": batches.tokens}
+    stats = {
+        "evaluations": cache.misses,
+        "cache_hits": cache.hits,
+        "cache_hit_rate": cache.hits / max(1, cache.hits + cache.misses),
+        "evaluation_seconds": round(cache.seconds, 2),
+        "candidates": len(state.evaluated),
+        "validation_sentences": batches.sentences,
+        "validation_tokens": batches.tokens,
+    }
     write_text_atomic(out / "search_stats.json", json.dumps(stats, indent=2) + "\n")
     return summary
 
@@ -197,44 +214,71 @@ def verify_latency(best, constraints, estimator, candidates=(), max_tries: int =
     try:
         for i, (c, b) in enumerate(zip(constraints, best)):
             ms = measure(b.arch)
-            entry = {"measured_latency_ms": round(ms, 3),
-                     "predicted_vs_measured": round(b.costs["latency"] / ms, 4) if "latency" in b.costs else None}
+            entry = {
+                "measured_latency_ms": round(ms, 3),
+                "predicted_vs_measured": round(b.costs["latency"] / ms, 4) if "latency" in b.costs else None,
+            }
             if c.kind == "latency":
                 entry["within_constraint"] = ms <= c.value
                 if ms > c.value:
-                    admitted = sorted((x for x in candidates if c.allows(x.costs)),
-                                      key=lambda x: (x.loss, x.arch.to_json()))
-                    tried = [{"architecture": b.arch.describe(), "predicted_latency_ms": round(b.costs["latency"], 4),
-                              "measured_latency_ms": round(ms, 3), "valid_loss": round(b.loss, 6)}]
+                    admitted = sorted(
+                        (x for x in candidates if c.allows(x.costs)), key=lambda x: (x.loss, x.arch.to_json())
+                    )
+                    tried = [
+                        {
+                            "architecture": b.arch.describe(),
+                            "predicted_latency_ms": round(b.costs["latency"], 4),
+                            "measured_latency_ms": round(ms, 3),
+                            "valid_loss": round(b.loss, 6),
+                        }
+                    ]
                     for x in admitted:
                         if len(tried) >= max_tries:
                             break
                         if x.arch.to_json() == b.arch.to_json():
                             continue
                         x_ms = measure(x.arch)
-                        tried.append({"architecture": x.arch.describe(), "predicted_latency_ms": round(x.costs["latency"], 4),
-                                      "measured_latency_ms": round(x_ms, 3), "valid_loss": round(x.loss, 6)})
+                        tried.append(
+                            {
+                                "architecture": x.arch.describe(),
+                                "predicted_latency_ms": round(x.costs["latency"], 4),
+                                "measured_latency_ms": round(x_ms, 3),
+                                "valid_loss": round(x.loss, 6),
+                            }
+                        )
                         if x_ms <= c.value:
                             picks[i] = x
-                            entry.update(measured_latency_ms=round(x_ms, 3), within_constraint=True,
-                                         predicted_vs_measured=round(x.costs["latency"] / x_ms, 4))
+                            entry.update(
+                                measured_latency_ms=round(x_ms, 3),
+                                within_constraint=True,
+                                predicted_vs_measured=round(x.costs["latency"] / x_ms, 4),
+                            )
                             break
                     entry["verify_tries"] = tried
-                    entry["verify_note"] = (
-                        f"the search's pick measured {ms:.2f} ms > {c.value:g} ms; "
-                        + (f"replaced by the best admitted candidate that measures within it (try {len(tried)} of "
-                           f"at most {max_tries})" if entry["within_constraint"] else
-                           f"none of the {len(tried)} best admitted candidates measured within it (at most {max_tries} "
-                           "tried): the pick is kept and flagged"))
+                    entry["verify_note"] = f"the search's pick measured {ms:.2f} ms > {c.value:g} ms; " + (
+                        f"replaced by the best admitted candidate that measures within it (try {len(tried)} of "
+                        f"at most {max_tries})"
+                        if entry["within_constraint"]
+                        else f"none of the {len(tried)} best admitted candidates measured within it (at most {max_tries} "
+                        "tried): the pick is kept and flagged"
+                    )
             out[c.name] = entry
     finally:
         torch.set_num_threads(threads)
     return picks, out
 
 
-def evaluate_subnet(checkpoint: str, data: str | None, arch_path: str, valid_subset: str = "valid",
-                    max_sentences: int | None = None, bleu: bool = True, beam: int = 4,
-                    lenpen: float = 0.6, device: str = "cpu") -> dict[str, Any]:
+def evaluate_subnet(
+    checkpoint: str,
+    data: str | None,
+    arch_path: str,
+    valid_subset: str = "valid",
+    max_sentences: int | None = None,
+    bleu: bool = True,
+    beam: int = 4,
+    lenpen: float = 0.6,
+    device: str = "cpu",
+) -> dict[str, Any]:
     """Validation loss (bits/token) and detokenised BLEU of one subnet inside a supernet."""
     from mos_fairseq.loading import load_supernet
 
@@ -244,8 +288,13 @@ def evaluate_subnet(checkpoint: str, data: str | None, arch_path: str, valid_sub
     batches = ValidationBatches.from_task(task, valid_subset, max_sentences)
     evaluator = SubnetEvaluator(supernet, batches, device=resolve_device(device))
     batches = evaluator.batches
-    result: dict[str, Any] = {"arch": arch_path, "valid_subset": valid_subset, "sentences": batches.sentences,
-                              "valid_loss": evaluator.loss(arch), "params": supernet.num_params(arch)}
+    result: dict[str, Any] = {
+        "arch": arch_path,
+        "valid_subset": valid_subset,
+        "sentences": batches.sentences,
+        "valid_loss": evaluator.loss(arch),
+        "params": supernet.num_params(arch),
+    }
     result["valid_ppl"] = 2 ** result["valid_loss"]
     if bleu:
         result["bleu"] = subnet_bleu(supernet, task, arch, batches, beam, lenpen)

@@ -7,6 +7,7 @@ to report, with its signature) and HAT-comparable tokenised BLEU (13a-tokenised 
 compounds split as ``##AT##-##AT##`` like HAT's and fairseq's ``compound_split_bleu.sh``, then
 BLEU without further tokenisation).
 """
+
 from __future__ import annotations
 
 import re
@@ -28,8 +29,10 @@ class BleuResult:
     sentences: int
 
     def describe(self) -> str:
-        return (f"BLEU {self.sacrebleu:.2f} (sacreBLEU, detokenised; {self.signature}) | tokenised BLEU "
-                f"{self.tokenized_bleu:.2f} (13a + compound splitting, HAT-comparable) | {self.sentences} sentences")
+        return (
+            f"BLEU {self.sacrebleu:.2f} (sacreBLEU, detokenised; {self.signature}) | tokenised BLEU "
+            f"{self.tokenized_bleu:.2f} (13a + compound splitting, HAT-comparable) | {self.sentences} sentences"
+        )
 
 
 def compound_split(line: str) -> str:
@@ -75,14 +78,33 @@ def parse_generate_output(text: str) -> tuple[list[str], list[str]]:
     return [hyps[i] for i in ids], [refs[i] for i in ids]
 
 
-def generate(path: str, data: str, subset: str = "test", batch_size: int = 64, extra: list[str] | None = None,
-             user_dir: str | None = None, output: str | None = None) -> str:
+def generate(
+    path: str,
+    data: str,
+    subset: str = "test",
+    batch_size: int = 64,
+    extra: list[str] | None = None,
+    user_dir: str | None = None,
+    output: str | None = None,
+) -> str:
     """Run ``fairseq-generate`` (beam 4, lenpen 0.6, sentencepiece removed); its stdout."""
     if not Path(path).is_file():
         raise UserError(f"checkpoint '{path}' does not exist")
     exe = Path(sys.executable).parent / "fairseq-generate"
-    cmd = [str(exe), data, "--path", path, "--gen-subset", subset, *GENERATE_SETTINGS, "--batch-size", str(batch_size),
-           "--remove-bpe", "sentencepiece", "--cpu" if not _cuda() else "--fp16"]
+    cmd = [
+        str(exe),
+        data,
+        "--path",
+        path,
+        "--gen-subset",
+        subset,
+        *GENERATE_SETTINGS,
+        "--batch-size",
+        str(batch_size),
+        "--remove-bpe",
+        "sentencepiece",
+        "--cpu" if not _cuda() else "--fp16",
+    ]
     user_dir = user_dir or default_user_dir()
     if user_dir:  # our models (mos_static_transformer, supernets) need it; stock checkpoints ignore it
         cmd += ["--user-dir", user_dir]

@@ -1,6 +1,7 @@
 """Pieces shared by the supernet and the static transformer: fairseq's encoder-output format,
 its beam reordering, and the arbitrary encoder-decoder attention memory (HAT).
 """
+
 from typing import Dict, List
 
 import torch
@@ -76,8 +77,9 @@ def run_decoder_stack(x: Tensor, layers, spans, encoder_out: EncoderOut, increme
     return x
 
 
-def run_encoder_stack(x: Tensor, src_tokens: Tensor, padding_idx: int, layers, run_layer, src_lengths,
-                      keep_states: int | None = None) -> EncoderOut:
+def run_encoder_stack(
+    x: Tensor, src_tokens: Tensor, padding_idx: int, layers, run_layer, src_lengths, keep_states: int | None = None
+) -> EncoderOut:
     """Zero padded positions, run ``run_layer(i, layer, x, pad_mask)`` per layer, keep the outputs
     of the last ``keep_states`` layers (default: every layer) for the encoder-decoder attention."""
     pad_mask = src_tokens.eq(padding_idx)

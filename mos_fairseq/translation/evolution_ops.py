@@ -2,6 +2,7 @@
 (FFN width, heads, encoder-decoder span), with encoder depth repair of the spans. The search
 (:mod:`mos_fairseq.search.evolution`) gets them through the family.
 """
+
 from __future__ import annotations
 
 import random
@@ -11,24 +12,43 @@ from mos_fairseq.translation.space import SearchSpace
 
 
 def _layer_genes(arch: Architecture) -> dict[str, list[int]]:
-    return {"enc_ffn": list(arch.encoder_ffn_dims), "enc_heads": list(arch.encoder_heads),
-            "dec_ffn": list(arch.decoder_ffn_dims), "dec_self": list(arch.decoder_self_heads),
-            "dec_cross": list(arch.decoder_cross_heads), "dec_span": list(arch.decoder_cross_spans)}
+    return {
+        "enc_ffn": list(arch.encoder_ffn_dims),
+        "enc_heads": list(arch.encoder_heads),
+        "dec_ffn": list(arch.decoder_ffn_dims),
+        "dec_self": list(arch.decoder_self_heads),
+        "dec_cross": list(arch.decoder_cross_heads),
+        "dec_span": list(arch.decoder_cross_spans),
+    }
 
 
-_CHOICES = {"enc_ffn": ("encoder", "ffn_dim"), "enc_heads": ("encoder", "heads"), "dec_ffn": ("decoder", "ffn_dim"),
-            "dec_self": ("decoder", "self_heads"), "dec_cross": ("decoder", "cross_heads"),
-            "dec_span": ("decoder", "cross_span")}
+_CHOICES = {
+    "enc_ffn": ("encoder", "ffn_dim"),
+    "enc_heads": ("encoder", "heads"),
+    "dec_ffn": ("decoder", "ffn_dim"),
+    "dec_self": ("decoder", "self_heads"),
+    "dec_cross": ("decoder", "cross_heads"),
+    "dec_span": ("decoder", "cross_span"),
+}
 
 
-def _build(space: SearchSpace, enc_embed: int, dec_embed: int, genes: dict[str, list[int]], rng: random.Random) -> Architecture:
+def _build(
+    space: SearchSpace, enc_embed: int, dec_embed: int, genes: dict[str, list[int]], rng: random.Random
+) -> Architecture:
     n_enc = len(genes["enc_ffn"])
     valid_spans = [k for k in space.decoder["cross_span"] if k <= n_enc]
     spans = [k if k <= n_enc else rng.choice(valid_spans) for k in genes["dec_span"]]  # repair
-    return Architecture(space=space, encoder_embed_dim=enc_embed, encoder_ffn_dims=tuple(genes["enc_ffn"]),
-                        encoder_heads=tuple(genes["enc_heads"]), decoder_embed_dim=dec_embed,
-                        decoder_ffn_dims=tuple(genes["dec_ffn"]), decoder_self_heads=tuple(genes["dec_self"]),
-                        decoder_cross_heads=tuple(genes["dec_cross"]), decoder_cross_spans=tuple(spans))
+    return Architecture(
+        space=space,
+        encoder_embed_dim=enc_embed,
+        encoder_ffn_dims=tuple(genes["enc_ffn"]),
+        encoder_heads=tuple(genes["enc_heads"]),
+        decoder_embed_dim=dec_embed,
+        decoder_ffn_dims=tuple(genes["dec_ffn"]),
+        decoder_self_heads=tuple(genes["dec_self"]),
+        decoder_cross_heads=tuple(genes["dec_cross"]),
+        decoder_cross_spans=tuple(spans),
+    )
 
 
 def mutate(arch: Architecture, prob: float, rng: random.Random) -> Architecture:

@@ -7,10 +7,12 @@ the checkpoint uses ``transformer`` and loads without our plugin; otherwise it u
 registered ``mos_static_transformer`` (``--user-dir user_dir``). The pipeline that writes the
 directory is :mod:`mos_fairseq.export`, shared with BERT.
 """
+
 from __future__ import annotations
 
 import argparse
 from dataclasses import fields
+from typing import Any, cast
 
 import torch
 from omegaconf import OmegaConf
@@ -43,17 +45,27 @@ def stock_transformer_mismatch(arch: Architecture) -> str:
     return "; ".join(reasons)
 
 
-def _stock_args(arch: Architecture, share_all: bool, dropouts: tuple[float, float, float], max_positions) -> argparse.Namespace:
+def _stock_args(
+    arch: Architecture, share_all: bool, dropouts: tuple[float, float, float], max_positions
+) -> argparse.Namespace:
     from fairseq.models.transformer import base_architecture
 
     args = argparse.Namespace(
-        encoder_embed_dim=arch.encoder_embed_dim, encoder_ffn_embed_dim=arch.encoder_ffn_dims[0],
-        encoder_attention_heads=arch.encoder_heads[0], encoder_layers=arch.encoder_layers,
-        decoder_embed_dim=arch.decoder_embed_dim, decoder_ffn_embed_dim=arch.decoder_ffn_dims[0],
-        decoder_attention_heads=arch.decoder_self_heads[0], decoder_layers=arch.decoder_layers,
-        share_all_embeddings=share_all, share_decoder_input_output_embed=True,
-        dropout=dropouts[0], attention_dropout=dropouts[1], activation_dropout=dropouts[2],
-        max_source_positions=max_positions[0], max_target_positions=max_positions[1],
+        encoder_embed_dim=arch.encoder_embed_dim,
+        encoder_ffn_embed_dim=arch.encoder_ffn_dims[0],
+        encoder_attention_heads=arch.encoder_heads[0],
+        encoder_layers=arch.encoder_layers,
+        decoder_embed_dim=arch.decoder_embed_dim,
+        decoder_ffn_embed_dim=arch.decoder_ffn_dims[0],
+        decoder_attention_heads=arch.decoder_self_heads[0],
+        decoder_layers=arch.decoder_layers,
+        share_all_embeddings=share_all,
+        share_decoder_input_output_embed=True,
+        dropout=dropouts[0],
+        attention_dropout=dropouts[1],
+        activation_dropout=dropouts[2],
+        max_source_positions=max_positions[0],
+        max_target_positions=max_positions[1],
     )
     base_architecture(args)
     return args
@@ -84,8 +96,13 @@ def export_task_cfg(cfg: dict, out_dir: str, task) -> dict:
     out = {f.name: task_cfg.get(f.name) for f in fields(TranslationConfig) if f.name in task_cfg}
     out.update(_name="translation", data=out_dir, source_lang=task.cfg.source_lang, target_lang=task.cfg.target_lang)
     crit = cfg.get("criterion") or {}
-    criterion = {"_name": "label_smoothed_cross_entropy", "label_smoothing": crit.get("label_smoothing", 0.1),
-                 "report_accuracy": False, "ignore_prefix_size": 0, "sentence_avg": crit.get("sentence_avg", False)}
+    criterion = {
+        "_name": "label_smoothed_cross_entropy",
+        "label_smoothing": crit.get("label_smoothing", 0.1),
+        "report_accuracy": False,
+        "ignore_prefix_size": 0,
+        "sentence_avg": crit.get("sentence_avg", False),
+    }
     return {**cfg, "task": out, "criterion": criterion}
 
 
@@ -108,17 +125,26 @@ def build_export(supernet, task, arch: Architecture, force_static: bool = False)
     )
     max_positions = (supernet.encoder.max_positions(), supernet.decoder.max_positions())
     share_all = bool(getattr(model_cfg, "share_all_embeddings", True))
-    static = extract_subnet(supernet, arch, dropout=dropouts[0], attention_dropout=dropouts[1],
-                            activation_dropout=dropouts[2])
+    static = extract_subnet(
+        supernet, arch, dropout=dropouts[0], attention_dropout=dropouts[1], activation_dropout=dropouts[2]
+    )
     reason = "forced by --static" if force_static else stock_transformer_mismatch(arch)
     if reason:
         static_cfg = StaticTransformerConfig(
-            arch_spec=arch_spec_json(arch), share_all_embeddings=share_all, dropout=dropouts[0],
-            attention_dropout=dropouts[1], activation_dropout=dropouts[2],
-            max_source_positions=max_positions[0], max_target_positions=max_positions[1],
+            arch_spec=arch_spec_json(arch),
+            share_all_embeddings=share_all,
+            dropout=dropouts[0],
+            attention_dropout=dropouts[1],
+            activation_dropout=dropouts[2],
+            max_source_positions=max_positions[0],
+            max_target_positions=max_positions[1],
         )
-        return ExportedModel(static, {**OmegaConf.to_container(OmegaConf.structured(static_cfg)), "_name": STATIC_MODEL},
-                             STATIC_MODEL, reason)
+        return ExportedModel(
+            static,
+            {**cast("dict[str, Any]", OmegaConf.to_container(OmegaConf.structured(static_cfg))), "_name": STATIC_MODEL},
+            STATIC_MODEL,
+            reason,
+        )
     from fairseq.models.transformer import TransformerModel
 
     args = _stock_args(arch, share_all, dropouts, max_positions)

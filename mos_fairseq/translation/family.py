@@ -1,6 +1,7 @@
 """The translation family (HAT's encoder-decoder SuperTransformer) as the registry sees it: its
 types, fairseq model names and the hooks of :class:`mos_fairseq.core.family.ModelFamily`.
 """
+
 from __future__ import annotations
 
 import random
@@ -40,9 +41,12 @@ class TranslationFamily:
     def arch_info(self, arch: Architecture, vocab_size: int) -> tuple[dict[str, Any], list[str]]:
         params, features = self.num_params(arch, vocab_size), arch.normalized_features()
         record = {"params": params, "features": features, "vocab_size": vocab_size, "space": arch.space.name}
-        lines = [f"space: {arch.space.name}", f"architecture: {arch.describe()}",
-                 f"parameters: {params:,} (vocabulary {vocab_size}, shared embeddings)",
-                 "features (normalised): " + ", ".join(f"{n}={v:.4f}" for n, v in zip(FEATURE_NAMES, features))]
+        lines = [
+            f"space: {arch.space.name}",
+            f"architecture: {arch.describe()}",
+            f"parameters: {params:,} (vocabulary {vocab_size}, shared embeddings)",
+            "features (normalised): " + ", ".join(f"{n}={v:.4f}" for n, v in zip(FEATURE_NAMES, features)),
+        ]
         return record, lines
 
     def check_latency_protocol(self, space: SearchSpace, src_len: int) -> None:

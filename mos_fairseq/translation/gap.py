@@ -12,11 +12,13 @@ keyed by the checkpoint's path, size and modification time, the architecture fil
 subsets, so an interrupted run resumes where it stopped, a supernet added later costs only its own
 measurements, and a checkpoint that has changed since (training went on) is measured again.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -37,8 +39,9 @@ def gap_stats(supernet: Sequence[float], standalone: Sequence[float]) -> dict[st
     return {"mae": float(np.mean(np.abs(a - b))), "kendall_tau": float(tau) if np.isfinite(tau) else 0.0, "n": len(a)}
 
 
-def standalone_metrics(checkpoint: Path, data: str, bleu_subset: str, loss_subset: str,
-                       max_sentences: int | None = None) -> dict[str, float]:
+def standalone_metrics(
+    checkpoint: Path, data: str, bleu_subset: str, loss_subset: str, max_sentences: int | None = None
+) -> dict[str, float]:
     """Validation loss and BLEU of a standalone checkpoint, computed exactly as for a supernet subnet
     (same sentences, same beam search and scoring), so that the two sides differ only in weights."""
     from fairseq import checkpoint_utils
@@ -51,13 +54,16 @@ def standalone_metrics(checkpoint: Path, data: str, bleu_subset: str, loss_subse
 
     models, _, task = checkpoint_utils.load_model_ensemble_and_task([str(checkpoint)], arg_overrides={"data": data})
     model = models[0].eval()
-    loss = batches_loss(model, ValidationBatches.from_task(task, loss_subset, max_sentences), task.target_dictionary.pad())
+    loss = batches_loss(
+        model, ValidationBatches.from_task(task, loss_subset, max_sentences), task.target_dictionary.pad()
+    )
     bleu = model_bleu(model, task.target_dictionary, ValidationBatches.from_task(task, bleu_subset, max_sentences))
     return {"valid_loss": loss, "bleu": bleu}
 
 
-def supernet_metrics(checkpoint: str, data: str, arch_path: Path, bleu_subset: str, loss_subset: str,
-                     max_sentences: int | None = None) -> dict[str, float]:
+def supernet_metrics(
+    checkpoint: str, data: str, arch_path: Path, bleu_subset: str, loss_subset: str, max_sentences: int | None = None
+) -> dict[str, float]:
     from mos_fairseq.search.runner import evaluate_subnet
 
     loss = evaluate_subnet(checkpoint, data, str(arch_path), loss_subset, max_sentences, bleu=False)["valid_loss"]
@@ -72,7 +78,9 @@ def measurement_key(checkpoint: Path, arch_text: str, *settings: object) -> str:
     return hashlib.sha256(ident.encode()).hexdigest()[:20]
 
 
-def cached_measurement(cache_dir: Path, label: str, key: str, measure: Callable[[], dict[str, float]]) -> dict[str, float]:
+def cached_measurement(
+    cache_dir: Path, label: str, key: str, measure: Callable[[], dict[str, float]]
+) -> dict[str, float]:
     """``measure()``'s result from ``cache_dir/key.json`` if present, else measured and stored there."""
     path = cache_dir / f"{key}.json"
     if path.is_file():
@@ -89,8 +97,16 @@ def cached_measurement(cache_dir: Path, label: str, key: str, measure: Callable[
     return metrics
 
 
-def run_gap(supernets: list[str], archs_dir: str, standalone_dir: str, data: str, out: str,
-            bleu_subset: str = "test", loss_subset: str = "valid", max_sentences: int | None = None) -> dict:
+def run_gap(
+    supernets: list[str],
+    archs_dir: str,
+    standalone_dir: str,
+    data: str,
+    out: str,
+    bleu_subset: str = "test",
+    loss_subset: str = "valid",
+    max_sentences: int | None = None,
+) -> dict:
     """Table 4 numbers for every supernet (see the module docstring); ``max_sentences`` limits both
     subsets to their first N sentences (beam search over a full test set is the slow part)."""
     if max_sentences is not None and max_sentences < 1:
@@ -100,8 +116,9 @@ def run_gap(supernets: list[str], archs_dir: str, standalone_dir: str, data: str
         raise UserError(f"--archs '{archs_dir}' needs at least 2 architecture YAMLs")
     missing = [a.stem for a in archs if not (Path(standalone_dir) / a.stem / "checkpoint_best.pt").is_file()]
     if missing:
-        raise UserError(f"no standalone checkpoint for {', '.join(missing)} (expected "
-                        f"{standalone_dir}/<name>/checkpoint_best.pt)")
+        raise UserError(
+            f"no standalone checkpoint for {', '.join(missing)} (expected {standalone_dir}/<name>/checkpoint_best.pt)"
+        )
     absent = [c for c in supernets if not Path(c).is_file()]
     if absent:
         raise UserError(f"no such supernet checkpoint: {', '.join(absent)}")
@@ -110,20 +127,32 @@ def run_gap(supernets: list[str], archs_dir: str, standalone_dir: str, data: str
     texts = {a.stem: a.read_text() for a in archs}
     standalone = {}
     for a in archs:
-        ckpt = Path(standalone_dir) / a.stem / "checkpoint_best.pt"
-        key = measurement_key(ckpt, texts[a.stem], bleu_subset, loss_subset, max_sentences)
+        ckpt_path = Path(standalone_dir) / a.stem / "checkpoint_best.pt"
+        key = measurement_key(ckpt_path, texts[a.stem], bleu_subset, loss_subset, max_sentences)
         standalone[a.stem] = cached_measurement(
-            cache, f"standalone {a.stem}", key,
-            lambda ckpt=ckpt: standalone_metrics(ckpt, data, bleu_subset, loss_subset, max_sentences))
-    result: dict = {"archs": [a.stem for a in archs], "bleu_subset": bleu_subset, "loss_subset": loss_subset,
-                    "max_sentences": max_sentences, "standalone": standalone, "supernets": {}}
+            cache,
+            f"standalone {a.stem}",
+            key,
+            partial(standalone_metrics, ckpt_path, data, bleu_subset, loss_subset, max_sentences),
+        )
+    result: dict = {
+        "archs": [a.stem for a in archs],
+        "bleu_subset": bleu_subset,
+        "loss_subset": loss_subset,
+        "max_sentences": max_sentences,
+        "standalone": standalone,
+        "supernets": {},
+    }
     for ckpt in supernets:
         per_arch = {}
         for a in archs:
             key = measurement_key(Path(ckpt), texts[a.stem], bleu_subset, loss_subset, max_sentences)
             per_arch[a.stem] = cached_measurement(
-                cache, f"{ckpt} {a.stem}", key,
-                lambda a=a, ckpt=ckpt: supernet_metrics(ckpt, data, a, bleu_subset, loss_subset, max_sentences))
+                cache,
+                f"{ckpt} {a.stem}",
+                key,
+                partial(supernet_metrics, ckpt, data, a, bleu_subset, loss_subset, max_sentences),
+            )
         names = result["archs"]
         result["supernets"][ckpt] = {
             "per_arch": per_arch,
@@ -137,10 +166,15 @@ def run_gap(supernets: list[str], archs_dir: str, standalone_dir: str, data: str
 
 
 def gap_table(result: dict) -> str:
-    lines = ["| supernet | BLEU MAE | BLEU Kendall τ | loss MAE | loss Kendall τ | archs |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| supernet | BLEU MAE | BLEU Kendall τ | loss MAE | loss Kendall τ | archs |",
+        "|---|---|---|---|---|---|",
+    ]
     for ckpt, r in result["supernets"].items():
-        lines.append(f"| {ckpt} | {r['bleu']['mae']:.2f} | {r['bleu']['kendall_tau']:.3f} | {r['loss']['mae']:.4f} | "
-                     f"{r['loss']['kendall_tau']:.3f} | {r['bleu']['n']} |")
+        lines.append(
+            f"| {ckpt} | {r['bleu']['mae']:.2f} | {r['bleu']['kendall_tau']:.3f} | {r['loss']['mae']:.4f} | "
+            f"{r['loss']['kendall_tau']:.3f} | {r['bleu']['n']} |"
+        )
     return "\n".join(lines)
 
 
@@ -152,12 +186,19 @@ def gap_plot(result: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 5))
     names = result["archs"]
-    for ax, metric, key, unit in ((axes[0], "bleu", "bleu", "BLEU"), (axes[1], "loss", "valid_loss", "valid loss (bits)")):
+    for ax, metric, key, unit in (
+        (axes[0], "bleu", "bleu", "BLEU"),
+        (axes[1], "loss", "valid_loss", "valid loss (bits)"),
+    ):
         x = [result["standalone"][n][key] for n in names]
         for ckpt, r in result["supernets"].items():
-            ax.scatter(x, [r["per_arch"][n][key] for n in names], s=18,
-                       label=f"{Path(ckpt).parent.name}/{Path(ckpt).name}: MAE {r[metric]['mae']:.3g}, "
-                             f"τ {r[metric]['kendall_tau']:.2f}")
+            ax.scatter(
+                x,
+                [r["per_arch"][n][key] for n in names],
+                s=18,
+                label=f"{Path(ckpt).parent.name}/{Path(ckpt).name}: MAE {r[metric]['mae']:.3g}, "
+                f"τ {r[metric]['kendall_tau']:.2f}",
+            )
         lo, hi = min(x), max(x)
         ax.plot([lo, hi], [lo, hi], color="black", lw=1)
         ax.set_xlabel(f"standalone {unit}")

@@ -2,6 +2,7 @@
 
 Each sets defaults only where the user gave no value on the command line.
 """
+
 from __future__ import annotations
 
 

@@ -8,6 +8,7 @@ builds the same architecture with fresh weights. The model options come from the
 the training options from a preset in ``configs/retrain/`` (HAT's SubTransformer recipe, or a
 CPU-sized one), and anything after ``--`` is passed to ``fairseq-train`` last (it wins).
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -19,10 +20,20 @@ import yaml
 from mos_fairseq.core.errors import CheckpointError, UserError
 from mos_fairseq.plugin import plugin_user_dir
 
-PRESET_DIRS = (Path(__file__).resolve().parents[2] / "configs" / "retrain",  # source checkout
-               Path(__file__).resolve().parents[1] / "configs" / "retrain")  # installed package data
-STOCK_DIMS = ("encoder_embed_dim", "encoder_ffn_embed_dim", "encoder_attention_heads", "encoder_layers",
-              "decoder_embed_dim", "decoder_ffn_embed_dim", "decoder_attention_heads", "decoder_layers")
+PRESET_DIRS = (
+    Path(__file__).resolve().parents[2] / "configs" / "retrain",  # source checkout
+    Path(__file__).resolve().parents[1] / "configs" / "retrain",
+)  # installed package data
+STOCK_DIMS = (
+    "encoder_embed_dim",
+    "encoder_ffn_embed_dim",
+    "encoder_attention_heads",
+    "encoder_layers",
+    "decoder_embed_dim",
+    "decoder_ffn_embed_dim",
+    "decoder_attention_heads",
+    "decoder_layers",
+)
 
 
 def load_preset(name_or_path: str) -> dict:
@@ -75,9 +86,18 @@ def model_args(export_dir: Path) -> list[str]:
             dims += [f"--{key.replace('_', '-')}", str(model[key])]
         return ["--user-dir", plugin_user_dir(), "--arch", "transformer", *dims, *share]
     if model["_name"] == "mos_static_transformer":
-        return ["--user-dir", plugin_user_dir(), "--arch", "mos_static_transformer", "--subnet-arch",
-                str(export_dir / "arch.yml"), *share]
-    raise CheckpointError(f"'{ckpt}' holds a '{model['_name']}' model; retrain handles transformer and mos_static_transformer")
+        return [
+            "--user-dir",
+            plugin_user_dir(),
+            "--arch",
+            "mos_static_transformer",
+            "--subnet-arch",
+            str(export_dir / "arch.yml"),
+            *share,
+        ]
+    raise CheckpointError(
+        f"'{ckpt}' holds a '{model['_name']}' model; retrain handles transformer and mos_static_transformer"
+    )
 
 
 def arch_model_args(arch_path: str, space: str | None = None) -> list[str]:
@@ -89,17 +109,39 @@ def arch_model_args(arch_path: str, space: str | None = None) -> list[str]:
 
     arch = Architecture.load(arch_path, SearchSpace.load(space) if space else None)
     if not stock_transformer_mismatch(arch):
-        values = (arch.encoder_embed_dim, arch.encoder_ffn_dims[0], arch.encoder_heads[0], arch.encoder_layers,
-                  arch.decoder_embed_dim, arch.decoder_ffn_dims[0], arch.decoder_self_heads[0], arch.decoder_layers)
+        values = (
+            arch.encoder_embed_dim,
+            arch.encoder_ffn_dims[0],
+            arch.encoder_heads[0],
+            arch.encoder_layers,
+            arch.decoder_embed_dim,
+            arch.decoder_ffn_dims[0],
+            arch.decoder_self_heads[0],
+            arch.decoder_layers,
+        )
         dims = [x for key, value in zip(STOCK_DIMS, values) for x in (f"--{key.replace('_', '-')}", str(value))]
         return ["--user-dir", plugin_user_dir(), "--arch", "transformer", *dims, "--share-all-embeddings"]
-    return ["--user-dir", plugin_user_dir(), "--arch", "mos_static_transformer", "--subnet-arch",
-            str(Path(arch_path).resolve()), "--share-all-embeddings"]
+    return [
+        "--user-dir",
+        plugin_user_dir(),
+        "--arch",
+        "mos_static_transformer",
+        "--subnet-arch",
+        str(Path(arch_path).resolve()),
+        "--share-all-embeddings",
+    ]
 
 
-def retrain_command(export_dir: str | None, data: str, save_dir: str, from_scratch: bool = False,
-                    preset: str = "cpu_small", extra: list[str] | None = None, arch: str | None = None,
-                    space: str | None = None) -> list[str]:
+def retrain_command(
+    export_dir: str | None,
+    data: str,
+    save_dir: str,
+    from_scratch: bool = False,
+    preset: str = "cpu_small",
+    extra: list[str] | None = None,
+    arch: str | None = None,
+    space: str | None = None,
+) -> list[str]:
     """The fairseq-train command: an export (inherited weights, or ``from_scratch``), or an
     architecture YAML ``arch`` (always from scratch)."""
     if (export_dir is None) == (arch is None):
@@ -111,23 +153,46 @@ def retrain_command(export_dir: str | None, data: str, save_dir: str, from_scrat
             raise UserError(f"--arch '{arch}' is not a file")
         models, from_scratch = arch_model_args(arch, space), True
     else:
+        assert export_dir is not None  # exactly one of export_dir and arch
         export = Path(export_dir)
         if not (export / "checkpoint.pt").is_file():
             raise UserError(f"--export-dir '{export}' has no checkpoint.pt (run mos-nas export first)")
         models = model_args(export)
-    cmd = [str(Path(sys.executable).parent / "fairseq-train"), data, "--task", "translation", *models,
-           *preset_args(load_preset(preset)), "--save-dir", save_dir]
+    cmd = [
+        str(Path(sys.executable).parent / "fairseq-train"),
+        data,
+        "--task",
+        "translation",
+        *models,
+        *preset_args(load_preset(preset)),
+        "--save-dir",
+        save_dir,
+    ]
     if not from_scratch:
-        cmd += ["--restore-file", str(export / "checkpoint.pt"), "--reset-optimizer", "--reset-dataloader",
-                "--reset-meters", "--reset-lr-scheduler"]
+        cmd += [
+            "--restore-file",
+            str(export / "checkpoint.pt"),
+            "--reset-optimizer",
+            "--reset-dataloader",
+            "--reset-meters",
+            "--reset-lr-scheduler",
+        ]
     return cmd + list(extra or [])
 
 
-def retrain(export_dir: str | None, data: str, save_dir: str, from_scratch: bool = False, preset: str = "cpu_small",
-            extra: list[str] | None = None, arch: str | None = None, space: str | None = None) -> int:
+def retrain(
+    export_dir: str | None,
+    data: str,
+    save_dir: str,
+    from_scratch: bool = False,
+    preset: str = "cpu_small",
+    extra: list[str] | None = None,
+    arch: str | None = None,
+    space: str | None = None,
+) -> int:
     cmd = retrain_command(export_dir, data, save_dir, from_scratch, preset, extra, arch, space)
     if Path(save_dir, "checkpoint_last.pt").exists() and "--restore-file" in cmd:
         # a re-run continues its own checkpoint_last.pt (fairseq's default), not the export again
         i = cmd.index("--restore-file")
-        del cmd[i:i + 6]
+        del cmd[i : i + 6]
     return subprocess.run(cmd).returncode

@@ -4,6 +4,7 @@ First stop of the pipeline: a space (YAML under ``configs/spaces/``) fixes the s
 largest dimensions and every elastic choice. :mod:`mos_fairseq.translation.architecture` builds architectures
 (subnets) that are validated against a :class:`SearchSpace`.
 """
+
 from __future__ import annotations
 
 import json
@@ -182,5 +183,7 @@ def check_subspace(space: SearchSpace, supernet_space: SearchSpace) -> None:
         for key, values in mine.items():
             extra = sorted(set(values) - set(theirs[key]))
             if extra:
-                raise SpaceError(f"space '{space.name}': {side}.{key} {extra} is outside the supernet's "
-                                f"space '{supernet_space.name}' {list(theirs[key])}")
+                raise SpaceError(
+                    f"space '{space.name}': {side}.{key} {extra} is outside the supernet's "
+                    f"space '{supernet_space.name}' {list(theirs[key])}"
+                )

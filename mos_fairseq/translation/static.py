@@ -9,6 +9,7 @@ the architecture is stored in the model config). Parameter names equal the super
 collapsing a subnet is a prefix slice of each collapsed supernet tensor
 (:mod:`mos_fairseq.core.collapse`).
 """
+
 from dataclasses import dataclass, field
 from typing import Dict, NamedTuple
 
@@ -56,8 +57,16 @@ class Dropouts(NamedTuple):
 
 
 class StaticEncoderLayer(nn.Module):
-    def __init__(self, d: int, ffn: int, heads: int, qkv: int, dropout: float, attention_dropout: float,
-                 activation_dropout: float = 0.0):
+    def __init__(
+        self,
+        d: int,
+        ffn: int,
+        heads: int,
+        qkv: int,
+        dropout: float,
+        attention_dropout: float,
+        activation_dropout: float = 0.0,
+    ):
         super().__init__()
         self.heads, self.dropout, self.activation_dropout = heads, dropout, activation_dropout
         self.self_attn = StaticMultiheadAttention(d, d, qkv, attention_dropout)
@@ -75,8 +84,18 @@ class StaticEncoderLayer(nn.Module):
 
 
 class StaticDecoderLayer(nn.Module):
-    def __init__(self, d: int, d_enc: int, ffn: int, heads: int, cross_heads: int, qkv: int, dropout: float,
-                 attention_dropout: float, activation_dropout: float = 0.0):
+    def __init__(
+        self,
+        d: int,
+        d_enc: int,
+        ffn: int,
+        heads: int,
+        cross_heads: int,
+        qkv: int,
+        dropout: float,
+        attention_dropout: float,
+        activation_dropout: float = 0.0,
+    ):
         super().__init__()
         self.heads, self.cross_heads, self.d_enc, self.dropout = heads, cross_heads, d_enc, dropout
         self.activation_dropout = activation_dropout
@@ -90,19 +109,29 @@ class StaticDecoderLayer(nn.Module):
 
     def forward(self, x, memory, memory_pad_mask, self_pad_mask, incremental_state=None) -> Tensor:
         d = x.size(-1)
-        h = self.self_attn(x, x, self.heads, d, d, key_padding_mask=self_pad_mask, causal=True,
-                           incremental_state=incremental_state)
+        h = self.self_attn(
+            x, x, self.heads, d, d, key_padding_mask=self_pad_mask, causal=True, incremental_state=incremental_state
+        )
         x = self.self_attn_layer_norm(x + F.dropout(h, self.dropout, self.training))
-        h = self.encoder_attn(x, memory, self.cross_heads, d, self.d_enc, key_padding_mask=memory_pad_mask,
-                              incremental_state=incremental_state, static_kv=True)
+        h = self.encoder_attn(
+            x,
+            memory,
+            self.cross_heads,
+            d,
+            self.d_enc,
+            key_padding_mask=memory_pad_mask,
+            incremental_state=incremental_state,
+            static_kv=True,
+        )
         x = self.encoder_attn_layer_norm(x + F.dropout(h, self.dropout, self.training))
         h = self.fc2(F.dropout(F.relu(self.fc1(x)), self.activation_dropout, self.training))
         return self.final_layer_norm(x + F.dropout(h, self.dropout, self.training))
 
 
 class StaticTransformerEncoder(FairseqEncoder):
-    def __init__(self, arch: Architecture, dictionary, embed_tokens: nn.Embedding, dropouts: "Dropouts",
-                 max_positions: int):
+    def __init__(
+        self, arch: Architecture, dictionary, embed_tokens: nn.Embedding, dropouts: "Dropouts", max_positions: int
+    ):
         super().__init__(dictionary)
         d, pad = arch.encoder_embed_dim, dictionary.pad()
         dropout, attention_dropout, activation_dropout = dropouts
@@ -120,8 +149,7 @@ class StaticTransformerEncoder(FairseqEncoder):
         x = embed_inputs(src_tokens, self.embed_tokens, self.embed_positions, self.embed_scale)
         x = F.dropout(x, self.dropout, self.training)
         run_layer = lambda i, layer, x, pad_mask: layer(x, pad_mask)  # noqa: E731
-        return run_encoder_stack(x, src_tokens, self.padding_idx, self.layers, run_layer, src_lengths,
-                                 self.keep_states)
+        return run_encoder_stack(x, src_tokens, self.padding_idx, self.layers, run_layer, src_lengths, self.keep_states)
 
     @torch.jit.export
     def reorder_encoder_out(self, encoder_out: EncoderOut, new_order: Tensor) -> EncoderOut:
@@ -132,8 +160,9 @@ class StaticTransformerEncoder(FairseqEncoder):
 
 
 class StaticTransformerDecoder(FairseqIncrementalDecoder):
-    def __init__(self, arch: Architecture, dictionary, embed_tokens: nn.Embedding, dropouts: "Dropouts",
-                 max_positions: int):
+    def __init__(
+        self, arch: Architecture, dictionary, embed_tokens: nn.Embedding, dropouts: "Dropouts", max_positions: int
+    ):
         super().__init__(dictionary)
         d, pad = arch.decoder_embed_dim, dictionary.pad()
         dropout, attention_dropout, activation_dropout = dropouts
@@ -143,22 +172,29 @@ class StaticTransformerDecoder(FairseqIncrementalDecoder):
         self.embed_scale = d**0.5
         self.embed_positions = SinusoidalPositionalEmbedding(d, pad, init_size=max_positions + pad + 1)
         self.layers = nn.ModuleList(
-            StaticDecoderLayer(d, arch.encoder_embed_dim, f, hs, hc, arch.qkv_dim, dropout, attention_dropout,
-                               activation_dropout)
+            StaticDecoderLayer(
+                d, arch.encoder_embed_dim, f, hs, hc, arch.qkv_dim, dropout, attention_dropout, activation_dropout
+            )
             for f, hs, hc in zip(arch.decoder_ffn_dims, arch.decoder_self_heads, arch.decoder_cross_heads)
         )
 
-    def forward(self, prev_output_tokens, encoder_out: EncoderOut | None = None,
-                incremental_state: Dict[str, Dict[str, Tensor | None]] | None = None,
-                features_only: bool = False, **_):
+    def forward(
+        self,
+        prev_output_tokens,
+        encoder_out: EncoderOut | None = None,
+        incremental_state: Dict[str, Dict[str, Tensor | None]] | None = None,
+        features_only: bool = False,
+        **_,
+    ):
         x = self.extract_features(prev_output_tokens, encoder_out, incremental_state)
         if not features_only:
             x = self.output_layer(x)
         return x, {"attn": [None], "inner_states": None}
 
     def extract_features(self, prev_output_tokens, encoder_out=None, incremental_state=None, **_) -> Tensor:
-        x = embed_inputs(prev_output_tokens, self.embed_tokens, self.embed_positions, self.embed_scale,
-                         incremental_state)
+        x = embed_inputs(
+            prev_output_tokens, self.embed_tokens, self.embed_positions, self.embed_scale, incremental_state
+        )
         x = F.dropout(x, self.dropout, self.training)
         self_pad_mask = None
         if incremental_state is None and prev_output_tokens.eq(self.padding_idx).any():
@@ -185,10 +221,19 @@ class StaticTransformerModel(FairseqEncoderDecoderModel):
         self.cfg = cfg
 
     @classmethod
-    def from_arch(cls, arch: Architecture, src_dict, tgt_dict, share_all_embeddings: bool = True,
-                  dropout: float = 0.0, attention_dropout: float = 0.0, activation_dropout: float = 0.0,
-                  max_source_positions: int = 1024, max_target_positions: int = 1024,
-                  cfg: "StaticTransformerConfig | None" = None) -> "StaticTransformerModel":
+    def from_arch(
+        cls,
+        arch: Architecture,
+        src_dict,
+        tgt_dict,
+        share_all_embeddings: bool = True,
+        dropout: float = 0.0,
+        attention_dropout: float = 0.0,
+        activation_dropout: float = 0.0,
+        max_source_positions: int = 1024,
+        max_target_positions: int = 1024,
+        cfg: "StaticTransformerConfig | None" = None,
+    ) -> "StaticTransformerModel":
         de, dd = arch.encoder_embed_dim, arch.decoder_embed_dim
         enc_embed = nn.Embedding(len(src_dict), de, padding_idx=src_dict.pad())
         if share_all_embeddings and de == dd:
@@ -210,8 +255,16 @@ class StaticTransformerModel(FairseqEncoderDecoderModel):
         if cfg.share_all_embeddings and src_dict != tgt_dict:
             raise CheckpointError("--share-all-embeddings needs a joined dictionary (prepare-data makes one)")
         return cls.from_arch(
-            arch, src_dict, tgt_dict, cfg.share_all_embeddings, cfg.dropout, cfg.attention_dropout,
-            cfg.activation_dropout, cfg.max_source_positions, cfg.max_target_positions, cfg,
+            arch,
+            src_dict,
+            tgt_dict,
+            cfg.share_all_embeddings,
+            cfg.dropout,
+            cfg.attention_dropout,
+            cfg.activation_dropout,
+            cfg.max_source_positions,
+            cfg.max_target_positions,
+            cfg,
         )
 
 
@@ -221,7 +274,8 @@ class StaticTransformerConfig(FairseqDataclass):
         default="", metadata={"help": "architecture YAML to build (its space is named in the file)"}
     )
     arch_spec: str = field(
-        default="", metadata={"help": "the architecture and its space as JSON; filled at build time, kept in checkpoints"}
+        default="",
+        metadata={"help": "the architecture and its space as JSON; filled at build time, kept in checkpoints"},
     )
     share_all_embeddings: bool = field(default=True, metadata={"help": "one embedding for encoder, decoder, output"})
     dropout: float = field(default=0.1, metadata={"help": "dropout"})

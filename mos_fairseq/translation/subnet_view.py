@@ -5,6 +5,7 @@ with ``arch``. Criteria, validation and fairseq's ``SequenceGenerator`` take it 
 encoder-decoder model, so the sampled architecture travels explicitly and the supernet keeps
 no "current subnet" state.
 """
+
 from __future__ import annotations
 
 from fairseq.models import FairseqEncoder, FairseqEncoderDecoderModel, FairseqIncrementalDecoder

@@ -53,6 +53,7 @@ class SuperTransformerConfig(MoSConfig):
     max_source_positions: int = field(default=1024, metadata={"help": "max source length"})
     max_target_positions: int = field(default=1024, metadata={"help": "max target length"})
 
+
 def _positions(space_dims, padding_idx: int, max_positions: int) -> nn.ModuleDict:
     # one parameter-free sinusoidal table per width, so a subnet sees a static model's positions
     return nn.ModuleDict(
@@ -61,6 +62,7 @@ def _positions(space_dims, padding_idx: int, max_positions: int) -> nn.ModuleDic
             for d in space_dims
         }
     )
+
 
 class SuperEncoderLayer(ElasticFFNLayer):
     def __init__(self, space: SearchSpace, cfg: SuperTransformerConfig, mos: MoSSpec, generator):
@@ -72,7 +74,9 @@ class SuperEncoderLayer(ElasticFFNLayer):
         self.build_ffn(d, f, mos, generator)
         self.final_layer_norm = ElasticLayerNorm(d)
 
-    def forward(self, x: Tensor, pad_mask: Tensor | None, d: int, ffn: int, heads: int, encoding: Tensor | None) -> Tensor:
+    def forward(
+        self, x: Tensor, pad_mask: Tensor | None, d: int, ffn: int, heads: int, encoding: Tensor | None
+    ) -> Tensor:
         p = scaled_dropout(self.dropout, d, self.max_dim)
         residual = x
         x = self.self_attn(x, x, heads, d, d, key_padding_mask=pad_mask)
@@ -80,6 +84,7 @@ class SuperEncoderLayer(ElasticFFNLayer):
         residual = x
         x = self.ffn(x, d, ffn, encoding, scaled_dropout(self.activation_dropout, d, self.max_dim))
         return self.final_layer_norm(residual + F.dropout(x, p, self.training), d)
+
 
 class SuperDecoderLayer(ElasticFFNLayer):
     def __init__(self, space: SearchSpace, cfg: SuperTransformerConfig, mos: MoSSpec, generator):
@@ -126,9 +131,17 @@ class SuperDecoderLayer(ElasticFFNLayer):
         x = self.ffn(x, d, ffn, encoding, scaled_dropout(self.activation_dropout, d, self.max_dim))
         return self.final_layer_norm(residual + F.dropout(x, p, self.training), d)
 
+
 class SuperTransformerEncoder(FairseqEncoder):
-    def __init__(self, cfg: SuperTransformerConfig, space: SearchSpace, dictionary, embed_tokens: ElasticEmbedding,
-                 mos: MoSSpec, generator=None):
+    def __init__(
+        self,
+        cfg: SuperTransformerConfig,
+        space: SearchSpace,
+        dictionary,
+        embed_tokens: ElasticEmbedding,
+        mos: MoSSpec,
+        generator=None,
+    ):
         super().__init__(dictionary)
         self.space, self.mos = space, mos
         self.padding_idx = dictionary.pad()
@@ -140,7 +153,9 @@ class SuperTransformerEncoder(FairseqEncoder):
             SuperEncoderLayer(space, cfg, mos, generator) for _ in range(space.max_encoder_layers)
         )
 
-    def forward(self, src_tokens: Tensor, src_lengths: Tensor | None = None, arch: Architecture | None = None, **_) -> EncoderOut:
+    def forward(
+        self, src_tokens: Tensor, src_lengths: Tensor | None = None, arch: Architecture | None = None, **_
+    ) -> EncoderOut:
         arch = arch or Architecture.largest(self.space)
         d = arch.encoder_embed_dim
         embed = lambda tokens: self.embed_tokens(tokens, d)  # noqa: E731
@@ -153,8 +168,9 @@ class SuperTransformerEncoder(FairseqEncoder):
             return layer(x, pad_mask, d, arch.encoder_ffn_dims[i], arch.encoder_heads[i], encoding)
 
         layers = self.layers[: arch.encoder_layers]
-        return run_encoder_stack(x, src_tokens, self.padding_idx, layers, run_layer, src_lengths,
-                                 max(arch.decoder_cross_spans))
+        return run_encoder_stack(
+            x, src_tokens, self.padding_idx, layers, run_layer, src_lengths, max(arch.decoder_cross_spans)
+        )
 
     @torch.jit.export
     def reorder_encoder_out(self, encoder_out: EncoderOut, new_order: Tensor) -> EncoderOut:
@@ -163,9 +179,17 @@ class SuperTransformerEncoder(FairseqEncoder):
     def max_positions(self) -> int:
         return self.max_source_positions
 
+
 class SuperTransformerDecoder(FairseqIncrementalDecoder):
-    def __init__(self, cfg: SuperTransformerConfig, space: SearchSpace, dictionary, embed_tokens: ElasticEmbedding,
-                 mos: MoSSpec, generator=None):
+    def __init__(
+        self,
+        cfg: SuperTransformerConfig,
+        space: SearchSpace,
+        dictionary,
+        embed_tokens: ElasticEmbedding,
+        mos: MoSSpec,
+        generator=None,
+    ):
         super().__init__(dictionary)
         self.space, self.mos = space, mos
         self.padding_idx = dictionary.pad()
@@ -216,6 +240,7 @@ class SuperTransformerDecoder(FairseqIncrementalDecoder):
 
     def max_positions(self) -> int:
         return self.max_target_positions
+
 
 class SuperTransformerModel(FairseqEncoderDecoderModel):
     """HAT's SuperTransformer. ``forward(..., arch=a)`` runs subnet ``a`` (default: largest)."""
@@ -270,8 +295,9 @@ class SuperTransformerModel(FairseqEncoderDecoderModel):
 
     def ffn_layers(self, arch: Architecture) -> list[tuple[str, ElasticFFNLayer]]:
         """``[(state-dict prefix, layer)]`` of the layers ``arch`` runs (what export collapses)."""
-        return [(f"encoder.layers.{i}", layer) for i, layer in enumerate(self.encoder.layers[:arch.encoder_layers])] + [
-            (f"decoder.layers.{i}", layer) for i, layer in enumerate(self.decoder.layers[:arch.decoder_layers])]
+        return [
+            (f"encoder.layers.{i}", layer) for i, layer in enumerate(self.encoder.layers[: arch.encoder_layers])
+        ] + [(f"decoder.layers.{i}", layer) for i, layer in enumerate(self.decoder.layers[: arch.decoder_layers])]
 
     def num_params(self, arch: Architecture) -> int:
         return arch.num_params(

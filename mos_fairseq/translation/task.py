@@ -41,5 +41,3 @@ class SupernetTranslationTask(SupernetTaskMixin, TranslationTask):
             extra_gen_cls_kwargs=extra_gen_cls_kwargs,
             prefix_allowed_tokens_fn=prefix_allowed_tokens_fn,
         )
-
-
