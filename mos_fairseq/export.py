@@ -12,6 +12,7 @@ leaves nothing.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 from omegaconf import OmegaConf
 
@@ -49,7 +50,7 @@ def export_subnet(
         raise CheckpointError(
             f"collapsed subnet differs from the supernet's (max |logit diff| {diff:.3g}); nothing written"
         )
-    cfg = OmegaConf.to_container(state["cfg"], resolve=True)
+    cfg = cast("dict[str, Any]", OmegaConf.to_container(state["cfg"], resolve=True))
     cfg = family.export_task_cfg({**cfg, "model": exported.model_cfg}, str(out), task)
     result = ExportResult(
         out_dir=str(out),

@@ -69,7 +69,7 @@ def load_arch(path: str | Path, space_arg: str | None = None) -> Any:
         data = yaml.safe_load(Path(path).read_text()) if Path(path).is_file() else None
     except yaml.YAMLError:
         data = None
-    family: ModelFamily = TRANSLATION
+    family = TRANSLATION
     if isinstance(data, Mapping) and isinstance(data.get("space"), str):
         try:
             family = family_of_space_data(read_space_yaml(data["space"])[1])

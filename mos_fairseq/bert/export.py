@@ -9,6 +9,7 @@ written model's MLM logits against the supernet subnet's before anything is writ
 from __future__ import annotations
 
 import argparse
+from typing import Any, cast
 
 import torch
 from omegaconf import OmegaConf
@@ -86,7 +87,10 @@ def build_export(supernet, task, arch: BertArch, force_static: bool = False) -> 
     if arch.space.kind == "homogeneous" and not force_static:
         model, model_cfg = to_roberta(static, task, supernet.cfg)
         return ExportedModel(model, model_cfg, ROBERTA, "")
-    static_cfg = {**OmegaConf.to_container(OmegaConf.structured(static.cfg)), "_name": STATIC_BERT}
+    static_cfg = {
+        **cast("dict[str, Any]", OmegaConf.to_container(OmegaConf.structured(static.cfg))),
+        "_name": STATIC_BERT,
+    }
     return ExportedModel(static, static_cfg, STATIC_BERT, "forced by --static" if force_static else "per-layer shapes")
 
 

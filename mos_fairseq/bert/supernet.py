@@ -18,6 +18,7 @@ The MoS router input is the architecture's encoding (``BertArch.normalized_featu
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +54,7 @@ def identity_(linear: ElasticLinear) -> None:
     """SuperShaper's bottleneck initialisation: identity weight, zero bias."""
     with torch.no_grad():
         linear.weight.copy_(torch.eye(linear.out_max, linear.in_max))
+        assert linear.bias is not None  # the bottleneck linears have biases
         linear.bias.zero_()
 
 
@@ -161,7 +163,7 @@ class BertSupernetModel(BaseFairseqModel):
         return extract_subnet(self, arch)
 
     def ffn_layers(self, arch: BertArch) -> list[tuple[str, BertSupernetLayer]]:
-        return [(f"layers.{i}", layer) for i, layer in enumerate(self.layers[: arch.layers])]
+        return [(f"layers.{i}", cast(BertSupernetLayer, layer)) for i, layer in enumerate(self.layers[: arch.layers])]
 
     def num_params(self, arch: BertArch) -> int:
         return arch.num_params(len(self.dictionary))

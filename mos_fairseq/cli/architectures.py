@@ -6,9 +6,13 @@ import argparse
 import json
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mos_fairseq.cli.options import add_data, add_json, add_out, add_seed, add_space, add_vocab_size, vocab_size_of
 from mos_fairseq.core.errors import UserError
+
+if TYPE_CHECKING:
+    from mos_fairseq.core.family import Arch
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
@@ -19,7 +23,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     if args.n < 0:
         raise UserError(f"--n must be >= 0, got {args.n}")
     rng = random.Random(args.seed)
-    archs: list[tuple[str, object]] = []
+    archs: list[tuple[str, Arch]] = []
     if args.largest:
         archs.append(("largest", arch_type.largest(space)))
     if args.smallest:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence, cast
 
 import torch
 
@@ -40,11 +40,11 @@ def average_checkpoints(paths: Sequence[str | Path], out: str | Path) -> dict:
     """Average the model parameters of ``paths`` into ``out``; returns a summary (inputs, updates)."""
     from omegaconf import OmegaConf
 
-    paths = [Path(p) for p in paths]
-    if not paths:
+    ckpts = [Path(p) for p in paths]
+    if not ckpts:
         raise UserError("no checkpoints to average")
     out = Path(out)
-    if any(p.resolve() == out.resolve() for p in paths if out.exists()):
+    if any(p.resolve() == out.resolve() for p in ckpts if out.exists()):
         raise UserError(f"--out '{out}' is one of the inputs; choose another file")
     if not out.parent.is_dir():
         raise UserError(f"--out '{out}': directory '{out.parent}' does not exist")
@@ -52,18 +52,18 @@ def average_checkpoints(paths: Sequence[str | Path], out: str | Path) -> dict:
     dtypes: dict[str, torch.dtype] = {}
     updates = []
     state: dict = {}
-    for path in paths:
+    for path in ckpts:
         state = read_checkpoint(path)
         model = state["model"]
         if total and set(model) != set(total):
             raise CheckpointError(
-                f"'{path}' holds other parameters than '{paths[0]}'; average checkpoints of one model"
+                f"'{path}' holds other parameters than '{ckpts[0]}'; average checkpoints of one model"
             )
         for key, value in model.items():
             if key in total and value.shape != total[key].shape:
                 raise CheckpointError(
                     f"'{path}': parameter {key} has shape {tuple(value.shape)}, "
-                    f"not {tuple(total[key].shape)} as in '{paths[0]}'"
+                    f"not {tuple(total[key].shape)} as in '{ckpts[0]}'"
                 )
             dtypes.setdefault(key, value.dtype)
             if not value.is_floating_point():  # integer buffers (e.g. step counters): the newest one's
@@ -73,12 +73,12 @@ def average_checkpoints(paths: Sequence[str | Path], out: str | Path) -> dict:
             else:
                 total[key] = value.double()
         updates.append(num_updates(state))
-    averaged = {k: (v / len(paths)).to(dtypes[k]) if v.is_floating_point() else v for k, v in total.items()}
+    averaged = {k: (v / len(ckpts)).to(dtypes[k]) if v.is_floating_point() else v for k, v in total.items()}
     cfg = state["cfg"]
-    cfg = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+    cfg = cast("dict[str, Any]", OmegaConf.to_container(cfg, resolve=True)) if OmegaConf.is_config(cfg) else dict(cfg)
     model_cfg = cfg.get("model")
     if isinstance(model_cfg, argparse.Namespace):  # legacy models (stock transformer) keep their args here
         cfg["model"] = {**vars(model_cfg), "_name": getattr(model_cfg, "_name", None) or model_cfg.arch}
-    summary = {"averaged": [str(p) for p in paths], "num_updates": updates}
+    summary = {"averaged": [str(p) for p in ckpts], "num_updates": updates}
     write_checkpoint(out, cfg, averaged, {"averaged_checkpoints": summary})
     return summary

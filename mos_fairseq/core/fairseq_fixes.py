@@ -48,7 +48,7 @@ def install_batch_by_size_fix() -> None:
         )
         return complete_batches(batches, indices)
 
-    batch_by_size._mos_fairseq_fixed = True
+    batch_by_size._mos_fairseq_fixed = True  # type: ignore[attr-defined]  # a marker attribute on a function
     batch_by_size.__doc__ = original.__doc__
     data_utils.batch_by_size = batch_by_size
 
@@ -76,7 +76,7 @@ def install_atomic_checkpoint_copy() -> None:
             return original(src_path, dst_path, overwrite)
         return atomic_copy(src_path, dst_path, overwrite)
 
-    copy._mos_fairseq_fixed = True
+    copy._mos_fairseq_fixed = True  # type: ignore[attr-defined]  # a marker attribute on a function
     PathManager.copy = staticmethod(copy)
 
 

@@ -18,7 +18,8 @@ import torch
 class Arch(Protocol):
     """One subnet of a space: a frozen value that travels explicitly (never module state)."""
 
-    space: Any
+    @property
+    def space(self) -> Any: ...  # read-only: architectures are frozen dataclasses
 
     def to_dict(self) -> dict[str, Any]: ...
     def to_json(self) -> str: ...

@@ -16,6 +16,7 @@ import torch
 
 def checkpoint_safe_globals() -> list:
     from fairseq.logging import meters
+    from numpy._core.multiarray import scalar as numpy_scalar
 
     allowed = [
         argparse.Namespace,
@@ -28,7 +29,7 @@ def checkpoint_safe_globals() -> list:
         meters.MetersDict,
         np.dtype,
         np.ndarray,
-        np._core.multiarray.scalar,
+        numpy_scalar,  # np._core.multiarray.scalar
         np.dtypes.Float64DType,
         np.dtypes.Float32DType,
         np.dtypes.Int64DType,

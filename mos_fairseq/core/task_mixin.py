@@ -18,6 +18,7 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import yaml
@@ -35,7 +36,7 @@ from mos_fairseq.core.subnet_view import DataParallelSubnet
 class SupernetTrainingConfig(FairseqDataclass):
     """The options every supernet task adds to its fairseq base task."""
 
-    supernet_sampling: ChoiceEnum(SAMPLING_METHODS) = field(
+    supernet_sampling: ChoiceEnum(SAMPLING_METHODS) = field(  # type: ignore[valid-type]  # fairseq builds the choices from this runtime annotation
         default="sandwich",
         metadata={"help": "subnets per update: spos (one random, HAT) or sandwich (largest+smallest+random)"},
     )
@@ -69,13 +70,15 @@ class SupernetTaskMixin:
     ``valid_archs`` and ``best_checkpoint_subnet``.
     """
 
+    cfg: Any  # the task's config, set by the fairseq task this is mixed into
+
     def init_supernet_state(self) -> None:
         if self.cfg.sandwich_random < 0:
             raise ArchError(f"--sandwich-random must be >= 0, got {self.cfg.sandwich_random}")
         self._last_logged_update = -1
         self._current_update = 0
         # validation loss sums of the latest pass and the best averages so far (kept in checkpoints)
-        self._valid_pass = None
+        self._valid_pass: tuple[int, dict[str, list[float]]] | None = None  # (update, {subnet: [loss sum, size]})
         self._best_valid_losses: dict[str, float] = {}
 
     # ---- training -----------------------------------------------------------------------

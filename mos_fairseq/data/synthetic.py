@@ -166,7 +166,7 @@ def write_corpus(
     seen: set[str] = set()
     counts = {}
     for split, n in (("train", n_train), ("valid", n_valid), ("test", n_test)):
-        pairs = []
+        pairs: list[tuple[str, str]] = []
         while len(pairs) < n:
             en, de = sentence_pair(rng)
             if en in seen:  # keep valid/test disjoint from train and from each other

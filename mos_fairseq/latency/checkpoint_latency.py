@@ -62,8 +62,8 @@ def measure_checkpoints(
     out = Path(out)
     if out.is_dir():
         raise UserError(f"--out '{out}' is a directory; give a JSON file")
-    paths = [Path(p) for p in paths]
-    for p in paths:
+    ckpts = [Path(p) for p in paths]
+    for p in ckpts:
         if not p.is_file():
             raise UserError(f"checkpoint '{p}' not found")
     threads = protocol.threads or torch.get_num_threads()
@@ -91,7 +91,7 @@ def measure_checkpoints(
             "units": "milliseconds",
             "models": {},
         }
-    for path in paths:
+    for path in ckpts:
         name = str(path.resolve())
         entry = data["models"].get(name)
         if entry and entry.get("file") == _key(path):

@@ -25,7 +25,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 import torch
@@ -110,7 +110,7 @@ class LatencyEstimator:
     y_mean: float
     y_scale: float
     models: list[nn.Sequential]
-    linear: tuple[list[float], float] = ((), 0.0)  # weights and bias in standardised units
+    linear: tuple[Sequence[float], float] = ((), 0.0)  # weights and bias in standardised units
     space: dict | None = None
     info: dict[str, Any] = field(default_factory=dict)
     feature_names: tuple[str, ...] = FEATURE_NAMES
@@ -212,6 +212,7 @@ class LatencyEstimator:
 
             trees = predict_json_model(self.trees, x)
             out = trees if out is None else (out + trees) / 2
+        out = cast(np.ndarray, out)  # set: a gbt recipe has its trees
         ms = out * self.y_scale + self.y_mean
         if self.adaptation:  # another device: a * (this estimator) + b + ridge correction on the features
             a = self.adaptation
@@ -345,8 +346,9 @@ def _train_one(
     bs = min(recipe.batch_size, n)
     if recipe.linear_skip:  # start from a zero residual so "stop at step 0" means "linear only"
         with torch.no_grad():
-            model[-1].weight.zero_()
-            model[-1].bias.zero_()
+            last = cast(nn.Linear, model[-1])
+            last.weight.zero_()
+            last.bias.zero_()
     best_loss, best_state, best_step = float("inf"), None, 0
 
     def validate(step: int) -> None:

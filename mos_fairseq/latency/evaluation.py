@@ -156,7 +156,7 @@ def evaluate(
     p = data.params[:, None] / 1e6
     predictions["linear_params"] = _linear(p[split.train], y[split.train])(p[split.test])
     measured = y[split.test]
-    report = {
+    report: dict[str, Any] = {
         "data": data.path,
         "format": data.format,
         "rows": len(data),

@@ -129,7 +129,7 @@ def measure_model(model, protocol: Protocol, timer: Callable[[], float] = time.p
     def encode():
         return model.encoder(src, src_lengths)
 
-    def decode(encoder_out):
+    def decode(encoder_out: Any) -> None:
         encoder_out = model.encoder.reorder_encoder_out(encoder_out, beam_order)
         state: dict = {}
         for step in range(protocol.tgt_len):

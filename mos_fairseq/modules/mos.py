@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable, cast
 
 import torch
 import torch.nn.functional as F
@@ -125,7 +125,8 @@ class ArchRouter(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(a, b, device="meta") for a, b in zip(sizes[:-1], sizes[1:])).to_empty(
             device="cpu"
         )
-        for linear in self.layers:  # nn.Linear's default init, drawn from the MoS generator
+        # nn.Linear's default init, drawn from the MoS generator
+        for linear in cast("Iterable[nn.Linear]", self.layers):
             bound = 1.0 / math.sqrt(linear.in_features)
             _uniform(linear.weight, bound, generator)
             _uniform(linear.bias, bound, generator)
@@ -134,7 +135,7 @@ class ArchRouter(nn.Module):
         device_type = encoding.device.type
         with torch.autocast(device_type=device_type, enabled=False):
             x = encoding.float()
-            for i, linear in enumerate(self.layers):
+            for i, linear in enumerate(cast("Iterable[nn.Linear]", self.layers)):
                 if i > 0:
                     x = F.dropout(F.relu(x), self.dropout, self.training)
                 x = F.linear(x, linear.weight.float(), linear.bias.float())

@@ -191,8 +191,8 @@ class EvolutionarySearch:
         ):
             for _ in range(n_mut):
                 child = (
-                    self._child(lambda: self.mutate(rng.choice(group), p, rng), c, taken)
-                    if group  # noqa: B023 (called at once)
+                    self._child(lambda: self.mutate(rng.choice(group), p, rng), c, taken)  # noqa: B023 (called at once)
+                    if group
                     else self._random_admissible(c, rng, taken)
                 )
                 if child is not None:

@@ -14,11 +14,11 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, cast
 
 from mos_fairseq.core.files import write_text_atomic
 from mos_fairseq.search.evolution import Candidate
-from mos_fairseq.translation.architecture import FEATURE_NAMES
+from mos_fairseq.translation.architecture import FEATURE_NAMES, Architecture
 
 CANDIDATE_COLUMNS = ("arch", "iteration", "params", "predicted_latency_ms", "valid_loss") + FEATURE_NAMES
 
@@ -50,7 +50,7 @@ def _csv_text(rows: Sequence[Candidate], devices: Sequence[str | None] = (None,)
                 *["" if lat is None else f"{lat:.4f}" for lat in lats],
                 f"{c.loss:.6f}",
             ]
-            + ([f"{v:g}" for v in c.arch.features()] if with_features else [])
+            + ([f"{v:g}" for v in cast(Architecture, c.arch).features()] if with_features else [])
         )
     return buf.getvalue()
 

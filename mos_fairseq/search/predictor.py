@@ -119,7 +119,7 @@ class LossPredictor:
     ) -> LossPredictor:
         return cls(to_json_model(kind, fit_sklearn(kind, x, y, seed)), dict(info or {}))
 
-    def predict(self, x: Sequence[Sequence[float]]) -> np.ndarray:
+    def predict(self, x: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
         return predict_json_model(self.spec, np.asarray(x, dtype=np.float64))
 
     def predict_arch(self, arch) -> float:
@@ -150,7 +150,8 @@ def sample_scored_subnets(supernet, batches, n: int, seed: int, device: str = "c
     evaluator = SubnetEvaluator(supernet, batches, device=device)
     rng = random.Random(seed)
     arch_type, space = supernet.arch_type, supernet.space
-    archs, seen = [arch_type.largest(space), arch_type.smallest(space)], set()
+    archs = [arch_type.largest(space), arch_type.smallest(space)]
+    seen: set[str] = set()
     seen.update(a.to_json() for a in archs)
     for _ in range(50 * n):
         if len(archs) >= n:

@@ -176,6 +176,7 @@ def run_search(inputs: SearchInputs) -> list[dict]:
         best, extra = verify_latency(best, inputs.constraints, estimators, search.candidates(state))
     if predictor is not None:  # the picks scored for real: predicted vs measured loss
         for c, b in zip(inputs.constraints, best):
+            assert b is not None  # check_feasible: every constraint admits a candidate
             extra.setdefault(c.name, {})["evaluated_valid_loss"] = round(evaluator.compute(b.arch), 6)
     from mos_fairseq.search.outputs import write_outputs
 

@@ -12,7 +12,7 @@ import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, TypeVar
 
 import yaml
 
@@ -329,20 +329,25 @@ class Architecture:
         )
 
 
-def attention_params(q_in: int, kv_in: int, out: int, qkv: int) -> int:
+# Parameter counts are polynomials in the sizes: exact for integer sizes, and for mean widths (floats;
+# see mos_fairseq.latency.dataset.params_from_features) the mean count.
+Size = TypeVar("Size", int, float)
+
+
+def attention_params(q_in: Size, kv_in: Size, out: Size, qkv: Size) -> Size:
     """q/k/v projections to ``qkv`` plus the output projection, all with biases."""
     return (q_in * qkv + qkv) + 2 * (kv_in * qkv + qkv) + (qkv * out + out)
 
 
-def ffn_params(d: int, f: int) -> int:
+def ffn_params(d: Size, f: Size) -> Size:
     return (d * f + f) + (f * d + d)
 
 
-def encoder_layer_params(d: int, f: int, qkv: int) -> int:
+def encoder_layer_params(d: Size, f: Size, qkv: Size) -> Size:
     return attention_params(d, d, d, qkv) + ffn_params(d, f) + 2 * (2 * d)
 
 
-def decoder_layer_params(d: int, d_enc: int, f: int, qkv: int) -> int:
+def decoder_layer_params(d: Size, d_enc: Size, f: Size, qkv: Size) -> Size:
     return attention_params(d, d, d, qkv) + attention_params(d, d_enc, d, qkv) + ffn_params(d, f) + 3 * (2 * d)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import fields
+from typing import Any, cast
 
 import torch
 from omegaconf import OmegaConf
@@ -140,7 +141,7 @@ def build_export(supernet, task, arch: Architecture, force_static: bool = False)
         )
         return ExportedModel(
             static,
-            {**OmegaConf.to_container(OmegaConf.structured(static_cfg)), "_name": STATIC_MODEL},
+            {**cast("dict[str, Any]", OmegaConf.to_container(OmegaConf.structured(static_cfg))), "_name": STATIC_MODEL},
             STATIC_MODEL,
             reason,
         )

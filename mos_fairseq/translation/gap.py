@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -126,13 +127,13 @@ def run_gap(
     texts = {a.stem: a.read_text() for a in archs}
     standalone = {}
     for a in archs:
-        ckpt = Path(standalone_dir) / a.stem / "checkpoint_best.pt"
-        key = measurement_key(ckpt, texts[a.stem], bleu_subset, loss_subset, max_sentences)
+        ckpt_path = Path(standalone_dir) / a.stem / "checkpoint_best.pt"
+        key = measurement_key(ckpt_path, texts[a.stem], bleu_subset, loss_subset, max_sentences)
         standalone[a.stem] = cached_measurement(
             cache,
             f"standalone {a.stem}",
             key,
-            lambda ckpt=ckpt: standalone_metrics(ckpt, data, bleu_subset, loss_subset, max_sentences),
+            partial(standalone_metrics, ckpt_path, data, bleu_subset, loss_subset, max_sentences),
         )
     result: dict = {
         "archs": [a.stem for a in archs],
@@ -150,7 +151,7 @@ def run_gap(
                 cache,
                 f"{ckpt} {a.stem}",
                 key,
-                lambda a=a, ckpt=ckpt: supernet_metrics(ckpt, data, a, bleu_subset, loss_subset, max_sentences),
+                partial(supernet_metrics, ckpt, data, a, bleu_subset, loss_subset, max_sentences),
             )
         names = result["archs"]
         result["supernets"][ckpt] = {

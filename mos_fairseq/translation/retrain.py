@@ -153,6 +153,7 @@ def retrain_command(
             raise UserError(f"--arch '{arch}' is not a file")
         models, from_scratch = arch_model_args(arch, space), True
     else:
+        assert export_dir is not None  # exactly one of export_dir and arch
         export = Path(export_dir)
         if not (export / "checkpoint.pt").is_file():
             raise UserError(f"--export-dir '{export}' has no checkpoint.pt (run mos-nas export first)")
