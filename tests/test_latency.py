@@ -553,3 +553,57 @@ def test_adapting_an_estimator_to_a_new_device_from_few_rows(tmp_path):
     assert rep["chosen"] == "adapted" and "mlp" in rep["models"] and "adapted from" in out
     assert rep["models"]["adapted"]["rmse"] < rep["models"]["mlp"]["rmse"]
     assert LatencyEstimator.load(tmp_path / "new.safetensors").adaptation is not None
+
+
+TORCH_ONLY = """
+import runpy, sys
+sys.modules["fairseq"] = None  # the runner must work where neither is installed
+sys.modules["mos_fairseq"] = None
+sys.argv = ["torch_latency.py", *sys.argv[1:]]
+runpy.run_path(sys.argv[0].replace("torch_latency.py", r"{script}"), run_name="__main__")
+"""
+
+
+def test_torch_only_runner_times_a_plan_into_our_csv_format(tmp_path):
+    """measure-latency --plan + scripts/torch_latency.py (torch only): the same architectures, parameters
+    and features as measure-latency writes, positive latencies, a sidecar mos-nas reads, and a rerun
+    that continues instead of repeating."""
+    import subprocess
+    import sys
+
+    common = [
+        "--space",
+        "tiny",
+        "--n-archs",
+        "5",
+        "--repeats",
+        "3",
+        "--warmup",
+        "1",
+        "--src-len",
+        "6",
+        "--tgt-len",
+        "4",
+        "--beam",
+        "2",
+        "--threads",
+        "1",
+        "--vocab-size",
+        "48",
+        "--order",
+        "spread",
+    ]
+    run_cli("measure-latency", *common, "--plan", str(tmp_path / "plan.json"))
+    run_cli("measure-latency", *common, "--out", str(tmp_path / "host.csv"), "--no-progress")
+    code = TORCH_ONLY.format(script=str(REPO / "scripts" / "torch_latency.py"))
+    cmd = [sys.executable, "-c", code, "--plan", str(tmp_path / "plan.json"), "--out", str(tmp_path / "board.csv")]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    host, board = read_latency_csv(tmp_path / "host.csv"), read_latency_csv(tmp_path / "board.csv")
+    assert board.archs == host.archs and np.array_equal(board.features, host.features)
+    assert np.array_equal(board.params, host.params) and np.all(board.total_ms > 0)
+    side = json.loads((tmp_path / "board.json").read_text())
+    assert side["protocol"]["repeats"] == 3 and side["order"] == "spread" and side["device"]["torch_threads"] == 1
+    before = (tmp_path / "board.csv").read_text()
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode == 0 and (tmp_path / "board.csv").read_text() == before

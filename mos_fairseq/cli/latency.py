@@ -64,6 +64,17 @@ def cmd_measure_latency(args: argparse.Namespace) -> None:
         trim=args.trim,
         vocab_size=vocab,
     )
+    if args.plan:
+        from mos_fairseq.latency.measure import write_plan
+
+        n = write_plan(space, protocol, args.n_archs, args.seed, args.plan, args.order)
+        print(
+            f"wrote the plan of {n} architecture(s) to {args.plan}: on the device, "
+            f"python torch_latency.py --plan {Path(args.plan).name} --out DEVICE.csv"
+        )
+        return None
+    if not args.out:
+        raise UserError("give --out CSV (or --plan JSON to measure elsewhere)")
     try:
         measured = measure_space(
             space,
@@ -245,7 +256,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_vocab_size(p, "vocabulary size (default: the space's, or --data's)")
     add_data(p, "fairseq data directory whose dictionary sets the vocabulary size")
     add_seed(p)
-    add_out(p, "CSV to write or continue, e.g. latency_data/NAME.csv")
+    add_out(p, "CSV to write or continue, e.g. latency_data/NAME.csv", required=False)
+    p.add_argument(
+        "--plan",
+        help="instead of measuring here: write the architectures and protocol as a plan JSON for "
+        "scripts/torch_latency.py, which times them on a device with only PyTorch",
+    )
     p.add_argument(
         "--order",
         choices=("uniform", "spread"),

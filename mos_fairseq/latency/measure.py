@@ -365,3 +365,52 @@ def measure_space(
         append_row(out, row, columns)
         bar.set_postfix(enc=f"{row['latency_mean_encoder']:.1f}ms", dec=f"{row['latency_mean_decoder']:.1f}ms")
     return len(todo)
+
+
+PLAN_VERSION = 1
+
+
+def write_plan(space: Any, protocol: Protocol, n_archs: int, seed: int, out: str | Path, order: str = "uniform") -> int:
+    """``measure-latency --plan``: the architectures a campaign would measure, with everything the
+    torch-only runner (``scripts/torch_latency.py``) needs to time them and write this CSV format on a
+    device without fairseq: per architecture its id, JSON, parameters, latency features and layer
+    sizes; the protocol, space, seed and columns. Returns the number of architectures."""
+    family = family_of(space)
+    if family.encoder_only:
+        raise UserError("--plan: the torch-only runner builds encoder-decoder models; give a translation space")
+    out = Path(out)
+    if out.is_dir():
+        raise UserError(f"--plan '{out}' is a directory; give the JSON file to write")
+    archs = architectures_in_order(space, n_archs, seed, order)
+    entries = [
+        {
+            "arch_id": i,
+            "arch": a.to_json(),
+            "params": family.num_params(a, protocol.vocab_size),
+            "features": dict(zip(space.latency_feature_names, a.latency_features(protocol.vocab_size))),
+            "spec": {
+                "encoder_embed_dim": a.encoder_embed_dim,
+                "decoder_embed_dim": a.decoder_embed_dim,
+                "qkv_dim": a.qkv_dim,
+                "encoder_layers": [list(x) for x in zip(a.encoder_ffn_dims, a.encoder_heads)],
+                "decoder_layers": [
+                    list(x)
+                    for x in zip(a.decoder_ffn_dims, a.decoder_self_heads, a.decoder_cross_heads, a.decoder_cross_spans)
+                ],
+            },
+        }
+        for i, a in enumerate(archs)
+    ]
+    plan = {
+        "version": PLAN_VERSION,
+        "tool": "mos-nas measure-latency --plan",
+        "space": space.to_dict(),
+        "seed": seed,
+        "order": order,
+        "protocol": protocol.to_dict(),
+        "vocab_size": protocol.vocab_size,
+        "columns": list(our_columns(space.latency_feature_names)),
+        "archs": entries,
+    }
+    write_text_atomic(out, json.dumps(plan) + "\n")
+    return len(entries)

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from mos_fairseq.core.errors import ArchError, UserError
 from mos_fairseq.core.family import Arch, ModelFamily
-from mos_fairseq.search.constraints import Constraint
+from mos_fairseq.search.constraints import AnyConstraint
 
 MAX_TRIES = 2000  # attempts to draw one admissible child before giving up on that slot
 
@@ -100,7 +100,7 @@ class EvolutionarySearch:
     def __init__(
         self,
         space: Any,
-        constraints: list[Constraint],
+        constraints: list[AnyConstraint],
         config: EvolutionConfig,
         costs: Callable[[Any], dict[str, float]],
         loss: Callable[[Any], float],
@@ -118,7 +118,7 @@ class EvolutionarySearch:
             self._cost_cache[key] = self._costs(arch)
         return self._cost_cache[key]
 
-    def allowed(self, arch: Arch, c: Constraint) -> bool:
+    def allowed(self, arch: Arch, c: AnyConstraint) -> bool:
         return c.allows(self.costs(arch))
 
     def check_feasible(self, rng_seed: int = 12345, samples: int = 2000) -> None:
@@ -140,14 +140,14 @@ class EvolutionarySearch:
                     f"and none of {samples} random subnets satisfies it"
                 )
 
-    def _random_admissible(self, c: Constraint, rng: random.Random, taken: set[str]) -> Arch | None:
+    def _random_admissible(self, c: AnyConstraint, rng: random.Random, taken: set[str]) -> Arch | None:
         for _ in range(MAX_TRIES):
             arch = self.arch_type.random(self.space, rng)
             if arch.to_json() not in taken and self.allowed(arch, c):
                 return arch
         return None
 
-    def _child(self, make: Callable[[], Arch], c: Constraint, taken: set[str]) -> Arch | None:
+    def _child(self, make: Callable[[], Arch], c: AnyConstraint, taken: set[str]) -> Arch | None:
         for _ in range(MAX_TRIES):
             try:
                 arch = make()
@@ -172,7 +172,7 @@ class EvolutionarySearch:
                     pop.append(arch)
         return pop
 
-    def parents_of(self, population: list[Arch], losses: dict[str, float], c: Constraint) -> list[Arch]:
+    def parents_of(self, population: list[Arch], losses: dict[str, float], c: AnyConstraint) -> list[Arch]:
         admitted = [a for a in population if self.allowed(a, c)]
         admitted.sort(key=lambda a: (losses[a.to_json()], a.to_json()))
         return admitted[: self.config.parents]

@@ -19,7 +19,7 @@ from typing import Any
 from mos_fairseq.core.errors import DataError, UserError
 from mos_fairseq.core.files import write_text_atomic
 from mos_fairseq.registry import family_of
-from mos_fairseq.search.constraints import Constraint
+from mos_fairseq.search.constraints import AnyConstraint
 from mos_fairseq.search.evolution import EvolutionarySearch, EvolutionConfig, SearchState
 from mos_fairseq.search.fitness import FitnessCache, SubnetEvaluator, ValidationBatches
 
@@ -30,7 +30,7 @@ STATE_FILE = "search_state.json"
 class SearchInputs:
     checkpoint: str
     data: str | None
-    constraints: list[Constraint]
+    constraints: list[AnyConstraint]
     config: EvolutionConfig
     out: str
     space: str | None = None
