@@ -2,6 +2,7 @@
 smallest subnet perplexity per supernet, SuperShaper's Table 6 (shapes at equal parameter counts),
 and the SST-2 fine-tuning of an exported subnet against the same model from random weights.
 Parts whose runs have not finished are listed as pending."""
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,13 @@ def validation_curves(work: Path, names: list[str]) -> list[str]:
         return []
     steps = sorted({u for pts in curves.values() for u in pts})
     cols = list(curves)
-    md = ["", "### During training (fairseq's validation at every checkpoint; ppl of the largest / smallest subnet)", "",
-          "| updates | " + " | ".join(cols) + " |", "|---:|" + "---:|" * len(cols)]
+    md = [
+        "",
+        "### During training (fairseq's validation at every checkpoint; ppl of the largest / smallest subnet)",
+        "",
+        "| updates | " + " | ".join(cols) + " |",
+        "|---:|" + "---:|" * len(cols),
+    ]
     for u in steps:
         cells = [f"{curves[c][u][0]:.1f} / {curves[c][u][1]:.1f}" if u in curves[c] else "-" for c in cols]
         md.append(f"| {u:,} | " + " | ".join(cells) + " |")
@@ -49,8 +55,9 @@ def main() -> None:
     ap.add_argument("--updates", type=int, default=600)
     ap.add_argument("--max-tokens", type=int, default=2048)
     ap.add_argument("--ft-updates", type=int, default=1800)
-    ap.add_argument("--pilot", help="the work dir of a shorter run of the same study: its perplexities "
-                    "are shown beside these")
+    ap.add_argument(
+        "--pilot", help="the work dir of a shorter run of the same study: its perplexities are shown beside these"
+    )
     ap.add_argument("--notes", help="a markdown file appended as the discussion")
     ap.add_argument("--out", default="benchmarks/results/bert.md")
     args = ap.parse_args()
@@ -79,11 +86,17 @@ def main() -> None:
     if pilot:
         for log in (pilot / "supernets").glob("*/train.log"):
             pilot_updates[log.parent.name] = train_progress(log)["updates"]
-        md += [f"`valid ppl (pilot)`: the same supernet after the pilot's "
-               f"{'/'.join(str(v) for v in sorted(set(pilot_updates.values())))} updates (`{pilot}`).", ""]
-    md += ["| supernet | space | MoS | subnet | params | updates | valid ppl | test ppl"
-           + (" | valid ppl (pilot)" if pilot else "") + " | s/update (median) |",
-           "|---|---|---|---|---:|---:|---:|---:|" + ("---:|" if pilot else "") + "---:|"]
+        md += [
+            f"`valid ppl (pilot)`: the same supernet after the pilot's "
+            f"{'/'.join(str(v) for v in sorted(set(pilot_updates.values())))} updates (`{pilot}`).",
+            "",
+        ]
+    md += [
+        "| supernet | space | MoS | subnet | params | updates | valid ppl | test ppl"
+        + (" | valid ppl (pilot)" if pilot else "")
+        + " | s/update (median) |",
+        "|---|---|---|---|---:|---:|---:|---:|" + ("---:|" if pilot else "") + "---:|",
+    ]
     names = sorted(p.name for p in (work / "supernets").glob("*")) if (work / "supernets").is_dir() else []
     pending = []
     for name in names:
@@ -99,11 +112,17 @@ def main() -> None:
             pilot_cell = ""
             if pilot:
                 pilot_res = pilot / "eval" / f"{name}_{which}.json"
-                pilot_cell = (f" {json.loads(pilot_res.read_text())['valid']['valid_ppl']:.2f} |"
-                              if pilot_res.is_file() else " - |")
-            md.append(f"| {name} | bert_cpu_{space} | {mos} | {which} | {res['valid']['params']:,} | "
-                      f"{summary['updates']:,} | {res['valid']['valid_ppl']:.2f} | {res['test']['valid_ppl']:.2f} |"
-                      + pilot_cell + (f" {rate:.2f} |" if rate else " - |"))
+                pilot_cell = (
+                    f" {json.loads(pilot_res.read_text())['valid']['valid_ppl']:.2f} |"
+                    if pilot_res.is_file()
+                    else " - |"
+                )
+            md.append(
+                f"| {name} | bert_cpu_{space} | {mos} | {which} | {res['valid']['params']:,} | "
+                f"{summary['updates']:,} | {res['valid']['valid_ppl']:.2f} | {res['test']['valid_ppl']:.2f} |"
+                + pilot_cell
+                + (f" {rate:.2f} |" if rate else " - |")
+            )
     if pending:
         md += ["", f"Pending: {', '.join(pending)}."]
 
@@ -115,35 +134,49 @@ def main() -> None:
         data = json.loads(shapes.read_text())
         meta, rows = data["meta"], data["rows"]
         nets = list(meta["supernets"])
-        md += [f"`python benchmarks/bert_shapes.py` on `{meta['space']}` ({meta['subset']} split, "
-               f"{meta['sentences']} blocks). Targets: the rectangles at widths {meta['widths']}; each template's "
-               f"shape is the one closest to the target among all 7^6 shapes; {meta['random']} random shapes "
-               f"per target drawn uniformly among shapes within {meta['tolerance']:.0%} of it (seed {meta['seed']}).", ""]
+        md += [
+            f"`python benchmarks/bert_shapes.py` on `{meta['space']}` ({meta['subset']} split, "
+            f"{meta['sentences']} blocks). Targets: the rectangles at widths {meta['widths']}; each template's "
+            f"shape is the one closest to the target among all 7^6 shapes; {meta['random']} random shapes "
+            f"per target drawn uniformly among shapes within {meta['tolerance']:.0%} of it (seed {meta['seed']}).",
+            "",
+        ]
         for target in sorted({r["target"] for r in rows}):
             group = [r for r in rows if r["target"] == target]
-            md += [f"### target {target:,} parameters", "",
-                   "| shape | hidden sizes (layers 1-6) | params | " + " | ".join(f"ppl ({n})" for n in nets) + " |",
-                   "|---|---|---:|" + "---:|" * len(nets)]
+            md += [
+                f"### target {target:,} parameters",
+                "",
+                "| shape | hidden sizes (layers 1-6) | params | " + " | ".join(f"ppl ({n})" for n in nets) + " |",
+                "|---|---|---:|" + "---:|" * len(nets),
+            ]
             for r in group:
                 if r["template"] == "random":
                     continue
-                md.append(f"| {r['template']} | {' '.join(map(str, r['hidden']))} | {r['params']:,} | "
-                          + " | ".join(f"{r['ppl'][n]:.2f}" for n in nets) + " |")
+                md.append(
+                    f"| {r['template']} | {' '.join(map(str, r['hidden']))} | {r['params']:,} | "
+                    + " | ".join(f"{r['ppl'][n]:.2f}" for n in nets)
+                    + " |"
+                )
             rnd = [r for r in group if r["template"] == "random"]
             if rnd:
                 cells = []
                 for n in nets:
                     v = [r["ppl"][n] for r in rnd]
                     cells.append(f"{statistics.mean(v):.2f} (min {min(v):.2f}, max {max(v):.2f})")
-                md.append(f"| random (mean of {len(rnd)}) | - | {round(statistics.mean(r['params'] for r in rnd)):,} | "
-                          + " | ".join(cells) + " |")
+                md.append(
+                    f"| random (mean of {len(rnd)}) | - | {round(statistics.mean(r['params'] for r in rnd)):,} | "
+                    + " | ".join(cells)
+                    + " |"
+                )
                 for n in nets:
                     cigar = next(r["ppl"][n] for r in group if r["template"].startswith("cigar"))
                     better = sum(r["ppl"][n] > cigar for r in rnd)
                     md.append("")
-                    md.append(f"- {n}: the cigar shape beats {better} of {len(rnd)} random shapes; best template "
-                              f"{min((r for r in group if r['template'] != 'random'), key=lambda r: r['ppl'][n])['template']}, "
-                              f"worst {max((r for r in group if r['template'] != 'random'), key=lambda r: r['ppl'][n])['template']}.")
+                    md.append(
+                        f"- {n}: the cigar shape beats {better} of {len(rnd)} random shapes; best template "
+                        f"{min((r for r in group if r['template'] != 'random'), key=lambda r: r['ppl'][n])['template']}, "
+                        f"worst {max((r for r in group if r['template'] != 'random'), key=lambda r: r['ppl'][n])['template']}."
+                    )
             md.append("")
     else:
         md += ["Pending (needs the two bottleneck supernets).", ""]
@@ -151,15 +184,25 @@ def main() -> None:
     md += ["## Fine-tuning an exported subnet on SST-2 (GLUE format)", ""]
     ft = work / "finetune"
     arch = (ft / "arch.yml").read_text().strip() if (ft / "arch.yml").is_file() else "?"
-    export = json.loads((ft / "export" / "export.json").read_text()) if (ft / "export" / "export.json").is_file() else None
-    md += [f"Subnet `{arch}` of the homogeneous neuron-MoS supernet, exported to stock fairseq `roberta`"
-           + (f" ({export['params']:,} parameters, max MLM-logit difference to the supernet subnet "
-              f"{export['max_logit_diff']:.1e})" if export else "")
-           + "; `mos-nas prepare-glue --task SST-2` (`../shared/data/glue/SST-2`: 60,614 train / 6,735 dev "
-           f"sentences) and its `finetune.sh` (stock `fairseq-train --task sentence_prediction`), {args.ft_updates} "
-           "updates of 32 sentences, lr 1e-4, the same for both rows; the baseline is the same architecture from "
-           "random weights (`FINETUNE_FROM=`). Accuracy on the dev split, evaluated every 200 updates.", "",
-           "| start | best dev accuracy | final dev accuracy | final dev loss |", "|---|---:|---:|---:|"]
+    export = (
+        json.loads((ft / "export" / "export.json").read_text()) if (ft / "export" / "export.json").is_file() else None
+    )
+    md += [
+        f"Subnet `{arch}` of the homogeneous neuron-MoS supernet, exported to stock fairseq `roberta`"
+        + (
+            f" ({export['params']:,} parameters, max MLM-logit difference to the supernet subnet "
+            f"{export['max_logit_diff']:.1e})"
+            if export
+            else ""
+        )
+        + "; `mos-nas prepare-glue --task SST-2` (`../shared/data/glue/SST-2`: 60,614 train / 6,735 dev "
+        f"sentences) and its `finetune.sh` (stock `fairseq-train --task sentence_prediction`), {args.ft_updates} "
+        "updates of 32 sentences, lr 1e-4, the same for both rows; the baseline is the same architecture from "
+        "random weights (`FINETUNE_FROM=`). Accuracy on the dev split, evaluated every 200 updates.",
+        "",
+        "| start | best dev accuracy | final dev accuracy | final dev loss |",
+        "|---|---:|---:|---:|",
+    ]
     runs = [(ft / "pretrained", "exported supernet subnet"), (ft / "scratch", "random weights")]
     if pilot:
         runs.insert(1, (pilot / "finetune" / "pretrained", "exported subnet of the pilot's supernet"))
@@ -168,8 +211,10 @@ def main() -> None:
         if s is None:
             md.append(f"| {label} | pending | | |")
         else:
-            md.append(f"| {label} | {float(s['best']['accuracy']):.2f} | {float(s['final']['accuracy']):.2f} | "
-                      f"{float(s['final']['loss']):.3f} |")
+            md.append(
+                f"| {label} | {float(s['best']['accuracy']):.2f} | {float(s['final']['accuracy']):.2f} | "
+                f"{float(s['final']['loss']):.3f} |"
+            )
     dev = Path(__file__).resolve().parent.parent.parent / "shared/data/glue/SST-2/dev.tsv"
     if dev.is_file():
         labels = [line.rsplit("\t", 1)[-1].strip() for line in dev.read_text().splitlines()[1:] if line.strip()]

@@ -11,6 +11,7 @@ are enumerated), random shapes are drawn uniformly among the shapes within --tol
         --supernet standard=runs/bert/supernets/bottleneck_none/checkpoint_last.pt \\
         --supernet neuron=runs/bert/supernets/bottleneck_neuron/checkpoint_last.pt --out runs/bert/shapes
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,9 @@ import random
 from pathlib import Path
 from typing import Callable
 
+from mos_fairseq.bert.architecture import BertArch
 from mos_fairseq.bert.shape import cigar_shape
-from mos_fairseq.bert.space import BertArch, BertSpace
+from mos_fairseq.bert.space import BertSpace
 
 Shape = tuple[int, ...]
 
@@ -70,13 +72,16 @@ def shape_table(space: BertSpace, vocab: int) -> dict[Shape, int]:
     n = space.max_layers
     heads, ffn = (space.heads[-1],) * n, (space.ffn_dim[-1],) * n
     base = BertArch(space, (space.hidden[0],) * n, heads, ffn).num_params(vocab)
-    price = {h: BertArch(space, (h,) + (space.hidden[0],) * (n - 1), heads, ffn).num_params(vocab) - base
-             for h in space.hidden}
+    price = {
+        h: BertArch(space, (h,) + (space.hidden[0],) * (n - 1), heads, ffn).num_params(vocab) - base
+        for h in space.hidden
+    }
     return {s: base + sum(price[h] for h in s) for s in itertools.product(space.hidden, repeat=n)}
 
 
-def pick_shapes(space: BertSpace, vocab: int, width: int, n_random: int, tolerance: float,
-                rng: random.Random) -> list[dict]:
+def pick_shapes(
+    space: BertSpace, vocab: int, width: int, n_random: int, tolerance: float, rng: random.Random
+) -> list[dict]:
     table = shape_table(space, vocab)
     target = table[(width,) * space.max_layers]
     picks = []
@@ -94,7 +99,7 @@ def pick_shapes(space: BertSpace, vocab: int, width: int, n_random: int, toleran
 
 
 def main() -> None:
-    from mos_fairseq.checkpoints import load_supernet
+    from mos_fairseq.loading import load_supernet
     from mos_fairseq.search.fitness import SubnetEvaluator, ValidationBatches
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -125,19 +130,33 @@ def main() -> None:
     rows = []
     for width in args.widths:
         for pick in pick_shapes(space, vocab, width, args.random, args.tolerance, rng):
-            arch = BertArch(space, tuple(pick["hidden"]), (space.heads[-1],) * space.max_layers,
-                            (space.ffn_dim[-1],) * space.max_layers)
+            arch = BertArch(
+                space,
+                tuple(pick["hidden"]),
+                (space.heads[-1],) * space.max_layers,
+                (space.ffn_dim[-1],) * space.max_layers,
+            )
             assert arch.num_params(vocab) == pick["params"]
             pick["ppl"] = {name: 2 ** ev.loss(arch) for name, ev in evaluators.items()}
             rows.append(pick)
-            print(f"{pick['target']:>9,} {pick['template']:<18} {pick['hidden']} {pick['params']:,} "
-                  + " ".join(f"{k} {v:.2f}" for k, v in pick["ppl"].items()), flush=True)
+            print(
+                f"{pick['target']:>9,} {pick['template']:<18} {pick['hidden']} {pick['params']:,} "
+                + " ".join(f"{k} {v:.2f}" for k, v in pick["ppl"].items()),
+                flush=True,
+            )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"space": space.name, "vocab": vocab, "subset": args.subset, "widths": args.widths,
-            "tolerance": args.tolerance, "random": args.random, "seed": args.seed,
-            "supernets": dict(item.split("=", 1) for item in args.supernet),
-            "sentences": next(iter(evaluators.values())).batches.sentences}
+    meta = {
+        "space": space.name,
+        "vocab": vocab,
+        "subset": args.subset,
+        "widths": args.widths,
+        "tolerance": args.tolerance,
+        "random": args.random,
+        "seed": args.seed,
+        "supernets": dict(item.split("=", 1) for item in args.supernet),
+        "sentences": next(iter(evaluators.values())).batches.sentences,
+    }
     tmp = out / "shapes.json.tmp"
     tmp.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     tmp.replace(out / "shapes.json")

@@ -1,4 +1,5 @@
 """Helpers shared by the CPU benchmarks: a synthetic dictionary and a fixed random batch."""
+
 from __future__ import annotations
 
 
@@ -22,5 +23,8 @@ def random_batch(vocab: int, eos: int, bsz: int = 32, length: int = 30) -> dict:
     prev = torch.cat([torch.full((bsz, 1), eos), tgt[:, :-1]], dim=1)
     return {
         "net_input": {"src_tokens": src, "src_lengths": torch.full((bsz,), length), "prev_output_tokens": prev},
-        "target": tgt, "ntokens": bsz * length, "nsentences": bsz, "id": torch.arange(bsz),
+        "target": tgt,
+        "ntokens": bsz * length,
+        "nsentences": bsz,
+        "id": torch.arange(bsz),
     }

@@ -8,6 +8,7 @@ fairseq's DDP over GPUs (see the README's multi-GPU and multi-node commands).
     python benchmarks/distributed_scaling.py --data runs/gap/bin --arch supertransformer \\
         --space hat_cpu_small --updates 30 --max-tokens 2048 --out benchmarks/results/distributed_scaling.md
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,9 @@ def worker(out: str, argv: list[str]) -> None:
     trainer_module.Trainer.train_step = train_step
     sys.argv = ["fairseq-train", *argv]
     train.cli_main()
-    Path(out).write_text(json.dumps({"stamps": stamps,
-                                     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    Path(out).write_text(
+        json.dumps({"stamps": stamps, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    )
 
 
 def free_port() -> int:
@@ -51,12 +53,48 @@ def free_port() -> int:
 
 
 def run(mode: str, args, tmp: Path) -> dict:
-    base = [args.data, "--user-dir", str(REPO / "user_dir"), "--task", "supernet_translation", "--arch", args.arch,
-            "--criterion", "supernet_cross_entropy", "--label-smoothing", "0.1", "--supernet-sampling", "sandwich",
-            "--mos", "neuron", "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr", "1e-3",
-            "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "100", "--max-tokens", str(args.max_tokens),
-            "--max-update", str(args.updates), "--no-save", "--disable-validation", "--cpu", "--num-workers", "0",
-            "--seed", "1", "--log-format", "simple", "--log-interval", "1000"]
+    base = [
+        args.data,
+        "--user-dir",
+        str(REPO / "user_dir"),
+        "--task",
+        "supernet_translation",
+        "--arch",
+        args.arch,
+        "--criterion",
+        "supernet_cross_entropy",
+        "--label-smoothing",
+        "0.1",
+        "--supernet-sampling",
+        "sandwich",
+        "--mos",
+        "neuron",
+        "--optimizer",
+        "adam",
+        "--adam-betas",
+        "(0.9,0.98)",
+        "--lr",
+        "1e-3",
+        "--lr-scheduler",
+        "inverse_sqrt",
+        "--warmup-updates",
+        "100",
+        "--max-tokens",
+        str(args.max_tokens),
+        "--max-update",
+        str(args.updates),
+        "--no-save",
+        "--disable-validation",
+        "--cpu",
+        "--num-workers",
+        "0",
+        "--seed",
+        "1",
+        "--log-format",
+        "simple",
+        "--log-interval",
+        "1000",
+    ]
     if args.space:
         base += ["--search-space", args.space]
     procs, outs = [], []
@@ -64,13 +102,34 @@ def run(mode: str, args, tmp: Path) -> dict:
     threads = 2 if mode == "1 process x 2 threads" else 1
     port = free_port()
     for rank in range(ranks):
-        extra = [] if ranks == 1 else ["--distributed-world-size", "2", "--distributed-rank", str(rank),
-                                       "--distributed-backend", "gloo", "--ddp-backend", "legacy_ddp",
-                                       "--distributed-init-method", f"tcp://127.0.0.1:{port}", "--distributed-no-spawn"]
+        extra = (
+            []
+            if ranks == 1
+            else [
+                "--distributed-world-size",
+                "2",
+                "--distributed-rank",
+                str(rank),
+                "--distributed-backend",
+                "gloo",
+                "--ddp-backend",
+                "legacy_ddp",
+                "--distributed-init-method",
+                f"tcp://127.0.0.1:{port}",
+                "--distributed-no-spawn",
+            ]
+        )
         out = tmp / f"{mode.replace(' ', '_')}_{rank}.json"
         env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-        procs.append(subprocess.Popen([sys.executable, __file__, "--worker", str(out), "--", *base, *extra], env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, __file__, "--worker", str(out), "--", *base, *extra],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
         outs.append(out)
     for p in procs:
         _, err = p.communicate()
@@ -80,8 +139,14 @@ def run(mode: str, args, tmp: Path) -> dict:
     stamps = results[0]["stamps"]
     skip = min(args.warmup, len(stamps) - 2)
     ups = (len(stamps) - 1 - skip) / (stamps[-1] - stamps[skip])
-    return {"mode": mode, "ranks": ranks, "threads_per_rank": threads, "updates_per_s": ups,
-            "batches_per_s": ups * ranks, "peak_rss_mb_per_rank": [r["peak_rss_mb"] for r in results]}
+    return {
+        "mode": mode,
+        "ranks": ranks,
+        "threads_per_rank": threads,
+        "updates_per_s": ups,
+        "batches_per_s": ups * ranks,
+        "peak_rss_mb_per_rank": [r["peak_rss_mb"] for r in results],
+    }
 
 
 def main() -> None:
@@ -97,16 +162,23 @@ def main() -> None:
     ap.add_argument("--out", help="append a Markdown table here")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [run(mode, args, Path(tmp)) for mode in
-                ("1 process x 1 thread", "1 process x 2 threads", "2 processes x 1 thread")]
+        rows = [
+            run(mode, args, Path(tmp))
+            for mode in ("1 process x 1 thread", "1 process x 2 threads", "2 processes x 1 thread")
+        ]
     one = rows[0]["batches_per_s"]
-    lines = [f"### {args.arch} {args.space or ''} on {Path(args.data).name}: {args.updates} updates, "
-             f"--max-tokens {args.max_tokens} per rank, first {args.warmup} left out",
-             "", "| mode | updates/s | batches/s | speed-up (batches/s vs 1x1) | peak RSS per rank (MB) |",
-             "|---|---:|---:|---:|---|"]
+    lines = [
+        f"### {args.arch} {args.space or ''} on {Path(args.data).name}: {args.updates} updates, "
+        f"--max-tokens {args.max_tokens} per rank, first {args.warmup} left out",
+        "",
+        "| mode | updates/s | batches/s | speed-up (batches/s vs 1x1) | peak RSS per rank (MB) |",
+        "|---|---:|---:|---:|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['mode']} | {r['updates_per_s']:.3f} | {r['batches_per_s']:.3f} | "
-                     f"{r['batches_per_s'] / one:.2f}x | {', '.join(f'{m:.0f}' for m in r['peak_rss_mb_per_rank'])} |")
+        lines.append(
+            f"| {r['mode']} | {r['updates_per_s']:.3f} | {r['batches_per_s']:.3f} | "
+            f"{r['batches_per_s'] / one:.2f}x | {', '.join(f'{m:.0f}' for m in r['peak_rss_mb_per_rank'])} |"
+        )
     text = "\n".join(lines) + "\n"
     print(text)
     print(json.dumps(rows))

@@ -15,6 +15,7 @@ homogeneous 512-wide subnet (exported as stock ``transformer``):
 
     python benchmarks/export_inference.py [--mos neuron] [--repeats 3] [--threads 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,9 +53,9 @@ def main() -> None:
     import torch
     from fairseq.sequence_generator import SequenceGenerator
 
-    from mos_fairseq.arch import Architecture
-    from mos_fairseq.export import build_exported_model
-    from mos_fairseq.models.supertransformer import SuperTransformerConfig, SuperTransformerModel
+    from mos_fairseq.translation.architecture import Architecture
+    from mos_fairseq.translation.export import build_export
+    from mos_fairseq.translation.supernet import SuperTransformerConfig, SuperTransformerModel
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -65,24 +66,36 @@ def main() -> None:
     ).eval()
     space = supernet.space
     hetero = Architecture.random(space, random.Random(4))
-    homog = Architecture.from_dict({
-        "encoder": {"embed_dim": 512, "ffn_dim": [2048] * 6, "heads": [8] * 6},
-        "decoder": {"embed_dim": 512, "ffn_dim": [2048] * 3, "self_heads": [8] * 3, "cross_heads": [8] * 3,
-                    "cross_span": [1] * 3},
-    }, space)
+    homog = Architecture.from_dict(
+        {
+            "encoder": {"embed_dim": 512, "ffn_dim": [2048] * 6, "heads": [8] * 6},
+            "decoder": {
+                "embed_dim": 512,
+                "ffn_dim": [2048] * 3,
+                "self_heads": [8] * 3,
+                "cross_heads": [8] * 3,
+                "cross_span": [1] * 3,
+            },
+        },
+        space,
+    )
 
     lengths = _lengths(Path(args.lengths_from), args.sentences)
     g = torch.Generator().manual_seed(0)
     batches = []
     for start in range(0, len(lengths), 25):
-        lens = lengths[start:start + 25]
+        lens = lengths[start : start + 25]
         width = max(lens)
         src = torch.full((len(lens), width), d.pad())
         for row, n in enumerate(lens):
-            src[row, width - n:width - 1] = torch.randint(4, len(d), (n - 1,), generator=g)
+            src[row, width - n : width - 1] = torch.randint(4, len(d), (n - 1,), generator=g)
             src[row, width - 1] = d.eos()
-        batches.append({"net_input": {"src_tokens": src, "src_lengths": torch.tensor(lens)},
-                        "id": torch.arange(start, start + len(lens))})
+        batches.append(
+            {
+                "net_input": {"src_tokens": src, "src_lengths": torch.tensor(lens)},
+                "id": torch.arange(start, start + len(lens)),
+            }
+        )
 
     def run(model) -> tuple[float, list]:
         gen = SequenceGenerator([model], d, beam_size=4, max_len_a=1.2, max_len_b=10)
@@ -97,15 +110,22 @@ def main() -> None:
 
     rows = []
     for name, arch in (("heterogeneous random", hetero), ("homogeneous 512", homog)):
-        exported, _, reason = build_exported_model(supernet, dicts, arch)
+        built = build_export(supernet, dicts, arch)
+        exported, reason = built.model, built.stock_reason
         kind = "mos_static_transformer" if reason else "stock transformer"
         t_super, out_super = run(supernet.bind(arch))
         t_exp, out_exp = run(exported)
-        row = {"subnet": name, "arch": arch.describe(), "exported_as": kind, "supernet_s": t_super,
-               "exported_s": t_exp, "identical": out_super == out_exp,
-               "tokens": sum(len(o) for o in out_exp)}
+        row = {
+            "subnet": name,
+            "arch": arch.describe(),
+            "exported_as": kind,
+            "supernet_s": t_super,
+            "exported_s": t_exp,
+            "identical": out_super == out_exp,
+            "tokens": sum(len(o) for o in out_exp),
+        }
         if not reason:
-            static, _, _ = build_exported_model(supernet, dicts, arch, force_static=True)
+            static = build_export(supernet, dicts, arch, force_static=True).model
             t_static, out_static = run(static)
             row.update(static_s=t_static, identical=row["identical"] and out_static == out_exp)
         rows.append(row)

@@ -1,5 +1,6 @@
 """Reads fairseq-train logs (``--log-format simple``) for the benchmark reports: updates done,
 training wall time, seconds per update and the validation lines. Shared by gap_report.py and bert_report.py."""
+
 from __future__ import annotations
 
 import re

@@ -13,12 +13,12 @@ vocabulary).
 
     python benchmarks/mos_overhead.py [--repeats 8] [--rounds 2] [--threads 2] [--out benchmarks/results/mos_overhead.md]
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -33,22 +33,32 @@ PAPER_OVERHEAD = {"layer": 5.6, "neuron": 7.3}  # MoS paper, Table 13 (V100 hour
 
 
 def _build(variant: str, dictionary, space: str):
-    from mos_fairseq.models.supertransformer import SuperTransformerConfig, SuperTransformerModel
+    from mos_fairseq.translation.supernet import SuperTransformerConfig, SuperTransformerModel
 
     cfg = SuperTransformerConfig(search_space=space, dropout=0.1, mos=variant)
-    return SuperTransformerModel.build_model(cfg, SimpleNamespace(source_dictionary=dictionary, target_dictionary=dictionary))
+    return SuperTransformerModel.build_model(
+        cfg, SimpleNamespace(source_dictionary=dictionary, target_dictionary=dictionary)
+    )
 
 
-def run_variant(variant: str, repeats: int, threads: int, bsz: int, length: int, space: str = "hat_wmt14_en_de",
-                vocab: int = 10000, warmup: int = 2) -> dict:
+def run_variant(
+    variant: str,
+    repeats: int,
+    threads: int,
+    bsz: int,
+    length: int,
+    space: str = "hat_wmt14_en_de",
+    vocab: int = 10000,
+    warmup: int = 2,
+) -> dict:
     """``repeats`` sandwich updates as fairseq-train does them (fairseq's Adam, gradients scaled by
     1/sample size, gradient norm computed), timed per phase: forward, backward, optimizer."""
     import torch
     from fairseq.optim.adam import Adam
 
-    from mos_fairseq.criterions.supernet_cross_entropy import SupernetCrossEntropyCriterion
-    from mos_fairseq.tasks.supernet_training import subnet_for_training
-    from mos_fairseq.tasks.supernet_translation import SupernetTranslationConfig, SupernetTranslationTask
+    from mos_fairseq.core.task_mixin import subnet_for_training
+    from mos_fairseq.translation.criterion import SupernetCrossEntropyCriterion
+    from mos_fairseq.translation.task import SupernetTranslationConfig, SupernetTranslationTask
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -97,11 +107,18 @@ def run_variant(variant: str, repeats: int, threads: int, bsz: int, length: int,
         times.append(time.perf_counter() - t0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     n_params = sum(p.numel() for p in model.parameters())
-    return {"variant": variant, "total": sum(times), "times": times,
-            **{f"{k}_total": sum(v) for k, v in phases.items()},
-            "peak_rss_growth_mb": (peak - rss_before) / 1024, "params": n_params,
-            "stream": json.dumps(stream, sort_keys=True), "repeats": repeats, "threads": threads,
-            "tokens": sample["ntokens"]}
+    return {
+        "variant": variant,
+        "total": sum(times),
+        "times": times,
+        **{f"{k}_total": sum(v) for k, v in phases.items()},
+        "peak_rss_growth_mb": (peak - rss_before) / 1024,
+        "params": n_params,
+        "stream": json.dumps(stream, sort_keys=True),
+        "repeats": repeats,
+        "threads": threads,
+        "tokens": sample["ntokens"],
+    }
 
 
 def main() -> None:
@@ -118,26 +135,52 @@ def main() -> None:
     ap.add_argument("--label", default="", help="a note for the report's heading (e.g. the commit)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "mos_overhead.md"))
     args = ap.parse_args()
-    common = ["--space", args.space, "--vocab", str(args.vocab), "--repeats", str(args.repeats), "--warmup",
-              str(args.warmup), "--threads",
-              str(args.threads), "--bsz", str(args.bsz), "--length", str(args.length)]
+    common = [
+        "--space",
+        args.space,
+        "--vocab",
+        str(args.vocab),
+        "--repeats",
+        str(args.repeats),
+        "--warmup",
+        str(args.warmup),
+        "--threads",
+        str(args.threads),
+        "--bsz",
+        str(args.bsz),
+        "--length",
+        str(args.length),
+    ]
     if args.variant:
-        print(json.dumps(run_variant(args.variant, args.repeats, args.threads, args.bsz, args.length, args.space,
-                                     args.vocab, args.warmup)))
+        print(
+            json.dumps(
+                run_variant(
+                    args.variant, args.repeats, args.threads, args.bsz, args.length, args.space, args.vocab, args.warmup
+                )
+            )
+        )
         return
     runs: dict[str, list[dict]] = {v: [] for v in VARIANTS}
     for round_ in range(args.rounds):
         for variant in VARIANTS:
-            proc = subprocess.run([sys.executable, __file__, "--variant", variant, *common],
-                                  capture_output=True, text=True, check=True)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--variant", variant, *common], capture_output=True, text=True, check=True
+            )
             runs[variant].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-            print(f"round {round_} {variant}: {runs[variant][-1]['total']:.2f} s for {args.repeats} updates", flush=True)
+            print(
+                f"round {round_} {variant}: {runs[variant][-1]['total']:.2f} s for {args.repeats} updates", flush=True
+            )
     rows = []
     for variant in VARIANTS:
         best = min(runs[variant], key=lambda r: r["total"])
-        rows.append({**best, "sec_per_update": best["total"] / args.repeats,
-                     "peak_rss_growth_mb": max(r["peak_rss_growth_mb"] for r in runs[variant]),
-                     "totals": [r["total"] for r in runs[variant]]})
+        rows.append(
+            {
+                **best,
+                "sec_per_update": best["total"] / args.repeats,
+                "peak_rss_growth_mb": max(r["peak_rss_growth_mb"] for r in runs[variant]),
+                "totals": [r["total"] for r in runs[variant]],
+            }
+        )
     base = rows[0]
     same_stream = all(r["stream"] == base["stream"] for rs in runs.values() for r in rs)
     lines = [
@@ -160,10 +203,15 @@ def main() -> None:
         overhead = 100 * (r["sec_per_update"] / base["sec_per_update"] - 1)
         paper = f"+{PAPER_OVERHEAD[r['variant']]}%" if r["variant"] in PAPER_OVERHEAD else "-"
         split = " | ".join(f"{r[k + '_total'] / args.repeats:.3f}" for k in ("forward", "backward", "optimizer"))
-        lines.append(f"| {r['variant']} | {r['params']:,} | {r['sec_per_update']:.3f} | {overhead:+.1f}% | {split} | "
-                     f"{paper} | {r['peak_rss_growth_mb']:.0f} |")
-    lines += ["", "Totals per round (s): " + "; ".join(
-        f"{r['variant']} " + ", ".join(f"{t:.1f}" for t in r["totals"]) for r in rows)]
+        lines.append(
+            f"| {r['variant']} | {r['params']:,} | {r['sec_per_update']:.3f} | {overhead:+.1f}% | {split} | "
+            f"{paper} | {r['peak_rss_growth_mb']:.0f} |"
+        )
+    lines += [
+        "",
+        "Totals per round (s): "
+        + "; ".join(f"{r['variant']} " + ", ".join(f"{t:.1f}" for t in r["totals"]) for r in rows),
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out != "-":

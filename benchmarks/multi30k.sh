@@ -54,7 +54,7 @@ source "$ROOT/benchmarks/lib.sh"
 
 selected() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 recipe_without() {  # the preset's fairseq-train options, one per line, without the given keys
-    python -c "import sys; from mos_fairseq.retrain import load_preset, preset_args; \
+    python -c "import sys; from mos_fairseq.translation.retrain import load_preset, preset_args; \
 preset = {k: v for k, v in load_preset(sys.argv[1]).items() if k not in sys.argv[2:]}; \
 print('\n'.join(preset_args(preset)))" "$PRESET" "$@"
 }
@@ -224,7 +224,7 @@ pick_twin() {  # KIND SUPERNET ARCH_YAML: a finished picks/ or finetune/ directo
     python - "$WORK/$1" "$2" "$3" <<'PY'
 import sys
 from pathlib import Path
-from mos_fairseq.arch import Architecture
+from mos_fairseq.translation.architecture import Architecture
 root, sup, want = Path(sys.argv[1]), sys.argv[2], Architecture.load(sys.argv[3]).to_json()
 for d in sorted(root.glob(f"{sup}_*")):
     if not d.is_symlink() and (d / ".done").exists() and Architecture.load(d.parent.parent / "picks" / d.name / "arch.yml").to_json() == want:
@@ -262,7 +262,7 @@ trained_twin() {  # ARCH_YAML: a model trained alone (done) with the same archit
     python - "$1" "$WORK"/standalone/*/arch.yml <<'PY'
 import sys
 from pathlib import Path
-from mos_fairseq.arch import Architecture
+from mos_fairseq.translation.architecture import Architecture
 want = Architecture.load(sys.argv[1]).to_json()
 for other in sys.argv[2:]:
     if (Path(other).parent / ".done").exists() and Architecture.load(other).to_json() == want:

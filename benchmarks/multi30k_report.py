@@ -4,6 +4,7 @@ stages finish; missing pieces are reported as missing.
 
     python benchmarks/multi30k_report.py --work runs/multi30k --out benchmarks/results/multi30k.md
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,16 +14,26 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-
 from fairseq_logs import seconds_per_update, train_progress
 
-SUPERNETS = {"neuron": "neuron-wise MoS (sandwich)", "spos": "SPOS (HAT)", "sandwich": "sandwich (no MoS)",
-             "layer": "layer-wise MoS (sandwich)"}
-PAPER_TABLE4 = {"spos": (1.84, 0.81), "sandwich": (1.62, 0.81), "layer": (1.61, 0.54),
-                "neuron": (1.13, 0.71)}  # MoS paper Table 4, WMT'14 En-De, BLEU MAE and Kendall tau, 15 archs
+SUPERNETS = {
+    "neuron": "neuron-wise MoS (sandwich)",
+    "spos": "SPOS (HAT)",
+    "sandwich": "sandwich (no MoS)",
+    "layer": "layer-wise MoS (sandwich)",
+}
+PAPER_TABLE4 = {
+    "spos": (1.84, 0.81),
+    "sandwich": (1.62, 0.81),
+    "layer": (1.61, 0.54),
+    "neuron": (1.13, 0.71),
+}  # MoS paper Table 4, WMT'14 En-De, BLEU MAE and Kendall tau, 15 archs
 BASELINES = ("base_3x1", "base_3x2", "base_3x3", "base_4x4")
-SWEEP = {"base_3x3": "the recipe: lr 2e-3, 1,000 warm-up, dropout 0.3", "sweep/lr1e-3": "lr 1e-3, 500 warm-up",
-         "sweep/dropout0.2": "dropout 0.2"}
+SWEEP = {
+    "base_3x3": "the recipe: lr 2e-3, 1,000 warm-up, dropout 0.3",
+    "sweep/lr1e-3": "lr 1e-3, 500 warm-up",
+    "sweep/dropout0.2": "dropout 0.2",
+}
 SUBSETS = {"valid": "valid (val 2016)", "test": "test (test 2017 flickr)", "test1": "test_mscoco (test 2017 mscoco)"}
 NAN = float("nan")
 
@@ -42,7 +53,7 @@ def fmt(x: float, spec: str = ".2f") -> str:
 
 def arch_text(path: Path) -> tuple[str, int]:
     """(description safe inside a Markdown table, parameters with the study's 8,008-type vocabulary)."""
-    from mos_fairseq.arch import Architecture
+    from mos_fairseq.translation.architecture import Architecture
 
     arch = Architecture.load(path)
     return arch.describe().replace("|", "‖"), arch.num_params(8008, 8008)
@@ -90,8 +101,10 @@ def model_latency(work: Path, ckpt: Path) -> float:
 def section_setup(work: Path, root: Path) -> list[str]:
     lscpu = (work / "latency" / "lscpu.txt").read_text() if (work / "latency" / "lscpu.txt").is_file() else ""
     cpu = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name")), "?")
-    commits = sorted({(d / "commit").read_text().strip() for d in work.glob("*/*") if (d / "commit").is_file()} |
-                     {(d / "commit").read_text().strip() for d in work.glob("*/*/*") if (d / "commit").is_file()})
+    commits = sorted(
+        {(d / "commit").read_text().strip() for d in work.glob("*/*") if (d / "commit").is_file()}
+        | {(d / "commit").read_text().strip() for d in work.glob("*/*/*") if (d / "commit").is_file()}
+    )
     preset = (root / "configs" / "retrain" / "multi30k.yml").read_text()
     recipe = " ".join(line for line in preset.splitlines() if line and not line.startswith("#"))
     return [
@@ -99,30 +112,37 @@ def section_setup(work: Path, root: Path) -> list[str]:
         "latency measurement runs on one thread pinned to one core (`taskset`), two lanes side by side. Every latency "
         "figure below comes from this one machine.",
         f"Code: commit(s) {', '.join(f'`{c}`' for c in commits) or '?'} of this repository (recorded per run in "
-        "`commit`).", "",
+        "`commit`).",
+        "",
         "Data: `../shared/data/multi30k-ende` (Multi30k task 1 En-De: train 29,000 pairs; valid = val 2016, 1,014; "
         "test = test 2017 flickr, 1,000; test_mscoco = test 2017 mscoco, 461), one joined sentencepiece vocabulary of "
         "8k pieces (8,008 types) trained on train only (`mos-nas prepare-data ... --test test test_mscoco`).",
         "BLEU: sacreBLEU on detokenised output against the raw reference files (signature "
         "`nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0`), full sets, beam 4, lenpen 0.6 (`mos-nas bleu "
-        "--refs`); hypotheses in `benchmarks/results/multi30k/hyp/`.", "",
+        "--refs`); hypotheses in `benchmarks/results/multi30k/hyp/`.",
+        "",
         f"Recipe of every model trained alone (`configs/retrain/multi30k.yml`): `{recipe}`; the last 5 epoch "
         "checkpoints are averaged (`mos-nas average --dir D --last 5`) and the average is what is scored and timed.",
     ]
 
 
 def section_sweep(work: Path) -> list[str]:
-    lines = ["## Recipe sweep (stock transformer 256, FFN 1024, 4 heads, 3+3 layers)", "",
-             "| run | change | valid nll @ epoch 5 / 10 / 15 / 20 (bits) | valid BLEU | test BLEU | test_mscoco BLEU |",
-             "|---|---|---|---:|---:|---:|"]
+    lines = [
+        "## Recipe sweep (stock transformer 256, FFN 1024, 4 heads, 3+3 layers)",
+        "",
+        "| run | change | valid nll @ epoch 5 / 10 / 15 / 20 (bits) | valid BLEU | test BLEU | test_mscoco BLEU |",
+        "|---|---|---|---:|---:|---:|",
+    ]
     for rel, change in SWEEP.items():
         d = work / ("standalone/" + rel if "/" not in rel else rel)
         if not d.is_dir():
             continue
         curve = dict(valid_curve(d))
         points = " / ".join(fmt(curve.get(e, NAN), ".3f") for e in (5, 10, 15, 20))
-        lines.append(f"| {rel}{status(d)} | {change} | {points} | {fmt(bleu_of(d, 'valid'))} | {fmt(bleu_of(d, 'test'))} | "
-                     f"{fmt(bleu_of(d, 'test1'))} |")
+        lines.append(
+            f"| {rel}{status(d)} | {change} | {points} | {fmt(bleu_of(d, 'valid'))} | {fmt(bleu_of(d, 'test'))} | "
+            f"{fmt(bleu_of(d, 'test1'))} |"
+        )
     return lines
 
 
@@ -134,14 +154,18 @@ def section_latency(work: Path) -> list[str]:
         return lines + ["Not measured yet."]
     p = side["protocol"]
     lo, hi = report["latency_range_ms"]
-    lines += [f"HAT's protocol (`mos-nas measure-latency --space hat_cpu_multi30k --n-archs {report['rows']} --threads 1 "
-              f"--repeats {p['repeats']} --warmup {p['warmup']} --src-len {p['src_len']} --tgt-len {p['tgt_len']} "
-              f"--beam {p['beam']}`, pinned to a core that ran nothing else): encoder on one {p['src_len']}-token "
-              f"sentence + {p['tgt_len']} incremental decoder steps on {p['beam']} hypotheses, trimmed mean of "
-              f"{p['repeats']} runs; {p['src_len']} tokens is Multi30k's mean sentence length (13-16 pieces) plus EOS. "
-              f"{report['rows']} random architectures measure {lo:.1f}-{hi:.1f} ms. Estimator "
-              f"(`mos-nas train-estimator`), held-out {report['n_test']} rows:", "",
-              "| model | RMSE ms | MAE ms | R² | Kendall τ |", "|---|---:|---:|---:|---:|"]
+    lines += [
+        f"HAT's protocol (`mos-nas measure-latency --space hat_cpu_multi30k --n-archs {report['rows']} --threads 1 "
+        f"--repeats {p['repeats']} --warmup {p['warmup']} --src-len {p['src_len']} --tgt-len {p['tgt_len']} "
+        f"--beam {p['beam']}`, pinned to a core that ran nothing else): encoder on one {p['src_len']}-token "
+        f"sentence + {p['tgt_len']} incremental decoder steps on {p['beam']} hypotheses, trimmed mean of "
+        f"{p['repeats']} runs; {p['src_len']} tokens is Multi30k's mean sentence length (13-16 pieces) plus EOS. "
+        f"{report['rows']} random architectures measure {lo:.1f}-{hi:.1f} ms. Estimator "
+        f"(`mos-nas train-estimator`), held-out {report['n_test']} rows:",
+        "",
+        "| model | RMSE ms | MAE ms | R² | Kendall τ |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, m in report["models"].items():
         lines.append(f"| {name} | {m['rmse']:.2f} | {m['mae']:.2f} | {m['r2']:.3f} | {m['kendall_tau']:.3f} |")
     return lines
@@ -156,26 +180,36 @@ def standalone_rows(work: Path, names: list[str]) -> list[str]:
         desc, params = arch_text(d / "arch.yml")
         lat = model_latency(work, d / "checkpoint_avg.pt")
         curve = valid_curve(d)
-        rows.append(f"| {name}{status(d)} | {desc} | {params / 1e6:.2f}M | {fmt(lat)} | "
-                    f"{fmt(curve[-1][1] if curve else NAN, '.3f')} | {fmt(bleu_of(d, 'valid'))} | "
-                    f"{fmt(bleu_of(d, 'test'))} | {fmt(bleu_of(d, 'test1'))} |")
+        rows.append(
+            f"| {name}{status(d)} | {desc} | {params / 1e6:.2f}M | {fmt(lat)} | "
+            f"{fmt(curve[-1][1] if curve else NAN, '.3f')} | {fmt(bleu_of(d, 'valid'))} | "
+            f"{fmt(bleu_of(d, 'test'))} | {fmt(bleu_of(d, 'test1'))} |"
+        )
     return rows
 
 
 def section_baselines(work: Path) -> list[str]:
-    head = ["## Hand-designed baselines and the largest subnet, trained alone", "",
-            "Stock fairseq `transformer`s (uniform layers, decoder on the last encoder layer, shared embeddings) and the "
-            "space's largest subnet (`mos_static_transformer`: every decoder layer attends to the last 3 encoder layers). "
-            "Latency: the averaged checkpoint as trained, `mos-nas measure-latency --checkpoint` with the space's protocol.",
-            "", "| model | architecture | params | latency ms | valid nll (bits, last epoch) | valid BLEU | test BLEU | "
-            "test_mscoco BLEU |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    head = [
+        "## Hand-designed baselines and the largest subnet, trained alone",
+        "",
+        "Stock fairseq `transformer`s (uniform layers, decoder on the last encoder layer, shared embeddings) and the "
+        "space's largest subnet (`mos_static_transformer`: every decoder layer attends to the last 3 encoder layers). "
+        "Latency: the averaged checkpoint as trained, `mos-nas measure-latency --checkpoint` with the space's protocol.",
+        "",
+        "| model | architecture | params | latency ms | valid nll (bits, last epoch) | valid BLEU | test BLEU | "
+        "test_mscoco BLEU |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     return head + standalone_rows(work, [*BASELINES, "largest"])
 
 
 def section_supernets(work: Path, supernets: list[str]) -> list[str]:
-    lines = ["## Supernets (same recipe, epochs and batch)", "",
-             "| supernet | updates | s/update (median) | valid nll largest / smallest, last epoch (bits) |",
-             "|---|---:|---:|---|"]
+    lines = [
+        "## Supernets (same recipe, epochs and batch)",
+        "",
+        "| supernet | updates | s/update (median) | valid nll largest / smallest, last epoch (bits) |",
+        "|---|---:|---:|---|",
+    ]
     for name in supernets:
         d = work / "supernets" / name
         if not d.is_dir():
@@ -183,8 +217,10 @@ def section_supernets(work: Path, supernets: list[str]) -> list[str]:
         p = train_progress(d / "train.log")
         v = p["valid"][-1] if p["valid"] else {}
         rate = seconds_per_update(d / "train.log")
-        lines.append(f"| {SUPERNETS[name]}{status(d)} | {p['updates']} | {fmt(rate)} | "
-                     f"{fmt(v.get('nll_loss_largest', NAN), '.3f')} / {fmt(v.get('nll_loss_smallest', NAN), '.3f')} |")
+        lines.append(
+            f"| {SUPERNETS[name]}{status(d)} | {p['updates']} | {fmt(rate)} | "
+            f"{fmt(v.get('nll_loss_largest', NAN), '.3f')} / {fmt(v.get('nll_loss_smallest', NAN), '.3f')} |"
+        )
     return lines
 
 
@@ -215,14 +251,17 @@ def section_search(work: Path, supernets: list[str]) -> list[str]:
     if not ps:
         return lines + ["Search not run yet."]
     xs, ys = baseline_curve(work)
-    lines += ["One `mos-nas search` per supernet (estimator above; 3 latency constraints in one run). Each pick is "
-              "exported (inherited weights, no retraining), fine-tuned from those weights for a quarter of the recipe's "
-              "epochs (5, average of the last 2), and retrained from scratch with the baselines' recipe. Latency: the "
-              "export, measured like the baselines. Baseline curve: test BLEU of the baselines interpolated linearly at "
-              "the pick's measured latency.", "",
-              "| supernet | constraint ms | architecture | params | predicted / measured ms | test BLEU inherited / "
-              "fine-tuned / retrained | baseline curve there | test_mscoco inherited / fine-tuned / retrained |",
-              "|---|---:|---|---:|---|---|---:|---|"]
+    lines += [
+        "One `mos-nas search` per supernet (estimator above; 3 latency constraints in one run). Each pick is "
+        "exported (inherited weights, no retraining), fine-tuned from those weights for a quarter of the recipe's "
+        "epochs (5, average of the last 2), and retrained from scratch with the baselines' recipe. Latency: the "
+        "export, measured like the baselines. Baseline curve: test BLEU of the baselines interpolated linearly at "
+        "the pick's measured latency.",
+        "",
+        "| supernet | constraint ms | architecture | params | predicted / measured ms | test BLEU inherited / "
+        "fine-tuned / retrained | baseline curve there | test_mscoco inherited / fine-tuned / retrained |",
+        "|---|---:|---|---:|---|---|---:|---|",
+    ]
     for p in ps:
         pick, ft, re_ = work / "picks" / p["name"], work / "finetune" / p["name"], work / "standalone" / p["name"]
         lat = model_latency(work, pick / "export" / "checkpoint.pt")
@@ -233,7 +272,8 @@ def section_search(work: Path, supernets: list[str]) -> list[str]:
             f"| {SUPERNETS[p['supernet']]} | {p['constraint']:g} | {p['architecture'].replace('|', '‖')} | "
             f"{p['params'] / 1e6:.2f}M | {fmt(p['predicted_latency_ms'])} / {fmt(lat)}{within} | "
             f"{fmt(bleu_of(pick, 'test'))} / {fmt(bleu_of(ft, 'test'))} / {fmt(bleu_of(re_, 'test'))} | {fmt(curve)}{note} | "
-            f"{fmt(bleu_of(pick, 'test1'))} / {fmt(bleu_of(ft, 'test1'))} / {fmt(bleu_of(re_, 'test1'))} |")
+            f"{fmt(bleu_of(pick, 'test1'))} / {fmt(bleu_of(ft, 'test1'))} / {fmt(bleu_of(re_, 'test1'))} |"
+        )
     return lines
 
 
@@ -242,32 +282,43 @@ def section_table4(work: Path) -> list[str]:
     result = read_json(work / "table4" / "gap" / "gap.json")
     if not result:
         return lines + ["Not computed yet (needs the supernets and every model trained alone)."]
-    lines += [f"`mos-nas gap` over the {len(result['archs'])} architectures trained alone (baselines, largest, retrained "
-              "picks): each one's averaged standalone checkpoint against the same architecture inside each supernet, "
-              f"test BLEU (full set, beam 4, lenpen 0.6, sacreBLEU) and valid nll (bits per token), both sides measured "
-              "the same way in one process.", "",
-              "| supernet | BLEU MAE | BLEU Kendall τ | loss MAE (bits) | loss Kendall τ | paper BLEU MAE / τ (WMT'14) |",
-              "|---|---:|---:|---:|---:|---|"]
+    lines += [
+        f"`mos-nas gap` over the {len(result['archs'])} architectures trained alone (baselines, largest, retrained "
+        "picks): each one's averaged standalone checkpoint against the same architecture inside each supernet, "
+        f"test BLEU (full set, beam 4, lenpen 0.6, sacreBLEU) and valid nll (bits per token), both sides measured "
+        "the same way in one process.",
+        "",
+        "| supernet | BLEU MAE | BLEU Kendall τ | loss MAE (bits) | loss Kendall τ | paper BLEU MAE / τ (WMT'14) |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
     for ckpt, r in result["supernets"].items():
         sup = Path(ckpt).parent.name
         paper = PAPER_TABLE4.get(sup)
-        lines.append(f"| {SUPERNETS.get(sup, sup)} | {r['bleu']['mae']:.2f} | {r['bleu']['kendall_tau']:.3f} | "
-                     f"{r['loss']['mae']:.3f} | {r['loss']['kendall_tau']:.3f} | "
-                     f"{f'{paper[0]:.2f} / {paper[1]:.2f}' if paper else '–'} |")
-    lines += ["", "| architecture | standalone BLEU / nll | " +
-              " | ".join(SUPERNETS.get(Path(c).parent.name, c) for c in result["supernets"]) + " |",
-              "|---|---|" + "---|" * len(result["supernets"])]
+        lines.append(
+            f"| {SUPERNETS.get(sup, sup)} | {r['bleu']['mae']:.2f} | {r['bleu']['kendall_tau']:.3f} | "
+            f"{r['loss']['mae']:.3f} | {r['loss']['kendall_tau']:.3f} | "
+            f"{f'{paper[0]:.2f} / {paper[1]:.2f}' if paper else '–'} |"
+        )
+    lines += [
+        "",
+        "| architecture | standalone BLEU / nll | "
+        + " | ".join(SUPERNETS.get(Path(c).parent.name, c) for c in result["supernets"])
+        + " |",
+        "|---|---|" + "---|" * len(result["supernets"]),
+    ]
     for name in result["archs"]:
         s = result["standalone"][name]
-        cells = [f"{r['per_arch'][name]['bleu']:.2f} / {r['per_arch'][name]['valid_loss']:.3f}"
-                 for r in result["supernets"].values()]
+        cells = [
+            f"{r['per_arch'][name]['bleu']:.2f} / {r['per_arch'][name]['valid_loss']:.3f}"
+            for r in result["supernets"].values()
+        ]
         lines.append(f"| {name} | {s['bleu']:.2f} / {s['valid_loss']:.3f} | " + " | ".join(cells) + " |")
     return lines
 
 
 # ---- figures and artefacts ---------------------------------------------------------------------------
 def figure_curves(work: Path, supernets: list[str], path: Path) -> bool:
-    from mos_fairseq.plotting import pyplot
+    from mos_fairseq.core.plotting import pyplot
 
     plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -298,7 +349,7 @@ def figure_curves(work: Path, supernets: list[str], path: Path) -> bool:
 
 
 def figure_latency_bleu(work: Path, supernets: list[str], path: Path) -> bool:
-    from mos_fairseq.plotting import pyplot
+    from mos_fairseq.core.plotting import pyplot
 
     xs, ys = baseline_curve(work)
     if len(xs) < 2:
@@ -308,21 +359,39 @@ def figure_latency_bleu(work: Path, supernets: list[str], path: Path) -> bool:
     ax.plot(xs, ys, "k-o", label="hand-designed baselines (trained alone)")
     lg = work / "standalone" / "largest"
     if not np.isnan(model_latency(work, lg / "checkpoint_avg.pt")):
-        ax.plot([model_latency(work, lg / "checkpoint_avg.pt")], [bleu_of(lg, "test")], "ks", label="largest subnet alone")
+        ax.plot(
+            [model_latency(work, lg / "checkpoint_avg.pt")], [bleu_of(lg, "test")], "ks", label="largest subnet alone"
+        )
     colours = {"neuron": "tab:red", "spos": "tab:blue", "sandwich": "tab:green", "layer": "tab:orange"}
     for sup in supernets:
         ps = [p for p in picks(work, [sup])]
-        for kind, marker, root in (("inherited", "o", "picks"), ("fine-tuned", "^", "finetune"),
-                                   ("retrained", "*", "standalone")):
-            pts = [(model_latency(work, work / "picks" / p["name"] / "export" / "checkpoint.pt"),
-                    bleu_of(work / root / p["name"], "test")) for p in ps]
+        for kind, marker, root in (
+            ("inherited", "o", "picks"),
+            ("fine-tuned", "^", "finetune"),
+            ("retrained", "*", "standalone"),
+        ):
+            pts = [
+                (
+                    model_latency(work, work / "picks" / p["name"] / "export" / "checkpoint.pt"),
+                    bleu_of(work / root / p["name"], "test"),
+                )
+                for p in ps
+            ]
             pts = [pt for pt in pts if not np.isnan(pt[0]) and not np.isnan(pt[1])]
             if pts:
-                ax.scatter(*zip(*pts), marker=marker, s=80 if marker == "*" else 45, color=colours.get(sup),
-                           facecolors="none" if kind == "inherited" else colours.get(sup),
-                           label=f"{SUPERNETS[sup]}: {kind}")
-    ax.set(xlabel="measured latency on this CPU (ms, 1 thread)", ylabel="test BLEU (test 2017 flickr)",
-           title="Multi30k En-De: latency vs BLEU")
+                ax.scatter(
+                    *zip(*pts),
+                    marker=marker,
+                    s=80 if marker == "*" else 45,
+                    color=colours.get(sup),
+                    facecolors="none" if kind == "inherited" else colours.get(sup),
+                    label=f"{SUPERNETS[sup]}: {kind}",
+                )
+    ax.set(
+        xlabel="measured latency on this CPU (ms, 1 thread)",
+        ylabel="test BLEU (test 2017 flickr)",
+        title="Multi30k En-De: latency vs BLEU",
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -368,15 +437,26 @@ def main() -> None:
         figures.append("![latency vs BLEU (HAT's figure)](multi30k/latency_bleu.png)")
     if figure_curves(work, supernets, artefacts / "learning_curves.png"):
         figures.append("![validation curves](multi30k/learning_curves.png)")
-    head = ["# Multi30k En-De: searched Transformers vs hand-designed ones, and the supernet gap, in BLEU", "",
-            "Produced by `benchmarks/multi30k.sh` (stages and lanes in its header) and this report "
-            "(`python benchmarks/multi30k_report.py --work runs/multi30k --notes benchmarks/multi30k_notes.md`). "
-            f"{n_hyps} hypothesis files and the architecture of every row are in `benchmarks/results/multi30k/`; any "
-            "row retrains with `mos-nas retrain --arch benchmarks/results/multi30k/archs/NAME.yml --data BIN "
-            "--save-dir D --preset multi30k`.", ""]
+    head = [
+        "# Multi30k En-De: searched Transformers vs hand-designed ones, and the supernet gap, in BLEU",
+        "",
+        "Produced by `benchmarks/multi30k.sh` (stages and lanes in its header) and this report "
+        "(`python benchmarks/multi30k_report.py --work runs/multi30k --notes benchmarks/multi30k_notes.md`). "
+        f"{n_hyps} hypothesis files and the architecture of every row are in `benchmarks/results/multi30k/`; any "
+        "row retrains with `mos-nas retrain --arch benchmarks/results/multi30k/archs/NAME.yml --data BIN "
+        "--save-dir D --preset multi30k`.",
+        "",
+    ]
     body: list[str] = []
-    for section in (section_setup(work, root), section_sweep(work), section_baselines(work), section_latency(work),
-                    section_supernets(work, supernets), section_search(work, supernets), section_table4(work)):
+    for section in (
+        section_setup(work, root),
+        section_sweep(work),
+        section_baselines(work),
+        section_latency(work),
+        section_supernets(work, supernets),
+        section_search(work, supernets),
+        section_table4(work),
+    ):
         body += section + [""]
     body += figures
     notes = ["", Path(args.notes).read_text()] if args.notes and Path(args.notes).is_file() else []

@@ -7,6 +7,7 @@ batches; versus running the supernet itself (slicing and mixing on every batch).
     python benchmarks/search_profile.py --checkpoint demo_out/supernet/checkpoint_best.pt \
         --valid-max-sentences 200 --n 30
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,11 +18,11 @@ from pathlib import Path
 
 import torch
 
-from mos_fairseq.arch import Architecture
-from mos_fairseq.checkpoints import load_supernet
-from mos_fairseq.models.collapse import collapsed_supernet_state, static_state_dict
-from mos_fairseq.models.static_transformer import StaticTransformerModel
+from mos_fairseq.core.collapse import collapsed_supernet_state, static_state_dict
+from mos_fairseq.loading import load_supernet
 from mos_fairseq.search.fitness import SubnetEvaluator, ValidationBatches, batches_loss
+from mos_fairseq.translation.architecture import Architecture
+from mos_fairseq.translation.static import StaticTransformerModel
 
 
 def main() -> None:
@@ -48,8 +49,11 @@ def main() -> None:
             state = collapsed_supernet_state(supernet, arch)
             t1 = time.perf_counter()
             model = StaticTransformerModel.from_arch(
-                arch, supernet.encoder.dictionary, supernet.decoder.dictionary,
-                share_all_embeddings=supernet.cfg.share_all_embeddings)
+                arch,
+                supernet.encoder.dictionary,
+                supernet.decoder.dictionary,
+                share_all_embeddings=supernet.cfg.share_all_embeddings,
+            )
             t2 = time.perf_counter()
             model.load_state_dict(static_state_dict(state, model))
             model.eval()
@@ -64,17 +68,27 @@ def main() -> None:
             total_slow += time.perf_counter() - t5
             diffs.append(abs(slow - evaluator_model_loss))
     n = len(archs)
-    lines = ["# Search: time per candidate evaluation", "", "Command: `python " + " ".join(sys.argv) + "`", "",
-             f"{n} random architectures of space '{supernet.space.name}' (MoS: {supernet.mos.kind}), "
-             f"{batches.sentences} validation sentences in {len(batches.samples)} batches ({batches.tokens} tokens), "
-             f"{args.threads} thread(s).", "", "| part (collapsed path, what search runs) | ms per candidate | share |",
-             "|---|---|---|"]
+    lines = [
+        "# Search: time per candidate evaluation",
+        "",
+        "Command: `python " + " ".join(sys.argv) + "`",
+        "",
+        f"{n} random architectures of space '{supernet.space.name}' (MoS: {supernet.mos.kind}), "
+        f"{batches.sentences} validation sentences in {len(batches.samples)} batches ({batches.tokens} tokens), "
+        f"{args.threads} thread(s).",
+        "",
+        "| part (collapsed path, what search runs) | ms per candidate | share |",
+        "|---|---|---|",
+    ]
     for k, v in parts.items():
         lines.append(f"| {k} | {1000 * v / n:.1f} | {100 * v / total_fast:.1f}% |")
-    lines += [f"| **total, collapsed** | **{1000 * total_fast / n:.1f}** | |",
-              f"| supernet path (slice + mix on every batch) | {1000 * total_slow / n:.1f} | |", "",
-              f"Collapsed path is {total_slow / total_fast:.2f}x faster; max |loss difference| between the paths "
-              f"{max(diffs):.2e} bits."]
+    lines += [
+        f"| **total, collapsed** | **{1000 * total_fast / n:.1f}** | |",
+        f"| supernet path (slice + mix on every batch) | {1000 * total_slow / n:.1f} | |",
+        "",
+        f"Collapsed path is {total_slow / total_fast:.2f}x faster; max |loss difference| between the paths "
+        f"{max(diffs):.2e} bits.",
+    ]
     Path(args.result).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -10,6 +10,7 @@ median over timed repeats of tokens/s and seconds/update, and the peak RSS growt
 
     python benchmarks/train_throughput.py [--repeats 7] [--threads 2] [--out benchmarks/results/train_throughput.md]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,33 +34,54 @@ def run_mode(mode: str, repeats: int, threads: int) -> dict:
     import torch
     from fairseq.models.transformer import TransformerModel, base_architecture
 
-    from mos_fairseq.arch import Architecture
-    from mos_fairseq.criterions.supernet_cross_entropy import SupernetCrossEntropyCriterion
-    from mos_fairseq.models.supertransformer import SuperTransformerConfig, SuperTransformerModel
-    from mos_fairseq.space import SearchSpace
-    from mos_fairseq.tasks.supernet_translation import SupernetTranslationConfig, SupernetTranslationTask
+    from mos_fairseq.translation.architecture import Architecture
+    from mos_fairseq.translation.criterion import SupernetCrossEntropyCriterion
+    from mos_fairseq.translation.space import SearchSpace
+    from mos_fairseq.translation.supernet import SuperTransformerConfig, SuperTransformerModel
+    from mos_fairseq.translation.task import SupernetTranslationConfig, SupernetTranslationTask
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     d = synthetic_dictionary(10000)
     sample = random_batch(len(d), d.eos())
     space = SearchSpace.load("hat_wmt14_en_de")
-    fixed = Architecture(space=space, encoder_embed_dim=512, encoder_ffn_dims=(2048,) * 6, encoder_heads=(8,) * 6,
-                         decoder_embed_dim=512, decoder_ffn_dims=(2048,) * 6, decoder_self_heads=(8,) * 6,
-                         decoder_cross_heads=(8,) * 6, decoder_cross_spans=(1,) * 6)
+    fixed = Architecture(
+        space=space,
+        encoder_embed_dim=512,
+        encoder_ffn_dims=(2048,) * 6,
+        encoder_heads=(8,) * 6,
+        decoder_embed_dim=512,
+        decoder_ffn_dims=(2048,) * 6,
+        decoder_self_heads=(8,) * 6,
+        decoder_cross_heads=(8,) * 6,
+        decoder_cross_spans=(1,) * 6,
+    )
     dicts = SimpleNamespace(source_dictionary=d, target_dictionary=d)
     method = "sandwich" if mode == "sandwich" else "spos"
     task = SupernetTranslationTask(SupernetTranslationConfig(supernet_sampling=method, seed=1), d, d)
     criterion = SupernetCrossEntropyCriterion(task, sentence_avg=False, label_smoothing=0.1)
     if mode == "stock":
-        args = Namespace(encoder_embed_dim=512, encoder_ffn_embed_dim=2048, encoder_attention_heads=8,
-                         encoder_layers=6, decoder_embed_dim=512, decoder_ffn_embed_dim=2048,
-                         decoder_attention_heads=8, decoder_layers=6, share_all_embeddings=True,
-                         dropout=0.1, attention_dropout=0.1, max_source_positions=1024, max_target_positions=1024)
+        args = Namespace(
+            encoder_embed_dim=512,
+            encoder_ffn_embed_dim=2048,
+            encoder_attention_heads=8,
+            encoder_layers=6,
+            decoder_embed_dim=512,
+            decoder_ffn_embed_dim=2048,
+            decoder_attention_heads=8,
+            decoder_layers=6,
+            share_all_embeddings=True,
+            dropout=0.1,
+            attention_dropout=0.1,
+            max_source_positions=1024,
+            max_target_positions=1024,
+        )
         base_architecture(args)
         model = TransformerModel.build_model(args, dicts)
     else:
-        model = SuperTransformerModel.build_model(SuperTransformerConfig(search_space="hat_wmt14_en_de", dropout=0.1), dicts)
+        model = SuperTransformerModel.build_model(
+            SuperTransformerConfig(search_space="hat_wmt14_en_de", dropout=0.1), dicts
+        )
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98))
 
@@ -97,10 +119,17 @@ def run_mode(mode: str, repeats: int, threads: int) -> dict:
         times.append(time.perf_counter() - t0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     med = statistics.median(times)
-    return {"mode": mode, "sec_per_update": med, "tokens_per_sec": sample["ntokens"] / med,
-            "subnets_per_update": subnets, "peak_rss_growth_mb": (peak - rss_before) / 1024,
-            "peak_rss_mb": peak / 1024, "repeats": repeats, "threads": threads,
-            "params": sum(p.numel() for p in model.parameters())}
+    return {
+        "mode": mode,
+        "sec_per_update": med,
+        "tokens_per_sec": sample["ntokens"] / med,
+        "subnets_per_update": subnets,
+        "peak_rss_growth_mb": (peak - rss_before) / 1024,
+        "peak_rss_mb": peak / 1024,
+        "repeats": repeats,
+        "threads": threads,
+        "params": sum(p.numel() for p in model.parameters()),
+    }
 
 
 def main() -> None:
@@ -115,8 +144,12 @@ def main() -> None:
         return
     rows = []
     for mode in MODES:
-        proc = subprocess.run([sys.executable, __file__, "--mode", mode, "--repeats", str(args.repeats),
-                               "--threads", str(args.threads)], capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--mode", mode, "--repeats", str(args.repeats), "--threads", str(args.threads)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(f"{mode}: {rows[-1]['sec_per_update']:.3f} s/update", flush=True)
     by = {r["mode"]: r for r in rows}
@@ -134,8 +167,10 @@ def main() -> None:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['mode']} | {r['params']:,} | {r['subnets_per_update']} | {r['sec_per_update']:.3f} | "
-                     f"{r['tokens_per_sec']:.0f} | {r['peak_rss_growth_mb']:.0f} |")
+        lines.append(
+            f"| {r['mode']} | {r['params']:,} | {r['subnets_per_update']} | {r['sec_per_update']:.3f} | "
+            f"{r['tokens_per_sec']:.0f} | {r['peak_rss_growth_mb']:.0f} |"
+        )
     lines += [
         "",
         f"**Supernet (fixed 512/2048/8-head 6+6 subnet of the 640-wide HAT supernet) vs stock fairseq: "

@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny dictionary and supernet, and a small synthetic corpus binarised once."""
+
 import random
 import subprocess
 import sys
@@ -9,9 +10,9 @@ import pytest
 import torch
 from fairseq.data import Dictionary
 
-from mos_fairseq.fairseq_plugin import register
-from mos_fairseq.models.supertransformer import SuperTransformerConfig, SuperTransformerModel
-from mos_fairseq.space import SearchSpace
+from mos_fairseq.plugin import register
+from mos_fairseq.translation.space import SearchSpace
+from mos_fairseq.translation.supernet import SuperTransformerConfig, SuperTransformerModel
 
 from .helpers.forked_cli import run_cli_forked
 
@@ -70,21 +71,65 @@ def synthetic_bin(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic")
     run_cli("make-synthetic", "--out", str(root / "raw"), "--train", "3000", "--valid", "100", "--test", "60")
     run_cli(
-        "prepare-data", "--src", "en", "--tgt", "de", "--train", str(root / "raw/train"),
-        "--valid", str(root / "raw/valid"), "--test", str(root / "raw/test"), "--vocab-size", "160",
-        "--out", str(root / "bin"),
+        "prepare-data",
+        "--src",
+        "en",
+        "--tgt",
+        "de",
+        "--train",
+        str(root / "raw/train"),
+        "--valid",
+        str(root / "raw/valid"),
+        "--test",
+        str(root / "raw/test"),
+        "--vocab-size",
+        "160",
+        "--out",
+        str(root / "bin"),
     )
     return root / "bin"
 
 
 # fairseq-train options shared by the tests that train a tiny supernet (sandwich, CPU)
 TRAIN_ARGS = [
-    "--user-dir", str(REPO / "user_dir"), "--task", "supernet_translation", "--arch", "supertransformer_tiny",
-    "--criterion", "supernet_cross_entropy", "--supernet-sampling", "sandwich", "--label-smoothing", "0.1",
-    "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr", "2e-3", "--lr-scheduler", "inverse_sqrt",
-    "--warmup-updates", "10", "--max-tokens", "1024", "--save-interval-updates", "15",
-    "--validate-interval-updates", "15", "--no-epoch-checkpoints", "--seed", "7", "--cpu",
-    "--num-workers", "0", "--log-format", "simple", "--log-interval", "5",
+    "--user-dir",
+    str(REPO / "user_dir"),
+    "--task",
+    "supernet_translation",
+    "--arch",
+    "supertransformer_tiny",
+    "--criterion",
+    "supernet_cross_entropy",
+    "--supernet-sampling",
+    "sandwich",
+    "--label-smoothing",
+    "0.1",
+    "--optimizer",
+    "adam",
+    "--adam-betas",
+    "(0.9,0.98)",
+    "--lr",
+    "2e-3",
+    "--lr-scheduler",
+    "inverse_sqrt",
+    "--warmup-updates",
+    "10",
+    "--max-tokens",
+    "1024",
+    "--save-interval-updates",
+    "15",
+    "--validate-interval-updates",
+    "15",
+    "--no-epoch-checkpoints",
+    "--seed",
+    "7",
+    "--cpu",
+    "--num-workers",
+    "0",
+    "--log-format",
+    "simple",
+    "--log-interval",
+    "5",
 ]
 
 
@@ -108,14 +153,54 @@ def seeded(seed: int) -> random.Random:
 def searchable_supernet(synthetic_bin, tmp_path_factory):
     """A neuron-MoS tiny supernet (60 sandwich updates) and a latency estimator for the tiny space."""
     root = tmp_path_factory.mktemp("search")
-    cmd = [str(BIN / "fairseq-train"), str(synthetic_bin), *TRAIN_ARGS, "--save-dir", str(root / "ckpt"),
-           "--max-update", "60", "--mos", "neuron"]
+    cmd = [
+        str(BIN / "fairseq-train"),
+        str(synthetic_bin),
+        *TRAIN_ARGS,
+        "--save-dir",
+        str(root / "ckpt"),
+        "--max-update",
+        "60",
+        "--mos",
+        "neuron",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lat = root / "tiny_cpu.csv"
-    run_cli("measure-latency", "--space", "tiny", "--n-archs", "24", "--repeats", "3", "--warmup", "1",
-            "--src-len", "8", "--tgt-len", "6", "--beam", "2", "--threads", "1", "--vocab-size", "64",
-            "--no-progress", "--out", str(lat))
-    run_cli("train-estimator", "--data", str(lat), "--out", str(root / "est.safetensors"), "--hidden", "32",
-            "--steps", "300", "--no-hat-recipe")
+    run_cli(
+        "measure-latency",
+        "--space",
+        "tiny",
+        "--n-archs",
+        "24",
+        "--repeats",
+        "3",
+        "--warmup",
+        "1",
+        "--src-len",
+        "8",
+        "--tgt-len",
+        "6",
+        "--beam",
+        "2",
+        "--threads",
+        "1",
+        "--vocab-size",
+        "64",
+        "--no-progress",
+        "--out",
+        str(lat),
+    )
+    run_cli(
+        "train-estimator",
+        "--data",
+        str(lat),
+        "--out",
+        str(root / "est.safetensors"),
+        "--hidden",
+        "32",
+        "--steps",
+        "300",
+        "--no-hat-recipe",
+    )
     return {"ckpt": root / "ckpt" / "checkpoint_last.pt", "est": root / "est.safetensors", "data": synthetic_bin}

@@ -1,13 +1,14 @@
 """The Architecture value type and search spaces: validation, serialisation, counting, features."""
+
 import json
 import random
 
 import pytest
 import yaml
 
-from mos_fairseq.arch import Architecture, decoder_layer_params, encoder_layer_params
-from mos_fairseq.errors import ArchError, SpaceError
-from mos_fairseq.space import SearchSpace
+from mos_fairseq.core.errors import ArchError, SpaceError
+from mos_fairseq.translation.architecture import Architecture, decoder_layer_params, encoder_layer_params
+from mos_fairseq.translation.space import SearchSpace
 
 
 def test_hat_space_numbers(hat_space):
@@ -73,10 +74,20 @@ decoder-arbitrary-ende-attn-all-subtransformer: [-1, 1, 2, -1, -1, -1]
 def test_features_match_hat_definition(hat_space):
     arch = Architecture.from_dict(
         {
-            "encoder": {"embed_dim": 640, "layers": 6, "ffn_dim": [3072, 2048, 1024, 3072, 2048, 1024],
-                        "heads": [8, 4, 8, 4, 8, 4]},
-            "decoder": {"embed_dim": 512, "layers": 2, "ffn_dim": [1024, 3072], "self_heads": [4, 8],
-                        "cross_heads": [8, 8], "cross_span": [1, 3]},
+            "encoder": {
+                "embed_dim": 640,
+                "layers": 6,
+                "ffn_dim": [3072, 2048, 1024, 3072, 2048, 1024],
+                "heads": [8, 4, 8, 4, 8, 4],
+            },
+            "decoder": {
+                "embed_dim": 512,
+                "layers": 2,
+                "ffn_dim": [1024, 3072],
+                "self_heads": [4, 8],
+                "cross_heads": [8, 8],
+                "cross_span": [1, 3],
+            },
         },
         hat_space,
     )
@@ -102,7 +113,10 @@ def test_shared_embedding_counted_once(tiny_space):
     "mutate, message",
     [
         (lambda d: d["encoder"].update(embed_dim=40), r"encoder.embed_dim=40 is not in the space's choices \[24, 32\]"),
-        (lambda d: d["decoder"]["ffn_dim"].__setitem__(0, 4096), r"decoder.ffn_dim\[0\]=4096 is not in .*\[32, 48, 64\]"),
+        (
+            lambda d: d["decoder"]["ffn_dim"].__setitem__(0, 4096),
+            r"decoder.ffn_dim\[0\]=4096 is not in .*\[32, 48, 64\]",
+        ),
         (lambda d: d["decoder"].update(layers=4, ffn_dim=[32] * 4), r"decoder.layers=4 is not in"),
         (lambda d: d["decoder"]["cross_span"].__setitem__(0, 4), r"decoder.cross_span\[0\]=4 is not in"),
         (lambda d: d["encoder"].pop("heads"), r"missing encoder.\['heads'\]"),

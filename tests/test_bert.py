@@ -1,5 +1,6 @@
 """The BERT side: spaces and shapes, parameter counts, the supernet vs its exported subnets, the
 cigar heuristic, and a tiny supernet trained with fairseq-train on masked-LM binaries."""
+
 import csv
 import json
 import os
@@ -11,11 +12,14 @@ import pytest
 import torch
 from fairseq.data import Dictionary
 
-from mos_fairseq.bert.export import extract_bert_subnet, exported_params, probe_logit_diff, to_roberta
+from mos_fairseq.bert.architecture import BertArch
+from mos_fairseq.bert.export import probe_logit_diff, to_roberta
 from mos_fairseq.bert.shape import cigar_groups, cigar_shape
-from mos_fairseq.bert.space import BertArch, BertSpace, layer_params
+from mos_fairseq.bert.space import BertSpace, layer_params
+from mos_fairseq.bert.static import extract_subnet as extract_bert_subnet
 from mos_fairseq.bert.supernet import BertSupernetConfig, BertSupernetModel
-from mos_fairseq.errors import ArchError, SpaceError, UserError
+from mos_fairseq.core.errors import ArchError, SpaceError, UserError
+from mos_fairseq.core.export import distinct_params as exported_params
 
 from .conftest import BIN, REPO, run_cli
 
@@ -44,12 +48,15 @@ def test_exported_bert_subnets_equal_the_supernet_subnet(space, mos, mlm_diction
     for _ in range(10):
         arch = BertArch.random(supernet.space, rng)
         static = extract_bert_subnet(supernet, arch)
-        assert probe_logit_diff(supernet.bind(arch), static, len(mlm_dictionary), mlm_dictionary.pad()) <= 1e-5
+        assert probe_logit_diff(supernet.bind(arch), static, SimpleNamespace(source_dictionary=mlm_dictionary)) <= 1e-5
         assert exported_params(static) == arch.num_params(len(mlm_dictionary))
         if supernet.space.kind == "homogeneous":
             roberta, cfg = to_roberta(static, task, supernet.cfg)
             assert cfg["_name"] == "roberta"
-            assert probe_logit_diff(supernet.bind(arch), roberta, len(mlm_dictionary), mlm_dictionary.pad()) <= 1e-5
+            assert (
+                probe_logit_diff(supernet.bind(arch), roberta, SimpleNamespace(source_dictionary=mlm_dictionary))
+                <= 1e-5
+            )
             assert exported_params(roberta) == arch.num_params(len(mlm_dictionary))
         with torch.no_grad():
             outputs.append(supernet.bind(arch)(torch.arange(4, 20).view(2, 8))[0])
@@ -114,19 +121,72 @@ def mlm_bin(synthetic_bin, tmp_path_factory):
     """Masked-LM binaries from the English side of the synthetic corpus (``mos-nas prepare-mlm``)."""
     raw = synthetic_bin.parent / "raw"
     out = tmp_path_factory.mktemp("mlm") / "bin"
-    run_cli("prepare-mlm", "--train", str(raw / "train.en"), "--valid", str(raw / "valid.en"), "--vocab-size", "120",
-            "--out", str(out))
+    run_cli(
+        "prepare-mlm",
+        "--train",
+        str(raw / "train.en"),
+        "--valid",
+        str(raw / "valid.en"),
+        "--vocab-size",
+        "120",
+        "--out",
+        str(out),
+    )
     return out
 
 
 def _train_bert(data, save_dir, space, mos, updates, extra=()):
-    cmd = [str(BIN / "fairseq-train"), str(data), "--user-dir", str(REPO / "user_dir"), "--task", "supernet_masked_lm",
-           "--arch", "bert_supernet", "--search-space", space, "--mos", mos, "--criterion", "masked_lm",
-           "--supernet-sampling", "sandwich", "--tokens-per-sample", "64", "--max-positions", "64",
-           "--sample-break-mode", "none", "--optimizer", "adam", "--lr", "2e-3", "--lr-scheduler", "inverse_sqrt",
-           "--warmup-updates", "10", "--max-tokens", "1024", "--max-update", str(updates), "--save-dir", str(save_dir),
-           "--no-epoch-checkpoints", "--seed", "1", "--cpu", "--num-workers", "0", "--log-format", "simple",
-           "--log-interval", "10", "--validate-interval-updates", str(updates), *extra]
+    cmd = [
+        str(BIN / "fairseq-train"),
+        str(data),
+        "--user-dir",
+        str(REPO / "user_dir"),
+        "--task",
+        "supernet_masked_lm",
+        "--arch",
+        "bert_supernet",
+        "--search-space",
+        space,
+        "--mos",
+        mos,
+        "--criterion",
+        "masked_lm",
+        "--supernet-sampling",
+        "sandwich",
+        "--tokens-per-sample",
+        "64",
+        "--max-positions",
+        "64",
+        "--sample-break-mode",
+        "none",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "2e-3",
+        "--lr-scheduler",
+        "inverse_sqrt",
+        "--warmup-updates",
+        "10",
+        "--max-tokens",
+        "1024",
+        "--max-update",
+        str(updates),
+        "--save-dir",
+        str(save_dir),
+        "--no-epoch-checkpoints",
+        "--seed",
+        "1",
+        "--cpu",
+        "--num-workers",
+        "0",
+        "--log-format",
+        "simple",
+        "--log-interval",
+        "10",
+        "--validate-interval-updates",
+        str(updates),
+        *extra,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout + proc.stderr
@@ -150,8 +210,9 @@ def test_tiny_bert_supernet_trains_30_updates_and_exports(tiny_bert, tmp_path):
     space = BertSpace.load("bert_tiny_bottleneck")
     for which, arch in (("largest", BertArch.largest(space)), ("smallest", BertArch.smallest(space))):
         arch.save(tmp_path / f"{which}.yml")
-        res = json.loads(run_cli("evaluate", "--checkpoint", str(ckpt), "--arch", str(tmp_path / f"{which}.yml"),
-                                 "--json").stdout)
+        res = json.loads(
+            run_cli("evaluate", "--checkpoint", str(ckpt), "--arch", str(tmp_path / f"{which}.yml"), "--json").stdout
+        )
         logged = float(valid[-1].split(f"| loss_{which} ")[1].split(" ")[0])
         assert abs(res["valid_loss"] - logged) <= 6e-4, (which, res["valid_loss"], logged)
     arch = tmp_path / "shape.yml"
@@ -168,8 +229,15 @@ def test_homogeneous_bert_subnet_exports_to_stock_roberta_and_fine_tunes(mlm_bin
     _train_bert(mlm_bin, tmp_path / "ckpt", "bert_tiny_homogeneous", "layer", 10)
     arch = tmp_path / "a.yml"
     arch.write_text("space: bert_tiny_homogeneous\nlayers: 2\nhidden: 36\nheads: 4\nffn_ratio: 2.5\n")
-    run_cli("export", "--checkpoint", str(tmp_path / "ckpt" / "checkpoint_last.pt"), "--arch", str(arch),
-            "--out", str(tmp_path / "exp"))
+    run_cli(
+        "export",
+        "--checkpoint",
+        str(tmp_path / "ckpt" / "checkpoint_last.pt"),
+        "--arch",
+        str(arch),
+        "--out",
+        str(tmp_path / "exp"),
+    )
     # stock fairseq, without our plugin, loads it and scores the valid split with masked_lm
     code = (
         "import sys, torch\n"
@@ -178,8 +246,12 @@ def test_homogeneous_bert_subnet_exports_to_stock_roberta_and_fine_tunes(mlm_bin
         "m = models[0].eval()\n"
         "print(type(m).__name__, cfg.model._name, cfg.task._name, sum(p.numel() for p in m.parameters()))\n"
     )
-    proc = subprocess.run([str(BIN / "python"), "-c", code, str(tmp_path / "exp" / "checkpoint.pt")],
-                          capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run(
+        [str(BIN / "python"), "-c", code, str(tmp_path / "exp" / "checkpoint.pt")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     name, model_name, task_name, params = proc.stdout.split()[-4:]
     assert (name, model_name, task_name) == ("RobertaModel", "roberta", "masked_lm")
@@ -193,12 +265,43 @@ def test_homogeneous_bert_subnet_exports_to_stock_roberta_and_fine_tunes(mlm_bin
     rows = ["sentence\tlabel"] + [f"{line}\t{int(len(line.split()) > median)}" for line in lines]
     (tmp_path / "train.tsv").write_text("\n".join(rows[:201]) + "\n")
     (tmp_path / "dev.tsv").write_text("\n".join(rows[:1] + rows[201:]) + "\n")
-    run_cli("prepare-glue", "--task", "SST-2", "--train", str(tmp_path / "train.tsv"), "--dev",
-            str(tmp_path / "dev.tsv"), "--export-dir", str(tmp_path / "exp"), "--out", str(tmp_path / "glue"))
+    run_cli(
+        "prepare-glue",
+        "--task",
+        "SST-2",
+        "--train",
+        str(tmp_path / "train.tsv"),
+        "--dev",
+        str(tmp_path / "dev.tsv"),
+        "--export-dir",
+        str(tmp_path / "exp"),
+        "--out",
+        str(tmp_path / "glue"),
+    )
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
-    args = ["bash", str(tmp_path / "glue" / "finetune.sh"), "--max-update", "6", "--batch-size", "16", "--cpu",
-            "--num-workers", "0", "--save-dir", str(tmp_path / "ft"), "--log-format", "simple", "--log-interval", "1",
-            "--lr", "1e-3", "--warmup-updates", "1", "--total-num-update", "8"]
+    args = [
+        "bash",
+        str(tmp_path / "glue" / "finetune.sh"),
+        "--max-update",
+        "6",
+        "--batch-size",
+        "16",
+        "--cpu",
+        "--num-workers",
+        "0",
+        "--save-dir",
+        str(tmp_path / "ft"),
+        "--log-format",
+        "simple",
+        "--log-interval",
+        "1",
+        "--lr",
+        "1e-3",
+        "--warmup-updates",
+        "1",
+        "--total-num-update",
+        "8",
+    ]
     proc = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     valid = [line for line in (proc.stdout + proc.stderr).splitlines() if "valid on 'valid' subset" in line]
@@ -219,16 +322,47 @@ def test_bert_search_on_perplexity_returns_a_shape_within_the_parameter_constrai
     vocab = len(Dictionary.load(str(mlm_bin / "dict.txt"))) + 1  # + <mask>
     sizes = sorted(BertArch.random(space, random.Random(i)).num_params(vocab) for i in range(50))
     limit = sizes[len(sizes) // 3]
-    run_cli("search", "--checkpoint", str(ckpt), "--param-constraint", str(limit), "--iterations", "3",
-            "--population", "10", "--parents", "4", "--mutation", "4", "--crossover", "4", "--valid-max-sentences",
-            "40", "--seed", "1", "--out", str(tmp_path / "s"), "--no-progress")
+    run_cli(
+        "search",
+        "--checkpoint",
+        str(ckpt),
+        "--param-constraint",
+        str(limit),
+        "--iterations",
+        "3",
+        "--population",
+        "10",
+        "--parents",
+        "4",
+        "--mutation",
+        "4",
+        "--crossover",
+        "4",
+        "--valid-max-sentences",
+        "40",
+        "--seed",
+        "1",
+        "--out",
+        str(tmp_path / "s"),
+        "--no-progress",
+    )
     (pick,) = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert pick["params"] <= limit and pick["hat_arch"] is None
     arch = BertArch.load(tmp_path / "s" / pick["arch"], space)
     assert arch.num_params(vocab) == pick["params"]
     # the fitness is the subnet's masked-LM loss: mos-nas evaluate gives the same number
-    ev = json.loads(run_cli("evaluate", "--checkpoint", str(ckpt), "--arch", str(tmp_path / "s" / pick["arch"]),
-                            "--valid-max-sentences", "40", "--json").stdout)
+    ev = json.loads(
+        run_cli(
+            "evaluate",
+            "--checkpoint",
+            str(ckpt),
+            "--arch",
+            str(tmp_path / "s" / pick["arch"]),
+            "--valid-max-sentences",
+            "40",
+            "--json",
+        ).stdout
+    )
     assert ev["valid_loss"] == pytest.approx(pick["valid_loss"], abs=1e-5) and "bleu" not in ev
     assert 2 ** ev["valid_loss"] == pytest.approx(ev["valid_ppl"])
 
@@ -238,8 +372,26 @@ def test_bert_latency_is_measured_estimated_and_constrains_the_search(tiny_bert,
     space = BertSpace.load("bert_tiny_bottleneck")
     vocab = len(Dictionary.load(str(mlm_bin / "dict.txt"))) + 1  # + <mask>
     lat = tmp_path / "lat" / "bert.csv"
-    measure = ["measure-latency", "--space", "bert_tiny_bottleneck", "--data", str(mlm_bin), "--n-archs", "30",
-               "--repeats", "5", "--warmup", "1", "--seq-len", "64", "--threads", "1", "--no-progress", "--out", str(lat)]
+    measure = [
+        "measure-latency",
+        "--space",
+        "bert_tiny_bottleneck",
+        "--data",
+        str(mlm_bin),
+        "--n-archs",
+        "30",
+        "--repeats",
+        "5",
+        "--warmup",
+        "1",
+        "--seq-len",
+        "64",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--out",
+        str(lat),
+    ]
     run_cli(*measure)
     with open(lat, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -257,16 +409,43 @@ def test_bert_latency_is_measured_estimated_and_constrains_the_search(tiny_bert,
     assert len(lat.read_text().splitlines()) == 31
 
     est = tmp_path / "est.safetensors"
-    run_cli("train-estimator", "--data", str(lat), "--out", str(est), "--hidden", "16", "--steps", "200",
-            "--no-hat-recipe")
+    run_cli(
+        "train-estimator", "--data", str(lat), "--out", str(est), "--hidden", "16", "--steps", "200", "--no-hat-recipe"
+    )
     limit = sorted(float(r["latency_mean_encoder"]) for r in rows)[15]
-    run_cli("search", "--checkpoint", str(ckpt), "--estimator", str(est), "--latency-constraint", f"{limit:.4f}",
-            "--iterations", "2", "--population", "10", "--parents", "4", "--mutation", "4", "--crossover", "4",
-            "--valid-max-sentences", "40", "--seed", "1", "--out", str(tmp_path / "s"), "--no-progress")
+    run_cli(
+        "search",
+        "--checkpoint",
+        str(ckpt),
+        "--estimator",
+        str(est),
+        "--latency-constraint",
+        f"{limit:.4f}",
+        "--iterations",
+        "2",
+        "--population",
+        "10",
+        "--parents",
+        "4",
+        "--mutation",
+        "4",
+        "--crossover",
+        "4",
+        "--valid-max-sentences",
+        "40",
+        "--seed",
+        "1",
+        "--out",
+        str(tmp_path / "s"),
+        "--no-progress",
+    )
     (pick,) = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert pick["predicted_latency_ms"] <= limit
-    predicted = json.loads(run_cli("predict-latency", "--estimator", str(est), "--arch",
-                                   str(tmp_path / "s" / pick["arch"]), "--json").stdout)
+    predicted = json.loads(
+        run_cli(
+            "predict-latency", "--estimator", str(est), "--arch", str(tmp_path / "s" / pick["arch"]), "--json"
+        ).stdout
+    )
     assert predicted["latency_ms"] == pytest.approx(pick["predicted_latency_ms"], abs=1e-3)
 
 
@@ -291,15 +470,47 @@ def test_loss_predictor_json_reproduces_scikit_learn(kind, tmp_path):
 
 def test_perplexity_predictor_trains_reports_and_drives_the_search(tiny_bert, tmp_path):
     ckpt, _ = tiny_bert
-    out = run_cli("train-predictor", "--checkpoint", str(ckpt), "--n", "40", "--valid-max-sentences", "40",
-                  "--out", str(tmp_path / "pred.json"), "--report", str(tmp_path / "report.json")).stdout
+    out = run_cli(
+        "train-predictor",
+        "--checkpoint",
+        str(ckpt),
+        "--n",
+        "40",
+        "--valid-max-sentences",
+        "40",
+        "--out",
+        str(tmp_path / "pred.json"),
+        "--report",
+        str(tmp_path / "report.json"),
+    ).stdout
     report = json.loads((tmp_path / "report.json").read_text())
     assert set(report["models"]) == {"gbt", "mlp", "least_squares"} and report["n_test"] == 8
     assert all(-1 <= m["kendall_tau"] <= 1 and m["rmse"] >= 0 for m in report["models"].values())
     assert "held-out 8" in out
-    run_cli("search", "--checkpoint", str(ckpt), "--predictor", str(tmp_path / "pred.json"), "--param-constraint",
-            "45000", "--iterations", "3", "--population", "10", "--parents", "4", "--mutation", "4", "--crossover",
-            "4", "--valid-max-sentences", "40", "--out", str(tmp_path / "s"), "--no-progress")
+    run_cli(
+        "search",
+        "--checkpoint",
+        str(ckpt),
+        "--predictor",
+        str(tmp_path / "pred.json"),
+        "--param-constraint",
+        "45000",
+        "--iterations",
+        "3",
+        "--population",
+        "10",
+        "--parents",
+        "4",
+        "--mutation",
+        "4",
+        "--crossover",
+        "4",
+        "--valid-max-sentences",
+        "40",
+        "--out",
+        str(tmp_path / "s"),
+        "--no-progress",
+    )
     (pick,) = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert pick["params"] <= 45000 and pick["evaluated_valid_loss"] > 0
     stats = json.loads((tmp_path / "s" / "search_stats.json").read_text())

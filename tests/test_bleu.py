@@ -1,18 +1,29 @@
 """The BLEU wrapper: sacreBLEU on known files, HAT's compound splitting, fairseq-generate parsing."""
+
 import json
 
 import pytest
 import sacrebleu
 
-from mos_fairseq.bleu import compound_split, parse_generate_output, score
-from mos_fairseq.errors import DataError
+from mos_fairseq.core.errors import DataError
+from mos_fairseq.translation.bleu import compound_split, parse_generate_output, score
 
 from .conftest import run_cli
 
-REFS = ["Das Haus-Boot liegt am Ufer.", "Er sagte, dass er morgen kommt.", "Die Katze schläft auf dem Sofa.",
-        "Wir haben das Software-Update installiert.", "Es regnet seit drei Tagen."]
-HYPS = ["Das Hausboot liegt am Ufer.", "Er sagte, er kommt morgen.", "Die Katze schläft auf dem Sofa.",
-        "Wir haben das Software-Update installiert.", "Es regnet drei Tage."]
+REFS = [
+    "Das Haus-Boot liegt am Ufer.",
+    "Er sagte, dass er morgen kommt.",
+    "Die Katze schläft auf dem Sofa.",
+    "Wir haben das Software-Update installiert.",
+    "Es regnet seit drei Tagen.",
+]
+HYPS = [
+    "Das Hausboot liegt am Ufer.",
+    "Er sagte, er kommt morgen.",
+    "Die Katze schläft auf dem Sofa.",
+    "Wir haben das Software-Update installiert.",
+    "Es regnet drei Tage.",
+]
 
 
 def test_detokenised_bleu_equals_sacrebleu_on_known_files(tmp_path):
@@ -23,26 +34,40 @@ def test_detokenised_bleu_equals_sacrebleu_on_known_files(tmp_path):
     assert score(REFS, REFS).sacrebleu == pytest.approx(100.0)
     (tmp_path / "h.txt").write_text("\n".join(HYPS) + "\n")
     (tmp_path / "r.txt").write_text("\n".join(REFS) + "\n")
-    out = json.loads(run_cli("bleu", "--hyps", str(tmp_path / "h.txt"), "--refs", str(tmp_path / "r.txt"),
-                             "--json").stdout)
+    out = json.loads(
+        run_cli("bleu", "--hyps", str(tmp_path / "h.txt"), "--refs", str(tmp_path / "r.txt"), "--json").stdout
+    )
     assert out["bleu"] == pytest.approx(expected.score, abs=1e-9) and out["sentences"] == 5
 
 
 def test_tokenised_bleu_splits_german_compounds_like_hat():
-    assert compound_split("Das Haus-Boot , Software-Update") == "Das Haus ##AT##-##AT## Boot , Software ##AT##-##AT## Update"
+    assert (
+        compound_split("Das Haus-Boot , Software-Update")
+        == "Das Haus ##AT##-##AT## Boot , Software ##AT##-##AT## Update"
+    )
     assert compound_split("a - b") == "a - b"
     split = [compound_split(s) for s in ("Das Haus-Boot liegt am Ufer .",)]
     manual = sacrebleu.corpus_bleu(["Das Hausboot liegt am Ufer ."], [split], tokenize="none", force=True).score
-    assert score(["Das Hausboot liegt am Ufer."], ["Das Haus-Boot liegt am Ufer."], "de").tokenized_bleu == \
-        pytest.approx(manual)
+    assert score(
+        ["Das Hausboot liegt am Ufer."], ["Das Haus-Boot liegt am Ufer."], "de"
+    ).tokenized_bleu == pytest.approx(manual)
     assert score(HYPS, REFS, "en").tokenized_bleu != score(HYPS, REFS, "de").tokenized_bleu
 
 
 def test_generate_output_parsing_orders_by_id_and_refuses_gaps():
-    text = "\n".join([
-        "S-1\tsource one", "T-1\tref one", "H-1\t-0.5\thyp one", "D-1\t-0.5\thyp one", "P-1\t-0.1 -0.2",
-        "S-0\tsource zero", "T-0\tref zero", "H-0\t-0.3\thyp zero", "Generate test with beam=4: BLEU4 = 1.0",
-    ])
+    text = "\n".join(
+        [
+            "S-1\tsource one",
+            "T-1\tref one",
+            "H-1\t-0.5\thyp one",
+            "D-1\t-0.5\thyp one",
+            "P-1\t-0.1 -0.2",
+            "S-0\tsource zero",
+            "T-0\tref zero",
+            "H-0\t-0.3\thyp zero",
+            "Generate test with beam=4: BLEU4 = 1.0",
+        ]
+    )
     assert parse_generate_output(text) == (["hyp zero", "hyp one"], ["ref zero", "ref one"])
     with pytest.raises(DataError, match="no hypothesis for 1 sentence"):
         parse_generate_output("T-0\tref\nT-1\tref two\nH-0\t-1\thyp")
@@ -57,13 +82,16 @@ def test_batching_keeps_every_sentence():
     import numpy as np
     from fairseq.data import data_utils
 
-    from mos_fairseq.fairseq_plugin import register
+    from mos_fairseq.plugin import register
 
     register()
     sizes = np.random.RandomState(0).randint(5, 50, size=100)
     idx = np.argsort(sizes, kind="mergesort")
-    for kw in (dict(max_sentences=64, required_batch_size_multiple=8), dict(max_tokens=1024, required_batch_size_multiple=8),
-               dict(max_sentences=10, required_batch_size_multiple=8)):
+    for kw in (
+        dict(max_sentences=64, required_batch_size_multiple=8),
+        dict(max_tokens=1024, required_batch_size_multiple=8),
+        dict(max_sentences=10, required_batch_size_multiple=8),
+    ):
         batches = data_utils.batch_by_size(idx, lambda i: sizes[i], **kw)
         assert sorted(np.concatenate(batches).tolist()) == list(range(100))
         assert all(len(b) <= kw.get("max_sentences", 100) for b in batches)
@@ -72,7 +100,7 @@ def test_batching_keeps_every_sentence():
 
 
 def test_gap_statistics_on_fixed_numbers():
-    from mos_fairseq.gap import gap_stats, gap_table
+    from mos_fairseq.translation.gap import gap_stats, gap_table
 
     supernet = [20.0, 22.0, 25.0, 24.0]
     standalone = [21.0, 23.5, 26.0, 27.0]  # 5 concordant pairs, 1 discordant

@@ -1,21 +1,40 @@
 """mos-nas sample / info / prepare-data from the command line, including bad input."""
+
 import json
 
 import yaml
 
-from mos_fairseq.arch import Architecture
-from mos_fairseq.space import SearchSpace
+from mos_fairseq.translation.architecture import Architecture
+from mos_fairseq.translation.space import SearchSpace
 
 from .conftest import REPO, run_cli
 from .helpers.forked_cli import run_cli_forked
 
 
 def test_sample_writes_n_valid_architectures(tmp_path):
-    run_cli("sample", "--space", "configs/spaces/hat_wmt14_en_de.yml", "--n", "5", "--seed", "3",
-            "--largest", "--smallest", "--out", str(tmp_path))
+    run_cli(
+        "sample",
+        "--space",
+        "configs/spaces/hat_wmt14_en_de.yml",
+        "--n",
+        "5",
+        "--seed",
+        "3",
+        "--largest",
+        "--smallest",
+        "--out",
+        str(tmp_path),
+    )
     files = sorted(p.name for p in tmp_path.glob("*.yml"))
-    assert files == ["arch_0000.yml", "arch_0001.yml", "arch_0002.yml", "arch_0003.yml", "arch_0004.yml",
-                     "largest.yml", "smallest.yml"]
+    assert files == [
+        "arch_0000.yml",
+        "arch_0001.yml",
+        "arch_0002.yml",
+        "arch_0003.yml",
+        "arch_0004.yml",
+        "largest.yml",
+        "smallest.yml",
+    ]
     space = SearchSpace.load("hat_wmt14_en_de")
     assert Architecture.load(tmp_path / "largest.yml") == Architecture.largest(space)
     again = tmp_path / "again"
@@ -27,8 +46,9 @@ def test_info_json(tmp_path):
     space = SearchSpace.load("hat_wmt14_en_de")
     arch = Architecture.largest(space)
     arch.save(tmp_path / "a.yml", hat_format=True)
-    proc = run_cli("info", "--arch", str(tmp_path / "a.yml"), "--space", "hat_wmt14_en_de", "--json",
-                   "--vocab-size", "32768")
+    proc = run_cli(
+        "info", "--arch", str(tmp_path / "a.yml"), "--space", "hat_wmt14_en_de", "--json", "--vocab-size", "32768"
+    )
     info = json.loads(proc.stdout)
     assert info["params"] == arch.num_params(32768) and isinstance(info["params"], int)
     assert info["features"] == arch.normalized_features() and len(info["features"]) == 10
@@ -42,8 +62,24 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path):
         (["info", "--arch", str(tmp_path / "bad.yml")], "decoder.ffn_dim[1]=100 is not in the space's choices"),
         (["info", "--arch", str(tmp_path / "nope.yml")], "not found"),
         (["sample", "--space", "no_such_space", "--n", "2", "--out", str(tmp_path / "x")], "not found"),
-        (["prepare-data", "--src", "en", "--tgt", "de", "--train", str(tmp_path / "missing"), "--valid",
-          str(tmp_path / "missing"), "--vocab-size", "100", "--out", str(tmp_path / "bin")], "missing corpus file"),
+        (
+            [
+                "prepare-data",
+                "--src",
+                "en",
+                "--tgt",
+                "de",
+                "--train",
+                str(tmp_path / "missing"),
+                "--valid",
+                str(tmp_path / "missing"),
+                "--vocab-size",
+                "100",
+                "--out",
+                str(tmp_path / "bin"),
+            ],
+            "missing corpus file",
+        ),
     ]
     for args, message in cases:
         proc = run_cli_forked(*args, cwd=REPO)
@@ -72,8 +108,23 @@ def test_prepare_data_never_overwrites_existing_output(tmp_path, synthetic_bin):
     out.mkdir()
     (out / "keep.txt").write_text("precious")
     raw = synthetic_bin.parent / "raw"
-    proc = run_cli("prepare-data", "--src", "en", "--tgt", "de", "--train", str(raw / "train"), "--valid",
-                   str(raw / "valid"), "--vocab-size", "100", "--out", str(out), check=False, fork=True)
+    proc = run_cli(
+        "prepare-data",
+        "--src",
+        "en",
+        "--tgt",
+        "de",
+        "--train",
+        str(raw / "train"),
+        "--valid",
+        str(raw / "valid"),
+        "--vocab-size",
+        "100",
+        "--out",
+        str(out),
+        check=False,
+        fork=True,
+    )
     assert proc.returncode == 2 and "not empty" in proc.stderr
     assert (out / "keep.txt").read_text() == "precious"
 

@@ -1,4 +1,5 @@
 """Data-parallel supernet training (two gloo processes on CPU) and exact resume after a kill."""
+
 import json
 import os
 import signal
@@ -13,8 +14,21 @@ from .conftest import BIN, REPO, TRAIN_ARGS
 
 # sandwich (largest + smallest + 1 random) with neuron-wise MoS, no dropout (so that one process
 # with both ranks' batches draws no different dropout masks), 10 updates, no checkpoints
-DP_ARGS = [*TRAIN_ARGS, "--mos", "neuron", "--dropout", "0", "--attention-dropout", "0", "--max-update", "10",
-           "--no-save", "--disable-validation", "--max-tokens", "512"]
+DP_ARGS = [
+    *TRAIN_ARGS,
+    "--mos",
+    "neuron",
+    "--dropout",
+    "0",
+    "--attention-dropout",
+    "0",
+    "--max-update",
+    "10",
+    "--no-save",
+    "--disable-validation",
+    "--max-tokens",
+    "512",
+]
 
 
 def _free_port() -> int:
@@ -25,8 +39,14 @@ def _free_port() -> int:
 
 def _recording_train(out, args) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "tests.helpers.recording_train", str(out), *args], cwd=REPO,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.helpers.recording_train", str(out), *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _wait(procs, timeout=600):
@@ -42,13 +62,29 @@ def _stream(path):
 
 def test_distributed_two_gloo_ranks_train_like_one_process_with_both_batches(synthetic_bin, tmp_path):
     port = _free_port()
-    dist = ["--distributed-world-size", "2", "--distributed-backend", "gloo", "--ddp-backend", "legacy_ddp",
-            "--distributed-init-method", f"tcp://127.0.0.1:{port}", "--distributed-no-spawn"]
+    dist = [
+        "--distributed-world-size",
+        "2",
+        "--distributed-backend",
+        "gloo",
+        "--ddp-backend",
+        "legacy_ddp",
+        "--distributed-init-method",
+        f"tcp://127.0.0.1:{port}",
+        "--distributed-no-spawn",
+    ]
     log = tmp_path / "subnets.tsv"
-    ranks = [_recording_train(tmp_path / f"rank{r}.pt", [str(synthetic_bin), *DP_ARGS, *dist, "--distributed-rank",
-                                                           str(r), "--log-subnets", str(log)]) for r in (0, 1)]
-    single = _recording_train(tmp_path / "single.pt", [str(synthetic_bin), *DP_ARGS, "--update-freq", "2",
-                                                       "--log-subnets", str(tmp_path / "single.tsv")])
+    ranks = [
+        _recording_train(
+            tmp_path / f"rank{r}.pt",
+            [str(synthetic_bin), *DP_ARGS, *dist, "--distributed-rank", str(r), "--log-subnets", str(log)],
+        )
+        for r in (0, 1)
+    ]
+    single = _recording_train(
+        tmp_path / "single.pt",
+        [str(synthetic_bin), *DP_ARGS, "--update-freq", "2", "--log-subnets", str(tmp_path / "single.tsv")],
+    )
     _wait([*ranks, single])
     r0, r1, one = (torch.load(tmp_path / f"{n}.pt")["params"] for n in ("rank0", "rank1", "single"))
     assert len(r0) == len(r1) == len(one) == 10
@@ -65,11 +101,27 @@ def test_distributed_two_gloo_ranks_train_like_one_process_with_both_batches(syn
 
 def test_resume_after_kill_equals_an_uninterrupted_run(synthetic_bin, tmp_path):
     """SIGKILL mid-training (after the update-8 checkpoint), restart: same parameters at update 12."""
-    args = [str(BIN / "fairseq-train"), str(synthetic_bin), *TRAIN_ARGS, "--mos", "neuron", "--max-update", "12",
-            "--save-interval-updates", "4", "--disable-validation", "--log-interval", "1"]
+    args = [
+        str(BIN / "fairseq-train"),
+        str(synthetic_bin),
+        *TRAIN_ARGS,
+        "--mos",
+        "neuron",
+        "--max-update",
+        "12",
+        "--save-interval-updates",
+        "4",
+        "--disable-validation",
+        "--log-interval",
+        "1",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    full = subprocess.run([*args, "--save-dir", str(tmp_path / "full"), "--log-subnets", str(tmp_path / "full.tsv")],
-                          capture_output=True, text=True, env=env)
+    full = subprocess.run(
+        [*args, "--save-dir", str(tmp_path / "full"), "--log-subnets", str(tmp_path / "full.tsv")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert full.returncode == 0, full.stderr[-3000:]
 
     resumed = [*args, "--save-dir", str(tmp_path / "resumed"), "--log-subnets", str(tmp_path / "resumed.tsv")]
@@ -109,9 +161,9 @@ def _ddp_worker(rank: int, port: int, out: str) -> None:
     from fairseq.data import Dictionary
     from fairseq.distributed import ModuleProxyWrapper
 
-    from mos_fairseq.criterions.supernet_cross_entropy import SupernetCrossEntropyCriterion
-    from mos_fairseq.fairseq_plugin import register
-    from mos_fairseq.tasks.supernet_translation import SupernetTranslationConfig, SupernetTranslationTask
+    from mos_fairseq.plugin import register
+    from mos_fairseq.translation.criterion import SupernetCrossEntropyCriterion
+    from mos_fairseq.translation.task import SupernetTranslationConfig, SupernetTranslationTask
 
     from .conftest import build_supernet
 
@@ -128,13 +180,18 @@ def _ddp_worker(rank: int, port: int, out: str) -> None:
         g = torch.Generator().manual_seed(seed)
         src, tgt = torch.randint(4, len(d), (4, 7), generator=g), torch.randint(4, len(d), (4, 6), generator=g)
         prev = torch.cat([torch.full((4, 1), d.eos()), tgt[:, :-1]], 1)
-        return {"net_input": {"src_tokens": src, "src_lengths": torch.full((4,), 7), "prev_output_tokens": prev},
-                "target": tgt, "ntokens": tgt.numel(), "nsentences": 4}
+        return {
+            "net_input": {"src_tokens": src, "src_lengths": torch.full((4,), 7), "prev_output_tokens": prev},
+            "target": tgt,
+            "ntokens": tgt.numel(),
+            "nsentences": 4,
+        }
 
     results = {}
     for sampling, mos in DDP_CASES:
-        task = SupernetTranslationTask(SupernetTranslationConfig(data="", seed=3, supernet_sampling=sampling,
-                                                                 sandwich_random=2), d, d)
+        task = SupernetTranslationTask(
+            SupernetTranslationConfig(data="", seed=3, supernet_sampling=sampling, sandwich_random=2), d, d
+        )
         criterion = SupernetCrossEntropyCriterion(task, sentence_avg=False, label_smoothing=0.1)
         # reference: one process, both ranks' batches, summed (fairseq divides by the summed sample size)
         reference = build_supernet(d, seed=1, mos=mos, dropout=0.0, attention_dropout=0.0)
@@ -144,7 +201,9 @@ def _ddp_worker(rank: int, port: int, out: str) -> None:
         ddp = ModuleProxyWrapper(torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True))
         task.train_step(sample(rank), ddp, criterion, optimizer, update_num=5)
         results[f"{sampling}-{mos}"] = {
-            "grads": {n: (p.grad * 2 if p.grad is not None else None) for n, p in model.named_parameters()},  # DDP averages
+            "grads": {
+                n: (p.grad * 2 if p.grad is not None else None) for n, p in model.named_parameters()
+            },  # DDP averages
             "reference": {n: p.grad for n, p in reference.named_parameters()},
         }
     torch.save(results, out)
@@ -158,8 +217,10 @@ def test_distributed_torch_ddp_syncs_subnet_gradients_once_per_update(tmp_path):
     import torch.multiprocessing as mp
 
     port = _free_port()
-    procs = [mp.get_context("spawn").Process(target=_ddp_worker, args=(r, port, str(tmp_path / f"rank{r}.pt")))
-             for r in (0, 1)]
+    procs = [
+        mp.get_context("spawn").Process(target=_ddp_worker, args=(r, port, str(tmp_path / f"rank{r}.pt")))
+        for r in (0, 1)
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -176,7 +237,9 @@ def test_distributed_torch_ddp_syncs_subnet_gradients_once_per_update(tmp_path):
                 continue
             used += 1
             assert torch.equal(a, b), f"{case} {name}: ranks differ"
-            assert torch.allclose(a, ref, rtol=1e-4, atol=1e-7), f"{case} {name}: max diff {(a - ref).abs().max().item()}"
+            assert torch.allclose(a, ref, rtol=1e-4, atol=1e-7), (
+                f"{case} {name}: max diff {(a - ref).abs().max().item()}"
+            )
         assert used > 20, case
 
 

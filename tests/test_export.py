@@ -1,4 +1,5 @@
 """Export of subnets (standard, layer-wise and neuron-wise MoS supernets) to plain fairseq checkpoints."""
+
 import json
 import random
 import subprocess
@@ -11,11 +12,12 @@ from fairseq import checkpoint_utils, options
 from fairseq.sequence_generator import SequenceGenerator
 from fairseq_cli import generate
 
-from mos_fairseq.arch import Architecture
-from mos_fairseq.checkpoints import describe_checkpoint, load_supernet
-from mos_fairseq.errors import ArchError, CheckpointError
-from mos_fairseq.export import export_subnet, stock_transformer_mismatch
-from mos_fairseq.space import SearchSpace
+from mos_fairseq.core.errors import ArchError, CheckpointError
+from mos_fairseq.export import export_subnet
+from mos_fairseq.loading import describe_checkpoint, load_supernet
+from mos_fairseq.translation.architecture import Architecture
+from mos_fairseq.translation.export import stock_transformer_mismatch
+from mos_fairseq.translation.space import SearchSpace
 
 from .conftest import BIN, REPO, run_cli
 from .conftest import TRAIN_ARGS as TRAIN
@@ -24,8 +26,13 @@ KINDS = ("none", "layer", "neuron")
 HOMOGENEOUS = {
     "space": "tiny",
     "encoder": {"embed_dim": 32, "ffn_dim": [48, 48, 48], "heads": [4, 4, 4]},
-    "decoder": {"embed_dim": 32, "ffn_dim": [64, 64], "self_heads": [2, 2], "cross_heads": [2, 2],
-                "cross_span": [1, 1]},
+    "decoder": {
+        "embed_dim": 32,
+        "ffn_dim": [64, 64],
+        "self_heads": [2, 2],
+        "cross_heads": [2, 2],
+        "cross_span": [1, 1],
+    },
 }
 
 
@@ -36,8 +43,17 @@ def supernets(synthetic_bin, tmp_path_factory) -> dict:
     out = {}
     for kind in KINDS:
         save = root / kind
-        cmd = [str(BIN / "fairseq-train"), str(synthetic_bin), *TRAIN, "--save-dir", str(save),
-               "--max-update", "20", "--mos", kind]
+        cmd = [
+            str(BIN / "fairseq-train"),
+            str(synthetic_bin),
+            *TRAIN,
+            "--save-dir",
+            str(save),
+            "--max-update",
+            "20",
+            "--mos",
+            kind,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr[-3000:]
         out[kind] = save / "checkpoint_last.pt"
@@ -62,10 +78,24 @@ def _beam_search(model, task, batches) -> dict:
 
 def _generate(data: Path, results: Path, *extra: str) -> dict:
     parser = options.get_generation_parser()
-    args = options.parse_args_and_arch(parser, [
-        str(data), "--gen-subset", "test", "--beam", "4", "--max-len-b", "30", "--batch-size", "32", "--cpu",
-        "--results-path", str(results), *extra,
-    ])
+    args = options.parse_args_and_arch(
+        parser,
+        [
+            str(data),
+            "--gen-subset",
+            "test",
+            "--beam",
+            "4",
+            "--max-len-b",
+            "30",
+            "--batch-size",
+            "32",
+            "--cpu",
+            "--results-path",
+            str(results),
+            *extra,
+        ],
+    )
     generate.main(args)
     lines = (results / "generate-test.txt").read_text().splitlines()
     return {l.split("\t")[0]: (float(l.split("\t")[1]), l.split("\t")[2]) for l in lines if l.startswith("H-")}
@@ -90,26 +120,41 @@ def test_ten_random_subnets_export_to_models_with_equal_logits_and_beams(kind, s
     for i in range(10):
         arch = Architecture.random(space, rng)
         arch.save(tmp_path / f"arch{i}.yml")
-        result = export_subnet(supernets[kind], tmp_path / f"arch{i}.yml", tmp_path / f"export{i}", data=str(synthetic_bin))
+        result = export_subnet(
+            supernets[kind], tmp_path / f"arch{i}.yml", tmp_path / f"export{i}", data=str(synthetic_bin)
+        )
         assert result.needs_user_dir == bool(stock_transformer_mismatch(arch))
         models, _, _ = checkpoint_utils.load_model_ensemble_and_task(
             [result.checkpoint], arg_overrides={"data": str(synthetic_bin)}
         )
         exported = models[0].eval()
-        assert "Super" not in type(exported).__name__ and not any("experts" in n for n, _ in exported.named_parameters())
+        assert "Super" not in type(exported).__name__ and not any(
+            "experts" in n for n, _ in exported.named_parameters()
+        )
         with torch.no_grad():
             ours = supernet.bind(arch)(**sample["net_input"])[0]
             theirs = exported(**sample["net_input"])[0]
         assert (ours - theirs).abs().max() < 1e-5, f"arch {i}: {arch.describe()}"
         assert sum(p.numel() for p in exported.parameters()) == result.params == arch.num_params(len(task.src_dict))
-        beams_super, beams_export = _beam_search(supernet.bind(arch), task, batches), _beam_search(exported, task, batches)
+        beams_super, beams_export = (
+            _beam_search(supernet.bind(arch), task, batches),
+            _beam_search(exported, task, batches),
+        )
         assert beams_super.keys() == beams_export.keys() and len(beams_super) == 60
         for sid, (tokens, score) in beams_super.items():
             assert beams_export[sid][0] == tokens and abs(beams_export[sid][1] - score) < 1e-4, (i, sid)
         if i == 0:  # and the full fairseq-generate round trip from the files
-            hyps_super = _generate(synthetic_bin, tmp_path / f"gen_super{i}", *user_dir, "--task",
-                                   "supernet_translation", "--path", str(supernets[kind]),
-                                   "--subnet", str(tmp_path / f"arch{i}.yml"))
+            hyps_super = _generate(
+                synthetic_bin,
+                tmp_path / f"gen_super{i}",
+                *user_dir,
+                "--task",
+                "supernet_translation",
+                "--path",
+                str(supernets[kind]),
+                "--subnet",
+                str(tmp_path / f"arch{i}.yml"),
+            )
             hyps_export = _generate(synthetic_bin, tmp_path / f"gen_export{i}", *user_dir, "--path", result.checkpoint)
             _same_hypotheses(hyps_super, hyps_export)
 
@@ -118,24 +163,66 @@ def test_ten_random_subnets_export_to_models_with_equal_logits_and_beams(kind, s
 def test_homogeneous_subnet_exports_to_stock_transformer_without_user_dir(kind, supernets, synthetic_bin, tmp_path):
     (tmp_path / "homog.yml").write_text(yaml.safe_dump(HOMOGENEOUS))
     out = tmp_path / "export"
-    proc = run_cli("export", "--checkpoint", str(supernets[kind]), "--arch", str(tmp_path / "homog.yml"),
-                   "--out", str(out), "--data", str(synthetic_bin))
+    proc = run_cli(
+        "export",
+        "--checkpoint",
+        str(supernets[kind]),
+        "--arch",
+        str(tmp_path / "homog.yml"),
+        "--out",
+        str(out),
+        "--data",
+        str(synthetic_bin),
+    )
     assert "stock fairseq `transformer`" in proc.stdout
     assert sorted(p.name for p in out.iterdir()) == [
-        "arch.yml", "checkpoint.pt", "dict.de.txt", "dict.en.txt", "export.json", "spm.model"]
+        "arch.yml",
+        "checkpoint.pt",
+        "dict.de.txt",
+        "dict.en.txt",
+        "export.json",
+        "spm.model",
+    ]
     state = torch.load(out / "checkpoint.pt")  # weights_only: plain containers only
     assert state["cfg"]["model"]["_name"] == "transformer"
     # a fresh process without our plugin: nothing of mos_fairseq may be imported
     # (--required-batch-size-multiple 1: without our plugin, the ve-fairseq wheel's batching drops sentences)
-    cmd = [str(BIN / "fairseq-generate"), str(synthetic_bin), "--path", str(out / "checkpoint.pt"),
-           "--gen-subset", "test", "--beam", "4", "--max-len-b", "30", "--batch-size", "32", "--cpu",
-           "--required-batch-size-multiple", "1"]
+    cmd = [
+        str(BIN / "fairseq-generate"),
+        str(synthetic_bin),
+        "--path",
+        str(out / "checkpoint.pt"),
+        "--gen-subset",
+        "test",
+        "--beam",
+        "4",
+        "--max-len-b",
+        "30",
+        "--batch-size",
+        "32",
+        "--cpu",
+        "--required-batch-size-multiple",
+        "1",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    stock = {l.split("\t")[0]: (float(l.split("\t")[1]), l.split("\t")[2]) for l in proc.stdout.splitlines()
-             if l.startswith("H-")}
-    ours = _generate(synthetic_bin, tmp_path / "gen_super", "--user-dir", str(REPO / "user_dir"), "--task",
-                     "supernet_translation", "--path", str(supernets[kind]), "--subnet", str(tmp_path / "homog.yml"))
+    stock = {
+        l.split("\t")[0]: (float(l.split("\t")[1]), l.split("\t")[2])
+        for l in proc.stdout.splitlines()
+        if l.startswith("H-")
+    }
+    ours = _generate(
+        synthetic_bin,
+        tmp_path / "gen_super",
+        "--user-dir",
+        str(REPO / "user_dir"),
+        "--task",
+        "supernet_translation",
+        "--path",
+        str(supernets[kind]),
+        "--subnet",
+        str(tmp_path / "homog.yml"),
+    )
     _same_hypotheses(ours, stock)
     info = json.loads(run_cli("info", "--checkpoint", str(out / "checkpoint.pt"), "--json").stdout)
     assert info["kind"] == "static transformer" and info["exported_at_update"] == 20
@@ -151,8 +238,17 @@ def test_info_tells_supernets_and_exports_apart(supernets, synthetic_bin, tmp_pa
     text = run_cli("info", "--checkpoint", str(supernets["none"])).stdout
     assert "kind: supernet" in text and "MoS: none" in text and "training updates: 20" in text
     Architecture.smallest(SearchSpace.load("tiny")).save(tmp_path / "small.yml")
-    run_cli("export", "--checkpoint", str(supernets["neuron"]), "--arch", str(tmp_path / "small.yml"),
-            "--out", str(tmp_path / "small"), "--data", str(synthetic_bin))
+    run_cli(
+        "export",
+        "--checkpoint",
+        str(supernets["neuron"]),
+        "--arch",
+        str(tmp_path / "small.yml"),
+        "--out",
+        str(tmp_path / "small"),
+        "--data",
+        str(synthetic_bin),
+    )
     text = run_cli("info", "--checkpoint", str(tmp_path / "small" / "checkpoint.pt")).stdout
     assert "kind: static subnet (model 'mos_static_transformer')" in text and "MoS: neuron (collapsed)" in text
 
@@ -168,21 +264,46 @@ def _refused(tmp_path, *args) -> str:
 
 def test_export_refuses_non_supernets_and_foreign_architectures(supernets, synthetic_bin, tmp_path):
     (tmp_path / "homog.yml").write_text(yaml.safe_dump(HOMOGENEOUS))
-    run_cli("export", "--checkpoint", str(supernets["none"]), "--arch", str(tmp_path / "homog.yml"),
-            "--out", str(tmp_path / "plain"), "--data", str(synthetic_bin))
-    err = _refused(tmp_path, "--checkpoint", str(tmp_path / "plain" / "checkpoint.pt"), "--arch", str(tmp_path / "homog.yml"))
+    run_cli(
+        "export",
+        "--checkpoint",
+        str(supernets["none"]),
+        "--arch",
+        str(tmp_path / "homog.yml"),
+        "--out",
+        str(tmp_path / "plain"),
+        "--data",
+        str(synthetic_bin),
+    )
+    err = _refused(
+        tmp_path, "--checkpoint", str(tmp_path / "plain" / "checkpoint.pt"), "--arch", str(tmp_path / "homog.yml")
+    )
     assert "is not a supernet checkpoint (its model is 'transformer'" in err
     bad = json.loads(json.dumps(HOMOGENEOUS))
     bad["encoder"]["embed_dim"] = 40
     (tmp_path / "bad.yml").write_text(yaml.safe_dump(bad))
-    err = _refused(tmp_path, "--checkpoint", str(supernets["layer"]), "--arch", str(tmp_path / "bad.yml"),
-                   "--data", str(synthetic_bin))
+    err = _refused(
+        tmp_path,
+        "--checkpoint",
+        str(supernets["layer"]),
+        "--arch",
+        str(tmp_path / "bad.yml"),
+        "--data",
+        str(synthetic_bin),
+    )
     assert "encoder.embed_dim=40 is not in the space's choices [24, 32]" in err
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     err = _refused(tmp_path, "--checkpoint", str(tmp_path / "junk.pt"), "--arch", str(tmp_path / "homog.yml"))
     assert "is not a readable fairseq checkpoint" in err
-    err = _refused(tmp_path, "--checkpoint", str(supernets["layer"]), "--arch", str(tmp_path / "homog.yml"),
-                   "--data", str(tmp_path / "nowhere"))
+    err = _refused(
+        tmp_path,
+        "--checkpoint",
+        str(supernets["layer"]),
+        "--arch",
+        str(tmp_path / "homog.yml"),
+        "--data",
+        str(tmp_path / "nowhere"),
+    )
     assert "not found" in err
     with pytest.raises(ArchError):
         export_subnet(supernets["layer"], tmp_path / "bad.yml", tmp_path / "x", data=str(synthetic_bin))
@@ -195,12 +316,33 @@ def test_export_keeps_an_existing_output_unless_overwrite(supernets, synthetic_b
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    proc = run_cli("export", "--checkpoint", str(supernets["none"]), "--arch", str(tmp_path / "homog.yml"),
-                   "--out", str(out), "--data", str(synthetic_bin), check=False, fork=True)
+    proc = run_cli(
+        "export",
+        "--checkpoint",
+        str(supernets["none"]),
+        "--arch",
+        str(tmp_path / "homog.yml"),
+        "--out",
+        str(out),
+        "--data",
+        str(synthetic_bin),
+        check=False,
+        fork=True,
+    )
     assert proc.returncode == 2 and "is not empty" in proc.stderr
     assert (out / "keep.txt").read_text() == "mine"
-    run_cli("export", "--checkpoint", str(supernets["none"]), "--arch", str(tmp_path / "homog.yml"),
-            "--out", str(out), "--data", str(synthetic_bin), "--overwrite")
+    run_cli(
+        "export",
+        "--checkpoint",
+        str(supernets["none"]),
+        "--arch",
+        str(tmp_path / "homog.yml"),
+        "--out",
+        str(out),
+        "--data",
+        str(synthetic_bin),
+        "--overwrite",
+    )
     assert (out / "checkpoint.pt").is_file() and not (out / "keep.txt").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
@@ -211,20 +353,35 @@ def test_gap_of_a_supernet_against_its_own_exports_is_zero_and_resumes(supernets
     is measured again."""
     import shutil
 
-    import mos_fairseq.gap as gap
+    import mos_fairseq.translation.gap as gap
 
     space = SearchSpace.load("tiny")
     rng = random.Random(5)
     archs, standalone = tmp_path / "archs", tmp_path / "standalone"
     for i in range(3):
         Architecture.random(space, rng).save(archs / f"a{i}.yml")
-        result = export_subnet(supernets["neuron"], archs / f"a{i}.yml", tmp_path / f"export{i}", data=str(synthetic_bin))
+        result = export_subnet(
+            supernets["neuron"], archs / f"a{i}.yml", tmp_path / f"export{i}", data=str(synthetic_bin)
+        )
         (standalone / f"a{i}").mkdir(parents=True)
         shutil.copy(result.checkpoint, standalone / f"a{i}" / "checkpoint_best.pt")
     ckpt = tmp_path / "supernet.pt"
     shutil.copy(supernets["neuron"], ckpt)
-    run_cli("gap", "--supernet", str(ckpt), "--archs", str(archs), "--standalone", str(standalone),
-            "--data", str(synthetic_bin), "--max-sentences", "40", "--out", str(tmp_path / "gap"))  # fresh process
+    run_cli(
+        "gap",
+        "--supernet",
+        str(ckpt),
+        "--archs",
+        str(archs),
+        "--standalone",
+        str(standalone),
+        "--data",
+        str(synthetic_bin),
+        "--max-sentences",
+        "40",
+        "--out",
+        str(tmp_path / "gap"),
+    )  # fresh process
     first = json.loads((tmp_path / "gap" / "gap.json").read_text())
     assert first["max_sentences"] == 40
     stats = first["supernets"][str(ckpt)]
@@ -237,22 +394,69 @@ def test_gap_of_a_supernet_against_its_own_exports_is_zero_and_resumes(supernets
 
     monkeypatch.setattr(gap, "supernet_metrics", no_measuring)
     monkeypatch.setattr(gap, "standalone_metrics", no_measuring)
-    assert gap.run_gap([str(ckpt)], str(archs), str(standalone), str(synthetic_bin), str(tmp_path / "gap"),
-                       max_sentences=40) == first
-    assert any(stock_transformer_mismatch(Architecture.load(a, space)) for a in archs.glob("*.yml"))  # static models too
+    assert (
+        gap.run_gap(
+            [str(ckpt)], str(archs), str(standalone), str(synthetic_bin), str(tmp_path / "gap"), max_sentences=40
+        )
+        == first
+    )
+    assert any(
+        stock_transformer_mismatch(Architecture.load(a, space)) for a in archs.glob("*.yml")
+    )  # static models too
 
     entry = next(p for p in (tmp_path / "gap" / "cache").glob("*.json") if "standalone a1" in p.read_text())
     entry.write_text("{truncated")  # an unreadable entry is measured again and rewritten
     remeasured = []
     monkeypatch.setattr(gap, "standalone_metrics", lambda *a, **k: remeasured.append(a[0]) or first["standalone"]["a1"])
-    assert gap.run_gap([str(ckpt)], str(archs), str(standalone), str(synthetic_bin), str(tmp_path / "gap"),
-                       max_sentences=40) == first
+    assert (
+        gap.run_gap(
+            [str(ckpt)], str(archs), str(standalone), str(synthetic_bin), str(tmp_path / "gap"), max_sentences=40
+        )
+        == first
+    )
     assert [p.parent.name for p in remeasured] == ["a1"] and json.loads(entry.read_text())["label"] == "standalone a1"
 
     calls = []
     monkeypatch.setattr(gap, "supernet_metrics", lambda *a, **k: calls.append(a[2]) or {"valid_loss": 1.0, "bleu": 2.0})
     shutil.copy(supernets["layer"], ckpt)  # another state under the same path
-    again = gap.run_gap([str(ckpt)], str(archs), str(standalone), str(synthetic_bin), str(tmp_path / "gap"),
-                        max_sentences=40)
+    again = gap.run_gap(
+        [str(ckpt)], str(archs), str(standalone), str(synthetic_bin), str(tmp_path / "gap"), max_sentences=40
+    )
     assert len(calls) == 3 and again["standalone"] == first["standalone"]
     assert again["supernets"][str(ckpt)]["loss"]["mae"] > 0
+
+
+HUB_SCRIPT = """
+import sys
+import mos_fairseq  # registering the plugin is part of the import
+from fairseq import hub_utils
+d = sys.argv[1]
+x = hub_utils.from_pretrained(d, "checkpoint.pt", d, bpe="sentencepiece", sentencepiece_model=d + "/spm.model")
+hub = hub_utils.GeneratorHubInterface(x["args"], x["task"], x["models"])
+print(type(hub.models[0]).__name__)
+print(hub.translate(sys.argv[2], beam=4))
+"""
+
+
+def test_an_export_translates_through_fairseqs_hub_after_import(supernets, synthetic_bin, tmp_path):
+    """`import mos_fairseq` is enough for fairseq's hub to load a `mos_static_transformer` export
+    (before, it failed with KeyError "'_name'" unless the plugin was registered by hand), and the hub
+    translates a sentence exactly as fairseq-generate's beam search does."""
+    space = SearchSpace.load("tiny")
+    rng = random.Random(3)
+    arch = Architecture.random(space, rng)
+    while not stock_transformer_mismatch(arch):
+        arch = Architecture.random(space, rng)
+    arch.save(tmp_path / "hetero.yml")
+    result = export_subnet(supernets["neuron"], tmp_path / "hetero.yml", tmp_path / "export", data=str(synthetic_bin))
+    assert result.model == "mos_static_transformer" and (tmp_path / "export" / "spm.model").is_file()
+    line = (synthetic_bin.parent / "raw" / "test.en").read_text().splitlines()[0]
+    proc = subprocess.run(
+        [str(BIN / "python"), "-c", HUB_SCRIPT, str(tmp_path / "export"), line],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    model_name, translation = proc.stdout.strip().splitlines()[-2:]
+    assert model_name == "StaticTransformerModel" and translation.strip()

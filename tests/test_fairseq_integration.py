@@ -1,4 +1,5 @@
 """fairseq-train / fairseq-generate with --user-dir on the synthetic corpus (CPU)."""
+
 import json
 import subprocess
 
@@ -6,8 +7,8 @@ import pytest
 import torch
 
 import mos_fairseq  # noqa: F401  (allow-lists checkpoint globals)
-from mos_fairseq.arch import Architecture
-from mos_fairseq.space import SearchSpace
+from mos_fairseq.translation.architecture import Architecture
+from mos_fairseq.translation.space import SearchSpace
 
 from .conftest import BIN, REPO, TRAIN_ARGS
 
@@ -15,8 +16,17 @@ TRAIN = TRAIN_ARGS
 
 
 def _train(data, save_dir, max_update, log):
-    cmd = [str(BIN / "fairseq-train"), str(data), *TRAIN, "--save-dir", str(save_dir),
-           "--max-update", str(max_update), "--log-subnets", str(log)]
+    cmd = [
+        str(BIN / "fairseq-train"),
+        str(data),
+        *TRAIN,
+        "--save-dir",
+        str(save_dir),
+        "--max-update",
+        str(max_update),
+        "--log-subnets",
+        str(log),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout + proc.stderr
@@ -66,9 +76,26 @@ def test_generate_with_two_subnets(trained, synthetic_bin, tmp_path):
     Architecture.smallest(space).save(tmp_path / "small.yml")
     hyps = {}
     for name, extra in (("largest", []), ("small", ["--subnet", str(tmp_path / "small.yml")])):
-        cmd = [str(BIN / "fairseq-generate"), str(synthetic_bin), "--user-dir", str(REPO / "user_dir"),
-               "--task", "supernet_translation", "--path", str(root / "full" / "checkpoint_last.pt"),
-               "--gen-subset", "test", "--beam", "4", "--max-len-b", "40", "--batch-size", "32", "--cpu", *extra]
+        cmd = [
+            str(BIN / "fairseq-generate"),
+            str(synthetic_bin),
+            "--user-dir",
+            str(REPO / "user_dir"),
+            "--task",
+            "supernet_translation",
+            "--path",
+            str(root / "full" / "checkpoint_last.pt"),
+            "--gen-subset",
+            "test",
+            "--beam",
+            "4",
+            "--max-len-b",
+            "40",
+            "--batch-size",
+            "32",
+            "--cpu",
+            *extra,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr[-3000:]
         lines = [l for l in proc.stdout.splitlines() if l.startswith("H-")]
@@ -87,9 +114,21 @@ def test_subnet_outside_the_space_is_refused_by_generate(trained, synthetic_bin,
     arch = Architecture.largest(SearchSpace.load("tiny")).to_dict()
     arch["encoder"]["embed_dim"] = 40
     (tmp_path / "bad.yml").write_text(json.dumps(arch))
-    cmd = [str(BIN / "fairseq-generate"), str(synthetic_bin), "--user-dir", str(REPO / "user_dir"),
-           "--task", "supernet_translation", "--path", str(root / "full" / "checkpoint_last.pt"),
-           "--gen-subset", "test", "--cpu", "--subnet", str(tmp_path / "bad.yml")]
+    cmd = [
+        str(BIN / "fairseq-generate"),
+        str(synthetic_bin),
+        "--user-dir",
+        str(REPO / "user_dir"),
+        "--task",
+        "supernet_translation",
+        "--path",
+        str(root / "full" / "checkpoint_last.pt"),
+        "--gen-subset",
+        "test",
+        "--cpu",
+        "--subnet",
+        str(tmp_path / "bad.yml"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode != 0
     assert "encoder.embed_dim=40 is not in the space's choices [24, 32]" in proc.stderr

@@ -1,4 +1,5 @@
 """Latency measurement protocol, crash-safe datasets, HAT import and the MLP estimator."""
+
 import csv
 import dataclasses
 import json
@@ -10,8 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from mos_fairseq.arch import Architecture
-from mos_fairseq.errors import CheckpointError, DataError, UserError
+from mos_fairseq.core.errors import CheckpointError, DataError, UserError
 from mos_fairseq.latency.dataset import (
     HAT_COLUMNS,
     OUR_COLUMNS,
@@ -22,12 +22,13 @@ from mos_fairseq.latency.estimator import HAT_RECIPE, LatencyEstimator, TrainRec
 from mos_fairseq.latency.evaluation import evaluate
 from mos_fairseq.latency.measure import build_model, measure_model, measure_space, synthetic_dictionary
 from mos_fairseq.latency.protocol import Protocol, time_encoder_decoder, trimmed_stats
-from mos_fairseq.space import SearchSpace
+from mos_fairseq.translation.architecture import Architecture
+from mos_fairseq.translation.space import SearchSpace
 
 from .conftest import REPO, run_cli
 
 HAT_SAMPLE = REPO / "tests" / "data" / "hat_latency_sample.csv"
-ENC_MS = [5, 1, 3, 100, 2, 4, 3, 2, 3, 0.5]       # one outlier each way: 100 and 0.5 are dropped
+ENC_MS = [5, 1, 3, 100, 2, 4, 3, 2, 3, 0.5]  # one outlier each way: 100 and 0.5 are dropped
 DEC_MS = [40, 41, 39, 400, 42, 38, 40, 40, 1, 41]
 
 
@@ -176,7 +177,9 @@ def test_malformed_csvs_are_refused_naming_the_problem(tmp_path):
     (tmp_path / "blank.csv").write_text("")
     with pytest.raises(DataError, match="empty file"):
         read_latency_csv(tmp_path / "blank.csv")
-    proc = run_cli("train-estimator", "--data", str(nonnum), "--out", str(tmp_path / "e.safetensors"), check=False, fork=True)
+    proc = run_cli(
+        "train-estimator", "--data", str(nonnum), "--out", str(tmp_path / "e.safetensors"), check=False, fork=True
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "row 3" in proc.stderr
     assert not (tmp_path / "e.safetensors").exists()
@@ -188,7 +191,9 @@ def test_hat_format_import_of_the_sample_file():
     with open(HAT_SAMPLE) as f:
         first = next(csv.DictReader(f))
     assert data.features[0].tolist() == [float(first[c]) for c in HAT_COLUMNS[:10]]
-    assert data.total_ms[0] == pytest.approx(float(first["latency_mean_encoder"]) + float(first["latency_mean_decoder"]))
+    assert data.total_ms[0] == pytest.approx(
+        float(first["latency_mean_encoder"]) + float(first["latency_mean_decoder"])
+    )
     assert np.all(data.params > 0)
 
 
@@ -236,9 +241,12 @@ def test_estimator_load_refuses_other_files(tmp_path):
     from safetensors.torch import save_file
 
     save_file({"w": torch.zeros(2)}, str(tmp_path / "plain.safetensors"))
-    for name, match in (("ckpt.pt", "not a safetensors"), ("text.safetensors", "not a safetensors"),
-                        ("plain.safetensors", "without a mos-fairseq latency estimator header"),
-                        ("absent.safetensors", "does not exist")):
+    for name, match in (
+        ("ckpt.pt", "not a safetensors"),
+        ("text.safetensors", "not a safetensors"),
+        ("plain.safetensors", "without a mos-fairseq latency estimator header"),
+        ("absent.safetensors", "does not exist"),
+    ):
         with pytest.raises(CheckpointError, match=match):
             LatencyEstimator.load(tmp_path / name)
 
@@ -247,18 +255,30 @@ def test_evaluation_reports_every_model_on_the_same_split():
     _, x, y = synthetic_latency(200, seed=1)
     from mos_fairseq.latency.dataset import LatencyDataset
 
-    data = LatencyDataset("synthetic", "hat", x, y * 0.1, y * 0.9, np.array([params_from_features(f, 32, 1000) for f in x]))
-    ev = evaluate(data, TrainRecipe(hidden=32, steps=600), holdout=0.2, seed=3,
-                  feature_norm=SearchSpace.load("tiny").feature_norm,
-                  hat_recipe=dataclasses.replace(HAT_RECIPE, hidden=32, steps=300))
+    data = LatencyDataset(
+        "synthetic", "hat", x, y * 0.1, y * 0.9, np.array([params_from_features(f, 32, 1000) for f in x])
+    )
+    ev = evaluate(
+        data,
+        TrainRecipe(hidden=32, steps=600),
+        holdout=0.2,
+        seed=3,
+        feature_norm=SearchSpace.load("tiny").feature_norm,
+        hat_recipe=dataclasses.replace(HAT_RECIPE, hidden=32, steps=300),
+    )
     assert set(ev.report["models"]) == {"mlp", "hat_recipe", "linear_features", "linear_params"}
     assert ev.report["n_test"] == 40 and ev.report["n_train"] == 160
     for s in ev.report["models"].values():
         assert set(s) == {"rmse", "mae", "mape", "within_10pct", "r2", "kendall_tau"} and s["rmse"] >= s["mae"] - 1e-9
         assert 0 <= s["within_10pct"] <= 100 and s["mape"] >= 0
     assert ev.report["models"]["mlp"]["r2"] > ev.report["models"]["linear_params"]["r2"]
-    assert (HAT_RECIPE.hidden, HAT_RECIPE.layers, HAT_RECIPE.lr, HAT_RECIPE.steps, HAT_RECIPE.batch_size) == \
-        (400, 3, 1e-5, 5000, 128)
+    assert (HAT_RECIPE.hidden, HAT_RECIPE.layers, HAT_RECIPE.lr, HAT_RECIPE.steps, HAT_RECIPE.batch_size) == (
+        400,
+        3,
+        1e-5,
+        5000,
+        128,
+    )
 
 
 def test_recipe_is_chosen_by_cross_validation_and_recorded(tmp_path):
@@ -269,11 +289,14 @@ def test_recipe_is_chosen_by_cross_validation_and_recorded(tmp_path):
     from mos_fairseq.latency.evaluation import cross_validate
 
     space, x, y = synthetic_latency(160, seed=2)
-    data = LatencyDataset("synthetic", "hat", x, y * 0.1, y * 0.9, np.array([params_from_features(f, 32, 1000) for f in x]))
+    data = LatencyDataset(
+        "synthetic", "hat", x, y * 0.1, y * 0.9, np.array([params_from_features(f, 32, 1000) for f in x])
+    )
     mlp = TrainRecipe(hidden=32, steps=400)
     pool = [mlp, LEAST_SQUARES, GBT_RECIPE, dataclasses.replace(mlp, name="ensemble", kind="ensemble")]
-    ev = evaluate(data, None, holdout=0.2, seed=3, feature_norm=space.feature_norm, hat_recipe=None, candidates=pool,
-                  folds=4)
+    ev = evaluate(
+        data, None, holdout=0.2, seed=3, feature_norm=space.feature_norm, hat_recipe=None, candidates=pool, folds=4
+    )
     sel = ev.report["selection"]
     assert set(sel["cv"]) == {"mlp", "linear_features", "gbt", "ensemble"} and sel["folds"] == 4
     assert sel["chosen"] == min(sel["cv"], key=lambda n: sel["cv"][n]["rmse"]) == ev.estimator.recipe.name
@@ -289,24 +312,65 @@ def test_recipe_is_chosen_by_cross_validation_and_recorded(tmp_path):
         est.save(tmp_path / f"{recipe.name}.safetensors")
         loaded = LatencyEstimator.load(tmp_path / f"{recipe.name}.safetensors")
         assert np.allclose(loaded.predict(x[128:]), est.predict(x[128:])) and loaded.recipe == recipe
-        assert (loaded.trees is not None) == (recipe.kind != "mlp") and (len(loaded.models) > 0) == (recipe.kind != "gbt" and recipe.steps > 0)
+        assert (loaded.trees is not None) == (recipe.kind != "mlp") and (len(loaded.models) > 0) == (
+            recipe.kind != "gbt" and recipe.steps > 0
+        )
     ls = LatencyEstimator.fit(x[:128], y[:128], LEAST_SQUARES, space.feature_norm, seed=1)
     sk = np.c_[x[:128] / space.feature_norm, np.ones(128)]
     coef = np.linalg.lstsq(sk, y[:128], rcond=None)[0]
-    assert np.allclose(ls.predict(x[128:]), np.maximum(np.c_[x[128:] / space.feature_norm, np.ones(32)] @ coef, 0), atol=1e-6)
+    assert np.allclose(
+        ls.predict(x[128:]), np.maximum(np.c_[x[128:] / space.feature_norm, np.ones(32)] @ coef, 0), atol=1e-6
+    )
 
 
 def test_cli_measure_train_predict(tmp_path):
     csv_path = tmp_path / "latency_data" / "tiny_cpu.csv"
-    run_cli("measure-latency", "--space", "tiny", "--n-archs", "12", "--repeats", "3", "--warmup", "0",
-            "--src-len", "6", "--tgt-len", "4", "--beam", "2", "--threads", "1", "--vocab-size", "64",
-            "--no-progress", "--out", str(csv_path))
+    run_cli(
+        "measure-latency",
+        "--space",
+        "tiny",
+        "--n-archs",
+        "12",
+        "--repeats",
+        "3",
+        "--warmup",
+        "0",
+        "--src-len",
+        "6",
+        "--tgt-len",
+        "4",
+        "--beam",
+        "2",
+        "--threads",
+        "1",
+        "--vocab-size",
+        "64",
+        "--no-progress",
+        "--out",
+        str(csv_path),
+    )
     side = json.loads(csv_path.with_suffix(".json").read_text())
     assert side["protocol"]["repeats"] == 3 and side["device"]["torch_threads"] == 1 and side["space"]["name"] == "tiny"
     assert list(read_rows(csv_path)[0]) == list(OUR_COLUMNS) and len(read_rows(csv_path)) == 12
     est, report = tmp_path / "tiny.safetensors", tmp_path / "report.json"
-    proc = run_cli("train-estimator", "--data", str(csv_path), "--out", str(est), "--report", str(report),
-                   "--hidden", "16", "--steps", "200", "--holdout", "0.25", "--no-hat-recipe", "--recipe", "mlp")
+    proc = run_cli(
+        "train-estimator",
+        "--data",
+        str(csv_path),
+        "--out",
+        str(est),
+        "--report",
+        str(report),
+        "--hidden",
+        "16",
+        "--steps",
+        "200",
+        "--holdout",
+        "0.25",
+        "--no-hat-recipe",
+        "--recipe",
+        "mlp",
+    )
     assert "linear_features" in proc.stdout and est.with_suffix(".png").stat().st_size > 1000
     assert "recipe: mlp (given)" in proc.stdout
     scores = json.loads(report.read_text())["models"]
@@ -323,12 +387,223 @@ def test_remeasure_replaces_only_the_given_rows(tiny_space, tmp_path):
     protocol = Protocol(repeats=3, warmup=0, vocab_size=64, src_len=5, tgt_len=3, beam=2)
     measure_space(tiny_space, protocol, 4, seed=2, out=out, progress=False, timer=ClockThatDies(3, 2.0))
     before = read_rows(out)
-    assert measure_space(tiny_space, protocol, 4, seed=2, out=out, progress=False, timer=ClockThatDies(3, 7.0),
-                         remeasure=[1, 2]) == 2
+    assert (
+        measure_space(
+            tiny_space, protocol, 4, seed=2, out=out, progress=False, timer=ClockThatDies(3, 7.0), remeasure=[1, 2]
+        )
+        == 2
+    )
     after = read_rows(out)
     assert [r["arch"] for r in after] == [r["arch"] for r in before]
     assert after[0] == before[0] and after[3] == before[3]
-    assert float(after[1]["latency_mean_encoder"]) == pytest.approx(7.0) == pytest.approx(float(after[2]["latency_mean_encoder"]))
+    assert (
+        float(after[1]["latency_mean_encoder"])
+        == pytest.approx(7.0)
+        == pytest.approx(float(after[2]["latency_mean_encoder"]))
+    )
     assert json.loads(out.with_suffix(".json").read_text())["remeasured"][0]["rows"] == [1, 2]
     with pytest.raises(UserError, match=r"row id\(s\) \[9\] are not in"):
         measure_space(tiny_space, protocol, 4, seed=2, out=out, progress=False, remeasure=[9])
+
+
+def test_predict_latency_checks_an_estimator_against_a_latency_csv(tmp_path):
+    """`predict-latency --data`: every row predicted in row order, and RMSE / MAPE / ±10% / Kendall τ
+    computed against the measured latencies (checked here independently); HAT's format too."""
+    from scipy.stats import kendalltau
+
+    space = SearchSpace.load("hat_wmt14_en_de")
+    data = read_latency_csv(HAT_SAMPLE)
+    est = LatencyEstimator.fit(
+        data.features[:20],
+        data.total_ms[:20],
+        TrainRecipe(steps=0, early_stop=0.0),
+        space.feature_norm,
+        seed=1,
+        space=space.to_dict(),
+    )
+    est.save(tmp_path / "e.safetensors")
+    out = json.loads(
+        run_cli(
+            "predict-latency", "--estimator", str(tmp_path / "e.safetensors"), "--data", str(HAT_SAMPLE), "--json"
+        ).stdout
+    )
+    pred = est.predict(data.features)
+    assert out["rows"] == len(data) == len(out["predictions"])
+    assert [p["predicted_ms"] for p in out["predictions"]] == pytest.approx(pred.tolist(), abs=1e-3)
+    assert [p["measured_ms"] for p in out["predictions"]] == pytest.approx(data.total_ms.tolist(), abs=1e-3)
+    rel = np.abs(pred - data.total_ms) / data.total_ms
+    assert out["rmse"] == pytest.approx(float(np.sqrt(np.mean((pred - data.total_ms) ** 2))))
+    assert out["mape"] == pytest.approx(100 * rel.mean()) and out["within_10pct"] == pytest.approx(
+        100 * (rel <= 0.1).mean()
+    )
+    assert out["kendall_tau"] == pytest.approx(kendalltau(data.total_ms, pred).statistic)
+    text = run_cli("predict-latency", "--estimator", str(tmp_path / "e.safetensors"), "--data", str(HAT_SAMPLE)).stdout
+    assert f"RMSE {out['rmse']:.3f} ms" in text and "Kendall tau" in text
+    proc = run_cli("predict-latency", "--estimator", str(tmp_path / "e.safetensors"), check=False, fork=True)
+    assert proc.returncode == 2 and "give --arch" in proc.stderr
+
+
+def test_spread_order_covers_the_space_early_and_resumes(tmp_path):
+    """--order spread: the first architectures cover decoder depth and widths in balance, the order does
+    not depend on n, and resuming in another order is refused."""
+    from mos_fairseq.latency.measure import spread_architectures
+
+    space = SearchSpace.load("hat_wmt14_en_de")
+    spread = spread_architectures(space, 24, 1)
+    assert [a.to_json() for a in spread_architectures(space, 10, 1)] == [a.to_json() for a in spread[:10]]
+    assert len({a.to_json() for a in spread}) == 24
+
+    depths = [a.decoder_layers for a in spread[:12]]  # every depth early, and in balance
+    assert sorted(depths[:6]) == sorted(space.decoder["layers"]) and all(depths.count(d) == 2 for d in set(depths))
+    widths = [a.encoder_embed_dim for a in spread[:12]]
+    assert all(widths.count(w) == 6 for w in space.encoder["embed_dim"])
+    out = tmp_path / "s.csv"
+    args = [
+        "measure-latency",
+        "--space",
+        "tiny",
+        "--n-archs",
+        "3",
+        "--repeats",
+        "2",
+        "--warmup",
+        "0",
+        "--src-len",
+        "4",
+        "--tgt-len",
+        "3",
+        "--beam",
+        "1",
+        "--threads",
+        "1",
+        "--vocab-size",
+        "32",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
+    run_cli(*args, "--order", "spread")
+    rows = read_rows(out)
+    tiny_spread = spread_architectures(SearchSpace.load("tiny"), 3, 1)
+    assert [json.loads(r["arch"]) for r in rows] == [json.loads(a.to_json()) for a in tiny_spread]
+    assert json.loads(out.with_suffix(".json").read_text())["order"] == "spread"
+    before = out.read_bytes()
+    proc = run_cli(*args[:4], "4", *args[5:], check=False, fork=True)  # resume in the default (uniform) order
+    assert proc.returncode == 2 and "spread order" in proc.stderr and out.read_bytes() == before
+
+
+def test_adapting_an_estimator_to_a_new_device_from_few_rows(tmp_path):
+    """--init-from: an estimator of one device recalibrated on 12 rows of another (which is 1.7x slower,
+    +3 ms, with decoder depth costing relatively more) predicts the new device far better than
+    fitting those 12 rows from scratch; the file is an ordinary estimator; the CLI report compares both."""
+    from mos_fairseq.latency.adaptation import adapt
+
+    space, x, y = synthetic_latency(300)
+    source = LatencyEstimator.fit(
+        x[:240],
+        y[:240],
+        TrainRecipe(hidden=64, layers=3, steps=1500),
+        space.feature_norm,
+        seed=1,
+        space=space.to_dict(),
+    )
+    y_new = 1.7 * y + 3 + 0.4 * x[:, 5]
+    adapted = adapt(source, x[:12], y_new[:12])
+    scratch = LatencyEstimator.fit(
+        x[:12],
+        y_new[:12],
+        TrainRecipe(hidden=64, layers=3, steps=1500),
+        space.feature_norm,
+        seed=1,
+        space=space.to_dict(),
+    )
+    rmse = lambda est: float(np.sqrt(np.mean((est.predict(x[240:]) - y_new[240:]) ** 2)))  # noqa: E731
+    assert rmse(adapted) < 0.5 * rmse(scratch)
+    assert adapted.adaptation["scale"] == pytest.approx(1.7, rel=0.15) and adapted.adaptation["rows"] == 12
+    adapted.save(tmp_path / "a.safetensors")
+    assert np.allclose(LatencyEstimator.load(tmp_path / "a.safetensors").predict(x[240:]), adapted.predict(x[240:]))
+    again = adapt(adapted, x[12:30], 2 * y_new[12:30])  # adapting an adapted estimator composes the two
+    assert np.allclose(again.predict(x[240:]), 2 * y_new[240:], rtol=0.2)
+    with pytest.raises(UserError, match="at least 3 rows"):
+        adapt(source, x[:2], y_new[:2])
+    # the CLI: train-estimator --init-from reports adapted beside from-scratch on the same hold-out
+    source.save(tmp_path / "source.safetensors")
+    rows = [[*map(float, f), float(t) / 2, float(t) / 2, 0.0, 0.0] for f, t in zip(x[:60], y_new[:60])]
+    csv_path = write_csv(tmp_path / "new.csv", HAT_COLUMNS, rows)
+    report = tmp_path / "r.json"
+    out = run_cli(
+        "train-estimator",
+        "--data",
+        str(csv_path),
+        "--init-from",
+        str(tmp_path / "source.safetensors"),
+        "--out",
+        str(tmp_path / "new.safetensors"),
+        "--recipe",
+        "mlp",
+        "--no-hat-recipe",
+        "--holdout",
+        "0.5",
+        "--steps",
+        "300",
+        "--report",
+        str(report),
+    ).stdout
+    rep = json.loads(report.read_text())
+    assert rep["chosen"] == "adapted" and "mlp" in rep["models"] and "adapted from" in out
+    assert rep["models"]["adapted"]["rmse"] < rep["models"]["mlp"]["rmse"]
+    assert LatencyEstimator.load(tmp_path / "new.safetensors").adaptation is not None
+
+
+TORCH_ONLY = """
+import runpy, sys
+sys.modules["fairseq"] = None  # the runner must work where neither is installed
+sys.modules["mos_fairseq"] = None
+sys.argv = ["torch_latency.py", *sys.argv[1:]]
+runpy.run_path(sys.argv[0].replace("torch_latency.py", r"{script}"), run_name="__main__")
+"""
+
+
+def test_torch_only_runner_times_a_plan_into_our_csv_format(tmp_path):
+    """measure-latency --plan + scripts/torch_latency.py (torch only): the same architectures, parameters
+    and features as measure-latency writes, positive latencies, a sidecar mos-nas reads, and a rerun
+    that continues instead of repeating."""
+    import subprocess
+    import sys
+
+    common = [
+        "--space",
+        "tiny",
+        "--n-archs",
+        "5",
+        "--repeats",
+        "3",
+        "--warmup",
+        "1",
+        "--src-len",
+        "6",
+        "--tgt-len",
+        "4",
+        "--beam",
+        "2",
+        "--threads",
+        "1",
+        "--vocab-size",
+        "48",
+        "--order",
+        "spread",
+    ]
+    run_cli("measure-latency", *common, "--plan", str(tmp_path / "plan.json"))
+    run_cli("measure-latency", *common, "--out", str(tmp_path / "host.csv"), "--no-progress")
+    code = TORCH_ONLY.format(script=str(REPO / "scripts" / "torch_latency.py"))
+    cmd = [sys.executable, "-c", code, "--plan", str(tmp_path / "plan.json"), "--out", str(tmp_path / "board.csv")]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    host, board = read_latency_csv(tmp_path / "host.csv"), read_latency_csv(tmp_path / "board.csv")
+    assert board.archs == host.archs and np.array_equal(board.features, host.features)
+    assert np.array_equal(board.params, host.params) and np.all(board.total_ms > 0)
+    side = json.loads((tmp_path / "board.json").read_text())
+    assert side["protocol"]["repeats"] == 3 and side["order"] == "spread" and side["device"]["torch_threads"] == 1
+    before = (tmp_path / "board.csv").read_text()
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode == 0 and (tmp_path / "board.csv").read_text() == before

@@ -1,15 +1,16 @@
 """Mixture-of-Supernets layers: mixing semantics, initialisation, fp32 routers, training signal."""
+
 import random
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from mos_fairseq.arch import Architecture
-from mos_fairseq.errors import UserError
+from mos_fairseq.core.errors import UserError
+from mos_fairseq.core.sampling import subnets_for_update
 from mos_fairseq.modules.elastic import ElasticLinear
 from mos_fairseq.modules.mos import ArchRouter, MoSLinear, MoSSpec, arch_encoding
-from mos_fairseq.sampling import subnets_for_update
+from mos_fairseq.translation.architecture import Architecture
 
 from .conftest import build_supernet
 
@@ -41,7 +42,7 @@ def test_neuron_wise_neuron_j_owns_scores_j_times_m_onwards(dictionary, tiny_spa
     out_dim, in_dim = 48, 24
     weight, bias = fc.mixed(in_dim, out_dim, fc.neuron_mixing(enc))
     for j in (0, 5, out_dim - 1):
-        beta = torch.softmax(scores[j * 2: j * 2 + 2], -1)
+        beta = torch.softmax(scores[j * 2 : j * 2 + 2], -1)
         row = beta[0] * fc.experts_weight[0, j, :in_dim] + beta[1] * fc.experts_weight[1, j, :in_dim]
         assert torch.allclose(weight[j], row, atol=1e-7)
         assert torch.allclose(bias[j], beta[0] * fc.experts_bias[0, j] + beta[1] * fc.experts_bias[1, j], atol=1e-7)
@@ -75,8 +76,10 @@ def test_copy_init_equals_standard_supernet_and_shares_its_weights(dictionary, b
 def test_independent_init_shares_non_moe_weights_but_differs(dictionary, batch):
     none = build_supernet(dictionary, seed=5).eval()
     mos = build_supernet(dictionary, seed=5, mos="neuron").eval()
-    assert torch.equal(mos.state_dict()["decoder.layers.0.self_attn.q_proj.weight"],
-                       none.state_dict()["decoder.layers.0.self_attn.q_proj.weight"])
+    assert torch.equal(
+        mos.state_dict()["decoder.layers.0.self_attn.q_proj.weight"],
+        none.state_dict()["decoder.layers.0.self_attn.q_proj.weight"],
+    )
     experts = mos.encoder.layers[0].fc1.experts_weight
     assert not torch.equal(experts[0], experts[1])
     assert torch.equal(experts[0], none.encoder.layers[0].fc1.weight)
@@ -121,7 +124,7 @@ def test_routers_get_gradient_and_mixing_separates_largest_from_smallest(diction
     target = torch.roll(prev, -1, dims=1)
     for update in range(5):
         optimizer.zero_grad()
-        for arch in subnets_for_update(space, 1, update, "sandwich", 1):
+        for arch in subnets_for_update(space, 1, update, "sandwich", 1, Architecture):
             logits = model(src, lengths, prev, arch=arch)[0]
             F.cross_entropy(logits.reshape(-1, logits.size(-1)), target.reshape(-1)).backward()
         if update == 0:
@@ -157,14 +160,22 @@ def test_mixing_gradients_equal_the_plain_formula(kind):
     x = torch.randn(5, 4)
 
     def plain():
-        mix = fc.neuron_mixing(enc)[:7] if kind == "neuron" else torch.softmax(torch.randn(3, generator=torch.Generator().manual_seed(2)), -1)
+        mix = (
+            fc.neuron_mixing(enc)[:7]
+            if kind == "neuron"
+            else torch.softmax(torch.randn(3, generator=torch.Generator().manual_seed(2)), -1)
+        )
         per_row = mix.t() if kind == "neuron" else mix[:, None]
         w = (fc.experts_weight[:, :7, :4] * per_row[:, :, None]).sum(0)
         b = (fc.experts_bias[:, :7] * per_row).sum(0)
         return F.linear(x, w, b)
 
     def ours():
-        mix = fc.neuron_mixing(enc) if kind == "neuron" else torch.softmax(torch.randn(3, generator=torch.Generator().manual_seed(2)), -1)
+        mix = (
+            fc.neuron_mixing(enc)
+            if kind == "neuron"
+            else torch.softmax(torch.randn(3, generator=torch.Generator().manual_seed(2)), -1)
+        )
         return fc(x, 4, 7, mix)
 
     grads = []

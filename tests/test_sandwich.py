@@ -1,27 +1,29 @@
 """Subnet sampling and the sandwich update (gradient normalisation, parameters reached)."""
+
 import torch
 
-from mos_fairseq.arch import Architecture
-from mos_fairseq.criterions.supernet_cross_entropy import (
-    SupernetCrossEntropyConfig,
+from mos_fairseq.core.sampling import subnets_for_update
+from mos_fairseq.translation.architecture import Architecture
+from mos_fairseq.translation.criterion import (
     SupernetCrossEntropyCriterion,
 )
-from mos_fairseq.sampling import subnets_for_update
-from mos_fairseq.tasks.supernet_translation import SupernetTranslationConfig, SupernetTranslationTask
+from mos_fairseq.translation.task import SupernetTranslationConfig, SupernetTranslationTask
 
 from .conftest import build_supernet
 
 
 def test_stream_is_a_function_of_seed_and_update(tiny_space):
-    a = [subnets_for_update(tiny_space, 1, u, "sandwich", 2) for u in range(50)]
-    b = [subnets_for_update(tiny_space, 1, u, "sandwich", 2) for u in range(50)]
+    a = [subnets_for_update(tiny_space, 1, u, "sandwich", 2, Architecture) for u in range(50)]
+    b = [subnets_for_update(tiny_space, 1, u, "sandwich", 2, Architecture) for u in range(50)]
     assert a == b
     assert all(s[0] == Architecture.largest(tiny_space) and s[1] == Architecture.smallest(tiny_space) for s in a)
     assert all(len(s) == 4 for s in a)
     randoms = {s[2] for s in a}
     assert len(randoms) > 40  # the random member changes from update to update
-    assert subnets_for_update(tiny_space, 2, 0, "spos") != subnets_for_update(tiny_space, 1, 0, "spos")
-    assert len(subnets_for_update(tiny_space, 1, 0, "spos")) == 1
+    assert subnets_for_update(tiny_space, 2, 0, "spos", 1, Architecture) != subnets_for_update(
+        tiny_space, 1, 0, "spos", 1, Architecture
+    )
+    assert len(subnets_for_update(tiny_space, 1, 0, "spos", 1, Architecture)) == 1
 
 
 class _Optimizer:
@@ -104,5 +106,5 @@ def test_spos_update_leaves_unused_parameters_alone(dictionary, batch):
         has_grad = layer.fc1.weight.grad is not None and layer.fc1.weight.grad.abs().sum() > 0
         assert has_grad == (i < arch.decoder_layers)
     grad = model.encoder.layers[0].fc1.weight.grad
-    assert grad[arch.encoder_ffn_dims[0]:].abs().sum() == 0
-    assert grad[:, arch.encoder_embed_dim:].abs().sum() == 0
+    assert grad[arch.encoder_ffn_dims[0] :].abs().sum() == 0
+    assert grad[:, arch.encoder_embed_dim :].abs().sum() == 0

@@ -1,4 +1,5 @@
 """A supernet subnet computes exactly what a static model of its dimensions computes."""
+
 import random
 from argparse import Namespace
 from types import SimpleNamespace
@@ -8,8 +9,8 @@ import torch
 from fairseq.models.transformer import TransformerModel, base_architecture
 from fairseq.sequence_generator import SequenceGenerator
 
-from mos_fairseq.arch import Architecture
-from mos_fairseq.models.collapse import extract_subnet
+from mos_fairseq.translation.architecture import Architecture
+from mos_fairseq.translation.static import extract_subnet
 
 
 def _randomise_norms(model):
@@ -48,12 +49,19 @@ def test_subnets_differ_from_each_other(supernet, batch):
 
 def _stock_transformer(dictionary, arch: Architecture):
     args = Namespace(
-        encoder_embed_dim=arch.encoder_embed_dim, encoder_ffn_embed_dim=arch.encoder_ffn_dims[0],
-        encoder_attention_heads=arch.encoder_heads[0], encoder_layers=arch.encoder_layers,
-        decoder_embed_dim=arch.decoder_embed_dim, decoder_ffn_embed_dim=arch.decoder_ffn_dims[0],
-        decoder_attention_heads=arch.decoder_self_heads[0], decoder_layers=arch.decoder_layers,
-        share_all_embeddings=True, dropout=0.0, attention_dropout=0.0,
-        max_source_positions=1024, max_target_positions=1024,
+        encoder_embed_dim=arch.encoder_embed_dim,
+        encoder_ffn_embed_dim=arch.encoder_ffn_dims[0],
+        encoder_attention_heads=arch.encoder_heads[0],
+        encoder_layers=arch.encoder_layers,
+        decoder_embed_dim=arch.decoder_embed_dim,
+        decoder_ffn_embed_dim=arch.decoder_ffn_dims[0],
+        decoder_attention_heads=arch.decoder_self_heads[0],
+        decoder_layers=arch.decoder_layers,
+        share_all_embeddings=True,
+        dropout=0.0,
+        attention_dropout=0.0,
+        max_source_positions=1024,
+        max_target_positions=1024,
     )
     base_architecture(args)
     task = SimpleNamespace(source_dictionary=dictionary, target_dictionary=dictionary)
@@ -66,9 +74,15 @@ def test_matches_stock_fairseq_transformer(supernet, batch, dictionary, heads):
     _randomise_norms(supernet)
     sp = supernet.space
     arch = Architecture(
-        space=sp, encoder_embed_dim=32, encoder_ffn_dims=(48,) * 3, encoder_heads=(heads,) * 3,
-        decoder_embed_dim=32, decoder_ffn_dims=(64,) * 2, decoder_self_heads=(heads,) * 2,
-        decoder_cross_heads=(heads,) * 2, decoder_cross_spans=(1, 1),
+        space=sp,
+        encoder_embed_dim=32,
+        encoder_ffn_dims=(48,) * 3,
+        encoder_heads=(heads,) * 3,
+        decoder_embed_dim=32,
+        decoder_ffn_dims=(64,) * 2,
+        decoder_self_heads=(heads,) * 2,
+        decoder_cross_heads=(heads,) * 2,
+        decoder_cross_spans=(1, 1),
     )
     stock = _stock_transformer(dictionary, arch)
     state = dict(extract_subnet(supernet, arch).state_dict())

@@ -1,20 +1,53 @@
 """What the Multi30k study does with models trained alone: several test sets in one data directory,
 checkpoint averaging, BLEU against raw references with the hypotheses kept, and the latency of
 trained checkpoints with the space campaign's protocol."""
+
 import json
 import subprocess
 
 import pytest
 import torch
 
-from .conftest import BIN, REPO, run_cli
+from .conftest import BIN, run_cli
 
-STOCK = ["--arch", "transformer", "--encoder-embed-dim", "32", "--decoder-embed-dim", "32",
-         "--encoder-ffn-embed-dim", "64", "--decoder-ffn-embed-dim", "64", "--encoder-layers", "2",
-         "--decoder-layers", "1", "--encoder-attention-heads", "2", "--decoder-attention-heads", "2",
-         "--share-all-embeddings", "--optimizer", "adam", "--lr", "3e-3", "--max-tokens", "2048",
-         "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1",
-         "--cpu", "--num-workers", "0", "--seed", "3", "--log-format", "simple"]
+STOCK = [
+    "--arch",
+    "transformer",
+    "--encoder-embed-dim",
+    "32",
+    "--decoder-embed-dim",
+    "32",
+    "--encoder-ffn-embed-dim",
+    "64",
+    "--decoder-ffn-embed-dim",
+    "64",
+    "--encoder-layers",
+    "2",
+    "--decoder-layers",
+    "1",
+    "--encoder-attention-heads",
+    "2",
+    "--decoder-attention-heads",
+    "2",
+    "--share-all-embeddings",
+    "--optimizer",
+    "adam",
+    "--lr",
+    "3e-3",
+    "--max-tokens",
+    "2048",
+    "--criterion",
+    "label_smoothed_cross_entropy",
+    "--label-smoothing",
+    "0.1",
+    "--cpu",
+    "--num-workers",
+    "0",
+    "--seed",
+    "3",
+    "--log-format",
+    "simple",
+]
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +55,29 @@ def two_tests(tmp_path_factory):
     """A synthetic corpus prepared with two test sets, and a stock transformer trained 3 epochs on it."""
     root = tmp_path_factory.mktemp("two_tests")
     run_cli("make-synthetic", "--out", str(root / "raw"), "--train", "1500", "--valid", "50", "--test", "40")
-    run_cli("prepare-data", "--src", "en", "--tgt", "de", "--train", str(root / "raw/train"), "--valid",
-            str(root / "raw/valid"), "--test", str(root / "raw/test"), str(root / "raw/valid"), "--vocab-size", "150",
-            "--out", str(root / "bin"))
-    proc = subprocess.run([str(BIN / "fairseq-train"), str(root / "bin"), *STOCK, "--max-epoch", "3",
-                           "--save-dir", str(root / "ckpt")], capture_output=True, text=True)
+    run_cli(
+        "prepare-data",
+        "--src",
+        "en",
+        "--tgt",
+        "de",
+        "--train",
+        str(root / "raw/train"),
+        "--valid",
+        str(root / "raw/valid"),
+        "--test",
+        str(root / "raw/test"),
+        str(root / "raw/valid"),
+        "--vocab-size",
+        "150",
+        "--out",
+        str(root / "bin"),
+    )
+    proc = subprocess.run(
+        [str(BIN / "fairseq-train"), str(root / "bin"), *STOCK, "--max-epoch", "3", "--save-dir", str(root / "ckpt")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return root
 
@@ -54,19 +105,45 @@ def test_average_is_the_elementwise_mean_and_loads_in_stock_fairseq(two_tests, t
     assert any(not torch.equal(states[0][k], states[1][k]) for k in states[0])  # the inputs differ
     # stock fairseq (no --user-dir) translates with it (batch multiple 1: the wheel's batching otherwise drops
     # sentences without our plugin's repair, see fairseq_fixes.py)
-    proc = subprocess.run([str(BIN / "fairseq-generate"), str(two_tests / "bin"), "--path", str(out), "--gen-subset",
-                           "test1", "--beam", "2", "--max-len-b", "20", "--cpu", "--required-batch-size-multiple", "1"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            str(BIN / "fairseq-generate"),
+            str(two_tests / "bin"),
+            "--path",
+            str(out),
+            "--gen-subset",
+            "test1",
+            "--beam",
+            "2",
+            "--max-len-b",
+            "20",
+            "--cpu",
+            "--required-batch-size-multiple",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert sum(line.startswith("H-") for line in proc.stdout.splitlines()) == 50
 
 
 def test_average_refuses_too_few_or_mismatched_checkpoints(two_tests, tmp_path, searchable_supernet):
     out = tmp_path / "avg.pt"
-    proc = run_cli("average", "--dir", str(two_tests / "ckpt"), "--last", "4", "--out", str(out), check=False, fork=True)
+    proc = run_cli(
+        "average", "--dir", str(two_tests / "ckpt"), "--last", "4", "--out", str(out), check=False, fork=True
+    )
     assert proc.returncode == 2 and "3 epoch checkpoint(s)" in proc.stderr and not out.exists()
-    proc = run_cli("average", "--inputs", str(two_tests / "ckpt" / "checkpoint1.pt"), str(searchable_supernet["ckpt"]),
-                   "--out", str(out), check=False, fork=True)
+    proc = run_cli(
+        "average",
+        "--inputs",
+        str(two_tests / "ckpt" / "checkpoint1.pt"),
+        str(searchable_supernet["ckpt"]),
+        "--out",
+        str(out),
+        check=False,
+        fork=True,
+    )
     assert proc.returncode == 2 and "holds other parameters" in proc.stderr and not out.exists()
 
 
@@ -74,13 +151,38 @@ def test_bleu_against_raw_references_keeps_the_hypotheses(two_tests, tmp_path):
     ckpt = str(two_tests / "ckpt" / "checkpoint3.pt")
     hyps = tmp_path / "hyp.txt"
     raw_refs = two_tests / "raw" / "valid.de"
-    got = json.loads(run_cli("bleu", "--path", ckpt, "--data", str(two_tests / "bin"), "--subset", "test1", "--refs",
-                             str(raw_refs), "--save-hyps", str(hyps), "--json").stdout)
+    got = json.loads(
+        run_cli(
+            "bleu",
+            "--path",
+            ckpt,
+            "--data",
+            str(two_tests / "bin"),
+            "--subset",
+            "test1",
+            "--refs",
+            str(raw_refs),
+            "--save-hyps",
+            str(hyps),
+            "--json",
+        ).stdout
+    )
     assert len(hyps.read_text().splitlines()) == 50 == got["sentences"]
     rescored = json.loads(run_cli("bleu", "--hyps", str(hyps), "--refs", str(raw_refs), "--json", fork=True).stdout)
     assert rescored["bleu"] == pytest.approx(got["bleu"], abs=1e-9)
-    proc = run_cli("bleu", "--path", ckpt, "--data", str(two_tests / "bin"), "--subset", "test", "--refs",
-                   str(raw_refs), "--json", check=False)
+    proc = run_cli(
+        "bleu",
+        "--path",
+        ckpt,
+        "--data",
+        str(two_tests / "bin"),
+        "--subset",
+        "test",
+        "--refs",
+        str(raw_refs),
+        "--json",
+        check=False,
+    )
     assert proc.returncode == 2 and "has 50 lines but subset 'test' has 40 sentences" in proc.stderr
 
 
@@ -100,16 +202,32 @@ def test_latency_of_trained_checkpoints_is_kept_and_resumed(two_tests, tmp_path,
     assert entries["ckpt"]["model"] == "TransformerModel" and entries["export"]["model"] == "StaticTransformerModel"
     for e in entries.values():
         assert e["latency_ms"] == pytest.approx(e["encoder_ms"] + e["decoder_ms"]) and e["decoder_ms"] > 0
-    assert entries["export"]["params"] == json.loads(run_cli("info", "--arch", str(arch), "--data",
-                                                             str(searchable_supernet["data"]), "--json", fork=True).stdout)["params"]
+    assert (
+        entries["export"]["params"]
+        == json.loads(
+            run_cli("info", "--arch", str(arch), "--data", str(searchable_supernet["data"]), "--json", fork=True).stdout
+        )["params"]
+    )
     # a re-run measures nothing again; another protocol is refused and leaves the file as it was
     before = out.read_bytes()
     run_cli("measure-latency", "--checkpoint", stock, *protocol, "--out", str(out))
     assert out.read_bytes() == before
-    proc = run_cli("measure-latency", "--checkpoint", stock, *protocol[:-2], "--beam", "3", "--out", str(out),
-                   check=False, fork=True)
+    proc = run_cli(
+        "measure-latency",
+        "--checkpoint",
+        stock,
+        *protocol[:-2],
+        "--beam",
+        "3",
+        "--out",
+        str(out),
+        check=False,
+        fork=True,
+    )
     assert proc.returncode == 2 and "another protocol" in proc.stderr and out.read_bytes() == before
     proc = run_cli("measure-latency", "--checkpoint", stock, "--out", str(tmp_path), check=False, fork=True)
     assert proc.returncode == 2 and "is a directory" in proc.stderr
-    proc = run_cli("measure-latency", "--checkpoint", stock, "--space", "tiny", "--out", str(out), check=False, fork=True)
+    proc = run_cli(
+        "measure-latency", "--checkpoint", stock, "--space", "tiny", "--out", str(out), check=False, fork=True
+    )
     assert proc.returncode == 2 and "takes no --space" in proc.stderr

@@ -1,4 +1,4 @@
 """fairseq ``--user-dir`` entry point: registers mos-fairseq's models, tasks and criteria."""
-from mos_fairseq.fairseq_plugin import register
+from mos_fairseq.plugin import register
 
 register()

@@ -8,12 +8,14 @@ closest to the target, preferring a strict profile (small < moderate, first < la
 one lies within the tolerance. For ``n`` layers the groups are: layer 1, layers 2..1+n/3, the rest, and
 the last layer.
 """
+
 from __future__ import annotations
 
 import itertools
 
-from mos_fairseq.bert.space import BertArch, BertSpace
-from mos_fairseq.errors import UserError
+from mos_fairseq.bert.architecture import BertArch
+from mos_fairseq.bert.space import BertSpace
+from mos_fairseq.core.errors import UserError
 
 
 def cigar_groups(n: int) -> list[list[int]]:
@@ -24,7 +26,9 @@ def cigar_groups(n: int) -> list[list[int]]:
     return [[0], list(range(1, small_end)), list(range(small_end, n - 1)), [n - 1]]
 
 
-def _expand(space: BertSpace, n: int, groups: list[list[int]], levels: tuple[int, ...], bumps: tuple[int, ...]) -> tuple[int, ...]:
+def _expand(
+    space: BertSpace, n: int, groups: list[list[int]], levels: tuple[int, ...], bumps: tuple[int, ...]
+) -> tuple[int, ...]:
     """Per-layer hidden sizes: group ``g`` at choice ``levels[g]``, its last ``bumps[g]`` layers one choice up."""
     hidden = [0] * n
     for g, layers in enumerate(groups):
@@ -44,12 +48,19 @@ def _is_strict(hidden: tuple[int, ...], groups: list[list[int]]) -> bool:
     return max(small) < min(moderate) and first[0] < last[0]
 
 
-def cigar_shape(space: BertSpace, target_params: int, vocab_size: int | None = None,
-                layers: int | None = None, tolerance: float = 0.02) -> BertArch:
+def cigar_shape(
+    space: BertSpace,
+    target_params: int,
+    vocab_size: int | None = None,
+    layers: int | None = None,
+    tolerance: float = 0.02,
+) -> BertArch:
     """The cigar-profile shape of ``space`` whose parameter count is closest to ``target_params``
     (refused if even the closest is more than ``tolerance`` away)."""
     if space.kind != "bottleneck":
-        raise UserError(f"space '{space.name}' is homogeneous: the cigar heuristic shapes per-layer (bottleneck) spaces")
+        raise UserError(
+            f"space '{space.name}' is homogeneous: the cigar heuristic shapes per-layer (bottleneck) spaces"
+        )
     n = layers or space.max_layers
     if n not in space.layers:
         raise UserError(f"layers={n} is not in the space's choices {list(space.layers)}")
@@ -57,8 +68,11 @@ def cigar_shape(space: BertSpace, target_params: int, vocab_size: int | None = N
     heads, ffn = (space.heads[-1],) * n, (space.ffn_dim[-1],) * n
     # the count is fixed parts + one term per layer: price each choice once
     reference = BertArch(space, (space.hidden[0],) * n, heads, ffn)
-    per_layer = {h: BertArch(space, (h,) + (space.hidden[0],) * (n - 1), heads, ffn).num_params(vocab_size)
-                 - reference.num_params(vocab_size) for h in space.hidden}
+    per_layer = {
+        h: BertArch(space, (h,) + (space.hidden[0],) * (n - 1), heads, ffn).num_params(vocab_size)
+        - reference.num_params(vocab_size)
+        for h in space.hidden
+    }
     fixed = reference.num_params(vocab_size)
     # rank: a strict profile (small < moderate, first < last) within the tolerance first, then the
     # error; so a budget a rectangle would meet exactly still gets a cigar when one is close enough
@@ -78,8 +92,10 @@ def cigar_shape(space: BertSpace, target_params: int, vocab_size: int | None = N
     arch = BertArch(space, best[2], heads, ffn)
     params = arch.num_params(vocab_size)
     if abs(params - target_params) > tolerance * target_params:
-        raise UserError(f"no cigar shape of space '{space.name}' within {tolerance:.0%} of {target_params:,} "
-                        f"parameters (closest: {params:,})")
+        raise UserError(
+            f"no cigar shape of space '{space.name}' within {tolerance:.0%} of {target_params:,} "
+            f"parameters (closest: {params:,})"
+        )
     return arch
 
 

@@ -7,7 +7,6 @@ supernet's, so collapsing is a prefix slice of each (MoS-mixed) supernet tensor.
 subnets are written as stock fairseq ``roberta`` instead (:mod:`mos_fairseq.bert.export`).
 """
 
-import json
 from dataclasses import dataclass, field
 
 import torch
@@ -17,8 +16,10 @@ from fairseq.dataclass import FairseqDataclass
 from fairseq.models import BaseFairseqModel
 from torch import Tensor, nn
 
-from mos_fairseq.bert.space import BertArch, BertSpace
-from mos_fairseq.errors import CheckpointError
+from mos_fairseq.bert.architecture import BertArch
+from mos_fairseq.bert.space import BertSpace
+from mos_fairseq.core.arch_spec import arch_from_config, arch_spec_json
+from mos_fairseq.core.collapse import collapsed_supernet_state, static_state_dict
 from mos_fairseq.modules.attention import StaticMultiheadAttention
 
 
@@ -30,19 +31,6 @@ class StaticBertConfig(FairseqDataclass):
     attention_dropout: float = field(default=0.1, metadata={"help": "dropout on attention weights"})
     activation_dropout: float = field(default=0.0, metadata={"help": "dropout after the FFN activation"})
     max_positions: int = field(default=512, metadata={"help": "max sequence length"})
-
-
-def bert_arch_spec(arch: BertArch) -> str:
-    return json.dumps({"space": arch.space.to_dict(), "arch": arch.to_dict()}, sort_keys=True)
-
-
-def bert_arch_from_config(cfg) -> BertArch:
-    if getattr(cfg, "arch_spec", ""):
-        data = json.loads(cfg.arch_spec)
-        return BertArch.from_dict(data["arch"], BertSpace.from_dict(data["space"], source="arch_spec"))
-    if not getattr(cfg, "subnet_arch", ""):
-        raise CheckpointError("mos_static_bert needs --subnet-arch ARCH.yml (or an arch_spec in its checkpoint)")
-    return BertArch.load(cfg.subnet_arch)
 
 
 class StaticBertLayer(nn.Module):
@@ -80,23 +68,29 @@ class StaticBertModel(BaseFairseqModel):
         self.layernorm_embedding = nn.LayerNorm(d)
         dropouts = (cfg.dropout, cfg.attention_dropout, cfg.activation_dropout)
         bottleneck = arch.space.kind == "bottleneck"
-        self.layers = nn.ModuleList(StaticBertLayer(d, h, f, bottleneck, dropouts) for h, f in zip(arch.hidden, arch.ffn))
+        self.layers = nn.ModuleList(
+            StaticBertLayer(d, h, f, bottleneck, dropouts) for h, f in zip(arch.hidden, arch.ffn)
+        )
         self.lm_head_dense = nn.Linear(d, d)
         self.lm_head_layer_norm = nn.LayerNorm(d)
         self.lm_head_bias = nn.Parameter(torch.zeros(len(dictionary)))
 
     @classmethod
     def build_model(cls, cfg: StaticBertConfig, task) -> "StaticBertModel":
-        arch = bert_arch_from_config(cfg)
-        if not cfg.arch_spec:
-            cfg.arch_spec = bert_arch_spec(arch)
+        arch = arch_from_config(cfg, BertSpace, BertArch, "mos_static_bert")
         return cls(arch, task.source_dictionary, cfg)
 
     def max_positions(self) -> int:
         return self.max_positions_
 
-    def forward(self, src_tokens: Tensor, src_lengths: Tensor | None = None, masked_tokens: Tensor | None = None,
-                features_only: bool = False, **_):
+    def forward(
+        self,
+        src_tokens: Tensor,
+        src_lengths: Tensor | None = None,
+        masked_tokens: Tensor | None = None,
+        features_only: bool = False,
+        **_,
+    ):
         pad_mask = src_tokens.eq(self.padding_idx)
         x = self.embed_tokens(src_tokens) + self.embed_positions(utils.make_positions(src_tokens, self.padding_idx))
         x = F.dropout(self.layernorm_embedding(x), self.cfg.dropout, self.training)
@@ -109,3 +103,18 @@ class StaticBertModel(BaseFairseqModel):
             x = x[masked_tokens, :]
         x = self.lm_head_layer_norm(F.gelu(self.lm_head_dense(x)))
         return F.linear(x, self.embed_tokens.weight) + self.lm_head_bias, {}
+
+
+def extract_subnet(supernet, arch: BertArch) -> "StaticBertModel":
+    """A static model holding ``arch``'s collapsed weights (eval mode)."""
+    cfg = supernet.cfg
+    static_cfg = StaticBertConfig(
+        arch_spec=arch_spec_json(arch),
+        dropout=cfg.dropout,
+        attention_dropout=cfg.attention_dropout,
+        activation_dropout=cfg.activation_dropout,
+        max_positions=supernet.max_positions(),
+    )
+    model = StaticBertModel(arch, supernet.dictionary, static_cfg)
+    model.load_state_dict(static_state_dict(collapsed_supernet_state(supernet, arch), model))
+    return model.eval()

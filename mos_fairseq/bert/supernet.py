@@ -18,6 +18,7 @@ The MoS router input is the architecture's encoding (``BertArch.normalized_featu
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -25,9 +26,10 @@ from fairseq import utils
 from fairseq.models import BaseFairseqModel
 from torch import Tensor, nn
 
-from mos_fairseq.bert.space import BertArch, BertSpace
-from mos_fairseq.models.mos_config import MoSConfig
-from mos_fairseq.models.supertransformer import space_from_config
+from mos_fairseq.bert.architecture import BertArch
+from mos_fairseq.bert.space import BertSpace
+from mos_fairseq.core.mos_config import MoSConfig
+from mos_fairseq.core.space_files import space_from_config
 from mos_fairseq.modules.attention import ElasticSelfAttention
 from mos_fairseq.modules.elastic import ElasticEmbedding, ElasticLayerNorm, ElasticLinear
 from mos_fairseq.modules.ffn import ElasticFFNLayer
@@ -52,6 +54,7 @@ def identity_(linear: ElasticLinear) -> None:
     """SuperShaper's bottleneck initialisation: identity weight, zero bias."""
     with torch.no_grad():
         linear.weight.copy_(torch.eye(linear.out_max, linear.in_max))
+        assert linear.bias is not None  # the bottleneck linears have biases
         linear.bias.zero_()
 
 
@@ -70,8 +73,9 @@ class BertSupernetLayer(ElasticFFNLayer):
         self.final_layer_norm = ElasticLayerNorm(h)
         self.dropout, self.activation_dropout = cfg.dropout, cfg.activation_dropout
 
-    def forward(self, x: Tensor, pad_mask: Tensor | None, d: int, h: int, heads: int, ffn: int,
-                encoding: Tensor | None) -> Tensor:
+    def forward(
+        self, x: Tensor, pad_mask: Tensor | None, d: int, h: int, heads: int, ffn: int, encoding: Tensor | None
+    ) -> Tensor:
         if self.bottleneck:
             x = self.input_bottleneck(x, d, h)
         a = self.self_attn(x, x, heads, h, h, key_padding_mask=pad_mask)
@@ -131,8 +135,15 @@ class BertSupernetModel(BaseFairseqModel):
         x = self.lm_head_layer_norm(F.gelu(self.lm_head_dense(features, d, d)), d)
         return F.linear(x, self.embed_tokens.sliced(d)) + self.lm_head_bias
 
-    def forward(self, src_tokens: Tensor, src_lengths: Tensor | None = None, masked_tokens: Tensor | None = None,
-                arch: BertArch | None = None, features_only: bool = False, **_):
+    def forward(
+        self,
+        src_tokens: Tensor,
+        src_lengths: Tensor | None = None,
+        masked_tokens: Tensor | None = None,
+        arch: BertArch | None = None,
+        features_only: bool = False,
+        **_,
+    ):
         arch = arch or BertArch.largest(self.space)
         features = self.extract_features(src_tokens, arch)
         if features_only:
@@ -147,12 +158,12 @@ class BertSupernetModel(BaseFairseqModel):
 
     def extract_static(self, arch: BertArch):
         """``arch`` collapsed into a static BERT (MoS mixed, weights sliced; eval mode)."""
-        from mos_fairseq.bert.export import extract_bert_subnet
+        from mos_fairseq.bert.static import extract_subnet
 
-        return extract_bert_subnet(self, arch)
+        return extract_subnet(self, arch)
 
     def ffn_layers(self, arch: BertArch) -> list[tuple[str, BertSupernetLayer]]:
-        return [(f"layers.{i}", layer) for i, layer in enumerate(self.layers[:arch.layers])]
+        return [(f"layers.{i}", cast(BertSupernetLayer, layer)) for i, layer in enumerate(self.layers[: arch.layers])]
 
     def num_params(self, arch: BertArch) -> int:
         return arch.num_params(len(self.dictionary))

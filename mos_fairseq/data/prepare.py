@@ -5,6 +5,7 @@ failed run never leaves a half-written data directory. The output holds ``dict.{
 (one joined dictionary), the ``{split}.{src}-{tgt}.{lang}.{bin,idx}`` files and ``spm.model``;
 several test sets are named as ``fairseq-preprocess --testpref a,b`` names them (``test``, ``test1``, ...).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -14,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from mos_fairseq.errors import DataError
+from mos_fairseq.core.errors import DataError
 
 
 def _count_lines(path: Path) -> int:
@@ -132,8 +133,15 @@ def binarize_into(work: Path, pieces: Path, splits: list[str], options: list[str
     dest.replace(out)
 
 
-def prepare_mlm(train: str, valid: str, test: str | None, vocab_size: int, out: str | Path, workers: int = 1,
-                overwrite: bool = False) -> Path:
+def prepare_mlm(
+    train: str,
+    valid: str,
+    test: str | None,
+    vocab_size: int,
+    out: str | Path,
+    workers: int = 1,
+    overwrite: bool = False,
+) -> Path:
     """Monolingual text (one sentence or paragraph per line) -> sentencepiece -> fairseq binaries for
     ``masked_lm`` (``dict.txt``, ``{train,valid,test}.{bin,idx}``, ``spm.model``). Blank lines
     (document breaks) are kept: fairseq's ``--sample-break-mode complete_doc`` uses them."""

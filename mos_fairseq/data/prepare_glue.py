@@ -7,6 +7,7 @@ Output: ``OUT/input0/{train,valid}.{bin,idx}`` (the export's dictionary), ``OUT/
 ``OUT/finetune.sh`` (stock ``fairseq-train --task sentence_prediction`` starting from the export).
 Written beside ``OUT`` and moved into place at the end.
 """
+
 from __future__ import annotations
 
 import csv
@@ -18,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mos_fairseq.errors import DataError, UserError
+from mos_fairseq.core.errors import DataError, UserError
 
 PRESETS = {"SST-2": (True, 0, 1), "CoLA": (False, 3, 1)}  # header, sentence column, label column
 
@@ -44,40 +45,96 @@ def read_tsv(path: Path, header: bool, sentence_col: int, label_col: int) -> tup
 def finetune_command(out: Path, export_dir: Path, num_classes: int) -> list[str]:
     record = json.loads((export_dir / "export.json").read_text())
     if record.get("model") != "roberta":
-        raise UserError(f"'{export_dir}' holds a '{record.get('model')}' export; fine-tuning needs a stock roberta "
-                        "export (a homogeneous BERT subnet)")
+        raise UserError(
+            f"'{export_dir}' holds a '{record.get('model')}' export; fine-tuning needs a stock roberta "
+            "export (a homogeneous BERT subnet)"
+        )
     arch = record["arch"]
     ffn = int(round(arch["hidden"] * float(arch["ffn_ratio"])))
-    from mos_fairseq.checkpoints import read_checkpoint
+    from mos_fairseq.core.checkpoints import read_checkpoint
 
     max_positions = read_checkpoint(export_dir / "checkpoint.pt")["cfg"]["model"]["max_positions"]
-    from mos_fairseq.fairseq_plugin import plugin_user_dir
+    from mos_fairseq.plugin import plugin_user_dir
 
     # --user-dir only for the checkpoint allow-list: the model and task are stock fairseq
-    return ["fairseq-train", str(out), "--user-dir", plugin_user_dir(), "--task", "sentence_prediction", "--arch", "roberta",
-            "--encoder-layers", str(arch["layers"]), "--encoder-embed-dim", str(arch["hidden"]),
-            "--encoder-ffn-embed-dim", str(ffn), "--encoder-attention-heads", str(arch["heads"]),
-            "--init-token", "0", "--separator-token", "2", "--num-classes", str(num_classes),
-            "--max-positions", str(max_positions), "--criterion", "sentence_prediction", "--best-checkpoint-metric", "accuracy",
-            "--maximize-best-checkpoint-metric", "--optimizer", "adam", "--adam-betas", "(0.9,0.98)",
-            "--lr", "2e-5", "--lr-scheduler", "polynomial_decay", "--total-num-update", "2000",
-            "--warmup-updates", "120", "--max-update", "2000", "--batch-size", "32", "--dropout", "0.1",
-            "--attention-dropout", "0.1", "--no-epoch-checkpoints"]
+    return [
+        "fairseq-train",
+        str(out),
+        "--user-dir",
+        plugin_user_dir(),
+        "--task",
+        "sentence_prediction",
+        "--arch",
+        "roberta",
+        "--encoder-layers",
+        str(arch["layers"]),
+        "--encoder-embed-dim",
+        str(arch["hidden"]),
+        "--encoder-ffn-embed-dim",
+        str(ffn),
+        "--encoder-attention-heads",
+        str(arch["heads"]),
+        "--init-token",
+        "0",
+        "--separator-token",
+        "2",
+        "--num-classes",
+        str(num_classes),
+        "--max-positions",
+        str(max_positions),
+        "--criterion",
+        "sentence_prediction",
+        "--best-checkpoint-metric",
+        "accuracy",
+        "--maximize-best-checkpoint-metric",
+        "--optimizer",
+        "adam",
+        "--adam-betas",
+        "(0.9,0.98)",
+        "--lr",
+        "2e-5",
+        "--lr-scheduler",
+        "polynomial_decay",
+        "--total-num-update",
+        "2000",
+        "--warmup-updates",
+        "120",
+        "--max-update",
+        "2000",
+        "--batch-size",
+        "32",
+        "--dropout",
+        "0.1",
+        "--attention-dropout",
+        "0.1",
+        "--no-epoch-checkpoints",
+    ]
 
 
 def finetune_script(command: list[str], checkpoint: Path) -> str:
     """``finetune.sh``: the command, starting from ``checkpoint`` through ``--finetune-from-model``
     (fresh optimizer and data order on the first launch; a re-run resumes from the save dir's
     checkpoint_last.pt). ``FINETUNE_FROM=`` (empty) trains the same model from random weights."""
-    return ("#!/usr/bin/env bash\n"
-            "# fine-tune the exported subnet; options after it override (e.g. --cpu --max-update N --save-dir DIR)\n"
-            "# FINETUNE_FROM= (empty) starts from random weights instead: the no-pretraining baseline\n"
-            f"FROM=${{FINETUNE_FROM-{shlex.quote(str(checkpoint))}}}\n"
-            f'exec {shlex.join(command)} ${{FROM:+--finetune-from-model "$FROM"}} "$@"\n')
+    return (
+        "#!/usr/bin/env bash\n"
+        "# fine-tune the exported subnet; options after it override (e.g. --cpu --max-update N --save-dir DIR)\n"
+        "# FINETUNE_FROM= (empty) starts from random weights instead: the no-pretraining baseline\n"
+        f"FROM=${{FINETUNE_FROM-{shlex.quote(str(checkpoint))}}}\n"
+        f'exec {shlex.join(command)} ${{FROM:+--finetune-from-model "$FROM"}} "$@"\n'
+    )
 
 
-def prepare_glue(train: str, dev: str, export_dir: str, out: str, task: str | None = None, header: bool = False,
-                 sentence_col: int = 0, label_col: int = 1, overwrite: bool = False) -> tuple[Path, list[str]]:
+def prepare_glue(
+    train: str,
+    dev: str,
+    export_dir: str,
+    out: str,
+    task: str | None = None,
+    header: bool = False,
+    sentence_col: int = 0,
+    label_col: int = 1,
+    overwrite: bool = False,
+) -> tuple[Path, list[str]]:
     import sentencepiece as spm
 
     if task is not None:
@@ -90,8 +147,10 @@ def prepare_glue(train: str, dev: str, export_dir: str, out: str, task: str | No
             raise UserError(f"--export-dir '{export}' has no {name} (export a BERT subnet with mos-nas export)")
     if out_path.exists() and any(out_path.iterdir()) and not overwrite:
         raise DataError(f"output directory {out_path} is not empty (pass --overwrite to replace it)")
-    splits = {"train": read_tsv(Path(train), header, sentence_col, label_col),
-              "valid": read_tsv(Path(dev), header, sentence_col, label_col)}
+    splits = {
+        "train": read_tsv(Path(train), header, sentence_col, label_col),
+        "valid": read_tsv(Path(dev), header, sentence_col, label_col),
+    }
     num_classes = len(set(splits["train"][1]))
     command = finetune_command(out_path, export, num_classes)
     sp = spm.SentencePieceProcessor(model_file=str(export / "spm.model"))
@@ -99,13 +158,27 @@ def prepare_glue(train: str, dev: str, export_dir: str, out: str, task: str | No
     work = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", dir=out_path.parent))
     try:
         for split, (sentences, labels) in splits.items():
-            (work / f"{split}.input0").write_text("".join(" ".join(sp.encode(s, out_type=str)) + "\n" for s in sentences))
+            (work / f"{split}.input0").write_text(
+                "".join(" ".join(sp.encode(s, out_type=str)) + "\n" for s in sentences)
+            )
             (work / f"{split}.label").write_text("".join(label + "\n" for label in labels))
         dest = work / "bin"
         for field, extra in (("input0", ["--srcdict", str(export / "dict.txt")]), ("label", [])):
-            cmd = [sys.executable, "-m", "fairseq_cli.preprocess", "--only-source", "--trainpref",
-                   str(work / f"train.{field}"), "--validpref", str(work / f"valid.{field}"), "--destdir",
-                   str(dest / field), "--workers", "1", *extra]
+            cmd = [
+                sys.executable,
+                "-m",
+                "fairseq_cli.preprocess",
+                "--only-source",
+                "--trainpref",
+                str(work / f"train.{field}"),
+                "--validpref",
+                str(work / f"valid.{field}"),
+                "--destdir",
+                str(dest / field),
+                "--workers",
+                "1",
+                *extra,
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]

@@ -4,6 +4,7 @@ Not a word-for-word copy: the target has gender/case agreement of articles and a
 subject-verb number agreement, verb-second order after a fronted time adverb, negation moved to
 the end of the clause, and verb-final subordinate clauses ("..., weil der Hund die Katze sieht").
 """
+
 from __future__ import annotations
 
 import random
@@ -11,41 +12,86 @@ from pathlib import Path
 
 # noun: (english singular, english plural, german singular, german plural, gender)
 NOUNS = [
-    ("dog", "dogs", "Hund", "Hunde", "m"), ("cat", "cats", "Katze", "Katzen", "f"),
-    ("child", "children", "Kind", "Kinder", "n"), ("man", "men", "Mann", "Männer", "m"),
-    ("woman", "women", "Frau", "Frauen", "f"), ("house", "houses", "Haus", "Häuser", "n"),
-    ("car", "cars", "Auto", "Autos", "n"), ("book", "books", "Buch", "Bücher", "n"),
-    ("teacher", "teachers", "Lehrer", "Lehrer", "m"), ("bird", "birds", "Vogel", "Vögel", "m"),
-    ("apple", "apples", "Apfel", "Äpfel", "m"), ("city", "cities", "Stadt", "Städte", "f"),
-    ("tree", "trees", "Baum", "Bäume", "m"), ("flower", "flowers", "Blume", "Blumen", "f"),
-    ("letter", "letters", "Brief", "Briefe", "m"), ("student", "students", "Student", "Studenten", "m"),
-    ("doctor", "doctors", "Arzt", "Ärzte", "m"), ("table", "tables", "Tisch", "Tische", "m"),
-    ("window", "windows", "Fenster", "Fenster", "n"), ("girl", "girls", "Mädchen", "Mädchen", "n"),
-    ("boy", "boys", "Junge", "Jungen", "m"), ("horse", "horses", "Pferd", "Pferde", "n"),
-    ("friend", "friends", "Freund", "Freunde", "m"), ("song", "songs", "Lied", "Lieder", "n"),
-    ("door", "doors", "Tür", "Türen", "f"), ("river", "rivers", "Fluss", "Flüsse", "m"),
-    ("street", "streets", "Straße", "Straßen", "f"), ("picture", "pictures", "Bild", "Bilder", "n"),
-    ("farmer", "farmers", "Bauer", "Bauern", "m"), ("mountain", "mountains", "Berg", "Berge", "m"),
-    ("clock", "clocks", "Uhr", "Uhren", "f"), ("ship", "ships", "Schiff", "Schiffe", "n"),
+    ("dog", "dogs", "Hund", "Hunde", "m"),
+    ("cat", "cats", "Katze", "Katzen", "f"),
+    ("child", "children", "Kind", "Kinder", "n"),
+    ("man", "men", "Mann", "Männer", "m"),
+    ("woman", "women", "Frau", "Frauen", "f"),
+    ("house", "houses", "Haus", "Häuser", "n"),
+    ("car", "cars", "Auto", "Autos", "n"),
+    ("book", "books", "Buch", "Bücher", "n"),
+    ("teacher", "teachers", "Lehrer", "Lehrer", "m"),
+    ("bird", "birds", "Vogel", "Vögel", "m"),
+    ("apple", "apples", "Apfel", "Äpfel", "m"),
+    ("city", "cities", "Stadt", "Städte", "f"),
+    ("tree", "trees", "Baum", "Bäume", "m"),
+    ("flower", "flowers", "Blume", "Blumen", "f"),
+    ("letter", "letters", "Brief", "Briefe", "m"),
+    ("student", "students", "Student", "Studenten", "m"),
+    ("doctor", "doctors", "Arzt", "Ärzte", "m"),
+    ("table", "tables", "Tisch", "Tische", "m"),
+    ("window", "windows", "Fenster", "Fenster", "n"),
+    ("girl", "girls", "Mädchen", "Mädchen", "n"),
+    ("boy", "boys", "Junge", "Jungen", "m"),
+    ("horse", "horses", "Pferd", "Pferde", "n"),
+    ("friend", "friends", "Freund", "Freunde", "m"),
+    ("song", "songs", "Lied", "Lieder", "n"),
+    ("door", "doors", "Tür", "Türen", "f"),
+    ("river", "rivers", "Fluss", "Flüsse", "m"),
+    ("street", "streets", "Straße", "Straßen", "f"),
+    ("picture", "pictures", "Bild", "Bilder", "n"),
+    ("farmer", "farmers", "Bauer", "Bauern", "m"),
+    ("mountain", "mountains", "Berg", "Berge", "m"),
+    ("clock", "clocks", "Uhr", "Uhren", "f"),
+    ("ship", "ships", "Schiff", "Schiffe", "n"),
 ]
 # adjective: (english, german stem)
 ADJECTIVES = [
-    ("small", "klein"), ("big", "groß"), ("old", "alt"), ("young", "jung"), ("red", "rot"),
-    ("green", "grün"), ("fast", "schnell"), ("quiet", "leise"), ("happy", "froh"), ("new", "neu"),
-    ("beautiful", "schön"), ("tired", "müde"), ("strong", "stark"), ("clever", "klug"),
-    ("cold", "kalt"), ("warm", "warm"), ("dark", "dunkel"), ("bright", "hell"),
+    ("small", "klein"),
+    ("big", "groß"),
+    ("old", "alt"),
+    ("young", "jung"),
+    ("red", "rot"),
+    ("green", "grün"),
+    ("fast", "schnell"),
+    ("quiet", "leise"),
+    ("happy", "froh"),
+    ("new", "neu"),
+    ("beautiful", "schön"),
+    ("tired", "müde"),
+    ("strong", "stark"),
+    ("clever", "klug"),
+    ("cold", "kalt"),
+    ("warm", "warm"),
+    ("dark", "dunkel"),
+    ("bright", "hell"),
 ]
 # verb: (english 3sg, english plural/base, german 3sg, german plural)
 VERBS = [
-    ("sees", "see", "sieht", "sehen"), ("likes", "like", "mag", "mögen"), ("finds", "find", "findet", "finden"),
-    ("buys", "buy", "kauft", "kaufen"), ("paints", "paint", "malt", "malen"), ("visits", "visit", "besucht", "besuchen"),
-    ("hears", "hear", "hört", "hören"), ("follows", "follow", "folgt", "folgen"), ("reads", "read", "liest", "lesen"),
-    ("carries", "carry", "trägt", "tragen"), ("loves", "love", "liebt", "lieben"), ("needs", "need", "braucht", "brauchen"),
-    ("draws", "draw", "zeichnet", "zeichnen"), ("watches", "watch", "beobachtet", "beobachten"),
+    ("sees", "see", "sieht", "sehen"),
+    ("likes", "like", "mag", "mögen"),
+    ("finds", "find", "findet", "finden"),
+    ("buys", "buy", "kauft", "kaufen"),
+    ("paints", "paint", "malt", "malen"),
+    ("visits", "visit", "besucht", "besuchen"),
+    ("hears", "hear", "hört", "hören"),
+    ("follows", "follow", "folgt", "folgen"),
+    ("reads", "read", "liest", "lesen"),
+    ("carries", "carry", "trägt", "tragen"),
+    ("loves", "love", "liebt", "lieben"),
+    ("needs", "need", "braucht", "brauchen"),
+    ("draws", "draw", "zeichnet", "zeichnen"),
+    ("watches", "watch", "beobachtet", "beobachten"),
 ]
 TIMES = [
-    ("today", "heute"), ("yesterday", "gestern"), ("tomorrow", "morgen"), ("often", "oft"),
-    ("sometimes", "manchmal"), ("now", "jetzt"), ("in the morning", "am Morgen"), ("at night", "nachts"),
+    ("today", "heute"),
+    ("yesterday", "gestern"),
+    ("tomorrow", "morgen"),
+    ("often", "oft"),
+    ("sometimes", "manchmal"),
+    ("now", "jetzt"),
+    ("in the morning", "am Morgen"),
+    ("at night", "nachts"),
 ]
 CONJUNCTIONS = [("because", "weil"), ("while", "während"), ("although", "obwohl")]
 
@@ -120,7 +166,7 @@ def write_corpus(
     seen: set[str] = set()
     counts = {}
     for split, n in (("train", n_train), ("valid", n_valid), ("test", n_test)):
-        pairs = []
+        pairs: list[tuple[str, str]] = []
         while len(pairs) < n:
             en, de = sentence_pair(rng)
             if en in seen:  # keep valid/test disjoint from train and from each other

@@ -8,6 +8,7 @@ keyed by the checkpoint's resolved path, written atomically after each model; a 
 only the checkpoints that are not in it yet (or whose file changed), and refuses to mix
 protocols or machines in one file.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from mos_fairseq.arch import write_text_atomic
-from mos_fairseq.errors import DataError, UserError
+from mos_fairseq.core.errors import DataError, UserError
+from mos_fairseq.core.files import write_text_atomic
 from mos_fairseq.latency.measure import device_description, measure_model
 from mos_fairseq.latency.protocol import Protocol
 
@@ -29,13 +30,17 @@ def load_translation_model(path: Path):
     """The model of a translation checkpoint (any fairseq model with an encoder and a decoder), in eval mode."""
     from fairseq import checkpoint_utils
 
-    from mos_fairseq.checkpoints import read_checkpoint
+    from mos_fairseq.core.checkpoints import read_checkpoint
+    from mos_fairseq.plugin import register
 
-    state = read_checkpoint(path)  # one-line errors for missing or foreign files; registers our models
+    register()  # our static models may be among them
+    state = read_checkpoint(path)  # one-line errors for missing or foreign files
     try:
         models, _, _ = checkpoint_utils.load_model_ensemble_and_task([str(path)], state=state)
     except (FileNotFoundError, OSError) as exc:
-        raise DataError(f"'{path}': cannot set up its task ({exc}); its data directory must hold the dictionaries") from None
+        raise DataError(
+            f"'{path}': cannot set up its task ({exc}); its data directory must hold the dictionaries"
+        ) from None
     model = models[0]
     if not hasattr(model, "encoder") or not hasattr(model, "decoder"):
         raise UserError(f"'{path}' holds a '{type(model).__name__}', not an encoder-decoder translation model")
@@ -57,8 +62,8 @@ def measure_checkpoints(
     out = Path(out)
     if out.is_dir():
         raise UserError(f"--out '{out}' is a directory; give a JSON file")
-    paths = [Path(p) for p in paths]
-    for p in paths:
+    ckpts = [Path(p) for p in paths]
+    for p in ckpts:
         if not p.is_file():
             raise UserError(f"checkpoint '{p}' not found")
     threads = protocol.threads or torch.get_num_threads()
@@ -73,12 +78,20 @@ def measure_checkpoints(
             raise DataError(f"{out}: measured with another protocol ({data.get('protocol')}); choose another --out")
         for key in ("cpu", "gpu", "torch_threads"):
             if data.get("device", {}).get(key) != device.get(key):
-                raise DataError(f"{out}: measured on another device ({key}: {data.get('device', {}).get(key)!r} vs "
-                                f"{device.get(key)!r}); choose another --out")
+                raise DataError(
+                    f"{out}: measured on another device ({key}: {data.get('device', {}).get(key)!r} vs "
+                    f"{device.get(key)!r}); choose another --out"
+                )
     else:
-        data = {"version": FILE_VERSION, "tool": "mos-nas measure-latency --checkpoint", "protocol": protocol.to_dict(),
-                "device": device, "units": "milliseconds", "models": {}}
-    for path in paths:
+        data = {
+            "version": FILE_VERSION,
+            "tool": "mos-nas measure-latency --checkpoint",
+            "protocol": protocol.to_dict(),
+            "device": device,
+            "units": "milliseconds",
+            "models": {},
+        }
+    for path in ckpts:
         name = str(path.resolve())
         entry = data["models"].get(name)
         if entry and entry.get("file") == _key(path):
@@ -86,11 +99,14 @@ def measure_checkpoints(
         model = load_translation_model(path).to(protocol.device)
         stats = measure_model(model, protocol, timer)
         data["models"][name] = {
-            "file": _key(path), "model": type(model).__name__,
+            "file": _key(path),
+            "model": type(model).__name__,
             "params": sum(p.numel() for p in model.parameters()),
             "latency_ms": stats.encoder_mean + stats.decoder_mean,
-            "encoder_ms": stats.encoder_mean, "decoder_ms": stats.decoder_mean,
-            "encoder_std_ms": stats.encoder_std, "decoder_std_ms": stats.decoder_std,
+            "encoder_ms": stats.encoder_mean,
+            "decoder_ms": stats.decoder_mean,
+            "encoder_std_ms": stats.encoder_std,
+            "decoder_std_ms": stats.decoder_std,
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         write_text_atomic(out, json.dumps(data, indent=2) + "\n")

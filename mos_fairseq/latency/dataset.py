@@ -9,8 +9,9 @@ their parameter counts are recomputed exactly from the features (parameters are 
 per-layer FFN widths, so layer count x mean width suffices). Rows are appended one at a time and
 flushed to disk, so a crash loses at most the row being written; :func:`open_for_append` repairs
 a torn last line before appending. Every malformed input fails with a one-line
-:class:`~mos_fairseq.errors.DataError` naming the file, row and column.
+:class:`~mos_fairseq.core.errors.DataError` naming the file, row and column.
 """
+
 from __future__ import annotations
 
 import csv
@@ -24,8 +25,8 @@ from typing import Sequence
 
 import numpy as np
 
-from mos_fairseq.arch import FEATURE_NAMES, decoder_layer_params, encoder_layer_params
-from mos_fairseq.errors import DataError
+from mos_fairseq.core.errors import DataError
+from mos_fairseq.translation.architecture import FEATURE_NAMES, decoder_layer_params, encoder_layer_params
 
 LATENCY_COLUMNS = ("latency_mean_encoder", "latency_mean_decoder", "latency_std_encoder", "latency_std_decoder")
 HAT_COLUMNS = FEATURE_NAMES + LATENCY_COLUMNS
@@ -36,6 +37,8 @@ OUR_COLUMNS = ID_COLUMNS + HAT_COLUMNS
 def our_columns(feature_names: Sequence[str]) -> tuple[str, ...]:
     """Our CSV's columns for a space with these latency features."""
     return ID_COLUMNS + tuple(feature_names) + LATENCY_COLUMNS
+
+
 FORMATS = ("auto", "ours", "hat")
 
 
@@ -66,7 +69,9 @@ def params_from_features(features: Sequence[float], qkv_dim: int, vocab_size: in
     de, n_enc, f_enc, _, dd, n_dec, f_dec = (float(x) for x in features[:7])
     embed = vocab_size * de if de == dd else vocab_size * (de + dd)
     # a layer's count is affine in its FFN width: n * layer(mean width) == sum of the layers
-    return embed + n_enc * encoder_layer_params(de, f_enc, qkv_dim) + n_dec * decoder_layer_params(dd, de, f_dec, qkv_dim)
+    return (
+        embed + n_enc * encoder_layer_params(de, f_enc, qkv_dim) + n_dec * decoder_layer_params(dd, de, f_dec, qkv_dim)
+    )
 
 
 def _number(path: str, row: int, column: str, text: str) -> float:
@@ -130,8 +135,14 @@ def read_latency_csv(
     if not feats:
         raise DataError(f"{path}: no data rows")
     return LatencyDataset(
-        str(path), fmt, np.asarray(feats, dtype=np.float64), np.asarray(enc), np.asarray(dec),
-        np.asarray(params, dtype=np.float64), archs if fmt == "ours" else None, names,
+        str(path),
+        fmt,
+        np.asarray(feats, dtype=np.float64),
+        np.asarray(enc),
+        np.asarray(dec),
+        np.asarray(params, dtype=np.float64),
+        archs if fmt == "ours" else None,
+        names,
     )
 
 

@@ -17,6 +17,7 @@ noise and drift. When there is nothing non-linear to learn, it degrades to the l
 than below it. Saved as safetensors
 (tensors) with a JSON header (normalisation, space, provenance): nothing is unpickled on load.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,16 +25,16 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 import torch
 from torch import nn
 
-from mos_fairseq.arch import FEATURE_NAMES, Architecture
-from mos_fairseq.checkpoints import current_umask
-from mos_fairseq.errors import CheckpointError, UserError
-from mos_fairseq.space import HAT_FEATURE_NORM
+from mos_fairseq.core.errors import CheckpointError, UserError
+from mos_fairseq.core.files import current_umask
+from mos_fairseq.translation.architecture import FEATURE_NAMES, Architecture
+from mos_fairseq.translation.space import HAT_FEATURE_NORM
 
 FORMAT_TAG = "mos-fairseq-latency-estimator"
 FORMAT_VERSION = 1
@@ -44,28 +45,29 @@ class TrainRecipe:
     """How an MLP is fitted. :data:`OUR_RECIPE` is the default; :data:`HAT_RECIPE` is HAT's."""
 
     name: str = "mlp"
-    kind: str = "mlp"            # mlp: linear term + MLP (steps 0: least squares); gbt: boosted trees; ensemble: mean of both
+    kind: str = "mlp"  # mlp: linear term + MLP (steps 0: least squares); gbt: boosted trees; ensemble: mean of both
     hidden: int = 400
     layers: int = 3
     lr: float = 1e-3
     steps: int = 5000
     batch_size: int = 128
     weight_decay: float = 1e-4
-    cosine: bool = True          # cosine decay of the learning rate to zero
-    standardize: bool = True     # z-score features and target (HAT: features / norm, target / max)
-    ensemble: int = 1            # models averaged (different seeds)
-    linear_skip: bool = True     # least-squares linear term; the MLP fits its residual
-    early_stop: float = 0.1      # fraction of training rows for early stopping (0: train all steps)
-    eval_every: int = 50         # steps between early-stopping evaluations
-    patience: int = 1000         # stop after this many steps without a better validation loss
+    cosine: bool = True  # cosine decay of the learning rate to zero
+    standardize: bool = True  # z-score features and target (HAT: features / norm, target / max)
+    ensemble: int = 1  # models averaged (different seeds)
+    linear_skip: bool = True  # least-squares linear term; the MLP fits its residual
+    early_stop: float = 0.1  # fraction of training rows for early stopping (0: train all steps)
+    eval_every: int = 50  # steps between early-stopping evaluations
+    patience: int = 1000  # stop after this many steps without a better validation loss
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 OUR_RECIPE = TrainRecipe()
-HAT_RECIPE = TrainRecipe(name="hat_recipe", lr=1e-5, weight_decay=0.0, cosine=False, standardize=False,
-                         linear_skip=False, early_stop=0.0)
+HAT_RECIPE = TrainRecipe(
+    name="hat_recipe", lr=1e-5, weight_decay=0.0, cosine=False, standardize=False, linear_skip=False, early_stop=0.0
+)
 LEAST_SQUARES = TrainRecipe(name="linear_features", steps=0, early_stop=0.0)  # the linear term alone
 GBT_RECIPE = TrainRecipe(name="gbt", kind="gbt")
 ENSEMBLE_RECIPE = TrainRecipe(name="ensemble", kind="ensemble")  # mean of OUR_RECIPE's model and the trees
@@ -108,17 +110,25 @@ class LatencyEstimator:
     y_mean: float
     y_scale: float
     models: list[nn.Sequential]
-    linear: tuple[list[float], float] = ((), 0.0)  # weights and bias in standardised units
+    linear: tuple[Sequence[float], float] = ((), 0.0)  # weights and bias in standardised units
     space: dict | None = None
     info: dict[str, Any] = field(default_factory=dict)
     feature_names: tuple[str, ...] = FEATURE_NAMES
     trees: dict[str, Any] | None = None  # gbt / ensemble recipes: boosted trees on the standardised features
+    adaptation: dict[str, Any] | None = None  # recalibration to another device (latency.adaptation), applied last
 
     # ---- fitting ---------------------------------------------------------------------------
     @classmethod
-    def fit(cls, features: np.ndarray, latency_ms: np.ndarray, recipe: TrainRecipe = OUR_RECIPE,
-            feature_norm: Sequence[float] = HAT_FEATURE_NORM, seed: int = 1, space: dict | None = None,
-            feature_names: Sequence[str] = FEATURE_NAMES) -> "LatencyEstimator":
+    def fit(
+        cls,
+        features: np.ndarray,
+        latency_ms: np.ndarray,
+        recipe: TrainRecipe = OUR_RECIPE,
+        feature_norm: Sequence[float] = HAT_FEATURE_NORM,
+        seed: int = 1,
+        space: dict | None = None,
+        feature_names: Sequence[str] = FEATURE_NAMES,
+    ) -> LatencyEstimator:
         if len(features) < 2:
             raise UserError(f"need at least 2 training rows to fit an estimator, got {len(features)}")
         if recipe.kind not in RECIPE_KINDS:
@@ -140,8 +150,20 @@ class LatencyEstimator:
         linear: tuple[list[float], float] = ([0.0] * x.shape[1], 0.0)
         trees = fit_trees(xs, ys, seed) if recipe.kind in ("gbt", "ensemble") else None
         if recipe.kind == "gbt":
-            return cls(recipe, tuple(float(v) for v in feature_norm), x_mean.tolist(), x_std.tolist(), y_mean,
-                       y_scale, [], linear, space, {}, tuple(feature_names), trees)
+            return cls(
+                recipe,
+                tuple(float(v) for v in feature_norm),
+                x_mean.tolist(),
+                x_std.tolist(),
+                y_mean,
+                y_scale,
+                [],
+                linear,
+                space,
+                {},
+                tuple(feature_names),
+                trees,
+            )
         if recipe.linear_skip:
             design = np.c_[xs[fit_rows], np.ones(len(fit_rows))]
             coef = np.linalg.lstsq(design, ys[fit_rows], rcond=None)[0]
@@ -149,29 +171,54 @@ class LatencyEstimator:
         residual = ys - (xs @ np.asarray(linear[0]) + linear[1])
         xt = torch.tensor(xs, dtype=torch.float32)
         rt = torch.tensor(residual, dtype=torch.float32).unsqueeze(1)
-        models = [_train_one(xt[fit_rows], rt[fit_rows], xt[val], rt[val], recipe, seed + k)
-                  for k in range(recipe.ensemble)] if recipe.steps > 0 else []
+        models = (
+            [_train_one(xt[fit_rows], rt[fit_rows], xt[val], rt[val], recipe, seed + k) for k in range(recipe.ensemble)]
+            if recipe.steps > 0
+            else []
+        )
         if len(feature_norm) != x.shape[1] or len(feature_names) != x.shape[1]:
-            raise UserError(f"{x.shape[1]} feature columns, but {len(feature_names)} names and "
-                            f"{len(feature_norm)} normalisers")
-        return cls(recipe, tuple(float(v) for v in feature_norm), x_mean.tolist(), x_std.tolist(), y_mean,
-                   y_scale, models, linear, space, {}, tuple(feature_names), trees)
+            raise UserError(
+                f"{x.shape[1]} feature columns, but {len(feature_names)} names and {len(feature_norm)} normalisers"
+            )
+        return cls(
+            recipe,
+            tuple(float(v) for v in feature_norm),
+            x_mean.tolist(),
+            x_std.tolist(),
+            y_mean,
+            y_scale,
+            models,
+            linear,
+            space,
+            {},
+            tuple(feature_names),
+            trees,
+        )
 
     # ---- prediction ----------------------------------------------------------------------------
-    def predict(self, features: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
-        """Milliseconds (never negative) for raw (un-normalised) feature rows ``[n, features]``."""
+    def standardized(self, features: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
+        """Raw feature rows as the models see them (divided by the space norm, standardised)."""
         x = np.asarray(features, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != len(self.feature_names):
             raise UserError(f"estimator expects rows of {len(self.feature_names)} features, got shape {x.shape}")
-        x = (x / np.asarray(self.feature_norm) - np.asarray(self.x_mean)) / np.asarray(self.x_std)
+        return (x / np.asarray(self.feature_norm) - np.asarray(self.x_mean)) / np.asarray(self.x_std)
+
+    def predict(self, features: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
+        """Milliseconds (never negative) for raw (un-normalised) feature rows ``[n, features]``."""
+        x = self.standardized(features)
         out = self._mlp_part(x) if self.recipe.kind != "gbt" else None
         if self.trees is not None:
             from mos_fairseq.search.predictor import predict_json_model
 
             trees = predict_json_model(self.trees, x)
             out = trees if out is None else (out + trees) / 2
+        out = cast(np.ndarray, out)  # set: a gbt recipe has its trees
+        ms = out * self.y_scale + self.y_mean
+        if self.adaptation:  # another device: a * (this estimator) + b + ridge correction on the features
+            a = self.adaptation
+            ms = a["scale"] * ms + a["offset"] + x @ np.asarray(a["correction"], dtype=np.float64)
         # far outside its training data a regressor can go below zero; a latency cannot
-        return np.maximum(out * self.y_scale + self.y_mean, 0.0)
+        return np.maximum(ms, 0.0)
 
     def _mlp_part(self, x: np.ndarray) -> np.ndarray:
         """The linear term plus the mean of the MLPs (standardised units)."""
@@ -185,19 +232,32 @@ class LatencyEstimator:
     def predict_arch(self, arch: Architecture) -> float:
         """The latency of a translation or BERT subnet (parameters counted with the measured vocabulary)."""
         if self.space is not None and arch.space.name != self.space.get("name"):
-            raise UserError(f"estimator was trained on space '{self.space.get('name')}', "
-                            f"the architecture is in '{arch.space.name}'")
+            raise UserError(
+                f"estimator was trained on space '{self.space.get('name')}', the architecture is in '{arch.space.name}'"
+            )
         vocab = (self.info.get("protocol") or {}).get("vocab_size")
         return float(self.predict([arch.latency_features(vocab)])[0])
 
     # ---- persistence ---------------------------------------------------------------------------
     def header(self) -> dict[str, Any]:
-        return {"format": FORMAT_TAG, "version": FORMAT_VERSION, "recipe": self.recipe.to_dict(),
-                "features": list(self.feature_names), "feature_norm": list(self.feature_norm), "x_mean": self.x_mean,
-                "x_std": self.x_std, "y_mean": self.y_mean, "y_scale": self.y_scale, "space": self.space,
-                "linear_weight": list(self.linear[0]), "linear_bias": self.linear[1],
-                "target": "encoder + decoder mean latency (ms)", "info": self.info,
-                **({"trees": self.trees} if self.trees is not None else {})}
+        return {
+            "format": FORMAT_TAG,
+            "version": FORMAT_VERSION,
+            "recipe": self.recipe.to_dict(),
+            "features": list(self.feature_names),
+            "feature_norm": list(self.feature_norm),
+            "x_mean": self.x_mean,
+            "x_std": self.x_std,
+            "y_mean": self.y_mean,
+            "y_scale": self.y_scale,
+            "space": self.space,
+            "linear_weight": list(self.linear[0]),
+            "linear_bias": self.linear[1],
+            "target": "encoder + decoder mean latency (ms)",
+            "info": self.info,
+            **({"trees": self.trees} if self.trees is not None else {}),
+            **({"adaptation": self.adaptation} if self.adaptation else {}),
+        }
 
     def save(self, path: str | Path) -> None:
         """Write safetensors atomically (temp file + rename)."""
@@ -205,15 +265,18 @@ class LatencyEstimator:
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tensors = {f"model{k}.{name}": t.detach().contiguous()
-                   for k, m in enumerate(self.models) for name, t in m.state_dict().items()}
+        tensors = {
+            f"model{k}.{name}": t.detach().contiguous()
+            for k, m in enumerate(self.models)
+            for name, t in m.state_dict().items()
+        }
         tmp = path.with_name(f".{path.name}.tmp")
         save_file(tensors, str(tmp), metadata={"mos_fairseq": json.dumps(self.header())})
         os.chmod(tmp, 0o666 & ~current_umask())
         tmp.replace(path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "LatencyEstimator":
+    def load(cls, path: str | Path) -> LatencyEstimator:
         from safetensors import SafetensorError, safe_open
 
         path = Path(path)
@@ -232,7 +295,9 @@ class LatencyEstimator:
         if head.get("format") != FORMAT_TAG:
             raise CheckpointError(f"{path}: safetensors file without a mos-fairseq latency estimator header")
         if head.get("version") != FORMAT_VERSION:
-            raise CheckpointError(f"{path}: estimator format version {head.get('version')}, this code reads {FORMAT_VERSION}")
+            raise CheckpointError(
+                f"{path}: estimator format version {head.get('version')}, this code reads {FORMAT_VERSION}"
+            )
         recipe = TrainRecipe(**head["recipe"])
         models = []
         n_models = recipe.ensemble if recipe.kind != "gbt" and recipe.steps > 0 else 0
@@ -240,31 +305,50 @@ class LatencyEstimator:
             m = build_mlp(len(head.get("features", FEATURE_NAMES)), recipe.hidden, recipe.layers)
             prefix = f"model{k}."
             try:
-                m.load_state_dict({n[len(prefix):]: t for n, t in tensors.items() if n.startswith(prefix)})
+                m.load_state_dict({n[len(prefix) :]: t for n, t in tensors.items() if n.startswith(prefix)})
             except RuntimeError as exc:
-                raise CheckpointError(f"{path}: tensors do not match the recorded MLP shape ({str(exc).splitlines()[0]})") from None
+                raise CheckpointError(
+                    f"{path}: tensors do not match the recorded MLP shape ({str(exc).splitlines()[0]})"
+                ) from None
             models.append(m.eval())
-        return cls(recipe, tuple(head["feature_norm"]), head["x_mean"], head["x_std"], head["y_mean"],
-                   head["y_scale"], models, (head["linear_weight"], head["linear_bias"]), head.get("space"),
-                   head.get("info", {}), tuple(head.get("features", FEATURE_NAMES)), head.get("trees"))
+        return cls(
+            recipe,
+            tuple(head["feature_norm"]),
+            head["x_mean"],
+            head["x_std"],
+            head["y_mean"],
+            head["y_scale"],
+            models,
+            (head["linear_weight"], head["linear_bias"]),
+            head.get("space"),
+            head.get("info", {}),
+            tuple(head.get("features", FEATURE_NAMES)),
+            head.get("trees"),
+            head.get("adaptation"),
+        )
 
 
-def _train_one(x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor, recipe: TrainRecipe,
-               seed: int) -> nn.Sequential:
+def _train_one(
+    x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor, recipe: TrainRecipe, seed: int
+) -> nn.Sequential:
     """Fit one MLP; with a validation slice, return the state with the lowest validation loss
     (an untrained-output state, i.e. zero residual, competes too)."""
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_mlp(x.shape[1], recipe.hidden, recipe.layers)
-    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay) \
-        if recipe.weight_decay else torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    opt = (
+        torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+        if recipe.weight_decay
+        else torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    )
     n = len(x)
     bs = min(recipe.batch_size, n)
     if recipe.linear_skip:  # start from a zero residual so "stop at step 0" means "linear only"
         with torch.no_grad():
-            model[-1].weight.zero_()
-            model[-1].bias.zero_()
+            last = cast(nn.Linear, model[-1])
+            last.weight.zero_()
+            last.bias.zero_()
     best_loss, best_state, best_step = float("inf"), None, 0
 
     def validate(step: int) -> None:

@@ -11,6 +11,7 @@ the CSV one architecture at a time (:mod:`mos_fairseq.latency.dataset`); a sidec
 the device and the protocol, and a re-run with the same arguments continues where the last one
 stopped.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,8 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from mos_fairseq.arch import Architecture, write_text_atomic
-from mos_fairseq.errors import DataError, UserError
+from mos_fairseq.core.errors import DataError, UserError
+from mos_fairseq.core.files import write_text_atomic
 from mos_fairseq.latency.dataset import (
     append_row,
     format_header,
@@ -35,7 +36,7 @@ from mos_fairseq.latency.dataset import (
     read_header,
 )
 from mos_fairseq.latency.protocol import Protocol, time_encoder_decoder, trimmed_stats
-from mos_fairseq.space import SearchSpace
+from mos_fairseq.registry import family_of
 
 SIDECAR_VERSION = 1
 
@@ -85,35 +86,14 @@ def synthetic_dictionary(size: int):
     return d
 
 
-def is_bert(arch_or_space: Any) -> bool:
-    from mos_fairseq.bert.space import BertArch, BertSpace
-
-    return isinstance(arch_or_space, (BertArch, BertSpace))
-
-
-def arch_type_of(space):
-    """The architecture class of a space (:class:`Architecture` or ``BertArch``)."""
-    from mos_fairseq.bert.space import BertArch
-
-    return BertArch if is_bert(space) else Architecture
-
-
-def arch_params(arch, vocab_size: int) -> int:
+def arch_params(arch: Any, vocab_size: int) -> int:
     """Exact parameters of the static model (translation: shared embeddings of ``vocab_size``)."""
-    return arch.num_params(vocab_size) if is_bert(arch) else arch.num_params(vocab_size, vocab_size)
+    return family_of(arch).num_params(arch, vocab_size)
 
 
-def build_model(arch, dictionary, device: str):
+def build_model(arch: Any, dictionary: Any, device: str) -> torch.nn.Module:
     """The static model export writes for ``arch``, in eval mode on ``device``."""
-    if is_bert(arch):
-        from mos_fairseq.bert.static import StaticBertConfig, StaticBertModel
-
-        model = StaticBertModel(arch, dictionary, StaticBertConfig(max_positions=arch.space.max_positions))
-    else:
-        from mos_fairseq.models.static_transformer import StaticTransformerModel
-
-        model = StaticTransformerModel.from_arch(arch, dictionary, dictionary, share_all_embeddings=True)
-    return model.to(device).eval()
+    return family_of(arch).build_static(arch, dictionary).to(device).eval()
 
 
 def measure_bert_model(model, protocol: Protocol, timer: Callable[[], float] = time.perf_counter) -> LatencyStats:
@@ -122,12 +102,14 @@ def measure_bert_model(model, protocol: Protocol, timer: Callable[[], float] = t
         raise UserError(f"--seq-len {protocol.src_len} exceeds the space's max_positions {model.max_positions()}")
     dev = next(model.parameters()).device
     d = model.dictionary
-    tokens = torch.tensor([[d.bos()] + [d.nspecial] * (protocol.src_len - 2) + [d.eos()]] * protocol.batch_size,
-                          device=dev)
+    tokens = torch.tensor(
+        [[d.bos()] + [d.nspecial] * (protocol.src_len - 2) + [d.eos()]] * protocol.batch_size, device=dev
+    )
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     with torch.inference_mode():
-        enc, _ = time_encoder_decoder(lambda: model(tokens, features_only=True), lambda _: None, protocol.repeats,
-                                      protocol.warmup, timer, sync)
+        enc, _ = time_encoder_decoder(
+            lambda: model(tokens, features_only=True), lambda _: None, protocol.repeats, protocol.warmup, timer, sync
+        )
     mean, std = trimmed_stats(enc, protocol.trim)
     return LatencyStats(mean, 0.0, std, 0.0)
 
@@ -147,7 +129,7 @@ def measure_model(model, protocol: Protocol, timer: Callable[[], float] = time.p
     def encode():
         return model.encoder(src, src_lengths)
 
-    def decode(encoder_out):
+    def decode(encoder_out: Any) -> None:
         encoder_out = model.encoder.reorder_encoder_out(encoder_out, beam_order)
         state: dict = {}
         for step in range(protocol.tgt_len):
@@ -161,12 +143,13 @@ def measure_model(model, protocol: Protocol, timer: Callable[[], float] = time.p
     return LatencyStats(enc_mean, dec_mean, enc_std, dec_std)
 
 
-def sample_architectures(space, n: int, seed: int) -> list:
-    """``n`` distinct random architectures; the first k are the same for any n >= k."""
-    arch_type = arch_type_of(space)
+def sample_architectures(space: Any, n: int, seed: int, fewer_ok: bool = False) -> list:
+    """``n`` distinct random architectures; the first k are the same for any n >= k (``fewer_ok``: as
+    many as a small space has, instead of an error)."""
+    arch_type = family_of(space).arch_type
     rng = random.Random(seed)
     seen: set[str] = set()
-    archs: list[Architecture] = []
+    archs: list[Any] = []
     attempts = 0
     while len(archs) < n:
         arch = arch_type.random(space, rng)
@@ -176,33 +159,109 @@ def sample_architectures(space, n: int, seed: int) -> list:
             seen.add(key)
             archs.append(arch)
         elif attempts > 100 * n + 1000:
+            if fewer_ok:
+                break
             raise UserError(f"space '{space.name}' has fewer than {n} distinct architectures")
     return archs
+
+
+SPREAD_POOL = 2000  # candidates the spread order picks its first architectures from
+ORDERS = ("uniform", "spread")
+
+
+def _bins(values: Any) -> Any:
+    """Per-feature bin of every pool member: the value itself for a feature with at most 8 distinct
+    values (depths, widths), else its quartile."""
+    import numpy as np
+
+    out = np.empty(values.shape, dtype=np.int64)
+    for j in range(values.shape[1]):
+        col = values[:, j]
+        uniq = np.unique(col)
+        edges = uniq if len(uniq) <= 8 else np.unique(np.quantile(col, [0.25, 0.5, 0.75]))
+        out[:, j] = np.searchsorted(edges, col, side="right" if len(uniq) > 8 else "left")
+    return out
+
+
+def spread_architectures(space: Any, n: int, seed: int) -> list:
+    """``n`` architectures in an order whose first few dozen already cover the space: from a fixed
+    pool of :data:`SPREAD_POOL` random architectures, each next one is the architecture whose latency
+    features (each feature's value, or its quartile when it has many) are least represented so far,
+    ties broken by distance to those already chosen. Every depth and width shows up early and in
+    balance; beyond the pool, the rest of the uniform stream. The order does not depend on ``n``, so a
+    longer campaign extends a shorter one and resumes."""
+    import numpy as np
+
+    pool = sample_architectures(space, SPREAD_POOL, seed, fewer_ok=True)
+    if n > len(pool):
+        pool = sample_architectures(space, n, seed)  # the uniform stream extends the fixed pool
+    head, tail = pool[:SPREAD_POOL], pool[SPREAD_POOL:]
+    feats = np.array([a.latency_features() for a in head], dtype=np.float64)
+    bins = _bins(feats)
+    scaled = (feats - feats.mean(0)) / np.where(feats.std(0) > 0, feats.std(0), 1.0)
+    counts = [dict.fromkeys(np.unique(bins[:, j]).tolist(), 0) for j in range(bins.shape[1])]
+    dist = np.full(len(head), np.inf)
+    chosen = np.zeros(len(head), dtype=bool)
+    order: list[int] = []
+    for _ in range(min(n, len(head))):
+        rarity = np.array([sum(counts[j][b] for j, b in enumerate(row)) for row in bins], dtype=np.float64)
+        rarity[chosen] = np.inf
+        best = np.flatnonzero(rarity == rarity.min())
+        nxt = int(best[np.argmax(dist[best])]) if order else int(best[0])
+        order.append(nxt)
+        chosen[nxt] = True
+        for j, b in enumerate(bins[nxt]):
+            counts[j][b] += 1
+        dist = np.minimum(dist, ((scaled - scaled[nxt]) ** 2).sum(1))
+    return ([head[i] for i in order] + tail)[:n]
+
+
+def architectures_in_order(space: Any, n: int, seed: int, order: str = "uniform") -> list:
+    if order not in ORDERS:
+        raise UserError(f"--order must be one of {ORDERS}, got {order!r}")
+    return sample_architectures(space, n, seed) if order == "uniform" else spread_architectures(space, n, seed)
 
 
 def _sidecar_path(out: Path) -> Path:
     return out.with_suffix(".json")
 
 
-def _sidecar(space, protocol: Protocol, seed: int, device: dict) -> dict[str, Any]:
-    return {"version": SIDECAR_VERSION, "tool": "mos-nas measure-latency", "space": space.to_dict(),
-            "seed": seed, "protocol": protocol.to_dict(), "device": device,
-            "columns": list(our_columns(space.latency_feature_names)), "units": "milliseconds"}
+def _sidecar(space, protocol: Protocol, seed: int, device: dict, order: str = "uniform") -> dict[str, Any]:
+    return {
+        "version": SIDECAR_VERSION,
+        "tool": "mos-nas measure-latency",
+        "space": space.to_dict(),
+        "seed": seed,
+        **({"order": order} if order != "uniform" else {}),
+        "protocol": protocol.to_dict(),
+        "device": device,
+        "columns": list(our_columns(space.latency_feature_names)),
+        "units": "milliseconds",
+    }
 
 
 def _check_resume(existing: dict, new: dict, path: Path) -> None:
+    if existing.get("order", "uniform") != new.get("order", "uniform"):
+        raise DataError(
+            f"{path}: an earlier run measured in {existing.get('order', 'uniform')} order, this one "
+            f"{new.get('order', 'uniform')}; re-run with the same --order or choose another --out"
+        )
     for key in ("space", "seed", "protocol"):
         if existing.get(key) != new[key]:
-            raise DataError(f"{path}: an earlier run used another {key} ({existing.get(key)} vs {new[key]}); "
-                            "re-run with the same arguments or choose another --out")
+            raise DataError(
+                f"{path}: an earlier run used another {key} ({existing.get(key)} vs {new[key]}); "
+                "re-run with the same arguments or choose another --out"
+            )
     for key in ("cpu", "gpu", "torch_threads"):
         if existing.get("device", {}).get(key) != new["device"].get(key):
-            raise DataError(f"{path}: an earlier run measured on another device ({key}: "
-                            f"{existing.get('device', {}).get(key)!r} vs {new['device'].get(key)!r}); choose another --out")
+            raise DataError(
+                f"{path}: an earlier run measured on another device ({key}: "
+                f"{existing.get('device', {}).get(key)!r} vs {new['device'].get(key)!r}); choose another --out"
+            )
 
 
 def measure_space(
-    space: SearchSpace | Any,
+    space: Any,
     protocol: Protocol,
     n_archs: int,
     seed: int,
@@ -210,6 +269,7 @@ def measure_space(
     progress: bool = True,
     timer: Callable[[], float] = time.perf_counter,
     remeasure: Sequence[int] = (),
+    order: str = "uniform",
 ) -> int:
     """Measure ``n_archs`` sampled architectures into ``out`` (resuming); returns rows measured now.
 
@@ -218,22 +278,24 @@ def measure_space(
     records which rows were re-measured.
     """
     out = Path(out)
+    if out.is_dir():
+        raise UserError(f"--out '{out}' is a directory; give the CSV file to write (e.g. {out / 'NAME.csv'})")
     columns = our_columns(space.latency_feature_names)
-    if is_bert(space) and protocol.src_len > space.max_positions:
-        raise UserError(f"--seq-len {protocol.src_len} exceeds space '{space.name}''s max_positions {space.max_positions}")
+    family_of(space).check_latency_protocol(space, protocol.src_len)
     if n_archs < 1:
         raise UserError(f"--n-archs must be >= 1, got {n_archs}")
     if protocol.device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is available to this torch build")
     threads = protocol.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
-    sidecar = _sidecar(space, protocol, seed, device_description(protocol.device, threads))
+    sidecar = _sidecar(space, protocol, seed, device_description(protocol.device, threads), order)
     side_path = _sidecar_path(out)
     has_rows = False
     if out.exists() and out.stat().st_size > 0:
         if read_header(out) != list(columns):
-            raise DataError(f"{out}: not a mos-nas latency CSV of this space (columns {read_header(out)}); "
-                            "choose another --out")
+            raise DataError(
+                f"{out}: not a mos-nas latency CSV of this space (columns {read_header(out)}); choose another --out"
+            )
         with open(out, "rb") as f:
             has_rows = sum(1 for _ in f) > 1
     if has_rows:
@@ -247,11 +309,13 @@ def measure_space(
     else:  # nothing measured yet: this run's description is the file's
         write_text_atomic(side_path, json.dumps(sidecar, indent=2) + "\n")
     done_rows = open_for_append(out, columns)
-    archs = sample_architectures(space, max(n_archs, len(done_rows)), seed)
+    archs = architectures_in_order(space, max(n_archs, len(done_rows)), seed, order)
     for i, row in enumerate(done_rows):
         if json.loads(row["arch"]) != json.loads(archs[i].to_json()):
-            raise DataError(f"{out}: row {i + 1} holds another architecture than seed {seed} samples; "
-                            "the file was edited or written by another version")
+            raise DataError(
+                f"{out}: row {i + 1} holds another architecture than seed {seed} ({order} order) samples; "
+                "the file was edited or written by another version"
+            )
     from tqdm import tqdm
 
     dictionary = synthetic_dictionary(protocol.vocab_size)
@@ -261,8 +325,14 @@ def measure_space(
         stats = measure_model(build_model(arch, dictionary, protocol.device), protocol, timer)
         row = {"arch_id": i, "arch": arch.to_json(), "params": arch_params(arch, protocol.vocab_size)}
         row.update(zip(space.latency_feature_names, arch.latency_features(protocol.vocab_size)))
-        row.update({"latency_mean_encoder": stats.encoder_mean, "latency_mean_decoder": stats.decoder_mean,
-                    "latency_std_encoder": stats.encoder_std, "latency_std_decoder": stats.decoder_std})
+        row.update(
+            {
+                "latency_mean_encoder": stats.encoder_mean,
+                "latency_mean_decoder": stats.decoder_mean,
+                "latency_std_encoder": stats.encoder_std,
+                "latency_std_decoder": stats.decoder_std,
+            }
+        )
         return row
 
     if remeasure:
@@ -275,17 +345,72 @@ def measure_space(
         write_text_atomic(out, "".join([format_header(columns)] + [format_row(r, columns) for r in rows]))
         existing = json.loads(side_path.read_text())
         existing.setdefault("remeasured", []).append(
-            {"rows": sorted(set(remeasure)), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            {"rows": sorted(set(remeasure)), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        )
         write_text_atomic(side_path, json.dumps(existing, indent=2) + "\n")
         return len(set(remeasure))
     todo = range(len(done_rows), n_archs)
     if not todo:
         return 0
-    bar = tqdm(todo, total=n_archs, initial=len(done_rows), unit="arch", disable=not progress,
-               desc=f"latency {protocol.device}")
+    bar = tqdm(
+        todo,
+        total=n_archs,
+        initial=len(done_rows),
+        unit="arch",
+        disable=not progress,
+        desc=f"latency {protocol.device}",
+    )
     for i in bar:
         row = measured_row(i)
         append_row(out, row, columns)
         bar.set_postfix(enc=f"{row['latency_mean_encoder']:.1f}ms", dec=f"{row['latency_mean_decoder']:.1f}ms")
     return len(todo)
 
+
+PLAN_VERSION = 1
+
+
+def write_plan(space: Any, protocol: Protocol, n_archs: int, seed: int, out: str | Path, order: str = "uniform") -> int:
+    """``measure-latency --plan``: the architectures a campaign would measure, with everything the
+    torch-only runner (``scripts/torch_latency.py``) needs to time them and write this CSV format on a
+    device without fairseq: per architecture its id, JSON, parameters, latency features and layer
+    sizes; the protocol, space, seed and columns. Returns the number of architectures."""
+    family = family_of(space)
+    if family.encoder_only:
+        raise UserError("--plan: the torch-only runner builds encoder-decoder models; give a translation space")
+    out = Path(out)
+    if out.is_dir():
+        raise UserError(f"--plan '{out}' is a directory; give the JSON file to write")
+    archs = architectures_in_order(space, n_archs, seed, order)
+    entries = [
+        {
+            "arch_id": i,
+            "arch": a.to_json(),
+            "params": family.num_params(a, protocol.vocab_size),
+            "features": dict(zip(space.latency_feature_names, a.latency_features(protocol.vocab_size))),
+            "spec": {
+                "encoder_embed_dim": a.encoder_embed_dim,
+                "decoder_embed_dim": a.decoder_embed_dim,
+                "qkv_dim": a.qkv_dim,
+                "encoder_layers": [list(x) for x in zip(a.encoder_ffn_dims, a.encoder_heads)],
+                "decoder_layers": [
+                    list(x)
+                    for x in zip(a.decoder_ffn_dims, a.decoder_self_heads, a.decoder_cross_heads, a.decoder_cross_spans)
+                ],
+            },
+        }
+        for i, a in enumerate(archs)
+    ]
+    plan = {
+        "version": PLAN_VERSION,
+        "tool": "mos-nas measure-latency --plan",
+        "space": space.to_dict(),
+        "seed": seed,
+        "order": order,
+        "protocol": protocol.to_dict(),
+        "vocab_size": protocol.vocab_size,
+        "columns": list(our_columns(space.latency_feature_names)),
+        "archs": entries,
+    }
+    write_text_atomic(out, json.dumps(plan) + "\n")
+    return len(entries)

@@ -6,13 +6,14 @@ decoder (timed separately, each bracketed by the device's synchronisation), the 
 the rest kept. :mod:`mos_fairseq.latency.measure` applies it to exported static models; the
 timer and synchronisation are parameters so the protocol is testable with a fake clock.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
 
-from mos_fairseq.errors import UserError
+from mos_fairseq.core.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,8 @@ class Protocol:
     tgt_len: int = 30
     beam: int = 4
     batch_size: int = 1
-    repeats: int = 10
-    warmup: int = 2
+    repeats: int = 300  # HAT's protocol: 300 timed runs after 10 warm-up runs
+    warmup: int = 10
     trim: float = 0.1
     vocab_size: int = 32768
 
@@ -53,7 +54,7 @@ def trimmed_stats(samples: Sequence[float], trim: float = 0.1) -> tuple[float, f
         raise ValueError("no latency samples")
     values = sorted(samples)
     cut = int(len(values) * trim)
-    kept = values[cut: len(values) - cut]
+    kept = values[cut : len(values) - cut]
     mean = math.fsum(kept) / len(kept)
     std = math.sqrt(math.fsum((v - mean) ** 2 for v in kept) / len(kept))
     return mean, std

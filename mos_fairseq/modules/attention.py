@@ -6,10 +6,11 @@ HAT, so the head count never changes the parameters. :class:`ElasticMultiheadAtt
 supernet) and :class:`StaticMultiheadAttention` (exported models) share the attention core and
 the incremental-decoding cache; they differ only in how q/k/v/out are projected.
 """
+
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Dict, Optional
+from typing import TYPE_CHECKING, Dict, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +19,7 @@ from torch import Tensor, nn
 
 from mos_fairseq.modules.elastic import ElasticLinear
 
-IncrementalState = Dict[str, Dict[str, Optional[Tensor]]]
+IncrementalState = Dict[str, Dict[str, Tensor | None]]
 GROWING_KV = "attn_state"  # self-attention: keys and values of every step so far
 STATIC_KV = "static_kv_state"  # encoder-decoder attention: keys and values of the encoder output
 
@@ -45,6 +46,17 @@ class MultiheadAttentionBase(nn.Module):
         self.qkv_dim = qkv_dim
         self.dropout = dropout
 
+    if TYPE_CHECKING:  # the methods of the FairseqIncrementalState base @with_incremental_state adds
+        # (this module only stores tensors under its keys)
+
+        def get_incremental_state(
+            self, incremental_state: IncrementalState | None, key: str
+        ) -> Dict[str, Tensor] | None: ...
+
+        def set_incremental_state(
+            self, incremental_state: IncrementalState | None, key: str, value: Mapping[str, Tensor | None]
+        ) -> IncrementalState | None: ...
+
     @abstractmethod
     def project(self, name: str, x: Tensor, q_dim: int, kv_dim: int) -> Tensor:
         """Apply projection ``name`` in {q, k, v, out} at the given active widths."""
@@ -68,6 +80,7 @@ class MultiheadAttentionBase(nn.Module):
         if static_kv and saved is not None and "k" in saved:
             k, v = saved["k"], saved["v"]
         else:
+            assert key_value is not None, "attention without cached keys needs key_value"
             k = self.project("k", key_value, q_dim, kv_dim)
             v = self.project("v", key_value, q_dim, kv_dim)
             if saved is not None and "k" in saved:

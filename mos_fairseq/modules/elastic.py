@@ -4,6 +4,7 @@ The active sizes come from the caller on every call (they travel with the archit
 module never stores a "current subnet". ``sliced_*`` return the exact tensors a static model of
 that size needs, which is how export collapses a subnet.
 """
+
 from __future__ import annotations
 
 import math

@@ -6,7 +6,10 @@
 ``ffn_router``. The parameter names stay ``fc1``/``fc2`` as in fairseq's transformer layers, so
 collapsing a subnet maps names one to one.
 """
+
 from __future__ import annotations
+
+from typing import Callable, cast
 
 import torch
 import torch.nn.functional as F
@@ -15,19 +18,22 @@ from torch import Tensor, nn
 from mos_fairseq.modules.elastic import ElasticLinear
 from mos_fairseq.modules.mos import ArchRouter, MoSLinear, MoSSpec
 
-
-ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}  # HAT/fairseq transformer; BERT/RoBERTa
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": F.relu,
+    "gelu": F.gelu,
+}  # HAT/fairseq transformer; BERT/RoBERTa
 
 
 class ElasticFFNLayer(nn.Module):
     """Base class: ``act(x W1^T + b1) W2^T + b2`` at active widths, optionally MoS-routed."""
 
-    fc1: nn.Module
-    fc2: nn.Module
+    fc1: ElasticLinear | MoSLinear
+    fc2: ElasticLinear | MoSLinear
     ffn_router: ArchRouter | None
 
-    def build_ffn(self, dim_max: int, ffn_max: int, mos: MoSSpec, generator: torch.Generator | None,
-                  activation: str = "relu") -> None:
+    def build_ffn(
+        self, dim_max: int, ffn_max: int, mos: MoSSpec, generator: torch.Generator | None, activation: str = "relu"
+    ) -> None:
         self.mos = mos
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown FFN activation {activation!r}; choose from {sorted(ACTIVATIONS)}")
@@ -40,8 +46,9 @@ class ElasticFFNLayer(nn.Module):
         self.fc1 = MoSLinear(dim_max, ffn_max, mos, generator)
         self.fc2 = MoSLinear(ffn_max, dim_max, mos, generator)
         self.ffn_router = (
-            ArchRouter(mos.experts, mos.router_hidden, mos.router_layers, mos.router_dropout, generator,
-                       mos.encoding_size)
+            ArchRouter(
+                mos.experts, mos.router_hidden, mos.router_layers, mos.router_dropout, generator, mos.encoding_size
+            )
             if mos.kind == "layer"
             else None
         )
@@ -55,7 +62,8 @@ class ElasticFFNLayer(nn.Module):
         if self.ffn_router is not None:
             alpha = torch.softmax(self.ffn_router(encoding), dim=-1)
             return alpha, alpha
-        return self.fc1.neuron_mixing(encoding), self.fc2.neuron_mixing(encoding)
+        fc1, fc2 = cast(MoSLinear, self.fc1), cast(MoSLinear, self.fc2)  # mos.enabled: MoS layers
+        return fc1.neuron_mixing(encoding), fc2.neuron_mixing(encoding)
 
     def ffn(self, x: Tensor, dim: int, ffn_dim: int, encoding: Tensor | None, activation_dropout: float) -> Tensor:
         mix1, mix2 = self.ffn_mixing(encoding)
@@ -73,9 +81,13 @@ class ElasticFFNLayer(nn.Module):
         Slicing these to the active sizes gives exactly the weights :meth:`ffn` computes with.
         """
         mix1, mix2 = self.ffn_mixing(encoding)
-        if mix1 is None:
-            return {"fc1": (self.fc1.weight, self.fc1.bias), "fc2": (self.fc2.weight, self.fc2.bias)}
+        if mix1 is None:  # the standard supernet: ElasticLinear layers, with biases
+            el1, el2 = cast(ElasticLinear, self.fc1), cast(ElasticLinear, self.fc2)
+            assert el1.bias is not None and el2.bias is not None
+            return {"fc1": (el1.weight, el1.bias), "fc2": (el2.weight, el2.bias)}
+        assert mix2 is not None  # ffn_mixing gives both or neither
+        mos1, mos2 = cast(MoSLinear, self.fc1), cast(MoSLinear, self.fc2)
         return {
-            "fc1": self.fc1.mixed(self.fc1.in_max, self.fc1.out_max, mix1),
-            "fc2": self.fc2.mixed(self.fc2.in_max, self.fc2.out_max, mix2),
+            "fc1": mos1.mixed(mos1.in_max, mos1.out_max, mix1),
+            "fc2": mos2.mixed(mos2.in_max, mos2.out_max, mix2),
         }

@@ -20,18 +20,19 @@ Initialisation: expert 0 takes the same random draw as :class:`ElasticLinear`'s 
 from a separate ``generator``; so one seed builds the same shared weights with or without MoS,
 and ``init="copy"`` (every expert a copy of expert 0) starts exactly as the standard supernet.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mos_fairseq.arch import Architecture
-from mos_fairseq.errors import UserError
+from mos_fairseq.core.errors import UserError
+from mos_fairseq.core.family import Arch
 
 MOS_KINDS = ("none", "layer", "neuron")
 MOS_INITS = ("independent", "copy")
@@ -69,7 +70,7 @@ class MoSSpec:
         return self.kind != "none"
 
     @classmethod
-    def from_config(cls, cfg: Any) -> "MoSSpec":
+    def from_config(cls, cfg: Any) -> MoSSpec:
         """Read ``mos``, ``mos_experts``, ... from a fairseq model config (defaults if absent)."""
         return cls(
             kind=str(getattr(cfg, "mos", "none") or "none"),
@@ -89,7 +90,7 @@ class MoSSpec:
         )
 
 
-def arch_encoding(arch: Architecture, device: torch.device | str | None = None) -> Tensor:
+def arch_encoding(arch: Arch, device: torch.device | str | None = None) -> Tensor:
     """The router input: the architecture's normalised features as an fp32 vector (HAT's 10 for
     encoder-decoder architectures; any architecture type with ``normalized_features``)."""
     return torch.tensor(arch.normalized_features(), dtype=torch.float32, device=device)
@@ -109,15 +110,23 @@ def _uniform(tensor: Tensor, bound: float, generator: torch.Generator) -> None:
 class ArchRouter(nn.Module):
     """MLP ``enc(a) -> scores`` (Linear-ReLU-...-Linear), always computed in fp32."""
 
-    def __init__(self, out_features: int, hidden: int, layers: int, dropout: float, generator: torch.Generator,
-                 in_features: int = ENCODING_SIZE):
+    def __init__(
+        self,
+        out_features: int,
+        hidden: int,
+        layers: int,
+        dropout: float,
+        generator: torch.Generator,
+        in_features: int = ENCODING_SIZE,
+    ):
         super().__init__()
         sizes = [in_features] + [hidden] * (layers - 1) + [out_features]
         self.dropout = dropout
-        self.layers = nn.ModuleList(
-            nn.Linear(a, b, device="meta") for a, b in zip(sizes[:-1], sizes[1:])
-        ).to_empty(device="cpu")
-        for linear in self.layers:  # nn.Linear's default init, drawn from the MoS generator
+        self.layers = nn.ModuleList(nn.Linear(a, b, device="meta") for a, b in zip(sizes[:-1], sizes[1:])).to_empty(
+            device="cpu"
+        )
+        # nn.Linear's default init, drawn from the MoS generator
+        for linear in cast("Iterable[nn.Linear]", self.layers):
             bound = 1.0 / math.sqrt(linear.in_features)
             _uniform(linear.weight, bound, generator)
             _uniform(linear.bias, bound, generator)
@@ -126,7 +135,7 @@ class ArchRouter(nn.Module):
         device_type = encoding.device.type
         with torch.autocast(device_type=device_type, enabled=False):
             x = encoding.float()
-            for i, linear in enumerate(self.layers):
+            for i, linear in enumerate(cast("Iterable[nn.Linear]", self.layers)):
                 if i > 0:
                     x = F.dropout(F.relu(x), self.dropout, self.training)
                 x = F.linear(x, linear.weight.float(), linear.bias.float())
@@ -165,7 +174,9 @@ class MixExperts(torch.autograd.Function):
             for k in range(m):
                 torch.mul(grad_weight, per_row[k, :, None], out=grad_experts[k, :out_dim, :in_dim])
         if ctx.needs_input_grad[1]:
-            grad_biases = biases.new_empty(biases.shape) if out_dim == biases.shape[1] else biases.new_zeros(biases.shape)
+            grad_biases = (
+                biases.new_empty(biases.shape) if out_dim == biases.shape[1] else biases.new_zeros(biases.shape)
+            )
             for k in range(m):
                 torch.mul(grad_bias, per_row[k], out=grad_biases[k, :out_dim])
         if ctx.needs_input_grad[2]:
@@ -197,8 +208,14 @@ class MoSLinear(nn.Module):
                 else:
                     nn.init.xavier_uniform_(self.experts_weight[i], generator=generator)
         self.router = (
-            ArchRouter(spec.experts * out_max, spec.router_hidden, spec.router_layers, spec.router_dropout, generator,
-                       spec.encoding_size)
+            ArchRouter(
+                spec.experts * out_max,
+                spec.router_hidden,
+                spec.router_layers,
+                spec.router_dropout,
+                generator,
+                spec.encoding_size,
+            )
             if spec.kind == "neuron"
             else None
         )

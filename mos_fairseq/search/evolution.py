@@ -14,16 +14,16 @@ randomness comes from one ``random.Random(seed)``; the state after every iterati
 generator state, evaluated losses) is JSON, so a resumed search ends exactly like an
 uninterrupted one.
 """
+
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
-from mos_fairseq.arch import Architecture
-from mos_fairseq.errors import ArchError, UserError
-from mos_fairseq.search.constraints import Constraint
-from mos_fairseq.space import SearchSpace
+from mos_fairseq.core.errors import ArchError, UserError
+from mos_fairseq.core.family import Arch, ModelFamily
+from mos_fairseq.search.constraints import AnyConstraint
 
 MAX_TRIES = 2000  # attempts to draw one admissible child before giving up on that slot
 
@@ -52,28 +52,33 @@ class EvolutionConfig:
 
 @dataclass
 class Candidate:
-    arch: Architecture
+    arch: Arch
     costs: dict[str, float]
     loss: float
-    iteration: int           # first iteration it was evaluated in
+    iteration: int  # first iteration it was evaluated in
 
 
 @dataclass
 class SearchState:
     """Everything needed to continue a search (see :meth:`to_json_dict`)."""
 
-    iteration: int = 0                        # iterations completed
+    iteration: int = 0  # iterations completed
     population: list[str] = field(default_factory=list)  # arch JSON of the next generation to evaluate
     rng_state: list | None = None
     evaluated: dict[str, dict] = field(default_factory=dict)  # arch JSON -> {loss, iteration}
     best_history: list[dict[str, float | None]] = field(default_factory=list)
 
     def to_json_dict(self) -> dict:
-        return {"iteration": self.iteration, "population": self.population, "rng_state": self.rng_state,
-                "evaluated": self.evaluated, "best_history": self.best_history}
+        return {
+            "iteration": self.iteration,
+            "population": self.population,
+            "rng_state": self.rng_state,
+            "evaluated": self.evaluated,
+            "best_history": self.best_history,
+        }
 
     @classmethod
-    def from_json_dict(cls, data: dict) -> "SearchState":
+    def from_json_dict(cls, data: dict) -> SearchState:
         return cls(data["iteration"], data["population"], data["rng_state"], data["evaluated"], data["best_history"])
 
 
@@ -88,95 +93,32 @@ def rng_from_json(state: list) -> random.Random:
     return rng
 
 
-# ---- genetic operators (HAT's, on per-layer genes) -----------------------------------------------
-def _layer_genes(arch: Architecture) -> dict[str, list[int]]:
-    return {"enc_ffn": list(arch.encoder_ffn_dims), "enc_heads": list(arch.encoder_heads),
-            "dec_ffn": list(arch.decoder_ffn_dims), "dec_self": list(arch.decoder_self_heads),
-            "dec_cross": list(arch.decoder_cross_heads), "dec_span": list(arch.decoder_cross_spans)}
-
-
-_CHOICES = {"enc_ffn": ("encoder", "ffn_dim"), "enc_heads": ("encoder", "heads"), "dec_ffn": ("decoder", "ffn_dim"),
-            "dec_self": ("decoder", "self_heads"), "dec_cross": ("decoder", "cross_heads"),
-            "dec_span": ("decoder", "cross_span")}
-
-
-def _build(space: SearchSpace, enc_embed: int, dec_embed: int, genes: dict[str, list[int]], rng: random.Random) -> Architecture:
-    n_enc = len(genes["enc_ffn"])
-    valid_spans = [k for k in space.decoder["cross_span"] if k <= n_enc]
-    spans = [k if k <= n_enc else rng.choice(valid_spans) for k in genes["dec_span"]]  # repair
-    return Architecture(space=space, encoder_embed_dim=enc_embed, encoder_ffn_dims=tuple(genes["enc_ffn"]),
-                        encoder_heads=tuple(genes["enc_heads"]), decoder_embed_dim=dec_embed,
-                        decoder_ffn_dims=tuple(genes["dec_ffn"]), decoder_self_heads=tuple(genes["dec_self"]),
-                        decoder_cross_heads=tuple(genes["dec_cross"]), decoder_cross_spans=tuple(spans))
-
-
-def mutate(arch: Architecture, prob: float, rng: random.Random) -> Architecture:
-    """Every gene (embed widths, layer counts, each layer's values) resampled with ``prob``;
-    layers a larger depth adds get random values (HAT's hidden genes are random too)."""
-    sp = arch.space
-    pick = lambda side, key, old: rng.choice(getattr(sp, side)[key]) if rng.random() < prob else old  # noqa: E731
-    enc_embed = pick("encoder", "embed_dim", arch.encoder_embed_dim)
-    dec_embed = pick("decoder", "embed_dim", arch.decoder_embed_dim)
-    n_enc = pick("encoder", "layers", arch.encoder_layers)
-    n_dec = pick("decoder", "layers", arch.decoder_layers)
-    old = _layer_genes(arch)
-    genes = {}
-    for name, (side, key) in _CHOICES.items():
-        n = n_enc if name.startswith("enc") else n_dec
-        values = [old[name][i] if i < len(old[name]) else rng.choice(getattr(sp, side)[key]) for i in range(n)]
-        genes[name] = [pick(side, key, v) for v in values]
-    return _build(sp, enc_embed, dec_embed, genes, rng)
-
-
-def crossover(a: Architecture, b: Architecture, rng: random.Random) -> Architecture:
-    """Each gene from ``a`` or ``b`` with equal probability (a layer only one parent has comes from it)."""
-    sp = a.space
-    two = lambda x, y: x if rng.random() < 0.5 else y  # noqa: E731
-    enc_embed = two(a.encoder_embed_dim, b.encoder_embed_dim)
-    dec_embed = two(a.decoder_embed_dim, b.decoder_embed_dim)
-    n_enc = two(a.encoder_layers, b.encoder_layers)
-    n_dec = two(a.decoder_layers, b.decoder_layers)
-    ga, gb = _layer_genes(a), _layer_genes(b)
-    genes = {}
-    for name in _CHOICES:
-        n = n_enc if name.startswith("enc") else n_dec
-        values = []
-        for i in range(n):
-            have = [g[name][i] for g in (ga, gb) if i < len(g[name])]
-            values.append(two(have[0], have[1]) if len(have) == 2 else have[0])
-        genes[name] = values
-    return _build(sp, enc_embed, dec_embed, genes, rng)
-
-
-def operators_for(arch_type: type) -> tuple[Callable, Callable]:
-    """(mutate, crossover) for encoder-decoder architectures or BERT shapes."""
-    if arch_type is Architecture:
-        return mutate, crossover
-    from mos_fairseq.bert.evolution_ops import bert_crossover, bert_mutate
-
-    return bert_mutate, bert_crossover
-
-
 # ---- the search ---------------------------------------------------------------------------------
 class EvolutionarySearch:
     """``costs(arch)`` gives ``{"params": ..., "latency": ...}``; ``loss(arch)`` the fitness (cached by the caller)."""
 
-    def __init__(self, space: SearchSpace, constraints: list[Constraint], config: EvolutionConfig,
-                 costs: Callable[[Architecture], dict[str, float]], loss: Callable[[Architecture], float],
-                 arch_type: type = Architecture):
+    def __init__(
+        self,
+        space: Any,
+        constraints: list[AnyConstraint],
+        config: EvolutionConfig,
+        costs: Callable[[Any], dict[str, float]],
+        loss: Callable[[Any], float],
+        family: ModelFamily,
+    ):
         self.space, self.constraints, self.config = space, constraints, config
-        self.arch_type = arch_type
-        self.mutate, self.crossover = operators_for(arch_type)
+        self.arch_type = family.arch_type
+        self.mutate, self.crossover = family.mutate, family.crossover
         self._costs, self._loss = costs, loss
         self._cost_cache: dict[str, dict[str, float]] = {}
 
-    def costs(self, arch: Architecture) -> dict[str, float]:
+    def costs(self, arch: Arch) -> dict[str, float]:
         key = arch.to_json()
         if key not in self._cost_cache:
             self._cost_cache[key] = self._costs(arch)
         return self._cost_cache[key]
 
-    def allowed(self, arch: Architecture, c: Constraint) -> bool:
+    def allowed(self, arch: Arch, c: AnyConstraint) -> bool:
         return c.allows(self.costs(arch))
 
     def check_feasible(self, rng_seed: int = 12345, samples: int = 2000) -> None:
@@ -186,19 +128,26 @@ class EvolutionarySearch:
         pool = [smallest] + [self.arch_type.random(self.space, rng) for _ in range(samples)]
         for c in self.constraints:
             if not any(self.allowed(a, c) for a in pool):
-                cost = self.costs(smallest)[c.kind]
-                have = f"{cost:,.2f} ms (predicted)" if c.kind == "latency" else f"{cost:,.0f} parameters"
-                raise UserError(f"infeasible constraint {c.describe()}: the smallest subnet has {have} "
-                                f"and none of {samples} random subnets satisfies it")
+                costs = self.costs(smallest)
+                have = ", ".join(
+                    f"{costs[p.cost_key]:,.2f} ms (predicted{' on ' + p.device if p.device else ''})"
+                    if p.kind == "latency"
+                    else f"{costs[p.cost_key]:,.0f} parameters"
+                    for p in c.parts
+                )
+                raise UserError(
+                    f"infeasible constraint {c.describe()}: the smallest subnet has {have} "
+                    f"and none of {samples} random subnets satisfies it"
+                )
 
-    def _random_admissible(self, c: Constraint, rng: random.Random, taken: set[str]) -> Architecture | None:
+    def _random_admissible(self, c: AnyConstraint, rng: random.Random, taken: set[str]) -> Arch | None:
         for _ in range(MAX_TRIES):
             arch = self.arch_type.random(self.space, rng)
             if arch.to_json() not in taken and self.allowed(arch, c):
                 return arch
         return None
 
-    def _child(self, make: Callable[[], Architecture], c: Constraint, taken: set[str]) -> Architecture | None:
+    def _child(self, make: Callable[[], Arch], c: AnyConstraint, taken: set[str]) -> Arch | None:
         for _ in range(MAX_TRIES):
             try:
                 arch = make()
@@ -212,9 +161,9 @@ class EvolutionarySearch:
         k = len(self.constraints)
         return [total // k + (1 if i < total % k else 0) for i in range(k)]
 
-    def initial_population(self, rng: random.Random) -> list[Architecture]:
+    def initial_population(self, rng: random.Random) -> list[Arch]:
         taken: set[str] = set()
-        pop: list[Architecture] = []
+        pop: list[Arch] = []
         for c, n in zip(self.constraints, self._split(self.config.population)):
             for _ in range(n):
                 arch = self._random_admissible(c, rng, taken)
@@ -223,38 +172,49 @@ class EvolutionarySearch:
                     pop.append(arch)
         return pop
 
-    def parents_of(self, population: list[Architecture], losses: dict[str, float], c: Constraint) -> list[Architecture]:
+    def parents_of(self, population: list[Arch], losses: dict[str, float], c: AnyConstraint) -> list[Arch]:
         admitted = [a for a in population if self.allowed(a, c)]
         admitted.sort(key=lambda a: (losses[a.to_json()], a.to_json()))
         return admitted[: self.config.parents]
 
-    def next_population(self, parents: list[list[Architecture]], rng: random.Random) -> list[Architecture]:
+    def next_population(self, parents: list[list[Arch]], rng: random.Random) -> list[Arch]:
         taken: set[str] = set()
-        pop: list[Architecture] = []
+        pop: list[Arch] = []
         for group in parents:
             for a in group:
                 if a.to_json() not in taken:
                     taken.add(a.to_json())
                     pop.append(a)
         p = self.config.mutation_prob
-        for c, group, n_mut, n_cross in zip(self.constraints, parents, self._split(self.config.mutation),
-                                            self._split(self.config.crossover)):
+        for c, group, n_mut, n_cross in zip(
+            self.constraints, parents, self._split(self.config.mutation), self._split(self.config.crossover)
+        ):
             for _ in range(n_mut):
-                child = (self._child(lambda: self.mutate(rng.choice(group), p, rng), c, taken) if group
-                         else self._random_admissible(c, rng, taken))
+                child = (
+                    self._child(lambda: self.mutate(rng.choice(group), p, rng), c, taken)  # noqa: B023 (called at once)
+                    if group
+                    else self._random_admissible(c, rng, taken)
+                )
                 if child is not None:
                     taken.add(child.to_json())
                     pop.append(child)
             for _ in range(n_cross):
-                child = (self._child(lambda: self.crossover(rng.choice(group), rng.choice(group), rng), c, taken)
-                         if group else self._random_admissible(c, rng, taken))
+                child = (
+                    self._child(lambda: self.crossover(rng.choice(group), rng.choice(group), rng), c, taken)  # noqa: B023
+                    if group
+                    else self._random_admissible(c, rng, taken)
+                )
                 if child is not None:
                     taken.add(child.to_json())
                     pop.append(child)
         return pop
 
-    def run(self, state: SearchState | None = None, on_iteration: Callable[[SearchState], None] | None = None,
-            progress: bool = False) -> SearchState:
+    def run(
+        self,
+        state: SearchState | None = None,
+        on_iteration: Callable[[SearchState], None] | None = None,
+        progress: bool = False,
+    ) -> SearchState:
         """Run (or continue) the search; ``on_iteration`` gets the state after every iteration."""
         cfg = self.config
         state = state or SearchState()

@@ -11,6 +11,7 @@ instead of slicing and mixing the supernet's weights on every batch. The loss is
 negative log-likelihood in bits (no label smoothing). Results are cached by architecture
 (:class:`FitnessCache`), so re-visited candidates cost nothing.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from mos_fairseq.errors import DataError
+from mos_fairseq.core.errors import DataError
 
 
 @dataclass
@@ -33,8 +34,9 @@ class ValidationBatches:
     tokens: int
 
     @classmethod
-    def from_task(cls, task, subset: str = "valid", max_sentences: int | None = None,
-                  batch_sentences: int = 64, epoch: int = 1) -> "ValidationBatches":
+    def from_task(
+        cls, task, subset: str = "valid", max_sentences: int | None = None, batch_sentences: int = 64, epoch: int = 1
+    ) -> ValidationBatches:
         """The first ``max_sentences`` sentences of ``subset``; ``epoch`` seeds epoch-dependent data
         (masked LM's masks): 1, as in fairseq-train's validation."""
         try:
@@ -47,8 +49,10 @@ class ValidationBatches:
         if n == 0:
             raise DataError(f"validation subset '{subset}' in {task.cfg.data} is empty")
         indices = sorted(range(n), key=lambda i: (int(dataset.num_tokens(i)), i))
-        samples = [dataset.collater([dataset[i] for i in indices[k:k + batch_sentences]])
-                   for k in range(0, n, batch_sentences)]
+        samples = [
+            dataset.collater([dataset[i] for i in indices[k : k + batch_sentences]])
+            for k in range(0, n, batch_sentences)
+        ]
         return cls(subset, samples, n, int(sum(s["ntokens"] for s in samples)))
 
 
@@ -70,8 +74,12 @@ class SubnetEvaluator:
         if device != "cpu":
             from fairseq import utils
 
-            batches = ValidationBatches(batches.subset, [utils.move_to_cuda(s, torch.device(device)) for s in batches.samples],
-                                        batches.sentences, batches.tokens)
+            batches = ValidationBatches(
+                batches.subset,
+                [utils.move_to_cuda(s, torch.device(device)) for s in batches.samples],
+                batches.sentences,
+                batches.tokens,
+            )
         self.batches = batches
         self.cache = cache if cache is not None else FitnessCache()
         self.pad = supernet.padding_index()
@@ -107,8 +115,9 @@ def batches_loss(model, batches: ValidationBatches, pad: int) -> float:
         else:  # masked LM: targets are pad except at the masked positions
             masked = target.ne(pad)
             logits, target = model(net["src_tokens"], masked_tokens=masked)[0], target[masked]
-        nll += F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), target.reshape(-1),
-                               ignore_index=pad, reduction="sum").item()
+        nll += F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)).float(), target.reshape(-1), ignore_index=pad, reduction="sum"
+        ).item()
         tokens += int(target.ne(pad).sum())
     if tokens == 0:
         raise DataError("the validation batches hold no target tokens")

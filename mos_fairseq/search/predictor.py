@@ -8,6 +8,7 @@ Models: gradient-boosted trees (scikit-learn's ``GradientBoostingRegressor``) or
 with numpy, so loading never unpickles. ``train-predictor`` reports held-out RMSE, R² and
 Kendall's tau of both models and of least squares on the same split.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from mos_fairseq.arch import write_text_atomic
-from mos_fairseq.errors import DataError, UserError
+from mos_fairseq.core.errors import DataError, UserError
+from mos_fairseq.core.files import write_text_atomic
 
 FORMAT_TAG = "mos-fairseq/loss-predictor"
 KINDS = ("gbt", "mlp")
@@ -28,13 +29,15 @@ def fit_sklearn(kind: str, x: np.ndarray, y: np.ndarray, seed: int):
     if kind == "gbt":
         from sklearn.ensemble import GradientBoostingRegressor
 
-        return GradientBoostingRegressor(n_estimators=300, learning_rate=0.05, max_depth=3, subsample=0.8,
-                                         random_state=seed).fit(x, y)
+        return GradientBoostingRegressor(
+            n_estimators=300, learning_rate=0.05, max_depth=3, subsample=0.8, random_state=seed
+        ).fit(x, y)
     if kind == "mlp":
         from sklearn.neural_network import MLPRegressor
 
-        return MLPRegressor(hidden_layer_sizes=(64, 64), max_iter=3000, early_stopping=True, random_state=seed,
-                            learning_rate_init=1e-3).fit(x, y)
+        return MLPRegressor(
+            hidden_layer_sizes=(64, 64), max_iter=3000, early_stopping=True, random_state=seed, learning_rate_init=1e-3
+        ).fit(x, y)
     raise UserError(f"--kind must be one of {list(KINDS)}, got {kind!r}")
 
 
@@ -44,13 +47,26 @@ def to_json_model(kind: str, model) -> dict[str, Any]:
         trees = []
         for est in model.estimators_[:, 0]:
             t = est.tree_
-            trees.append({"left": t.children_left.tolist(), "right": t.children_right.tolist(),
-                          "feature": t.feature.tolist(), "threshold": t.threshold.tolist(),
-                          "value": t.value[:, 0, 0].tolist()})
-        return {"kind": kind, "init": float(np.ravel(model.init_.constant_)[0]), "learning_rate": model.learning_rate,
-                "trees": trees}
-    return {"kind": kind, "weights": [w.tolist() for w in model.coefs_],
-            "biases": [b.tolist() for b in model.intercepts_]}
+            trees.append(
+                {
+                    "left": t.children_left.tolist(),
+                    "right": t.children_right.tolist(),
+                    "feature": t.feature.tolist(),
+                    "threshold": t.threshold.tolist(),
+                    "value": t.value[:, 0, 0].tolist(),
+                }
+            )
+        return {
+            "kind": kind,
+            "init": float(np.ravel(model.init_.constant_)[0]),
+            "learning_rate": model.learning_rate,
+            "trees": trees,
+        }
+    return {
+        "kind": kind,
+        "weights": [w.tolist() for w in model.coefs_],
+        "biases": [b.tolist() for b in model.intercepts_],
+    }
 
 
 def predict_json_model(spec: dict[str, Any], x: np.ndarray) -> np.ndarray:
@@ -58,8 +74,9 @@ def predict_json_model(spec: dict[str, Any], x: np.ndarray) -> np.ndarray:
     if spec["kind"] == "gbt":
         out = np.full(len(x), spec["init"])
         for tree in spec["trees"]:
-            left, right, feature, threshold, value = (np.asarray(tree[k]) for k in
-                                                       ("left", "right", "feature", "threshold", "value"))
+            left, right, feature, threshold, value = (
+                np.asarray(tree[k]) for k in ("left", "right", "feature", "threshold", "value")
+            )
             node = np.zeros(len(x), dtype=np.int64)
             for _ in range(64):  # deeper than any tree we fit
                 leaf = left[node] == -1
@@ -82,9 +99,12 @@ def scores(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
     err = pred - y
     ss = float(((y - y.mean()) ** 2).sum())
-    return {"rmse": float(np.sqrt((err**2).mean())), "mae": float(np.abs(err).mean()),
-            "r2": 1.0 - float((err**2).sum()) / ss if ss > 0 else 0.0,
-            "kendall_tau": float(kendalltau(pred, y).statistic)}
+    return {
+        "rmse": float(np.sqrt((err**2).mean())),
+        "mae": float(np.abs(err).mean()),
+        "r2": 1.0 - float((err**2).sum()) / ss if ss > 0 else 0.0,
+        "kendall_tau": float(kendalltau(pred, y).statistic),
+    }
 
 
 class LossPredictor:
@@ -94,10 +114,12 @@ class LossPredictor:
         self.spec, self.info = spec, info
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, kind: str = "gbt", seed: int = 1, info: dict | None = None) -> "LossPredictor":
+    def fit(
+        cls, x: np.ndarray, y: np.ndarray, kind: str = "gbt", seed: int = 1, info: dict | None = None
+    ) -> LossPredictor:
         return cls(to_json_model(kind, fit_sklearn(kind, x, y, seed)), dict(info or {}))
 
-    def predict(self, x: Sequence[Sequence[float]]) -> np.ndarray:
+    def predict(self, x: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
         return predict_json_model(self.spec, np.asarray(x, dtype=np.float64))
 
     def predict_arch(self, arch) -> float:
@@ -110,7 +132,7 @@ class LossPredictor:
         write_text_atomic(Path(path), json.dumps({"format": FORMAT_TAG, "info": self.info, "model": self.spec}) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path) -> "LossPredictor":
+    def load(cls, path: str | Path) -> LossPredictor:
         path = Path(path)
         try:
             data = json.loads(path.read_text())
@@ -128,7 +150,8 @@ def sample_scored_subnets(supernet, batches, n: int, seed: int, device: str = "c
     evaluator = SubnetEvaluator(supernet, batches, device=device)
     rng = random.Random(seed)
     arch_type, space = supernet.arch_type, supernet.space
-    archs, seen = [arch_type.largest(space), arch_type.smallest(space)], set()
+    archs = [arch_type.largest(space), arch_type.smallest(space)]
+    seen: set[str] = set()
     seen.update(a.to_json() for a in archs)
     for _ in range(50 * n):
         if len(archs) >= n:

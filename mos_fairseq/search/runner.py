@@ -6,47 +6,35 @@ feasibility of every constraint). The search state goes to ``DIR/search_state.js
 iteration; ``--resume`` continues it and must be given the same inputs (``--iterations`` may grow:
 a finished search then continues as if it had been started with more).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mos_fairseq.arch import Architecture, write_text_atomic
-from mos_fairseq.errors import DataError, UserError
-from mos_fairseq.search.constraints import Constraint
+from mos_fairseq.core.errors import DataError, UserError
+from mos_fairseq.core.files import write_text_atomic
+from mos_fairseq.registry import family_of
+from mos_fairseq.search.constraints import AnyConstraint
 from mos_fairseq.search.evolution import EvolutionarySearch, EvolutionConfig, SearchState
 from mos_fairseq.search.fitness import FitnessCache, SubnetEvaluator, ValidationBatches
-from mos_fairseq.space import SearchSpace
 
 STATE_FILE = "search_state.json"
-
-
-def check_subspace(space: SearchSpace, supernet_space: SearchSpace) -> None:
-    """``space`` may narrow the supernet's choices, never widen them."""
-    if space.qkv_dim != supernet_space.qkv_dim:
-        raise UserError(f"space '{space.name}' has qkv_dim {space.qkv_dim}, the supernet {supernet_space.qkv_dim}")
-    for side in ("encoder", "decoder"):
-        mine, theirs = getattr(space, side), getattr(supernet_space, side)
-        for key, values in mine.items():
-            extra = sorted(set(values) - set(theirs[key]))
-            if extra:
-                raise UserError(f"space '{space.name}': {side}.{key} {extra} is outside the supernet's "
-                                f"space '{supernet_space.name}' {list(theirs[key])}")
 
 
 @dataclass
 class SearchInputs:
     checkpoint: str
     data: str | None
-    constraints: list[Constraint]
+    constraints: list[AnyConstraint]
     config: EvolutionConfig
     out: str
     space: str | None = None
-    estimator: str | None = None
+    estimator: str | None = None  # the one unnamed estimator, or ...
     valid_subset: str = "valid"
     valid_max_sentences: int | None = None
     resume: bool = False
@@ -54,15 +42,26 @@ class SearchInputs:
     progress: bool = True
     device: str = "cpu"
     predictor: str | None = None  # rank candidates by a trained loss predictor instead of scoring each
+    estimators: dict[str, str] = field(default_factory=dict)  # ... named estimators, device -> file
 
 
-def _identity(inputs: SearchInputs, space: SearchSpace, updates: int) -> dict[str, Any]:
-    return {"checkpoint": str(Path(inputs.checkpoint).resolve()), "checkpoint_updates": updates,
-            "space": space.to_dict(), "constraints": [dataclasses.asdict(c) for c in inputs.constraints],
-            "config": {k: v for k, v in dataclasses.asdict(inputs.config).items() if k != "iterations"},
-            "estimator": str(Path(inputs.estimator).resolve()) if inputs.estimator else None,
-            "valid_subset": inputs.valid_subset, "valid_max_sentences": inputs.valid_max_sentences,
-            **({"predictor": str(Path(inputs.predictor).resolve())} if inputs.predictor else {})}
+def _identity(inputs: SearchInputs, space: Any, updates: int) -> dict[str, Any]:
+    return {
+        "checkpoint": str(Path(inputs.checkpoint).resolve()),
+        "checkpoint_updates": updates,
+        "space": space.to_dict(),
+        "constraints": [c.to_dict() for c in inputs.constraints],
+        "config": {k: v for k, v in dataclasses.asdict(inputs.config).items() if k != "iterations"},
+        "estimator": str(Path(inputs.estimator).resolve()) if inputs.estimator else None,
+        **(
+            {"estimators": {d: str(Path(f).resolve()) for d, f in inputs.estimators.items()}}
+            if inputs.estimators
+            else {}
+        ),
+        "valid_subset": inputs.valid_subset,
+        "valid_max_sentences": inputs.valid_max_sentences,
+        **({"predictor": str(Path(inputs.predictor).resolve())} if inputs.predictor else {}),
+    }
 
 
 def resolve_device(device: str) -> str:
@@ -75,8 +74,29 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def load_estimators(inputs: SearchInputs, space_name: str) -> dict:
+    """``{device: estimator}`` (``{None: estimator}`` for the one unnamed ``--estimator FILE``), each
+    checked to be of the searched space."""
+    from mos_fairseq.latency.estimator import LatencyEstimator
+
+    if inputs.estimator and inputs.estimators:
+        raise UserError("give one --estimator FILE or named ones (--estimator NAME=FILE ...), not both")
+    files: dict = (
+        dict(inputs.estimators) if inputs.estimators else ({None: inputs.estimator} if inputs.estimator else {})
+    )
+    out = {}
+    for device, path in files.items():
+        estimator = LatencyEstimator.load(path)
+        est_space = (estimator.space or {}).get("name")
+        if est_space is not None and est_space != space_name:
+            raise UserError(f"estimator '{path}' was trained on space '{est_space}', the search runs in '{space_name}'")
+        out[device] = estimator
+    return out
+
+
 def run_search(inputs: SearchInputs) -> list[dict]:
-    from mos_fairseq.checkpoints import load_supernet, num_updates
+    from mos_fairseq.core.checkpoints import num_updates
+    from mos_fairseq.loading import load_supernet
 
     device = resolve_device(inputs.device)
     out = Path(inputs.out)
@@ -88,28 +108,18 @@ def run_search(inputs: SearchInputs) -> list[dict]:
     if out.exists() and any(out.iterdir()) and not state_path.exists():
         raise UserError(f"{out} is not empty and holds no search; choose another --out")
     supernet, task, ckpt_state = load_supernet(inputs.checkpoint, inputs.data)
+    family = family_of(supernet.space)
     space = supernet.space
     if inputs.space:
-        if supernet.arch_type is not Architecture:
-            raise UserError("--space (a narrower space) is for translation supernets; a BERT search uses the supernet's")
-        space = SearchSpace.load(inputs.space)
-        check_subspace(space, supernet.space)
-    estimator = None
-    if inputs.estimator:
-        from mos_fairseq.latency.estimator import LatencyEstimator
-
-        estimator = LatencyEstimator.load(inputs.estimator)
-        est_space = (estimator.space or {}).get("name")
-        if est_space is not None and est_space != space.name:
-            raise UserError(f"estimator '{inputs.estimator}' was trained on space '{est_space}', the search runs "
-                            f"in '{space.name}'")
-    if any(c.kind == "latency" for c in inputs.constraints) and estimator is None:
+        space = family.narrower_space(inputs.space, supernet.space)
+    estimators = load_estimators(inputs, space.name)
+    if any(c.kind == "latency" for c in inputs.constraints) and not estimators:
         raise UserError("--latency-constraint needs --estimator FILE (a trained latency estimator)")
 
     def costs(arch) -> dict[str, float]:
         result = {"params": float(supernet.num_params(arch))}
-        if estimator is not None:
-            result["latency"] = estimator.predict_arch(arch)
+        for device, estimator in estimators.items():
+            result["latency" if device is None else f"latency:{device}"] = estimator.predict_arch(arch)
         return result
 
     identity = _identity(inputs, space, num_updates(ckpt_state))
@@ -118,8 +128,10 @@ def run_search(inputs: SearchInputs) -> list[dict]:
         saved = json.loads(state_path.read_text())
         if saved.get("identity") != identity:
             diff = [k for k in identity if saved.get("identity", {}).get(k) != identity[k]]
-            raise UserError(f"{state_path}: the search there used other inputs ({', '.join(diff)}); "
-                            "resume with the same arguments or choose another --out")
+            raise UserError(
+                f"{state_path}: the search there used other inputs ({', '.join(diff)}); "
+                "resume with the same arguments or choose another --out"
+            )
         state = SearchState.from_json_dict(saved["state"])
     cache = FitnessCache()
     if state is not None:
@@ -130,8 +142,10 @@ def run_search(inputs: SearchInputs) -> list[dict]:
 
         predictor = LossPredictor.load(inputs.predictor)
         if predictor.info.get("space") not in (None, space.name):
-            raise UserError(f"predictor '{inputs.predictor}' was trained on space '{predictor.info['space']}', "
-                            f"the search runs in '{space.name}'")
+            raise UserError(
+                f"predictor '{inputs.predictor}' was trained on space '{predictor.info['space']}', "
+                f"the search runs in '{space.name}'"
+            )
 
     def fitness(arch) -> float:
         if predictor is None:
@@ -144,7 +158,7 @@ def run_search(inputs: SearchInputs) -> list[dict]:
             cache.hits += 1
         return cache.losses[key]
 
-    search = EvolutionarySearch(space, inputs.constraints, inputs.config, costs, fitness, supernet.arch_type)
+    search = EvolutionarySearch(space, inputs.constraints, inputs.config, costs, fitness, family)
     search.check_feasible()
     batches = ValidationBatches.from_task(task, inputs.valid_subset, inputs.valid_max_sentences)
     evaluator = SubnetEvaluator(supernet, batches, cache, device)
@@ -157,119 +171,64 @@ def run_search(inputs: SearchInputs) -> list[dict]:
     best = search.best(state)
     extra: dict[str, dict] = {}
     if inputs.verify_latency:
-        best, extra = verify_latency(best, inputs.constraints, estimator, search.candidates(state))
+        from mos_fairseq.search.verify import verify_latency
+
+        best, extra = verify_latency(best, inputs.constraints, estimators, search.candidates(state))
     if predictor is not None:  # the picks scored for real: predicted vs measured loss
         for c, b in zip(inputs.constraints, best):
+            assert b is not None  # check_feasible: every constraint admits a candidate
             extra.setdefault(c.name, {})["evaluated_valid_loss"] = round(evaluator.compute(b.arch), 6)
     from mos_fairseq.search.outputs import write_outputs
 
-    summary = write_outputs(out, search.candidates(state), inputs.constraints, best, estimator is not None, extra)
-    stats = {"evaluations": cache.misses, "cache_hits": cache.hits,
-             "cache_hit_rate": cache.hits / max(1, cache.hits + cache.misses),
-             "evaluation_seconds": round(cache.seconds, 2), "candidates": len(state.evaluated),
-             "validation_sentences": batches.sentences, "validation_tokens": batches.tokens}
+    summary = write_outputs(out, search.candidates(state), inputs.constraints, best, list(estimators), extra)
+    stats = {
+        "evaluations": cache.misses,
+        "cache_hits": cache.hits,
+        "cache_hit_rate": cache.hits / max(1, cache.hits + cache.misses),
+        "evaluation_seconds": round(cache.seconds, 2),
+        "candidates": len(state.evaluated),
+        "validation_sentences": batches.sentences,
+        "validation_tokens": batches.tokens,
+    }
     write_text_atomic(out / "search_stats.json", json.dumps(stats, indent=2) + "\n")
     return summary
 
 
-VERIFY_MAX_TRIES = 5  # candidates measured per latency constraint before --verify-latency gives up
-
-
-def verify_latency(best, constraints, estimator, candidates=(), max_tries: int = VERIFY_MAX_TRIES):
-    """Measure each pick on this device with the estimator's protocol (threads included).
-
-    A pick whose measured latency exceeds its latency constraint is flagged, and the next-best
-    candidates the constraint admits (by predicted latency, in loss order) are measured until one
-    fits, at most ``max_tries`` measurements per constraint; the first that fits replaces the pick.
-    Returns ``(picks, extra summary fields per constraint)``.
-    """
-    import torch
-
-    from mos_fairseq.latency.measure import build_model, measure_model, synthetic_dictionary
-    from mos_fairseq.latency.protocol import Protocol
-
-    if estimator is None:
-        raise UserError("--verify-latency needs --estimator")
-    proto = estimator.info.get("protocol")
-    if not proto:
-        raise UserError("the estimator records no measurement protocol (HAT-format data); cannot --verify-latency")
-    protocol = Protocol(**proto)
-    dictionary = synthetic_dictionary(protocol.vocab_size)
-    measured: dict[str, float] = {}
-
-    def measure(arch) -> float:
-        key = arch.to_json()
-        if key not in measured:
-            stats = measure_model(build_model(arch, dictionary, protocol.device), protocol)
-            measured[key] = stats.encoder_mean + stats.decoder_mean
-        return measured[key]
-
-    picks, out = list(best), {}
-    threads = torch.get_num_threads()
-    if protocol.threads:  # the estimator's data was measured with this many threads: so is the check
-        torch.set_num_threads(protocol.threads)
-    try:
-        for i, (c, b) in enumerate(zip(constraints, best)):
-            ms = measure(b.arch)
-            entry = {"measured_latency_ms": round(ms, 3),
-                     "predicted_vs_measured": round(b.costs["latency"] / ms, 4) if "latency" in b.costs else None}
-            if c.kind == "latency":
-                entry["within_constraint"] = ms <= c.value
-                if ms > c.value:
-                    admitted = sorted((x for x in candidates if c.allows(x.costs)),
-                                      key=lambda x: (x.loss, x.arch.to_json()))
-                    tried = [{"architecture": b.arch.describe(), "predicted_latency_ms": round(b.costs["latency"], 4),
-                              "measured_latency_ms": round(ms, 3), "valid_loss": round(b.loss, 6)}]
-                    for x in admitted:
-                        if len(tried) >= max_tries:
-                            break
-                        if x.arch.to_json() == b.arch.to_json():
-                            continue
-                        x_ms = measure(x.arch)
-                        tried.append({"architecture": x.arch.describe(), "predicted_latency_ms": round(x.costs["latency"], 4),
-                                      "measured_latency_ms": round(x_ms, 3), "valid_loss": round(x.loss, 6)})
-                        if x_ms <= c.value:
-                            picks[i] = x
-                            entry.update(measured_latency_ms=round(x_ms, 3), within_constraint=True,
-                                         predicted_vs_measured=round(x.costs["latency"] / x_ms, 4))
-                            break
-                    entry["verify_tries"] = tried
-                    entry["verify_note"] = (
-                        f"the search's pick measured {ms:.2f} ms > {c.value:g} ms; "
-                        + (f"replaced by the best admitted candidate that measures within it (try {len(tried)} of "
-                           f"at most {max_tries})" if entry["within_constraint"] else
-                           f"none of the {len(tried)} best admitted candidates measured within it (at most {max_tries} "
-                           "tried): the pick is kept and flagged"))
-            out[c.name] = entry
-    finally:
-        torch.set_num_threads(threads)
-    return picks, out
-
-
-def evaluate_subnet(checkpoint: str, data: str | None, arch_path: str, valid_subset: str = "valid",
-                    max_sentences: int | None = None, bleu: bool = True, beam: int = 4,
-                    lenpen: float = 0.6, device: str = "cpu") -> dict[str, Any]:
+def evaluate_subnet(
+    checkpoint: str,
+    data: str | None,
+    arch_path: str,
+    valid_subset: str = "valid",
+    max_sentences: int | None = None,
+    bleu: bool = True,
+    beam: int = 4,
+    lenpen: float = 0.6,
+    device: str = "cpu",
+) -> dict[str, Any]:
     """Validation loss (bits/token) and detokenised BLEU of one subnet inside a supernet."""
-    from mos_fairseq.checkpoints import load_supernet
+    from mos_fairseq.loading import load_supernet
 
     supernet, task, _ = load_supernet(checkpoint, data)
     arch = supernet.arch_type.load(arch_path, supernet.space)
-    bleu = bleu and supernet.arch_type is Architecture  # BERT: perplexity only
+    bleu = bleu and family_of(supernet.space).supports_bleu  # BERT: perplexity only
     batches = ValidationBatches.from_task(task, valid_subset, max_sentences)
     evaluator = SubnetEvaluator(supernet, batches, device=resolve_device(device))
     batches = evaluator.batches
-    result: dict[str, Any] = {"arch": arch_path, "valid_subset": valid_subset, "sentences": batches.sentences,
-                              "valid_loss": evaluator.loss(arch), "params": supernet.num_params(arch)}
+    result: dict[str, Any] = {
+        "arch": arch_path,
+        "valid_subset": valid_subset,
+        "sentences": batches.sentences,
+        "valid_loss": evaluator.loss(arch),
+        "params": supernet.num_params(arch),
+    }
     result["valid_ppl"] = 2 ** result["valid_loss"]
     if bleu:
         result["bleu"] = subnet_bleu(supernet, task, arch, batches, beam, lenpen)
     return result
 
 
-def subnet_bleu(supernet, task, arch: Architecture, batches: ValidationBatches, beam: int, lenpen: float) -> float:
-    from mos_fairseq.models.collapse import extract_subnet
-
-    return model_bleu(extract_subnet(supernet, arch), task.target_dictionary, batches, beam, lenpen)
+def subnet_bleu(supernet, task, arch: Any, batches: ValidationBatches, beam: int, lenpen: float) -> float:
+    return model_bleu(supernet.extract_static(arch), task.target_dictionary, batches, beam, lenpen)
 
 
 def model_bleu(model, tgt, batches: ValidationBatches, beam: int = 4, lenpen: float = 0.6) -> float:

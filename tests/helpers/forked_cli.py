@@ -5,6 +5,7 @@ importing torch and fairseq again for each of the many short bad-input cases.
 The child runs single-threaded (GNU OpenMP's thread pool does not survive a fork, as in torch's
 DataLoader workers), so use it for commands that fail fast, not for benchmarks.
 """
+
 from __future__ import annotations
 
 import io
@@ -55,6 +56,8 @@ def run_cli_forked(*args: str, cwd: str | os.PathLike | None = None) -> subproce
         out.seek(0)
         err.seek(0)
         return subprocess.CompletedProcess(
-            ["mos-nas", *args], os.waitstatus_to_exitcode(status),
-            out.read().decode(errors="replace"), err.read().decode(errors="replace"),
+            ["mos-nas", *args],
+            os.waitstatus_to_exitcode(status),
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
         )

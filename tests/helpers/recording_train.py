@@ -4,6 +4,7 @@ parameter vector (float64) of this rank's model.
 Usage: python -m tests.helpers.recording_train OUT.pt [fairseq-train arguments...]
 OUT.pt holds ``{"params": [tensor per update], "rss_mb": peak resident memory}``.
 """
+
 import resource
 import sys
 

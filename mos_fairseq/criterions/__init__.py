@@ -1,1 +1,0 @@
-"""fairseq criteria for supernets."""

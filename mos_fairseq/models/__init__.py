@@ -1,1 +1,0 @@
-"""fairseq models: the SuperTransformer supernet, its one-subnet view, and static models."""

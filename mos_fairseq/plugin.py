@@ -1,0 +1,67 @@
+"""Registers our models, tasks and criteria with fairseq (idempotent).
+
+``user_dir/__init__.py`` calls :func:`register`; so does the ``mos-nas`` CLI before it loads
+checkpoints. Registering twice is a no-op, so both may run in one process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mos_fairseq.core.fairseq_fixes import install_atomic_checkpoint_copy, install_batch_by_size_fix
+from mos_fairseq.core.safe_load import install_safe_globals
+
+
+def plugin_user_dir() -> str:
+    """The ``--user-dir`` for fairseq commands we launch. Every fairseq-train we start gets it, stock
+    ``transformer``/``roberta`` models included: importing the plugin installs the ``weights_only``
+    allow-list, without which torch >= 2.6 refuses fairseq's own ``checkpoint_last.pt`` on resume."""
+    from mos_fairseq.core.errors import UserError
+
+    path = Path(__file__).resolve().parents[1] / "user_dir"
+    if not (path / "__init__.py").is_file():
+        raise UserError(
+            f"the plugin's user_dir is missing at {path}: install mos-fairseq from its source tree "
+            "(pip install -e .), which keeps user_dir/ beside the package"
+        )
+    return str(path)
+
+
+def register() -> None:
+    from fairseq.criterions import CRITERION_REGISTRY, register_criterion
+    from fairseq.models import MODEL_REGISTRY, register_model, register_model_architecture
+    from fairseq.tasks import TASK_REGISTRY, register_task
+
+    from mos_fairseq.bert.static import StaticBertConfig, StaticBertModel
+    from mos_fairseq.bert.supernet import BertSupernetConfig, BertSupernetModel
+    from mos_fairseq.bert.task import SupernetMaskedLMConfig, SupernetMaskedLMTask
+    from mos_fairseq.translation.criterion import (
+        SupernetCrossEntropyConfig,
+        SupernetCrossEntropyCriterion,
+    )
+    from mos_fairseq.translation.presets import PRESETS
+    from mos_fairseq.translation.static import StaticTransformerConfig, StaticTransformerModel
+    from mos_fairseq.translation.supernet import SuperTransformerConfig, SuperTransformerModel
+    from mos_fairseq.translation.task import SupernetTranslationConfig, SupernetTranslationTask
+
+    install_safe_globals()
+    install_batch_by_size_fix()
+    install_atomic_checkpoint_copy()
+    if "supertransformer" not in MODEL_REGISTRY:
+        register_model("supertransformer", dataclass=SuperTransformerConfig)(SuperTransformerModel)
+        for name, preset in PRESETS.items():
+            register_model_architecture("supertransformer", name)(preset)
+    if "mos_static_transformer" not in MODEL_REGISTRY:
+        register_model("mos_static_transformer", dataclass=StaticTransformerConfig)(StaticTransformerModel)
+    if "supernet_translation" not in TASK_REGISTRY:
+        register_task("supernet_translation", dataclass=SupernetTranslationConfig)(SupernetTranslationTask)
+    if "bert_supernet" not in MODEL_REGISTRY:
+        register_model("bert_supernet", dataclass=BertSupernetConfig)(BertSupernetModel)
+    if "mos_static_bert" not in MODEL_REGISTRY:
+        register_model("mos_static_bert", dataclass=StaticBertConfig)(StaticBertModel)
+    if "supernet_masked_lm" not in TASK_REGISTRY:
+        register_task("supernet_masked_lm", dataclass=SupernetMaskedLMConfig)(SupernetMaskedLMTask)
+    if "supernet_cross_entropy" not in CRITERION_REGISTRY:
+        register_criterion("supernet_cross_entropy", dataclass=SupernetCrossEntropyConfig)(
+            SupernetCrossEntropyCriterion
+        )

@@ -1,0 +1,141 @@
+"""BLEU of a translation checkpoint: ``fairseq-generate`` with HAT's settings, then sacreBLEU.
+
+The last step of the pipeline (after export or retraining). ``fairseq-generate`` runs with beam 4
+and length penalty 0.6 (HAT's test settings) and ``--remove-bpe sentencepiece``; hypotheses and
+references are read back in sentence order and scored twice: detokenised sacreBLEU (the number
+to report, with its signature) and HAT-comparable tokenised BLEU (13a-tokenised text, German
+compounds split as ``##AT##-##AT##`` like HAT's and fairseq's ``compound_split_bleu.sh``, then
+BLEU without further tokenisation).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from mos_fairseq.core.errors import DataError, UserError
+
+GENERATE_SETTINGS = ("--beam", "4", "--lenpen", "0.6")
+
+
+@dataclass(frozen=True)
+class BleuResult:
+    sacrebleu: float
+    signature: str
+    tokenized_bleu: float
+    sentences: int
+
+    def describe(self) -> str:
+        return (
+            f"BLEU {self.sacrebleu:.2f} (sacreBLEU, detokenised; {self.signature}) | tokenised BLEU "
+            f"{self.tokenized_bleu:.2f} (13a + compound splitting, HAT-comparable) | {self.sentences} sentences"
+        )
+
+
+def compound_split(line: str) -> str:
+    """HAT/fairseq compound splitting: ``Haus-Boot`` -> ``Haus ##AT##-##AT## Boot``."""
+    return re.sub(r"(\S)-(\S)", r"\1 ##AT##-##AT## \2", line)
+
+
+def score(hyps: list[str], refs: list[str], target_lang: str = "de") -> BleuResult:
+    from sacrebleu.metrics import BLEU
+    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+
+    if not hyps:
+        raise DataError("no hypotheses to score")
+    if len(hyps) != len(refs):
+        raise DataError(f"{len(hyps)} hypotheses but {len(refs)} references")
+    detok = BLEU()
+    detok_score = detok.corpus_score(hyps, [refs])
+    tok = Tokenizer13a()
+    split = compound_split if target_lang == "de" else (lambda s: s)
+    tok_hyps = [split(tok(h)) for h in hyps]
+    tok_refs = [split(tok(r)) for r in refs]
+    tokenized = BLEU(tokenize="none", force=True).corpus_score(tok_hyps, [tok_refs])
+    return BleuResult(float(detok_score.score), str(detok.get_signature()), float(tokenized.score), len(hyps))
+
+
+def parse_generate_output(text: str) -> tuple[list[str], list[str]]:
+    """Hypotheses and references of ``fairseq-generate`` output, in sentence-id order."""
+    hyps: dict[int, str] = {}
+    refs: dict[int, str] = {}
+    for line in text.splitlines():
+        if line.startswith("H-"):
+            head, _, hyp = line.split("\t", 2) if line.count("\t") >= 2 else (line, "", "")
+            hyps[int(head[2:])] = hyp
+        elif line.startswith("T-"):
+            head, _, ref = line.partition("\t")
+            refs[int(head[2:])] = ref
+    if not refs:
+        raise DataError("fairseq-generate printed no references (T- lines)")
+    missing = sorted(set(refs) - set(hyps))
+    if missing:
+        raise DataError(f"fairseq-generate printed no hypothesis for {len(missing)} sentence(s), e.g. id {missing[0]}")
+    ids = sorted(refs)
+    return [hyps[i] for i in ids], [refs[i] for i in ids]
+
+
+def generate(
+    path: str,
+    data: str,
+    subset: str = "test",
+    batch_size: int = 64,
+    extra: list[str] | None = None,
+    user_dir: str | None = None,
+    output: str | None = None,
+) -> str:
+    """Run ``fairseq-generate`` (beam 4, lenpen 0.6, sentencepiece removed); its stdout."""
+    if not Path(path).is_file():
+        raise UserError(f"checkpoint '{path}' does not exist")
+    exe = Path(sys.executable).parent / "fairseq-generate"
+    cmd = [
+        str(exe),
+        data,
+        "--path",
+        path,
+        "--gen-subset",
+        subset,
+        *GENERATE_SETTINGS,
+        "--batch-size",
+        str(batch_size),
+        "--remove-bpe",
+        "sentencepiece",
+        "--cpu" if not _cuda() else "--fp16",
+    ]
+    user_dir = user_dir or default_user_dir()
+    if user_dir:  # our models (mos_static_transformer, supernets) need it; stock checkpoints ignore it
+        cmd += ["--user-dir", user_dir]
+    cmd += extra or []
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise UserError(f"fairseq-generate failed: {last[:300]}")
+    if output:
+        Path(output).write_text(proc.stdout)
+    return proc.stdout
+
+
+def default_user_dir() -> str:
+    from mos_fairseq.plugin import plugin_user_dir
+
+    return plugin_user_dir()
+
+
+def target_lang_of(path: str) -> str:
+    """The target language a checkpoint was trained for (its task config), or '' if unknown."""
+    from mos_fairseq.core.checkpoints import read_checkpoint
+
+    cfg = read_checkpoint(path).get("cfg") or {}
+    task = cfg.get("task") if isinstance(cfg, dict) else getattr(cfg, "task", None)
+    if task is None:
+        return ""
+    return str((task.get("target_lang") if isinstance(task, dict) else getattr(task, "target_lang", "")) or "")
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -1,0 +1,302 @@
+"""A static (non-elastic) encoder-decoder transformer with per-layer widths and heads.
+
+What a subnet becomes once it leaves the supernet: plain ``nn.Linear``/``nn.LayerNorm``/
+``nn.Embedding`` modules of exactly the subnet's sizes, HAT's fixed ``qkv_dim`` attention and
+arbitrary encoder-decoder attention. It is the non-elastic reference the supernet is tested
+against, the model whose latency we measure, and the export target when stock fairseq's
+``transformer`` cannot express a subnet (registered with fairseq as ``mos_static_transformer``;
+the architecture is stored in the model config). Parameter names equal the supernet's, so
+collapsing a subnet is a prefix slice of each collapsed supernet tensor
+(:mod:`mos_fairseq.core.collapse`).
+"""
+
+from dataclasses import dataclass, field
+from typing import Dict, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from fairseq.dataclass import FairseqDataclass
+from fairseq.models import FairseqEncoder, FairseqEncoderDecoderModel, FairseqIncrementalDecoder
+from fairseq.modules import SinusoidalPositionalEmbedding
+from torch import Tensor, nn
+
+from mos_fairseq.core.arch_spec import arch_from_config
+from mos_fairseq.core.collapse import collapsed_supernet_state, static_state_dict
+from mos_fairseq.core.errors import CheckpointError
+from mos_fairseq.modules.attention import StaticMultiheadAttention
+from mos_fairseq.translation.architecture import Architecture
+from mos_fairseq.translation.encoder_memory import (
+    EncoderOut,
+    embed_inputs,
+    reorder_encoder_out,
+    run_decoder_stack,
+    run_encoder_stack,
+)
+from mos_fairseq.translation.space import SearchSpace
+
+
+def init_fresh_weights(model: nn.Module) -> None:
+    """The supernet's initialisation (fairseq's transformer one): Xavier-uniform linear weights
+    with zero biases, N(0, d^-1/2) embeddings with a zero padding row. A standalone model trained
+    from scratch starts like the supernet does; a loaded checkpoint overwrites all of it."""
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=module.embedding_dim**-0.5)
+            if module.padding_idx is not None:
+                nn.init.zeros_(module.weight[module.padding_idx])
+
+
+class Dropouts(NamedTuple):
+    dropout: float
+    attention_dropout: float
+    activation_dropout: float
+
+
+class StaticEncoderLayer(nn.Module):
+    def __init__(
+        self,
+        d: int,
+        ffn: int,
+        heads: int,
+        qkv: int,
+        dropout: float,
+        attention_dropout: float,
+        activation_dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.heads, self.dropout, self.activation_dropout = heads, dropout, activation_dropout
+        self.self_attn = StaticMultiheadAttention(d, d, qkv, attention_dropout)
+        self.self_attn_layer_norm = nn.LayerNorm(d)
+        self.fc1 = nn.Linear(d, ffn)
+        self.fc2 = nn.Linear(ffn, d)
+        self.final_layer_norm = nn.LayerNorm(d)
+
+    def forward(self, x: Tensor, pad_mask: Tensor | None) -> Tensor:
+        d = x.size(-1)
+        h = self.self_attn(x, x, self.heads, d, d, key_padding_mask=pad_mask)
+        x = self.self_attn_layer_norm(x + F.dropout(h, self.dropout, self.training))
+        h = self.fc2(F.dropout(F.relu(self.fc1(x)), self.activation_dropout, self.training))
+        return self.final_layer_norm(x + F.dropout(h, self.dropout, self.training))
+
+
+class StaticDecoderLayer(nn.Module):
+    def __init__(
+        self,
+        d: int,
+        d_enc: int,
+        ffn: int,
+        heads: int,
+        cross_heads: int,
+        qkv: int,
+        dropout: float,
+        attention_dropout: float,
+        activation_dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.heads, self.cross_heads, self.d_enc, self.dropout = heads, cross_heads, d_enc, dropout
+        self.activation_dropout = activation_dropout
+        self.self_attn = StaticMultiheadAttention(d, d, qkv, attention_dropout)
+        self.self_attn_layer_norm = nn.LayerNorm(d)
+        self.encoder_attn = StaticMultiheadAttention(d, d_enc, qkv, attention_dropout)
+        self.encoder_attn_layer_norm = nn.LayerNorm(d)
+        self.fc1 = nn.Linear(d, ffn)
+        self.fc2 = nn.Linear(ffn, d)
+        self.final_layer_norm = nn.LayerNorm(d)
+
+    def forward(self, x, memory, memory_pad_mask, self_pad_mask, incremental_state=None) -> Tensor:
+        d = x.size(-1)
+        h = self.self_attn(
+            x, x, self.heads, d, d, key_padding_mask=self_pad_mask, causal=True, incremental_state=incremental_state
+        )
+        x = self.self_attn_layer_norm(x + F.dropout(h, self.dropout, self.training))
+        h = self.encoder_attn(
+            x,
+            memory,
+            self.cross_heads,
+            d,
+            self.d_enc,
+            key_padding_mask=memory_pad_mask,
+            incremental_state=incremental_state,
+            static_kv=True,
+        )
+        x = self.encoder_attn_layer_norm(x + F.dropout(h, self.dropout, self.training))
+        h = self.fc2(F.dropout(F.relu(self.fc1(x)), self.activation_dropout, self.training))
+        return self.final_layer_norm(x + F.dropout(h, self.dropout, self.training))
+
+
+class StaticTransformerEncoder(FairseqEncoder):
+    def __init__(
+        self, arch: Architecture, dictionary, embed_tokens: nn.Embedding, dropouts: "Dropouts", max_positions: int
+    ):
+        super().__init__(dictionary)
+        d, pad = arch.encoder_embed_dim, dictionary.pad()
+        dropout, attention_dropout, activation_dropout = dropouts
+        self.padding_idx, self.dropout, self.max_source_positions = pad, dropout, max_positions
+        self.keep_states = max(arch.decoder_cross_spans)  # the encoder layers the decoder attends to
+        self.embed_tokens = embed_tokens
+        self.embed_scale = d**0.5
+        self.embed_positions = SinusoidalPositionalEmbedding(d, pad, init_size=max_positions + pad + 1)
+        self.layers = nn.ModuleList(
+            StaticEncoderLayer(d, f, h, arch.qkv_dim, dropout, attention_dropout, activation_dropout)
+            for f, h in zip(arch.encoder_ffn_dims, arch.encoder_heads)
+        )
+
+    def forward(self, src_tokens: Tensor, src_lengths: Tensor | None = None, **_) -> EncoderOut:
+        x = embed_inputs(src_tokens, self.embed_tokens, self.embed_positions, self.embed_scale)
+        x = F.dropout(x, self.dropout, self.training)
+        run_layer = lambda i, layer, x, pad_mask: layer(x, pad_mask)  # noqa: E731
+        return run_encoder_stack(x, src_tokens, self.padding_idx, self.layers, run_layer, src_lengths, self.keep_states)
+
+    @torch.jit.export
+    def reorder_encoder_out(self, encoder_out: EncoderOut, new_order: Tensor) -> EncoderOut:
+        return reorder_encoder_out(encoder_out, new_order)
+
+    def max_positions(self) -> int:
+        return self.max_source_positions
+
+
+class StaticTransformerDecoder(FairseqIncrementalDecoder):
+    def __init__(
+        self, arch: Architecture, dictionary, embed_tokens: nn.Embedding, dropouts: "Dropouts", max_positions: int
+    ):
+        super().__init__(dictionary)
+        d, pad = arch.decoder_embed_dim, dictionary.pad()
+        dropout, attention_dropout, activation_dropout = dropouts
+        self.padding_idx, self.dropout, self.max_target_positions = pad, dropout, max_positions
+        self.spans = arch.decoder_cross_spans
+        self.embed_tokens = embed_tokens
+        self.embed_scale = d**0.5
+        self.embed_positions = SinusoidalPositionalEmbedding(d, pad, init_size=max_positions + pad + 1)
+        self.layers = nn.ModuleList(
+            StaticDecoderLayer(
+                d, arch.encoder_embed_dim, f, hs, hc, arch.qkv_dim, dropout, attention_dropout, activation_dropout
+            )
+            for f, hs, hc in zip(arch.decoder_ffn_dims, arch.decoder_self_heads, arch.decoder_cross_heads)
+        )
+
+    def forward(
+        self,
+        prev_output_tokens,
+        encoder_out: EncoderOut | None = None,
+        incremental_state: Dict[str, Dict[str, Tensor | None]] | None = None,
+        features_only: bool = False,
+        **_,
+    ):
+        x = self.extract_features(prev_output_tokens, encoder_out, incremental_state)
+        if not features_only:
+            x = self.output_layer(x)
+        return x, {"attn": [None], "inner_states": None}
+
+    def extract_features(self, prev_output_tokens, encoder_out=None, incremental_state=None, **_) -> Tensor:
+        x = embed_inputs(
+            prev_output_tokens, self.embed_tokens, self.embed_positions, self.embed_scale, incremental_state
+        )
+        x = F.dropout(x, self.dropout, self.training)
+        self_pad_mask = None
+        if incremental_state is None and prev_output_tokens.eq(self.padding_idx).any():
+            self_pad_mask = prev_output_tokens.eq(self.padding_idx)
+
+        def run_layer(i, layer, x, memory, memory_mask):
+            return layer(x, memory, memory_mask, self_pad_mask, incremental_state)
+
+        return run_decoder_stack(x, self.layers, self.spans, encoder_out, incremental_state, run_layer)
+
+    def output_layer(self, features: Tensor, **_) -> Tensor:
+        return F.linear(features, self.embed_tokens.weight)
+
+    def max_positions(self) -> int:
+        return self.max_target_positions
+
+
+class StaticTransformerModel(FairseqEncoderDecoderModel):
+    """One fixed architecture; build with :meth:`from_arch` (or fairseq's ``--arch mos_static_transformer``)."""
+
+    def __init__(self, arch: Architecture, encoder, decoder, cfg: "StaticTransformerConfig | None" = None):
+        super().__init__(encoder, decoder)
+        self.arch = arch
+        self.cfg = cfg
+
+    @classmethod
+    def from_arch(
+        cls,
+        arch: Architecture,
+        src_dict,
+        tgt_dict,
+        share_all_embeddings: bool = True,
+        dropout: float = 0.0,
+        attention_dropout: float = 0.0,
+        activation_dropout: float = 0.0,
+        max_source_positions: int = 1024,
+        max_target_positions: int = 1024,
+        cfg: "StaticTransformerConfig | None" = None,
+    ) -> "StaticTransformerModel":
+        de, dd = arch.encoder_embed_dim, arch.decoder_embed_dim
+        enc_embed = nn.Embedding(len(src_dict), de, padding_idx=src_dict.pad())
+        if share_all_embeddings and de == dd:
+            dec_embed = enc_embed
+        else:
+            dec_embed = nn.Embedding(len(tgt_dict), dd, padding_idx=tgt_dict.pad())
+        dropouts = Dropouts(dropout, attention_dropout, activation_dropout)
+        encoder = StaticTransformerEncoder(arch, src_dict, enc_embed, dropouts, max_source_positions)
+        decoder = StaticTransformerDecoder(arch, tgt_dict, dec_embed, dropouts, max_target_positions)
+        model = cls(arch, encoder, decoder, cfg)
+        with torch.no_grad():
+            init_fresh_weights(model)
+        return model
+
+    @classmethod
+    def build_model(cls, cfg: "StaticTransformerConfig", task) -> "StaticTransformerModel":
+        arch = arch_from_config(cfg, SearchSpace, Architecture, "mos_static_transformer")
+        src_dict, tgt_dict = task.source_dictionary, task.target_dictionary
+        if cfg.share_all_embeddings and src_dict != tgt_dict:
+            raise CheckpointError("--share-all-embeddings needs a joined dictionary (prepare-data makes one)")
+        return cls.from_arch(
+            arch,
+            src_dict,
+            tgt_dict,
+            cfg.share_all_embeddings,
+            cfg.dropout,
+            cfg.attention_dropout,
+            cfg.activation_dropout,
+            cfg.max_source_positions,
+            cfg.max_target_positions,
+            cfg,
+        )
+
+
+@dataclass
+class StaticTransformerConfig(FairseqDataclass):
+    subnet_arch: str = field(
+        default="", metadata={"help": "architecture YAML to build (its space is named in the file)"}
+    )
+    arch_spec: str = field(
+        default="",
+        metadata={"help": "the architecture and its space as JSON; filled at build time, kept in checkpoints"},
+    )
+    share_all_embeddings: bool = field(default=True, metadata={"help": "one embedding for encoder, decoder, output"})
+    dropout: float = field(default=0.1, metadata={"help": "dropout"})
+    attention_dropout: float = field(default=0.0, metadata={"help": "dropout on attention weights"})
+    activation_dropout: float = field(default=0.0, metadata={"help": "dropout after the FFN activation"})
+    max_source_positions: int = field(default=1024, metadata={"help": "max source length"})
+    max_target_positions: int = field(default=1024, metadata={"help": "max target length"})
+
+
+def extract_subnet(supernet, arch: Architecture, **static_kwargs) -> "StaticTransformerModel":
+    """A static model holding ``arch``'s collapsed weights (eval mode, same device as the supernet)."""
+    model = StaticTransformerModel.from_arch(
+        arch,
+        supernet.encoder.dictionary,
+        supernet.decoder.dictionary,
+        share_all_embeddings=supernet.cfg.share_all_embeddings,
+        max_source_positions=supernet.encoder.max_positions(),
+        max_target_positions=supernet.decoder.max_positions(),
+        **static_kwargs,
+    )
+    device = next(supernet.parameters()).device
+    model.to(device)
+    model.load_state_dict(static_state_dict(collapsed_supernet_state(supernet, arch), model))
+    return model.eval()
