@@ -10,13 +10,23 @@ import random
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import yaml
 
 from mos_fairseq.bert.space import BertSpace, ratio_text, shape_params
 from mos_fairseq.core.errors import ArchError
 from mos_fairseq.core.files import read_arch_file, write_text_atomic
+
+
+class BertLayerSizes(NamedTuple):
+    """What one layer of a BERT subnet runs at: the stream width ``d`` (embedding / bottleneck input),
+    the layer's hidden size, heads and FFN width."""
+
+    d: int
+    hidden: int
+    heads: int
+    ffn: int
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,9 @@ class BertArch:
             len(set(self.hidden)) > 1 or len(set(self.heads)) > 1 or len(set(self.ffn)) > 1
         ):
             raise ArchError("a homogeneous space's layers must all have the same hidden size, heads and FFN width")
+
+    def layer_sizes(self) -> list[BertLayerSizes]:
+        return [BertLayerSizes(self.embed_dim, h, a, f) for h, a, f in zip(self.hidden, self.heads, self.ffn)]
 
     @property
     def layers(self) -> int:

@@ -69,7 +69,7 @@ class StaticBertModel(BaseFairseqModel):
         dropouts = (cfg.dropout, cfg.attention_dropout, cfg.activation_dropout)
         bottleneck = arch.space.kind == "bottleneck"
         self.layers = nn.ModuleList(
-            StaticBertLayer(d, h, f, bottleneck, dropouts) for h, f in zip(arch.hidden, arch.ffn)
+            StaticBertLayer(s.d, s.hidden, s.ffn, bottleneck, dropouts) for s in arch.layer_sizes()
         )
         self.lm_head_dense = nn.Linear(d, d)
         self.lm_head_layer_norm = nn.LayerNorm(d)
@@ -95,8 +95,8 @@ class StaticBertModel(BaseFairseqModel):
         x = self.embed_tokens(src_tokens) + self.embed_positions(utils.make_positions(src_tokens, self.padding_idx))
         x = F.dropout(self.layernorm_embedding(x), self.cfg.dropout, self.training)
         x = x * (1 - pad_mask.unsqueeze(-1).type_as(x))
-        for layer, heads in zip(self.layers, self.arch.heads):
-            x = layer(x, pad_mask, heads)
+        for layer, sizes in zip(self.layers, self.arch.layer_sizes()):
+            x = layer(x, pad_mask, sizes.heads)
         if features_only:
             return x, {}
         if masked_tokens is not None:

@@ -26,7 +26,7 @@ from fairseq import utils
 from fairseq.models import BaseFairseqModel
 from torch import Tensor, nn
 
-from mos_fairseq.bert.architecture import BertArch
+from mos_fairseq.bert.architecture import BertArch, BertLayerSizes
 from mos_fairseq.bert.space import BertSpace
 from mos_fairseq.core.mos_config import MoSConfig
 from mos_fairseq.core.space_files import space_from_config
@@ -73,9 +73,8 @@ class BertSupernetLayer(ElasticFFNLayer):
         self.final_layer_norm = ElasticLayerNorm(h)
         self.dropout, self.activation_dropout = cfg.dropout, cfg.activation_dropout
 
-    def forward(
-        self, x: Tensor, pad_mask: Tensor | None, d: int, h: int, heads: int, ffn: int, encoding: Tensor | None
-    ) -> Tensor:
+    def forward(self, x: Tensor, pad_mask: Tensor | None, sizes: BertLayerSizes, encoding: Tensor | None) -> Tensor:
+        d, h, heads, ffn = sizes
         if self.bottleneck:
             x = self.input_bottleneck(x, d, h)
         a = self.self_attn(x, x, heads, h, h, key_padding_mask=pad_mask)
@@ -124,8 +123,8 @@ class BertSupernetModel(BaseFairseqModel):
         x = F.dropout(self.layernorm_embedding(x, d), self.cfg.dropout, self.training)
         x = x * (1 - pad_mask.unsqueeze(-1).type_as(x))  # as fairseq's encoder does
         encoding = arch_encoding(arch, x.device) if self.mos.enabled else None
-        for i in range(arch.layers):
-            x = self.layers[i](x, pad_mask, d, arch.hidden[i], arch.heads[i], arch.ffn[i], encoding)
+        for layer, sizes in zip(self.layers, arch.layer_sizes()):
+            x = layer(x, pad_mask, sizes, encoding)
         return x
 
     def output_layer(self, features: Tensor, arch: BertArch, masked_tokens: Tensor | None = None) -> Tensor:

@@ -12,7 +12,7 @@ import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence, TypeVar
+from typing import Any, Mapping, NamedTuple, Sequence, TypeVar
 
 import yaml
 
@@ -48,6 +48,25 @@ def _int(field_name: str, value: Any) -> int:
 def _check(field_name: str, value: int, allowed: Sequence[int]) -> None:
     if value not in allowed:
         raise ArchError(f"{field_name}={value} is not in the space's choices {list(allowed)}")
+
+
+class EncoderLayerSizes(NamedTuple):
+    """What one encoder layer of a subnet runs at: the embedding width, FFN width and heads."""
+
+    d: int
+    ffn: int
+    heads: int
+
+
+class DecoderLayerSizes(NamedTuple):
+    """What one decoder layer of a subnet runs at; ``span``: the last encoder layers it attends to."""
+
+    d: int
+    d_enc: int
+    ffn: int
+    self_heads: int
+    cross_heads: int
+    span: int
 
 
 @dataclass(frozen=True)
@@ -87,6 +106,19 @@ class Architecture:
                 raise ArchError(f"decoder.cross_span[{i}]={k} exceeds the encoder's {self.encoder_layers} layers")
 
     # ---- shape ------------------------------------------------------------------------
+    def encoder_layer_sizes(self) -> list[EncoderLayerSizes]:
+        return [
+            EncoderLayerSizes(self.encoder_embed_dim, f, h) for f, h in zip(self.encoder_ffn_dims, self.encoder_heads)
+        ]
+
+    def decoder_layer_sizes(self) -> list[DecoderLayerSizes]:
+        return [
+            DecoderLayerSizes(self.decoder_embed_dim, self.encoder_embed_dim, f, hs, hc, s)
+            for f, hs, hc, s in zip(
+                self.decoder_ffn_dims, self.decoder_self_heads, self.decoder_cross_heads, self.decoder_cross_spans
+            )
+        ]
+
     @property
     def encoder_layers(self) -> int:
         return len(self.encoder_ffn_dims)

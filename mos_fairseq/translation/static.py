@@ -141,8 +141,8 @@ class StaticTransformerEncoder(FairseqEncoder):
         self.embed_scale = d**0.5
         self.embed_positions = SinusoidalPositionalEmbedding(d, pad, init_size=max_positions + pad + 1)
         self.layers = nn.ModuleList(
-            StaticEncoderLayer(d, f, h, arch.qkv_dim, dropout, attention_dropout, activation_dropout)
-            for f, h in zip(arch.encoder_ffn_dims, arch.encoder_heads)
+            StaticEncoderLayer(s.d, s.ffn, s.heads, arch.qkv_dim, dropout, attention_dropout, activation_dropout)
+            for s in arch.encoder_layer_sizes()
         )
 
     def forward(self, src_tokens: Tensor, src_lengths: Tensor | None = None, **_) -> EncoderOut:
@@ -173,9 +173,17 @@ class StaticTransformerDecoder(FairseqIncrementalDecoder):
         self.embed_positions = SinusoidalPositionalEmbedding(d, pad, init_size=max_positions + pad + 1)
         self.layers = nn.ModuleList(
             StaticDecoderLayer(
-                d, arch.encoder_embed_dim, f, hs, hc, arch.qkv_dim, dropout, attention_dropout, activation_dropout
+                s.d,
+                s.d_enc,
+                s.ffn,
+                s.self_heads,
+                s.cross_heads,
+                arch.qkv_dim,
+                dropout,
+                attention_dropout,
+                activation_dropout,
             )
-            for f, hs, hc in zip(arch.decoder_ffn_dims, arch.decoder_self_heads, arch.decoder_cross_heads)
+            for s in arch.decoder_layer_sizes()
         )
 
     def forward(

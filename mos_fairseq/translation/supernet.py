@@ -24,7 +24,7 @@ from mos_fairseq.modules.attention import ElasticMultiheadAttention
 from mos_fairseq.modules.elastic import ElasticEmbedding, ElasticLayerNorm, embed_scale, scaled_dropout
 from mos_fairseq.modules.ffn import ElasticFFNLayer
 from mos_fairseq.modules.mos import MoSSpec, arch_encoding, mos_generator
-from mos_fairseq.translation.architecture import Architecture
+from mos_fairseq.translation.architecture import Architecture, DecoderLayerSizes, EncoderLayerSizes
 from mos_fairseq.translation.encoder_memory import (
     EncoderOut,
     embed_inputs,
@@ -74,12 +74,11 @@ class SuperEncoderLayer(ElasticFFNLayer):
         self.build_ffn(d, f, mos, generator)
         self.final_layer_norm = ElasticLayerNorm(d)
 
-    def forward(
-        self, x: Tensor, pad_mask: Tensor | None, d: int, ffn: int, heads: int, encoding: Tensor | None
-    ) -> Tensor:
+    def forward(self, x: Tensor, pad_mask: Tensor | None, sizes: EncoderLayerSizes, encoding: Tensor | None) -> Tensor:
+        d, ffn = sizes.d, sizes.ffn
         p = scaled_dropout(self.dropout, d, self.max_dim)
         residual = x
-        x = self.self_attn(x, x, heads, d, d, key_padding_mask=pad_mask)
+        x = self.self_attn(x, x, sizes.heads, d, d, key_padding_mask=pad_mask)
         x = self.self_attn_layer_norm(residual + F.dropout(x, p, self.training), d)
         residual = x
         x = self.ffn(x, d, ffn, encoding, scaled_dropout(self.activation_dropout, d, self.max_dim))
@@ -104,11 +103,11 @@ class SuperDecoderLayer(ElasticFFNLayer):
         memory: Tensor | None,
         memory_pad_mask: Tensor | None,
         self_pad_mask: Tensor | None,
-        dims: tuple[int, int, int, int, int],
+        sizes: DecoderLayerSizes,
         encoding: Tensor | None,
         incremental_state: Dict[str, Dict[str, Tensor | None]] | None = None,
     ) -> Tensor:
-        d, d_enc, ffn, h_self, h_cross = dims
+        d, d_enc, ffn, h_self, h_cross = sizes.d, sizes.d_enc, sizes.ffn, sizes.self_heads, sizes.cross_heads
         p = scaled_dropout(self.dropout, d, self.max_dim)
         residual = x
         x = self.self_attn(
@@ -164,8 +163,10 @@ class SuperTransformerEncoder(FairseqEncoder):
 
         encoding = arch_encoding(arch, x.device) if self.mos.enabled else None
 
+        sizes = arch.encoder_layer_sizes()
+
         def run_layer(i, layer, x, pad_mask):
-            return layer(x, pad_mask, d, arch.encoder_ffn_dims[i], arch.encoder_heads[i], encoding)
+            return layer(x, pad_mask, sizes[i], encoding)
 
         layers = self.layers[: arch.encoder_layers]
         return run_encoder_stack(
@@ -217,7 +218,7 @@ class SuperTransformerDecoder(FairseqIncrementalDecoder):
         return x, {"attn": [None], "inner_states": None}
 
     def extract_features(self, prev_output_tokens, encoder_out, incremental_state, arch: Architecture) -> Tensor:
-        d, d_enc = arch.decoder_embed_dim, arch.encoder_embed_dim
+        d = arch.decoder_embed_dim
         embed = lambda tokens: self.embed_tokens(tokens, d)  # noqa: E731
         x = embed_inputs(prev_output_tokens, embed, self.embed_positions[str(d)], embed_scale(d), incremental_state)
         x = F.dropout(x, scaled_dropout(self.dropout, d, self.space.max_decoder_embed_dim), self.training)
@@ -227,9 +228,10 @@ class SuperTransformerDecoder(FairseqIncrementalDecoder):
 
         encoding = arch_encoding(arch, x.device) if self.mos.enabled else None
 
+        sizes = arch.decoder_layer_sizes()
+
         def run_layer(i, layer, x, memory, memory_mask):
-            dims = (d, d_enc, arch.decoder_ffn_dims[i], arch.decoder_self_heads[i], arch.decoder_cross_heads[i])
-            return layer(x, memory, memory_mask, self_pad_mask, dims, encoding, incremental_state)
+            return layer(x, memory, memory_mask, self_pad_mask, sizes[i], encoding, incremental_state)
 
         layers = self.layers[: arch.decoder_layers]
         return run_decoder_stack(x, layers, arch.decoder_cross_spans, encoder_out, incremental_state, run_layer)
