@@ -35,6 +35,22 @@ stage_torchonly() {  # the torch-only runner against measure-latency: the same 6
     taskset -c 0 python "$ROOT/scripts/torch_latency.py" --plan "$W/plan60.json" --out "$W/torchonly60.csv" > /dev/null
 }
 
+stage_compare() {  # torch-only vs measure-latency on the same 60 architectures
+    python - "$W/host60.csv" "$W/torchonly60.csv" <<'PY' | tee "$W/torchonly_vs_host.txt"
+import sys
+import numpy as np
+from scipy.stats import spearmanr
+from mos_fairseq.latency.dataset import read_latency_csv
+host, board = read_latency_csv(sys.argv[1]), read_latency_csv(sys.argv[2])
+assert host.archs == board.archs
+rel = board.total_ms / host.total_ms - 1
+print(f"{len(rel)} architectures: Spearman {spearmanr(host.total_ms, board.total_ms).statistic:.4f}, "
+      f"median relative difference {100 * np.median(rel):+.2f}% (torch-only vs measure-latency), "
+      f"median |difference| {100 * np.median(np.abs(rel)):.2f}%, range {100 * rel.min():+.1f}%..{100 * rel.max():+.1f}%; "
+      f"host {host.total_ms.min():.2f}-{host.total_ms.max():.2f} ms")
+PY
+}
+
 stage_estimators() {
     for f in "$ONE" "$W/${SPACE}_cpu_xeon_2threads.csv"; do
         name=$(basename "$f" .csv)
