@@ -248,7 +248,7 @@ def test_resume_survives_a_kill_during_the_checkpoint_last_copy(tmp_path, monkey
     the previous checkpoint_last.pt intact (the plugin makes the copy write-then-rename)."""
     from fairseq import checkpoint_utils
 
-    from mos_fairseq import fairseq_fixes
+    from mos_fairseq.core import fairseq_fixes
 
     src, last = tmp_path / "checkpoint_1_8.pt", tmp_path / "checkpoint_last.pt"
     src.write_bytes(b"new" * 1000)
