@@ -22,8 +22,9 @@
 # M30K_LEN (16: source and target tokens of the latency protocol, about Multi30k's mean length + EOS),
 # M30K_CONSTRAINTS (default: the measured latencies of base_3x1, base_3x2 and base_3x3),
 # M30K_SUPERNETS ("neuron spos"; add sandwich), M30K_SEARCH_ITERATIONS (20),
-# M30K_ONLY (space-separated names: the training stages of this lane train only these); for a smoke
-# test on other data: M30K_SPACE (hat_cpu_multi30k), M30K_BASELINES (benchmarks/multi30k_archs), M30K_VOCAB (8000).
+# M30K_ONLY (space-separated names: the training stages of this lane train only these),
+# M30K_REPORT (benchmarks/results/multi30k.md); for a smoke test on other data (benchmarks/multi30k_smoke.sh):
+# M30K_SPACE (hat_cpu_multi30k), M30K_BASELINES (benchmarks/multi30k_archs), M30K_VOCAB (8000).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${M30K_WORK:-$ROOT/runs/multi30k}
@@ -328,11 +329,12 @@ stage_table4() {  # inherited vs trained alone for every architecture trained al
 }
 
 stage_report() {
-    python "$ROOT/benchmarks/multi30k_report.py" --work "$WORK" --out "$ROOT/benchmarks/results/multi30k.md"
+    python "$ROOT/benchmarks/multi30k_report.py" --work "$WORK" --out "${M30K_REPORT:-$ROOT/benchmarks/results/multi30k.md}" \
+        --notes "$ROOT/benchmarks/multi30k_notes.md"
 }
 
 main() {
-    [ $# -gt 0 ] || { sed -n 2,29p "$0"; exit 2; }
+    [ $# -gt 0 ] || { sed -n 2,27p "$0"; exit 2; }
     local all=(data sweep standalone supernets latency baseline_latency search picks retrain finetune pick_latency table4 report)
     local stages=("$@")
     [ "$1" = all ] && stages=("${all[@]}")

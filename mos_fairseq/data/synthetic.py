@@ -153,7 +153,12 @@ def sentence_pair(rng: random.Random) -> tuple[str, str]:
     else:
         en = f"{en_s} {en_v} {en_o} ."
         de = f"{de_s} {de_v} {de_o}{nicht} ."
-    return en[0].upper() + en[1:], de[0].upper() + de[1:]
+    return _detokenize(en[0].upper() + en[1:]), _detokenize(de[0].upper() + de[1:])
+
+
+def _detokenize(sentence: str) -> str:
+    """Attach punctuation to the word before it, as in raw text (sacreBLEU scores detokenised text)."""
+    return sentence.replace(" ,", ",").replace(" .", ".")
 
 
 def write_corpus(

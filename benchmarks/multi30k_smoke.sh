@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# A smoke test of the whole Multi30k study driver (benchmarks/multi30k.sh all, then its report) on the
+# built-in synthetic corpus at toy sizes: demo space, three 3-layer baselines of it, 3-epoch recipe,
+# 30 architectures timed 3 times, 2 search iterations. It checks that every stage runs and hands the
+# next one what it needs (about 15 minutes on 2 cores); the numbers mean nothing. Run it after changing
+# the driver, the report or anything they call, before a long study reaches the changed stage.
+#
+#   benchmarks/multi30k_smoke.sh [WORK_DIR]    (default: a new temporary directory; kept for reading)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export PATH="$ROOT/.venv/bin:$PATH"
+W=${1:-$(mktemp -d -t multi30k_smoke.XXXX)}
+mkdir -p "$W/raw" "$W/archs"
+[ -f "$W/raw/train.en" ] || mos-nas make-synthetic --out "$W/raw" --train 3000 --valid 100 --test 60 > /dev/null
+for l in en de; do cp "$W/raw/test.$l" "$W/raw/test_mscoco.$l"; done
+for n in 1 2 3; do  # hand-designed baselines inside the demo space: uniform 64-wide 3+n layers
+    python - "$W/archs/base_3x$n.yml" "$n" <<'PY'
+import sys
+n = int(sys.argv[2])
+sys.stdout = open(sys.argv[1], "w")
+print("space: demo\nencoder:\n  embed_dim: 64\n  layers: 3\n  ffn_dim: [128, 128, 128]\n  heads: [4, 4, 4]")
+print(f"decoder:\n  embed_dim: 64\n  layers: {n}\n  ffn_dim: {[128] * n}\n  self_heads: {[4] * n}")
+print(f"  cross_heads: {[4] * n}\n  cross_span: {[1] * n}")
+PY
+done
+sed -e 's/^max-epoch: .*/max-epoch: 3/' -e 's/^warmup-updates: .*/warmup-updates: 50/' -e 's/^lr: .*/lr: 3.0e-3/' \
+    -e 's/^keep-last-epochs: .*/keep-last-epochs: 2/' -e 's/^dropout: .*/dropout: 0.1/' -e 's/^log-interval: .*/log-interval: 10/' \
+    "$ROOT/configs/retrain/multi30k.yml" > "$W/preset.yml"
+export M30K_WORK=$W/work M30K_DATA=$W/raw M30K_PRESET=$W/preset.yml M30K_SPACE=demo M30K_BASELINES=$W/archs \
+    M30K_VOCAB=256 M30K_SUPERNET_EPOCHS=3 M30K_FINETUNE_EPOCHS=1 M30K_AVERAGE=2 M30K_LAT_ARCHS=30 \
+    M30K_LAT_REPEATS=3 M30K_SEARCH_ITERATIONS=2 M30K_REPORT=$W/report/multi30k.md OMP_NUM_THREADS=1
+start=$(date +%s)
+"$ROOT/benchmarks/multi30k.sh" all
+test -s "$W/report/multi30k.md"
+for f in "$W"/work/search/*/summary.json "$W"/work/table4/gap/*; do test -e "$f" || { echo "missing: $f" >&2; exit 1; }; done
+echo "smoke test passed in $(( $(date +%s) - start )) s: report $W/report/multi30k.md"
