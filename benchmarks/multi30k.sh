@@ -298,7 +298,7 @@ stage_finetune() {  # every pick from its inherited weights, a quarter of the re
         run_once "$dir/train" "finetune $name: $FINETUNE_EPOCHS epochs from the inherited weights" \
             mos-nas retrain --export-dir "$WORK/picks/$name/export" --data "$BIN" --save-dir "$dir" --preset "$PRESET" \
             -- --max-epoch "$FINETUNE_EPOCHS"
-        finish_model "$dir" 2
+        finish_model "$dir" $((FINETUNE_EPOCHS < 2 ? FINETUNE_EPOCHS : 2))  # the last 2 epochs (or the one)
         touch "$dir/.done"
     done < <(picks)
 }
@@ -329,7 +329,7 @@ stage_table4() {  # inherited vs trained alone for every architecture trained al
 }
 
 stage_report() {
-    python "$ROOT/benchmarks/multi30k_report.py" --work "$WORK" --out "${M30K_REPORT:-$ROOT/benchmarks/results/multi30k.md}" \
+    python "$ROOT/benchmarks/multi30k_report.py" --work "$WORK" --space "$SPACE" --out "${M30K_REPORT:-$ROOT/benchmarks/results/multi30k.md}" \
         --notes "$ROOT/benchmarks/multi30k_notes.md"
 }
 

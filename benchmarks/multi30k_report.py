@@ -146,16 +146,16 @@ def section_sweep(work: Path) -> list[str]:
     return lines
 
 
-def section_latency(work: Path) -> list[str]:
+def section_latency(work: Path, space: str) -> list[str]:
     lines = ["## Latency of the space on this CPU and the estimator", ""]
-    side = read_json(work / "latency" / "hat_cpu_multi30k.json")
-    report = read_json(work / "latency" / "hat_cpu_multi30k.report.json")
+    side = read_json(work / "latency" / f"{space}.json")
+    report = read_json(work / "latency" / f"{space}.report.json")
     if not side or not report:
         return lines + ["Not measured yet."]
     p = side["protocol"]
     lo, hi = report["latency_range_ms"]
     lines += [
-        f"HAT's protocol (`mos-nas measure-latency --space hat_cpu_multi30k --n-archs {report['rows']} --threads 1 "
+        f"HAT's protocol (`mos-nas measure-latency --space {space} --n-archs {report['rows']} --threads 1 "
         f"--repeats {p['repeats']} --warmup {p['warmup']} --src-len {p['src_len']} --tgt-len {p['tgt_len']} "
         f"--beam {p['beam']}`, pinned to a core that ran nothing else): encoder on one {p['src_len']}-token "
         f"sentence + {p['tgt_len']} incremental decoder steps on {p['beam']} hypotheses, trimmed mean of "
@@ -424,6 +424,7 @@ def main() -> None:
     ap.add_argument("--work", default="runs/multi30k")
     ap.add_argument("--out", default="benchmarks/results/multi30k.md")
     ap.add_argument("--supernets", nargs="+", default=["neuron", "spos", "sandwich"])
+    ap.add_argument("--space", default="hat_cpu_multi30k", help="the search space the study measured")
     ap.add_argument("--notes", help="a Markdown file whose text goes after the tables")
     args = ap.parse_args()
     work, out = Path(args.work), Path(args.out)
@@ -452,7 +453,7 @@ def main() -> None:
         section_setup(work, root),
         section_sweep(work),
         section_baselines(work),
-        section_latency(work),
+        section_latency(work, args.space),
         section_supernets(work, supernets),
         section_search(work, supernets),
         section_table4(work),
