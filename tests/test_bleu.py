@@ -6,7 +6,7 @@ import pytest
 import sacrebleu
 
 from mos_fairseq.core.errors import DataError
-from mos_fairseq.translation.bleu import compound_split, parse_generate_output, score
+from mos_fairseq.translation.bleu import compound_split, parse_generate_output, score, target_lang_of
 
 from .conftest import run_cli
 
@@ -52,6 +52,23 @@ def test_tokenised_bleu_splits_german_compounds_like_hat():
         ["Das Hausboot liegt am Ufer."], ["Das Haus-Boot liegt am Ufer."], "de"
     ).tokenized_bleu == pytest.approx(manual)
     assert score(HYPS, REFS, "en").tokenized_bleu != score(HYPS, REFS, "de").tokenized_bleu
+
+
+def test_target_language_comes_from_the_binaries_when_the_checkpoint_has_none(tmp_path, monkeypatch):
+    # fairseq-train without --target-lang infers the pair from the binaries and stores target_lang None;
+    # without the language, German compound splitting (HAT-comparable BLEU) was silently skipped
+    import mos_fairseq.core.checkpoints as checkpoints
+
+    task = {"_name": "translation", "target_lang": None}
+    monkeypatch.setattr(checkpoints, "read_checkpoint", lambda path: {"cfg": {"task": task}})
+    data = tmp_path / "bin"
+    data.mkdir()
+    for name in ("dict.en.txt", "dict.de.txt", "train.en-de.en.bin", "train.en-de.de.bin"):
+        (data / name).write_text("")
+    assert target_lang_of("checkpoint.pt") == ""
+    assert target_lang_of("checkpoint.pt", str(data)) == "de"
+    task["target_lang"] = "fr"
+    assert target_lang_of("checkpoint.pt", str(data)) == "fr"  # the checkpoint's own setting wins
 
 
 def test_generate_output_parsing_orders_by_id_and_refuses_gaps():

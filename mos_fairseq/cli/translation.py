@@ -40,7 +40,7 @@ def cmd_bleu(args: argparse.Namespace) -> None:
                     f"has {len(refs)} sentences"
                 )
             refs = raw_refs
-        lang = args.target_lang or target_lang_of(args.path)
+        lang = args.target_lang or target_lang_of(args.path, args.data)
         if args.save_hyps:
             write_text_atomic(Path(args.save_hyps), "".join(h + "\n" for h in hyps))
     result = score(hyps, refs, lang)

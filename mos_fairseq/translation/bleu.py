@@ -124,15 +124,24 @@ def default_user_dir() -> str:
     return plugin_user_dir()
 
 
-def target_lang_of(path: str) -> str:
-    """The target language a checkpoint was trained for (its task config), or '' if unknown."""
+def target_lang_of(path: str, data: str | None = None) -> str:
+    """The target language a checkpoint was trained for, or '' if unknown.
+
+    Its task config names it when training was given ``--target-lang``; otherwise fairseq inferred the
+    pair from the binaries' file names, and so does this, from ``data`` (the directory translated).
+    """
     from mos_fairseq.core.checkpoints import read_checkpoint
 
     cfg = read_checkpoint(path).get("cfg") or {}
     task = cfg.get("task") if isinstance(cfg, dict) else getattr(cfg, "task", None)
-    if task is None:
-        return ""
-    return str((task.get("target_lang") if isinstance(task, dict) else getattr(task, "target_lang", "")) or "")
+    lang = ""
+    if task is not None:
+        lang = str((task.get("target_lang") if isinstance(task, dict) else getattr(task, "target_lang", "")) or "")
+    if not lang and data is not None and Path(data).is_dir():
+        from fairseq.data.data_utils import infer_language_pair
+
+        lang = infer_language_pair(data)[1] or ""
+    return lang
 
 
 def _cuda() -> bool:
