@@ -2,7 +2,7 @@
 # A smoke test of the whole Multi30k study driver (benchmarks/multi30k.sh all, then its report) on the
 # built-in synthetic corpus at toy sizes: demo space, three 3-layer baselines of it, 3-epoch recipe,
 # 30 architectures timed 3 times, 2 search iterations. It checks that every stage runs and hands the
-# next one what it needs (about 15 minutes on 2 cores); the numbers mean nothing. Run it after changing
+# next one what it needs (35 minutes at nice 10 beside two training lanes on 2 cores); the numbers mean nothing. Run it after changing
 # the driver, the report or anything they call, before a long study reaches the changed stage.
 #
 #   benchmarks/multi30k_smoke.sh [WORK_DIR]    (default: a new temporary directory; kept for reading)
