@@ -35,6 +35,7 @@ SWEEP = {
     "sweep/dropout0.2": "dropout 0.2",
 }
 SUBSETS = {"valid": "valid (val 2016)", "test": "test (test 2017 flickr)", "test1": "test_mscoco (test 2017 mscoco)"}
+SET_NAMES = {"valid": "valid", "test": "test", "test1": "test_mscoco"}  # fairseq subset -> the data set's own name
 NAN = float("nan")
 
 
@@ -68,7 +69,13 @@ def status(dir_: Path) -> str:
     log = log if log.is_file() else dir_ / "train.log"
     p = train_progress(log)
     epochs = [int(v.get("epoch", 0)) for v in p["valid"]]
-    return f" (running: epoch {max(epochs)})" if epochs else " (not started)" if not p["updates"] else " (running)"
+    return (
+        f" (in training: {max(epochs)} epochs done)"
+        if epochs
+        else " (not started)"
+        if not p["updates"]
+        else " (in training)"
+    )
 
 
 def train_log(dir_: Path) -> Path:
@@ -119,7 +126,9 @@ def section_setup(work: Path, root: Path) -> list[str]:
         "8k pieces (8,008 types) trained on train only (`mos-nas prepare-data ... --test test test_mscoco`).",
         "BLEU: sacreBLEU on detokenised output against the raw reference files (signature "
         "`nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0`), full sets, beam 4, lenpen 0.6 (`mos-nas bleu "
-        "--refs`); hypotheses in `benchmarks/results/multi30k/hyp/`.",
+        "--refs`); hypotheses in `benchmarks/results/multi30k/hyp/NAME.SET.txt` (detokenised, one line per source "
+        "line), so any BLEU here recomputes with `sacrebleu ../shared/data/multi30k-ende/SET.de -i "
+        "benchmarks/results/multi30k/hyp/NAME.SET.txt -b`.",
         "",
         f"Recipe of every model trained alone (`configs/retrain/multi30k.yml`): `{recipe}`; the last 5 epoch "
         "checkpoints are averaged (`mos-nas average --dir D --last 5`) and the average is what is scored and timed.",
@@ -404,7 +413,11 @@ def figure_latency_bleu(work: Path, supernets: list[str], path: Path) -> bool:
 
 
 def copy_artefacts(work: Path, dest: Path) -> int:
-    """Every scored model's hypotheses and architecture YAML into ``dest`` (hyp/NAME.SUBSET.txt, archs/NAME.yml)."""
+    """Every scored model's hypotheses and architecture YAML into ``dest`` (hyp/NAME.SET.txt, archs/NAME.yml).
+
+    SET is the data set's name (valid, test, test_mscoco), not fairseq's subset name (test1), so that a
+    hypothesis file sits beside the reference it is scored against.
+    """
     n = 0
     for kind in ("standalone", "sweep", "picks", "finetune"):
         for d in sorted((work / kind).glob("*")):
@@ -414,7 +427,7 @@ def copy_artefacts(work: Path, dest: Path) -> int:
                 hyp = d / f"hyp.{subset}.txt"
                 if hyp.is_file():
                     (dest / "hyp").mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(hyp, dest / "hyp" / f"{name}.{subset}.txt")
+                    shutil.copyfile(hyp, dest / "hyp" / f"{name}.{SET_NAMES[subset]}.txt")
                     n += 1
             if (d / "arch.yml").is_file():
                 (dest / "archs").mkdir(parents=True, exist_ok=True)
