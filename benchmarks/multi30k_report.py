@@ -69,13 +69,9 @@ def status(dir_: Path) -> str:
     log = log if log.is_file() else dir_ / "train.log"
     p = train_progress(log)
     epochs = [int(v.get("epoch", 0)) for v in p["valid"]]
-    return (
-        f" (in training: {max(epochs)} epochs done)"
-        if epochs
-        else " (not started)"
-        if not p["updates"]
-        else " (in training)"
-    )
+    if epochs:
+        return f" (in training: {max(epochs)} epochs done)"
+    return " (in training)" if p["updates"] else " (not started)"
 
 
 def train_log(dir_: Path) -> Path:
