@@ -100,6 +100,16 @@ def model_latency(work: Path, ckpt: Path) -> float:
     return entry["latency_ms"] if entry else NAN
 
 
+def pick_latency(work: Path, pick: dict) -> tuple[float, str]:
+    """A pick's measured latency and where it comes from: its export measured like the baselines (stage
+    pick_latency), else the search's own ``--verify-latency`` measurement of the same architecture."""
+    lat = model_latency(work, work / "picks" / pick["name"] / "export" / "checkpoint.pt")
+    if not np.isnan(lat):
+        return lat, ""
+    measured = pick.get("measured_latency_ms")
+    return (NAN, "") if measured is None else (float(measured), " (search's check)")
+
+
 # ---- sections ------------------------------------------------------------------------------------------
 def section_setup(work: Path, root: Path) -> list[str]:
     lscpu = (work / "latency" / "lscpu.txt").read_text() if (work / "latency" / "lscpu.txt").is_file() else ""
@@ -226,7 +236,7 @@ def section_supernets(work: Path, supernets: list[str]) -> list[str]:
         v = p["valid"][-1] if p["valid"] else {}
         rate = seconds_per_update(d / "train.log")
         lines.append(
-            f"| {SUPERNETS[name]}{status(d)} | {p['updates']} | {fmt(rate)} | "
+            f"| {SUPERNETS[name]}{status(d)} | {p['updates']} | {fmt(NAN if rate is None else rate)} | "
             f"{fmt(v.get('nll_loss_largest', NAN), '.3f')} / {fmt(v.get('nll_loss_smallest', NAN), '.3f')} |"
         )
     return lines
@@ -263,7 +273,8 @@ def section_search(work: Path, supernets: list[str]) -> list[str]:
         "One `mos-nas search` per supernet (estimator above; 3 latency constraints in one run). Each pick is "
         "exported (inherited weights, no retraining), fine-tuned from those weights for a quarter of the recipe's "
         "epochs (5, average of the last 2), and retrained from scratch with the baselines' recipe. Latency: the "
-        "export, measured like the baselines. Baseline curve: test BLEU of the baselines interpolated linearly at "
+        "export, measured like the baselines (before stage pick_latency has run: the search's own "
+        "`--verify-latency` measurement of the same architecture, marked so). Baseline curve: test BLEU of the baselines interpolated linearly at "
         "the pick's measured latency.",
         "",
         "| supernet | constraint ms | architecture | params | predicted / measured ms | test BLEU inherited / "
@@ -272,8 +283,8 @@ def section_search(work: Path, supernets: list[str]) -> list[str]:
     ]
     for p in ps:
         pick, ft, re_ = work / "picks" / p["name"], work / "finetune" / p["name"], work / "standalone" / p["name"]
-        lat = model_latency(work, pick / "export" / "checkpoint.pt")
-        within = "" if np.isnan(lat) else (" ✓" if lat <= p["constraint"] else " **over**")
+        lat, source = pick_latency(work, p)
+        within = "" if np.isnan(lat) else (" ✓" if lat <= p["constraint"] else " **over**") + source
         curve = float(np.interp(lat, xs, ys)) if len(xs) >= 2 and not np.isnan(lat) and xs[0] <= lat <= xs[-1] else NAN
         note = "" if len(xs) < 2 or np.isnan(lat) or xs[0] <= lat <= xs[-1] else " (outside the baselines' range)"
         lines.append(
@@ -282,7 +293,8 @@ def section_search(work: Path, supernets: list[str]) -> list[str]:
             f"{fmt(bleu_of(pick, 'test'))} / {fmt(bleu_of(ft, 'test'))} / {fmt(bleu_of(re_, 'test'))} | {fmt(curve)}{note} | "
             f"{fmt(bleu_of(pick, 'test1'))} / {fmt(bleu_of(ft, 'test1'))} / {fmt(bleu_of(re_, 'test1'))} |"
         )
-    return lines
+    notes = [f"- {p['name']} (≤ {p['constraint']:g} ms): {p['verify_note']}" for p in ps if p.get("verify_note")]
+    return lines + ([""] + notes if notes else [])
 
 
 def section_table4(work: Path) -> list[str]:
@@ -378,13 +390,7 @@ def figure_latency_bleu(work: Path, supernets: list[str], path: Path) -> bool:
             ("fine-tuned", "^", "finetune"),
             ("retrained", "*", "standalone"),
         ):
-            pts = [
-                (
-                    model_latency(work, work / "picks" / p["name"] / "export" / "checkpoint.pt"),
-                    bleu_of(work / root / p["name"], "test"),
-                )
-                for p in ps
-            ]
+            pts = [(pick_latency(work, p)[0], bleu_of(work / root / p["name"], "test")) for p in ps]
             pts = [pt for pt in pts if not np.isnan(pt[0]) and not np.isnan(pt[1])]
             if pts:
                 ax.scatter(
