@@ -5,11 +5,12 @@
 # the space's largest subnet trained alone -> latency of the space on this CPU + estimator ->
 # supernets (neuron-wise MoS sandwich, SPOS; same updates and batch) -> latency of every trained
 # baseline -> one search per supernet at 3 latency constraints -> every pick exported (inherited),
-# retrained from scratch and fine-tuned from the inherited weights -> Table 4 (mos-nas gap) -> report.
+# retrained from scratch and fine-tuned from the inherited weights -> every model compared timed
+# together, interleaved -> Table 4 (mos-nas gap) -> report.
 #
 # Usage: benchmarks/multi30k.sh STAGE [STAGE ...]
 #   stages: data sweep standalone supernets latency baseline_latency search picks retrain finetune
-#           pick_latency table4 report (all = every one in order)
+#           pick_latency compare_latency table4 report (all = every one in order)
 # Every stage resumes: finished pieces are skipped (a `.done` marker or the output file), and
 # fairseq-train continues from its checkpoint_last.pt. Run two lanes side by side, one thread each,
 # pinned to a core, e.g.
@@ -20,7 +21,8 @@
 # M30K_SUPERNET_EPOCHS (20), M30K_FINETUNE_EPOCHS (5), M30K_AVERAGE (5 last epoch checkpoints;
 # 2 for fine-tuning), M30K_LAT_ARCHS (300 architectures measured), M30K_LAT_REPEATS (50),
 # M30K_LEN (16: source and target tokens of the latency protocol, about Multi30k's mean length + EOS),
-# M30K_CONSTRAINTS (default: the measured latencies of base_3x1, base_3x2 and base_3x3),
+# M30K_CONSTRAINTS (default: the estimator's latencies of base_3x1, base_3x2 and base_3x3),
+# M30K_LAT_ROUNDS (10: rounds of the interleaved measurement of stage compare_latency),
 # M30K_SUPERNETS ("neuron spos"; add sandwich), M30K_SEARCH_ITERATIONS (20),
 # M30K_ONLY (space-separated names: the training stages of this lane train only these),
 # M30K_REPORT (benchmarks/results/multi30k.md); for a smoke test on other data (benchmarks/multi30k_smoke.sh):
@@ -37,6 +39,7 @@ FINETUNE_EPOCHS=${M30K_FINETUNE_EPOCHS:-5}
 AVERAGE=${M30K_AVERAGE:-5}
 LAT_ARCHS=${M30K_LAT_ARCHS:-300}
 LAT_REPEATS=${M30K_LAT_REPEATS:-50}
+LAT_ROUNDS=${M30K_LAT_ROUNDS:-10}
 LEN=${M30K_LEN:-16}
 SEARCH_ITERATIONS=${M30K_SEARCH_ITERATIONS:-20}
 read -r -a SUPERNETS <<< "${M30K_SUPERNETS:-neuron spos}"
@@ -175,18 +178,19 @@ stage_baseline_latency() {  # every model trained alone, as trained (stock trans
     mos-nas measure-latency --checkpoint "${ckpts[@]}" "${PROTOCOL[@]}" --out "$WORK/latency/models.json"
 }
 
-latency_constraints() {  # M30K_CONSTRAINTS, else the measured latencies of three baselines (ms, 1 decimal)
+# M30K_CONSTRAINTS, else the estimator's latencies of three baselines (ms, 1 decimal): the baselines on the
+# scale the search works in. Not their measured latencies: on a host whose speed drifts by 20-60% within
+# minutes (this study's machine), one pass over them is no constraint; stage compare_latency times every
+# model compared together, interleaved, and that is the latency axis of the report.
+latency_constraints() {
     if [ -n "${M30K_CONSTRAINTS:-}" ]; then echo "$M30K_CONSTRAINTS"; return; fi
-    python - "$WORK" <<'PY'
-import json, sys
+    python - "$WORK/latency/$SPACE.safetensors" "$ARCHS" <<'PY'
+import sys
 from pathlib import Path
-work = Path(sys.argv[1])
-models = json.loads((work / "latency" / "models.json").read_text())["models"]
-out = []
-for name in ("base_3x1", "base_3x2", "base_3x3"):
-    key = str((work / "standalone" / name / "checkpoint_avg.pt").resolve())
-    out.append(f"{models[key]['latency_ms']:.1f}")
-print(" ".join(out))
+from mos_fairseq.latency.estimator import LatencyEstimator
+from mos_fairseq.translation.architecture import Architecture
+estimator, archs = LatencyEstimator.load(sys.argv[1]), Path(sys.argv[2])
+print(" ".join(f"{estimator.predict_arch(Architecture.load(archs / f'base_3x{n}.yml')):.1f}" for n in (1, 2, 3)))
 PY
 }
 
@@ -310,6 +314,18 @@ stage_pick_latency() {  # the picks as deployed (exports), the same protocol as 
     mos-nas measure-latency --checkpoint "${ckpts[@]}" "${PROTOCOL[@]}" --out "$WORK/latency/models.json"
 }
 
+stage_compare_latency() {  # every baseline, model trained alone and pick export, timed together, interleaved
+    local ckpts=()
+    for dir in "$WORK"/standalone/*/ "$WORK"/picks/*/; do
+        [ -L "${dir%/}" ] && continue  # the same model as another row
+        for f in "$dir/checkpoint_avg.pt" "$dir/export/checkpoint.pt"; do [ -f "$f" ] && ckpts+=("$f"); done
+    done
+    log "latency of ${#ckpts[@]} models, timed together over $LAT_ROUNDS interleaved rounds"
+    mos-nas measure-latency --checkpoint "${ckpts[@]}" "${PROTOCOL[@]}" --rounds "$LAT_ROUNDS" \
+        --out "$WORK/latency/compared.json"
+    lscpu > "$WORK/latency/compared.lscpu.txt"
+}
+
 stage_table4() {  # inherited vs trained alone for every architecture trained alone (MoS Table 4)
     local t4=$WORK/table4 ckpts=()
     mkdir -p "$t4/archs" "$t4/standalone"
@@ -334,8 +350,9 @@ stage_report() {
 }
 
 main() {
-    [ $# -gt 0 ] || { sed -n 2,27p "$0"; exit 2; }
-    local all=(data sweep standalone supernets latency baseline_latency search picks retrain finetune pick_latency table4 report)
+    [ $# -gt 0 ] || { sed -n 2,29p "$0"; exit 2; }
+    local all=(data sweep standalone supernets latency baseline_latency search picks retrain finetune pick_latency
+        compare_latency table4 report)
     local stages=("$@")
     [ "$1" = all ] && stages=("${all[@]}")
     for s in "${stages[@]}"; do

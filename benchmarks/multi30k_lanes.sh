@@ -11,7 +11,7 @@
 # picks, the largest subnet alone, then half of the picks retrained and fine-tuned.
 # Lane B: the latency of the space (first, while nothing else runs on its core), the recipe sweep's
 # 3+3 model, the SPOS supernet, the other baselines, its search and picks, the other half.
-# Then (either lane, after both): latency of every trained model and export, Table 4, the report.
+# Then (either lane, after both): every trained model and export timed together, Table 4, the report.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export M30K_WORK=${M30K_WORK:-$ROOT/runs/multi30k}
@@ -40,8 +40,8 @@ lane_b() {
     M30K_SUPERNETS=spos "$D" search picks retrain finetune
 }
 
-finish() {  # after both lanes: every model's latency on a quiet machine, Table 4, the report
-    "$D" baseline_latency pick_latency table4 report
+finish() {  # after both lanes: every model compared timed together (interleaved), Table 4, the report
+    "$D" baseline_latency pick_latency compare_latency table4 report
 }
 
 case ${1:-start} in

@@ -607,3 +607,51 @@ def test_torch_only_runner_times_a_plan_into_our_csv_format(tmp_path):
     before = (tmp_path / "board.csv").read_text()
     again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode == 0 and (tmp_path / "board.csv").read_text() == before
+
+
+def test_interleaved_checkpoint_latency_rotates_the_order_and_takes_each_models_median(tmp_path, monkeypatch):
+    """--rounds: every round times each model once, in a rotated order, and each model's latency is its
+    median over rounds, so a slow spell of the host (here: the whole second round) biases none of them."""
+    from mos_fairseq.latency import checkpoint_latency as cl
+    from mos_fairseq.latency.measure import LatencyStats
+
+    names = ["a", "b", "c"]
+    paths = []
+    for n in names:
+        (tmp_path / f"{n}.pt").write_bytes(n.encode())
+        paths.append(tmp_path / f"{n}.pt")
+    base_ms = {"a": 10.0, "b": 20.0, "c": 30.0}
+    order: list[str] = []
+
+    class Model(torch.nn.Module):
+        def __init__(self, name: str):
+            super().__init__()
+            self.name, self.w = name, torch.nn.Parameter(torch.zeros(len(name) + 1))
+
+    def fake_measure(model, protocol, timer):
+        order.append(model.name)
+        slowdown = 1.5 if 4 <= len(order) <= 6 else 1.0  # the host runs slow for one round's worth
+        return LatencyStats(1.0, base_ms[model.name] * slowdown - 1.0, 0.1, 0.2)
+
+    monkeypatch.setattr(cl, "load_translation_model", lambda p: Model(Path(p).stem))
+    monkeypatch.setattr(cl, "measure_model", fake_measure)
+    out = tmp_path / "models.json"
+    data = cl.measure_checkpoints(paths, Protocol(threads=1, repeats=2, warmup=0), out, rounds=3)
+    assert order == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    entries = {Path(k).stem: v for k, v in data["models"].items()}
+    for n in names:
+        e = entries[n]
+        assert len(e["rounds_ms"]) == 3 and e["latency_ms"] == sorted(e["rounds_ms"])[1]
+        assert e["measured_with"] == 3 and e["params"] == 2
+    assert len({e["measured_at"] for e in entries.values()}) == 1
+    # timed one after the other, the model measured in the slow spell would read 1.5x; here none does
+    assert {n: entries[n]["latency_ms"] for n in names} == pytest.approx(base_ms)
+    assert max(entries["b"]["rounds_ms"]) == pytest.approx(1.5 * base_ms["b"])
+    assert json.loads(out.read_text()) == data
+    # an interleaved call re-measures what it is given, even if the file holds it already
+    cl.measure_checkpoints(paths[:2], Protocol(threads=1, repeats=2, warmup=0), out, rounds=2)
+    assert order[9:] == ["a", "b", "b", "a"]
+    before = out.read_bytes()
+    with pytest.raises(UserError, match="--rounds must be >= 1"):
+        cl.measure_checkpoints(paths, Protocol(threads=1, repeats=2, warmup=0), out, rounds=0)
+    assert out.read_bytes() == before

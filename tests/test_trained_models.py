@@ -231,3 +231,32 @@ def test_latency_of_trained_checkpoints_is_kept_and_resumed(two_tests, tmp_path,
         "measure-latency", "--checkpoint", stock, "--space", "tiny", "--out", str(out), check=False, fork=True
     )
     assert proc.returncode == 2 and "takes no --space" in proc.stderr
+    proc = run_cli(
+        "measure-latency",
+        "--space",
+        "tiny",
+        "--n-archs",
+        "2",
+        "--rounds",
+        "3",
+        "--out",
+        str(tmp_path / "s.csv"),
+        check=False,
+        fork=True,
+    )
+    assert proc.returncode == 2 and "--rounds times trained checkpoints together" in proc.stderr
+    # --rounds: the two models timed together, interleaved, both re-measured; the median is the figure
+    proc = run_cli(
+        "measure-latency",
+        "--checkpoint",
+        stock,
+        str(export / "checkpoint.pt"),
+        *protocol,
+        "--rounds",
+        "2",
+        "--out",
+        str(out),
+    )
+    entries = {k.rsplit("/", 2)[-2]: v for k, v in json.loads(out.read_text())["models"].items()}
+    assert all(len(e["rounds_ms"]) == 2 and e["measured_with"] == 2 for e in entries.values())
+    assert entries["ckpt"]["measured_at"] == entries["export"]["measured_at"] and "rounds" in proc.stdout

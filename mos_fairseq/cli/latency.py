@@ -42,6 +42,8 @@ def cmd_measure_latency(args: argparse.Namespace) -> None:
 
     if args.checkpoint:
         return _measure_checkpoint_latency(args)
+    if args.rounds is not None:
+        raise UserError("--rounds times trained checkpoints together; give --checkpoint CKPT [CKPT ...]")
     if not args.space or args.n_archs is None:
         raise UserError("give --space and --n-archs (sample and measure a space), or --checkpoint CKPT [CKPT ...]")
     space, family = load_space(args.space)
@@ -101,6 +103,8 @@ def _measure_checkpoint_latency(args: argparse.Namespace) -> None:
 
     if args.space or args.n_archs is not None:
         raise UserError("--checkpoint measures trained models; it takes no --space or --n-archs")
+    if args.rounds is None:
+        args.rounds = 1
     protocol = Protocol(
         device=args.device,
         threads=args.threads,
@@ -113,12 +117,13 @@ def _measure_checkpoint_latency(args: argparse.Namespace) -> None:
         trim=args.trim,
         vocab_size=1,
     )  # the vocabulary is each model's own
-    data = measure_checkpoints(args.checkpoint, protocol, args.out)
+    data = measure_checkpoints(args.checkpoint, protocol, args.out, rounds=args.rounds)
     for path in args.checkpoint:
         entry = data["models"][str(Path(path).resolve())]
+        spread = f", rounds {min(entry['rounds_ms']):.2f}-{max(entry['rounds_ms']):.2f}" if "rounds_ms" in entry else ""
         print(
             f"{path}: {entry['latency_ms']:.2f} ms (encoder {entry['encoder_ms']:.2f} + decoder "
-            f"{entry['decoder_ms']:.2f}), {entry['params']:,} parameters"
+            f"{entry['decoder_ms']:.2f}{spread}), {entry['params']:,} parameters"
         )
     print(
         f"wrote {args.out} ({data['device']['cpu'] if args.device == 'cpu' else data['device'].get('gpu')}, "
@@ -270,6 +275,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "cover the space (farthest-point order), for a short campaign on a new device",
     )
     p.add_argument("--remeasure", help="row ids to measure again and replace, e.g. 47-54 (rows a disturbance spoiled)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        help="with --checkpoint: time all the given checkpoints together, interleaved over this many rounds "
+        "(median per model; re-measures them all), so that a host whose speed drifts cannot favour one of them",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_measure_latency)
 

@@ -7,11 +7,19 @@ hand-designed baselines and search picks land on one latency axis. Results go to
 keyed by the checkpoint's resolved path, written atomically after each model; a re-run measures
 only the checkpoints that are not in it yet (or whose file changed), and refuses to mix
 protocols or machines in one file.
+
+On a host whose speed drifts (a shared virtual machine can run 20-60% slower for minutes at a time),
+models timed one after the other are not comparable. ``rounds > 1`` measures all the given
+checkpoints together, interleaved: every round times each model once with the full protocol (a
+rotated order, so no model is always first), and a model's latency is its median over the rounds.
+Such a call re-measures every checkpoint it is given (the point is that they share one window) and
+records each round's figure, the spread and the group measured together.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -57,8 +65,12 @@ def measure_checkpoints(
     protocol: Protocol,
     out: str | Path,
     timer: Callable[[], float] = time.perf_counter,
+    rounds: int = 1,
 ) -> dict:
-    """Measure every checkpoint of ``paths`` not yet in ``out``; returns the file's content."""
+    """Measure every checkpoint of ``paths`` not yet in ``out`` (``rounds > 1``: all of them, interleaved
+    over that many rounds); returns the file's content."""
+    if rounds < 1:
+        raise UserError(f"--rounds must be >= 1, got {rounds}")
     out = Path(out)
     if out.is_dir():
         raise UserError(f"--out '{out}' is a directory; give a JSON file")
@@ -91,6 +103,10 @@ def measure_checkpoints(
             "units": "milliseconds",
             "models": {},
         }
+    if rounds > 1:
+        data["models"].update(_measure_interleaved(ckpts, protocol, timer, rounds))
+        write_text_atomic(out, json.dumps(data, indent=2) + "\n")
+        return data
     for path in ckpts:
         name = str(path.resolve())
         entry = data["models"].get(name)
@@ -99,9 +115,7 @@ def measure_checkpoints(
         model = load_translation_model(path).to(protocol.device)
         stats = measure_model(model, protocol, timer)
         data["models"][name] = {
-            "file": _key(path),
-            "model": type(model).__name__,
-            "params": sum(p.numel() for p in model.parameters()),
+            **_describe(path, model),
             "latency_ms": stats.encoder_mean + stats.decoder_mean,
             "encoder_ms": stats.encoder_mean,
             "decoder_ms": stats.decoder_mean,
@@ -111,3 +125,38 @@ def measure_checkpoints(
         }
         write_text_atomic(out, json.dumps(data, indent=2) + "\n")
     return data
+
+
+def _describe(path: Path, model) -> dict:
+    return {
+        "file": _key(path),
+        "model": type(model).__name__,
+        "params": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def _measure_interleaved(ckpts: list[Path], protocol: Protocol, timer: Callable[[], float], rounds: int) -> dict:
+    """Entries for ``ckpts`` timed together: ``rounds`` rounds, each model once per round (rotated order)."""
+    names = list(dict.fromkeys(str(p.resolve()) for p in ckpts))  # a path given twice is timed once per round
+    paths = {str(p.resolve()): p for p in ckpts}
+    models = {n: load_translation_model(paths[n]).to(protocol.device) for n in names}
+    per_round: dict[str, list] = {n: [] for n in names}
+    for r in range(rounds):
+        for n in names[r % len(names) :] + names[: r % len(names)]:
+            per_round[n].append(measure_model(models[n], protocol, timer))
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    entries = {}
+    for n in names:
+        totals = [s.encoder_mean + s.decoder_mean for s in per_round[n]]
+        entries[n] = {
+            **_describe(paths[n], models[n]),
+            "latency_ms": statistics.median(totals),
+            "encoder_ms": statistics.median(s.encoder_mean for s in per_round[n]),
+            "decoder_ms": statistics.median(s.decoder_mean for s in per_round[n]),
+            "encoder_std_ms": statistics.median(s.encoder_std for s in per_round[n]),
+            "decoder_std_ms": statistics.median(s.decoder_std for s in per_round[n]),
+            "rounds_ms": totals,
+            "measured_at": stamp,
+            "measured_with": len(names),  # models interleaved in this window (same measured_at)
+        }
+    return entries
