@@ -150,7 +150,7 @@ def _measure_interleaved(ckpts: list[Path], protocol: Protocol, timer: Callable[
         totals = [s.encoder_mean + s.decoder_mean for s in per_round[n]]
         entries[n] = {
             **_describe(paths[n], models[n]),
-            "latency_ms": statistics.median(totals),
+            "latency_ms": statistics.median(totals),  # encoder_ms and decoder_ms: their own medians (need not sum)
             "encoder_ms": statistics.median(s.encoder_mean for s in per_round[n]),
             "decoder_ms": statistics.median(s.decoder_mean for s in per_round[n]),
             "encoder_std_ms": statistics.median(s.encoder_std for s in per_round[n]),
