@@ -314,8 +314,19 @@ stage_pick_latency() {  # the picks as deployed (exports), the same protocol as 
     mos-nas measure-latency --checkpoint "${ckpts[@]}" "${PROTOCOL[@]}" --out "$WORK/latency/models.json"
 }
 
-stage_compare_latency() {  # every baseline, model trained alone and pick export, timed together, interleaved
-    local ckpts=()
+# Every baseline, model trained alone and pick export, timed together, interleaved; and each baseline's
+# architecture as our static model too (exported from a supernet: weights do not matter for latency),
+# so that the baselines' curve can be drawn with the implementation the picks run on.
+stage_compare_latency() {
+    local ckpts=() arch name
+    mkdir -p "$WORK/latency/static"
+    for arch in "$ARCHS"/*.yml; do
+        name=$(basename "$arch" .yml)
+        local static=$WORK/latency/static/$name
+        [ -f "$static/checkpoint.pt" ] || mos-nas export --checkpoint "$WORK/supernets/${SUPERNETS[0]}/checkpoint_last.pt" \
+            --arch "$arch" --data "$BIN" --out "$static" --overwrite > /dev/null
+        ckpts+=("$static/checkpoint.pt")
+    done
     for dir in "$WORK"/standalone/*/ "$WORK"/picks/*/; do
         [ -L "${dir%/}" ] && continue  # the same model as another row
         for f in "$dir/checkpoint_avg.pt" "$dir/export/checkpoint.pt"; do [ -f "$f" ] && ckpts+=("$f"); done
