@@ -91,7 +91,7 @@ train_alone() {  # NAME ARCH_YAML DIR [extra fairseq-train options]: from scratc
     local name=$1 arch=$2 dir=$3
     shift 3
     [ -f "$dir/.done" ] && return
-    mkdir -p "$dir"
+    claim "$dir" || { log "$name: trained by the other lane, skipped here"; return 0; }
     [ -f "$dir/commit" ] || commit_of > "$dir/commit"
     cp "$arch" "$dir/arch.yml"
     # shellcheck disable=SC2046
@@ -99,6 +99,7 @@ train_alone() {  # NAME ARCH_YAML DIR [extra fairseq-train options]: from scratc
         mos-nas retrain --arch "$arch" --data "$BIN" --save-dir "$dir" --preset "$PRESET" -- "$@"
     finish_model "$dir" "$AVERAGE"
     touch "$dir/.done"
+    release
 }
 
 stage_sweep() {
@@ -297,13 +298,14 @@ stage_finetune() {  # every pick from its inherited weights, a quarter of the re
         [ -f "$dir/.done" ] && continue
         mkdir -p "$WORK/finetune"
         link_twin finetune "$sup" "$name" "$arch" && continue
-        mkdir -p "$dir"
+        claim "$dir" || { log "finetune $name: done by the other lane, skipped here"; continue; }
         [ -f "$dir/commit" ] || commit_of > "$dir/commit"
         run_once "$dir/train" "finetune $name: $FINETUNE_EPOCHS epochs from the inherited weights" \
             mos-nas retrain --export-dir "$WORK/picks/$name/export" --data "$BIN" --save-dir "$dir" --preset "$PRESET" \
             -- --max-epoch "$FINETUNE_EPOCHS"
         finish_model "$dir" $((FINETUNE_EPOCHS < 2 ? FINETUNE_EPOCHS : 2))  # the last 2 epochs (or the one)
         touch "$dir/.done"
+        release
     done < <(picks)
 }
 

@@ -8,9 +8,12 @@
 #   M30K_WORK=/work/runs/multi30k benchmarks/multi30k_lanes.sh        # start (or resume) both lanes
 #
 # Lane A: data, the neuron-MoS supernet, the latency of the baselines trained so far, its search and
-# picks, the largest subnet alone, then half of the picks retrained and fine-tuned.
+# picks, the largest subnet alone.
 # Lane B: the latency of the space (first, while nothing else runs on its core), the recipe sweep's
-# 3+3 model, the SPOS supernet, the other baselines, its search and picks, the other half.
+# 3+3 model, the SPOS supernet, the other baselines, its search and picks.
+# Then each lane walks the same list: every pick retrained (neuron-MoS's first: the study's must-show),
+# then fine-tuned; a lane takes the next model the other is not training (a kernel lock per model
+# directory, benchmarks/lib.sh's claim), so neither waits while work is left.
 # Then (either lane, after both): every trained model and export timed together, Table 4, the report.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,7 +30,7 @@ lane_a() {
     "$D" baseline_latency
     M30K_SUPERNETS=neuron "$D" search picks
     M30K_ONLY=largest "$D" standalone
-    M30K_SUPERNETS=neuron "$D" retrain finetune
+    picks_work
 }
 
 lane_b() {
@@ -37,7 +40,12 @@ lane_b() {
     M30K_ONLY=spos "$D" supernets
     M30K_ONLY="base_3x1 base_3x2 base_4x4" "$D" standalone
     "$D" baseline_latency
-    M30K_SUPERNETS=spos "$D" search picks retrain finetune
+    M30K_SUPERNETS=spos "$D" search picks
+    picks_work
+}
+
+picks_work() {  # both lanes: every pick retrained, then fine-tuned (each model by one lane)
+    M30K_SUPERNETS="neuron spos" "$D" retrain finetune
 }
 
 finish() {  # after both lanes: every model compared timed together (interleaved), Table 4, the report
@@ -46,9 +54,9 @@ finish() {  # after both lanes: every model compared timed together (interleaved
 
 case ${1:-start} in
     start)
-        setsid nohup taskset -c 0 bash -c "set -euo pipefail; $(declare -f lane_a); D=$D; lane_a" >> "$M30K_WORK/logs/laneA.log" 2>&1 &
+        setsid nohup taskset -c 0 bash -c "set -euo pipefail; $(declare -f lane_a picks_work); D=$D; lane_a" >> "$M30K_WORK/logs/laneA.log" 2>&1 &
         echo $! > "$M30K_WORK/logs/laneA.pid"
-        setsid nohup taskset -c 1 bash -c "set -euo pipefail; $(declare -f lane_b); D=$D; lane_b" >> "$M30K_WORK/logs/laneB.log" 2>&1 &
+        setsid nohup taskset -c 1 bash -c "set -euo pipefail; $(declare -f lane_b picks_work); D=$D; lane_b" >> "$M30K_WORK/logs/laneB.log" 2>&1 &
         echo $! > "$M30K_WORK/logs/laneB.pid"
         echo "lanes started: A pid $(cat "$M30K_WORK/logs/laneA.pid"), B pid $(cat "$M30K_WORK/logs/laneB.pid")"
         ;;
