@@ -6,6 +6,10 @@
 # (pause them with `kill -STOP -PGID` while timing anything, resume with `kill -CONT -PGID`).
 #
 #   M30K_WORK=/work/runs/multi30k benchmarks/multi30k_lanes.sh        # start (or resume) both lanes
+#   M30K_WORK=/work/runs/multi30k benchmarks/multi30k_lanes.sh committed NAME...
+#       # on a machine without the study's runs: the committed architectures
+#       # benchmarks/results/multi30k/archs/NAME.yml trained alone from scratch with the recipe, both
+#       # lanes walking the list (BLEU does not depend on the machine; their latency does)
 #
 # Lane A: data, the neuron-MoS supernet, the latency of the baselines trained so far, its search and
 # picks, the largest subnet alone.
@@ -60,6 +64,25 @@ case ${1:-start} in
         echo $! > "$M30K_WORK/logs/laneB.pid"
         echo "lanes started: A pid $(cat "$M30K_WORK/logs/laneA.pid"), B pid $(cat "$M30K_WORK/logs/laneB.pid")"
         ;;
+    committed)
+        shift
+        [ $# -gt 0 ] || { echo "committed: name at least one architecture of benchmarks/results/multi30k/archs" >&2; exit 2; }
+        for name in "$@"; do  # every name checked before anything is written
+            [ -f "$ROOT/benchmarks/results/multi30k/archs/$name.yml" ] ||
+                { echo "committed: no architecture benchmarks/results/multi30k/archs/$name.yml" >&2; exit 2; }
+        done
+        archs=$M30K_WORK/committed_archs
+        mkdir -p "$archs"
+        for name in "$@"; do cp "$ROOT/benchmarks/results/multi30k/archs/$name.yml" "$archs/"; done
+        cp "$ROOT/benchmarks/results/multi30k/archs/largest.yml" "$archs/"  # so stage standalone samples nothing
+        taskset -c 0 "$D" data
+        for lane in A:0 B:1; do
+            M30K_BASELINES=$archs M30K_ONLY="$*" setsid nohup taskset -c "${lane#*:}" "$D" standalone \
+                >> "$M30K_WORK/logs/lane${lane%:*}.log" 2>&1 &
+            echo $! > "$M30K_WORK/logs/lane${lane%:*}.pid"
+        done
+        echo "lanes started: A pid $(cat "$M30K_WORK/logs/laneA.pid"), B pid $(cat "$M30K_WORK/logs/laneB.pid")"
+        ;;
     finish) taskset -c 0 bash -c "set -euo pipefail; $(declare -f finish); D=$D; finish" ;;
-    *) echo "usage: $0 [start|finish]" >&2; exit 2 ;;
+    *) echo "usage: $0 [start|committed NAME...|finish]" >&2; exit 2 ;;
 esac

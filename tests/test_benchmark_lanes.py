@@ -51,3 +51,18 @@ def test_release_hands_the_model_to_another_lane(tmp_path):
     finally:
         os.killpg(lane.pid, signal.SIGKILL)
         lane.wait()
+
+
+def test_committed_lanes_refuse_an_unknown_architecture_before_writing_anything(tmp_path):
+    lanes = LIB.parent / "multi30k_lanes.sh"
+    work = tmp_path / "work"
+    done = subprocess.run(
+        ["bash", str(lanes), "committed", "largest", "no_such_pick"],
+        env={**os.environ, "M30K_WORK": str(work)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "no architecture benchmarks/results/multi30k/archs/no_such_pick.yml" in done.stderr
+    assert not (work / "committed_archs").exists()  # nothing copied, no lane started
+    assert not (work / "logs" / "laneA.pid").exists()
