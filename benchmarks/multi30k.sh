@@ -25,6 +25,10 @@
 # M30K_LAT_ROUNDS (10: rounds of the interleaved measurement of stage compare_latency),
 # M30K_SUPERNETS ("neuron spos"; add sandwich), M30K_SEARCH_ITERATIONS (20),
 # M30K_ONLY (space-separated names: the training stages of this lane train only these),
+# M30K_PICKS (a directory of committed picks, [inherited_]SUPERNET_NAME.yml, used instead of the searches'
+# picks: a study resumed on a machine without its searches), M30K_STANDALONE_FIGURES (stage table4: the
+# standalone side of models trained on another machine, `mos-nas gap --standalone-figures`; their
+# architectures: M30K_COMMITTED/archs/NAME.yml, default benchmarks/results/multi30k),
 # M30K_REPORT (benchmarks/results/multi30k.md); for a smoke test on other data (benchmarks/multi30k_smoke.sh):
 # M30K_SPACE (hat_cpu_multi30k), M30K_BASELINES (benchmarks/multi30k_archs), M30K_VOCAB (8000).
 set -euo pipefail
@@ -66,7 +70,7 @@ commit_of() { git -C "$ROOT" rev-parse --short HEAD; }
 
 stage_data() {
     [ -f "$BIN/dict.en.txt" ] && return
-    log "data: sentencepiece 8k (joined) + binaries from $DATA (test = flickr 2017, test1 = mscoco 2017)"
+    log "data: sentencepiece $VOCAB pieces (joined) + binaries from $DATA (test = flickr 2017, test1 = mscoco 2017)"
     mos-nas prepare-data --src en --tgt de --train "$DATA/train" --valid "$DATA/valid" \
         --test "$DATA/test" "$DATA/test_mscoco" --vocab-size "$VOCAB" --out "$BIN"
 }
@@ -146,7 +150,8 @@ stage_supernets() {
     for name in "${SUPERNETS[@]}"; do
         selected "$name" || continue
         local dir=$WORK/supernets/$name
-        mkdir -p "$dir"
+        [ -f "$dir/.done" ] && continue
+        claim "$dir" || { log "supernet $name: trained by the other lane, skipped here"; continue; }
         [ -f "$dir/commit" ] || commit_of > "$dir/commit"
         # shellcheck disable=SC2046,SC2086
         run_once "$dir" "supernet $name: $SUPERNET_EPOCHS epochs (resumes from checkpoint_last.pt)" \
@@ -154,6 +159,7 @@ stage_supernets() {
             --search-space "$SPACE" --criterion supernet_cross_entropy $(supernet_options "$name") "${options[@]}" \
             --max-epoch "$SUPERNET_EPOCHS" --no-epoch-checkpoints --valid-archs "$WORK/valid_archs" \
             --best-checkpoint-subnet largest --save-dir "$dir"
+        release
     done
 }
 
@@ -212,12 +218,20 @@ stage_search() {
     done
 }
 
-picks() {  # one line per pick: SUPERNET NAME ARCH_YAML
-    python - "$WORK" "${SUPERNETS[@]}" <<'PY'
+picks() {  # one line per pick: SUPERNET NAME ARCH_YAML (the searches' or, with M30K_PICKS, the committed ones)
+    python - "$WORK" "${M30K_PICKS:-}" "${SUPERNETS[@]}" <<'PY'
 import json, sys
 from pathlib import Path
-work = Path(sys.argv[1])
-for sup in sys.argv[2:]:
+work, committed = Path(sys.argv[1]), sys.argv[2]
+for sup in sys.argv[3:]:
+    if committed:
+        seen = set()
+        for arch in sorted(Path(committed).glob(f"*{sup}_*.yml")):
+            name = arch.stem.removeprefix("inherited_")
+            if name.startswith(f"{sup}_") and name not in seen:
+                seen.add(name)
+                print(sup, name, arch)
+        continue
     summary = work / "search" / sup / "summary.json"
     if not summary.is_file():
         continue
@@ -253,7 +267,9 @@ stage_picks() {  # export every pick (inherited weights) and score it as it is
     while read -r sup name arch; do
         local dir=$WORK/picks/$name
         [ -f "$dir/.done" ] && continue
+        [ -f "$WORK/supernets/$sup/.done" ] || { log "pick $name: supernet $sup not trained yet, skipped"; continue; }
         link_twin picks "$sup" "$name" "$arch" && continue
+        claim "$dir" || { log "pick $name: exported by the other lane, skipped here"; continue; }
         log "pick $name: export and inherited BLEU"
         mkdir -p "$dir"
         cp "$arch" "$dir/arch.yml"
@@ -261,6 +277,7 @@ stage_picks() {  # export every pick (inherited weights) and score it as it is
             --arch "$arch" --data "$BIN" --out "$dir/export" --overwrite > "$dir/export.log"
         score_model "$dir/export/checkpoint.pt" "$dir"
         touch "$dir/.done"
+        release
     done < <(picks)
 }
 
@@ -296,6 +313,7 @@ stage_finetune() {  # every pick from its inherited weights, a quarter of the re
         selected "$name" || continue
         local dir=$WORK/finetune/$name
         [ -f "$dir/.done" ] && continue
+        [ -f "$WORK/picks/$name/.done" ] || { log "finetune $name: not exported yet, skipped"; continue; }
         mkdir -p "$WORK/finetune"
         link_twin finetune "$sup" "$name" "$arch" && continue
         claim "$dir" || { log "finetune $name: done by the other lane, skipped here"; continue; }
@@ -351,10 +369,17 @@ stage_table4() {  # inherited vs trained alone for every architecture trained al
         mkdir -p "$t4/standalone/$name"
         ln -sf "$(cd "$dir" && pwd)/checkpoint_avg.pt" "$t4/standalone/$name/checkpoint_best.pt"
     done
+    local figures=()
+    if [ -n "${M30K_STANDALONE_FIGURES:-}" ]; then  # models trained on another machine: their committed architectures
+        figures=(--standalone-figures "$M30K_STANDALONE_FIGURES")
+        for name in $(python -c "import json, sys; print(*json.load(open(sys.argv[1]))['archs'])" "$M30K_STANDALONE_FIGURES"); do
+            [ -e "$t4/standalone/$name" ] || cp "${M30K_COMMITTED:-$ROOT/benchmarks/results/multi30k}/archs/$name.yml" "$t4/archs/$name.yml"
+        done
+    fi
     for name in "${SUPERNETS[@]}"; do ckpts+=("$WORK/supernets/$name/checkpoint_last.pt"); done
     log "table4: ${#ckpts[@]} supernets x $(ls "$t4"/archs/*.yml | wc -l) architectures"
     mos-nas gap --supernet "${ckpts[@]}" --archs "$t4/archs" --standalone "$t4/standalone" --data "$BIN" \
-        --bleu-subset test --loss-subset valid --out "$t4/gap"
+        --bleu-subset test --loss-subset valid --out "$t4/gap" "${figures[@]}"
 }
 
 stage_report() {
@@ -363,7 +388,7 @@ stage_report() {
 }
 
 main() {
-    [ $# -gt 0 ] || { sed -n 2,29p "$0"; exit 2; }
+    [ $# -gt 0 ] || { sed -n 2,32p "$0"; exit 2; }
     local all=(data sweep standalone supernets latency baseline_latency search picks retrain finetune pick_latency
         compare_latency table4 report)
     local stages=("$@")

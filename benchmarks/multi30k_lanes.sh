@@ -10,6 +10,13 @@
 #       # on a machine without the study's runs: the committed architectures
 #       # benchmarks/results/multi30k/archs/NAME.yml trained alone from scratch with the recipe, both
 #       # lanes walking the list (BLEU does not depend on the machine; their latency does)
+#   M30K_WORK=/work/runs/multi30k benchmarks/multi30k_lanes.sh again [CORE...]
+#       # on a machine without the study's supernets and searches: one lane per CORE (default 0 1; a
+#       # lane can join later on a core that frees up) trains the next supernet no other lane holds,
+#       # exports the committed picks (benchmarks/results/multi30k/archs/inherited_*.yml) from every
+#       # supernet trained and scores them, retrains the picks never trained alone, fine-tunes every
+#       # pick; `again-finish` then builds Table 4 from these supernets, the models trained alone here
+#       # and the committed figures of those trained on the old machine (results/multi30k/standalone_intel.json)
 #
 # Lane A: data, the neuron-MoS supernet, the latency of the baselines trained so far, its search and
 # picks, the largest subnet alone.
@@ -23,9 +30,12 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export M30K_WORK=${M30K_WORK:-$ROOT/runs/multi30k}
 export OMP_NUM_THREADS=1
+# the committed results: archs/NAME.yml of every reported model, standalone_intel.json (modes committed, again)
+export M30K_COMMITTED=${M30K_COMMITTED:-$ROOT/benchmarks/results/multi30k}
 export PATH="$ROOT/.venv/bin:$PATH"  # mos-nas, fairseq-train and python of this checkout's .venv (make setup)
 [ -x "$ROOT/.venv/bin/mos-nas" ] || { echo "no $ROOT/.venv: run 'make setup' first" >&2; exit 2; }
 mkdir -p "$M30K_WORK/logs"
+lscpu > "$M30K_WORK/logs/lscpu.txt"  # the machine the lanes run on (reports name it)
 D=$ROOT/benchmarks/multi30k.sh
 
 lane_a() {
@@ -56,6 +66,30 @@ finish() {  # after both lanes: every model compared timed together (interleaved
     "$D" baseline_latency pick_latency compare_latency table4 report
 }
 
+again_lane() {  # mode again: each step takes only what no other lane holds; repeated steps catch up
+    "$D" supernets
+    "$D" picks
+    M30K_ONLY=$AGAIN_RETRAIN "$D" retrain
+    "$D" picks finetune
+}
+
+again_env() {  # mode again: the committed picks and the old machine's standalone figures
+    local figures=$M30K_COMMITTED/standalone_intel.json
+    export M30K_PICKS=$M30K_WORK/committed_picks M30K_STANDALONE_FIGURES=$figures
+    mkdir -p "$M30K_PICKS"
+    cp "$M30K_COMMITTED"/archs/inherited_*.yml "$M30K_PICKS/"
+    # retrained here: every committed pick whose standalone figure the old machine did not leave
+    AGAIN_RETRAIN=$(python - "$M30K_PICKS" "$figures" <<'PY'
+import json, sys
+from pathlib import Path
+trained = json.loads(Path(sys.argv[2]).read_text())["archs"]
+print(" ".join(p.stem.removeprefix("inherited_") for p in sorted(Path(sys.argv[1]).glob("inherited_*.yml"))
+               if p.stem.removeprefix("inherited_") not in trained))
+PY
+)
+    export AGAIN_RETRAIN
+}
+
 case ${1:-start} in
     start)
         setsid nohup taskset -c 0 bash -c "set -euo pipefail; $(declare -f lane_a picks_work); D=$D; lane_a" >> "$M30K_WORK/logs/laneA.log" 2>&1 &
@@ -68,13 +102,13 @@ case ${1:-start} in
         shift
         [ $# -gt 0 ] || { echo "committed: name at least one architecture of benchmarks/results/multi30k/archs" >&2; exit 2; }
         for name in "$@"; do  # every name checked before anything is written
-            [ -f "$ROOT/benchmarks/results/multi30k/archs/$name.yml" ] ||
-                { echo "committed: no architecture benchmarks/results/multi30k/archs/$name.yml" >&2; exit 2; }
+            [ -f "$M30K_COMMITTED/archs/$name.yml" ] ||
+                { echo "committed: no architecture $M30K_COMMITTED/archs/$name.yml" >&2; exit 2; }
         done
         archs=$M30K_WORK/committed_archs
         mkdir -p "$archs"
-        for name in "$@"; do cp "$ROOT/benchmarks/results/multi30k/archs/$name.yml" "$archs/"; done
-        cp "$ROOT/benchmarks/results/multi30k/archs/largest.yml" "$archs/"  # so stage standalone samples nothing
+        for name in "$@"; do cp "$M30K_COMMITTED/archs/$name.yml" "$archs/"; done
+        cp "$M30K_COMMITTED/archs/largest.yml" "$archs/"  # so stage standalone samples nothing
         taskset -c 0 "$D" data
         for lane in A:0 B:1; do
             M30K_BASELINES=$archs M30K_ONLY="$*" setsid nohup taskset -c "${lane#*:}" "$D" standalone \
@@ -83,6 +117,28 @@ case ${1:-start} in
         done
         echo "lanes started: A pid $(cat "$M30K_WORK/logs/laneA.pid"), B pid $(cat "$M30K_WORK/logs/laneB.pid")"
         ;;
+    again)
+        shift
+        cores=("$@")
+        [ ${#cores[@]} -gt 0 ] || cores=(0 1)
+        for core in "${cores[@]}"; do
+            [[ $core =~ ^[0-9]+$ ]] && [ "$core" -lt "$(getconf _NPROCESSORS_ONLN)" ] ||
+                { echo "again: '$core' is not a core of this machine (0-$(($(getconf _NPROCESSORS_ONLN) - 1)))" >&2; exit 2; }
+        done
+        again_env
+        [ -f "$M30K_WORK/bin/dict.en.txt" ] || taskset -c "${cores[0]}" "$D" data
+        for core in "${cores[@]}"; do
+            setsid nohup taskset -c "$core" bash -c "set -euo pipefail; $(declare -f again_lane); D=$D; again_lane" \
+                >> "$M30K_WORK/logs/again_core$core.log" 2>&1 &
+            echo $! > "$M30K_WORK/logs/again_core$core.pid"
+            echo "lane on core $core started: pid $!, log $M30K_WORK/logs/again_core$core.log"
+        done
+        ;;
+    again-finish)
+        again_env
+        taskset -c 0 "$D" table4
+        echo "Table 4: $M30K_WORK/table4/gap/gap.md (the report's Intel rows are committed: merge, do not regenerate)"
+        ;;
     finish) taskset -c 0 bash -c "set -euo pipefail; $(declare -f finish); D=$D; finish" ;;
-    *) echo "usage: $0 [start|committed NAME...|finish]" >&2; exit 2 ;;
+    *) echo "usage: $0 [start|committed NAME...|again [CORE...]|again-finish|finish]" >&2; exit 2 ;;
 esac

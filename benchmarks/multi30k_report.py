@@ -209,20 +209,32 @@ def section_latency(work: Path, space: str) -> list[str]:
     return lines
 
 
+def trained_alone_cells(d: Path) -> dict[str, str]:
+    """Table cells of a model trained alone in directory ``d``: name (with its status), architecture, parameters,
+    last validation nll and BLEU of every subset."""
+    desc, params = arch_text(d / "arch.yml")
+    curve = valid_curve(d)
+    return {
+        "name": f"{d.name}{status(d)}",
+        "arch": desc,
+        "params": f"{params / 1e6:.2f}M",
+        "nll": fmt(curve[-1][1] if curve else NAN, ".3f"),
+        **{subset: fmt(bleu_of(d, subset)) for subset in SUBSETS},
+    }
+
+
 def standalone_rows(work: Path, names: list[str]) -> list[str]:
     rows = []
     for name in names:
         d = work / "standalone" / name
         if not (d / "arch.yml").is_file():
             continue
-        desc, params = arch_text(d / "arch.yml")
+        c = trained_alone_cells(d)
         lat = model_latency(work, d / "checkpoint_avg.pt")
         static = model_latency(work, work / "latency" / "static" / name / "checkpoint.pt")
-        curve = valid_curve(d)
         rows.append(
-            f"| {name}{status(d)} | {desc} | {params / 1e6:.2f}M | {fmt(lat)} / {fmt(static)} | "
-            f"{fmt(curve[-1][1] if curve else NAN, '.3f')} | {fmt(bleu_of(d, 'valid'))} | "
-            f"{fmt(bleu_of(d, 'test'))} | {fmt(bleu_of(d, 'test1'))} |"
+            f"| {c['name']} | {c['arch']} | {c['params']} | {fmt(lat)} / {fmt(static)} | {c['nll']} | {c['valid']} | "
+            f"{c['test']} | {c['test1']} |"
         )
     return rows
 
@@ -466,36 +478,44 @@ def figure_latency_bleu(work: Path, supernets: list[str], path: Path) -> bool:
         ax.plot(
             [model_latency(work, lg / "checkpoint_avg.pt")], [bleu_of(lg, "test")], "ks", label="largest subnet alone"
         )
-    colours = {"neuron": "tab:red", "spos": "tab:blue", "sandwich": "tab:green", "layer": "tab:orange"}
     for sup in supernets:
         ps = [p for p in picks(work, [sup])]
-        for kind, marker, root in (
-            ("inherited", "o", "picks"),
-            ("fine-tuned", "^", "finetune"),
-            ("retrained", "*", "standalone"),
-        ):
+        for kind, root in PICK_KINDS.items():
             pts = [(pick_latency(work, p)[0], bleu_of(work / root / p["name"], "test")) for p in ps]
-            pts = [pt for pt in pts if not np.isnan(pt[0]) and not np.isnan(pt[1])]
-            if pts:
-                ax.scatter(
-                    *zip(*pts),
-                    marker=marker,
-                    s=80 if marker == "*" else 45,
-                    color=colours.get(sup),
-                    facecolors="none" if kind == "inherited" else colours.get(sup),
-                    label=f"{SUPERNETS[sup]}: {kind}",
-                )
-    ax.set(
-        xlabel="measured latency on this CPU (ms, 1 thread)",
-        ylabel="test BLEU (test 2017 flickr)",
-        title="Multi30k En-De: latency vs BLEU",
-    )
+            scatter_picks(ax, pts, sup, kind)
+    save_latency_bleu(fig, ax, path, "measured latency on this CPU (ms, 1 thread)", "Multi30k En-De: latency vs BLEU")
+    return True
+
+
+PICK_KINDS = {"inherited": "picks", "fine-tuned": "finetune", "retrained": "standalone"}  # kind -> runs subdirectory
+
+
+def scatter_picks(ax, pts: list[tuple[float, float]], sup: str, kind: str) -> None:
+    """One supernet's picks of one kind (inherited / fine-tuned / retrained) as (latency, BLEU) points of
+    HAT's figure; points with a missing value are left out."""
+    colour = {"neuron": "tab:red", "spos": "tab:blue", "sandwich": "tab:green", "layer": "tab:orange"}.get(sup)
+    marker = {"inherited": "o", "fine-tuned": "^", "retrained": "*"}[kind]
+    pts = [pt for pt in pts if not np.isnan(pt[0]) and not np.isnan(pt[1])]
+    if pts:
+        ax.scatter(
+            *zip(*pts),
+            marker=marker,
+            s=80 if marker == "*" else 45,
+            color=colour,
+            facecolors="none" if kind == "inherited" else colour,
+            label=f"{SUPERNETS[sup]}: {kind}",
+        )
+
+
+def save_latency_bleu(fig, ax, path: Path, xlabel: str, title: str) -> None:
+    from mos_fairseq.core.plotting import pyplot
+
+    ax.set(xlabel=xlabel, ylabel="test BLEU (test 2017 flickr)", title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    pyplot().close(fig)
 
 
 def copy_artefacts(work: Path, dest: Path) -> int:

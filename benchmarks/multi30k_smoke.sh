@@ -6,9 +6,15 @@
 # the driver, the report or anything they call, before a long study reaches the changed stage.
 #
 #   benchmarks/multi30k_smoke.sh [WORK_DIR]    (default: a new temporary directory; kept for reading)
+#   benchmarks/multi30k_smoke.sh --again [WORK_DIR]
+#       # the lanes' mode `again` instead (a study resumed on a machine without its supernets): toy
+#       # committed results (two picks, the old machine's figures for a baseline and one pick), both
+#       # lanes to their end, then `again-finish` (Table 4 from supernets, models trained here and figures)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="$ROOT/.venv/bin:$PATH"
+AGAIN=0
+[ "${1:-}" = --again ] && { AGAIN=1; shift; }
 W=${1:-$(mktemp -d -t multi30k_smoke.XXXX)}
 mkdir -p "$W/raw" "$W/archs"
 [ -f "$W/raw/train.en" ] || mos-nas make-synthetic --out "$W/raw" --train 3000 --valid 100 --test 60 > /dev/null
@@ -30,7 +36,62 @@ export M30K_WORK=$W/work M30K_DATA=$W/raw M30K_PRESET=$W/preset.yml M30K_SPACE=d
     M30K_VOCAB=256 M30K_SUPERNET_EPOCHS=3 M30K_FINETUNE_EPOCHS=1 M30K_AVERAGE=2 M30K_LAT_ARCHS=30 \
     M30K_LAT_REPEATS=3 M30K_SEARCH_ITERATIONS=2 M30K_REPORT=$W/report/multi30k.md OMP_NUM_THREADS=1
 start=$(date +%s)
-"$ROOT/benchmarks/multi30k.sh" all
-test -s "$W/report/multi30k.md"
-for f in "$W"/work/search/*/summary.json "$W"/work/table4/gap/*; do test -e "$f" || { echo "missing: $f" >&2; exit 1; }; done
-echo "smoke test passed in $(( $(date +%s) - start )) s: report $W/report/multi30k.md"
+if [ $AGAIN = 0 ]; then
+    "$ROOT/benchmarks/multi30k.sh" all
+    test -s "$W/report/multi30k.md"
+    for f in "$W"/work/search/*/summary.json "$W"/work/table4/gap/*; do test -e "$f" || { echo "missing: $f" >&2; exit 1; }; done
+    echo "smoke test passed in $(( $(date +%s) - start )) s: report $W/report/multi30k.md"
+    exit 0
+fi
+C=$W/committed  # what the old machine left: architectures of the picks and of the models trained there, their figures
+mkdir -p "$C/archs"
+mos-nas sample --space demo --n 2 --seed 3 --out "$W/sampled" > /dev/null
+cp "$W/sampled/arch_0000.yml" "$C/archs/inherited_neuron_best_latency_9ms.yml"
+cp "$W/sampled/arch_0000.yml" "$C/archs/neuron_best_latency_9ms.yml"  # its retrained copy: not a second pick
+cp "$W/sampled/arch_0001.yml" "$C/archs/inherited_spos_best_latency_9ms.yml"
+cp "$W/archs/base_3x1.yml" "$C/archs/"
+cat > "$C/standalone_intel.json" << 'JSON'
+{"bleu_subset": "test", "loss_subset": "valid", "max_sentences": null,
+ "archs": {"base_3x1": {"bleu": 5.0, "valid_loss": 6.0}, "neuron_best_latency_9ms": {"bleu": 4.0, "valid_loss": 6.5}}}
+JSON
+mkdir -p "$C/hyp"
+for n in 1 2 3; do head -n $((40 + 10 * n)) "$W/raw/test.de" > "$W/part.de"  # toy baselines' hypotheses
+    { cat "$W/part.de"; tail -n +$((41 + 10 * n)) "$W/raw/test.en"; } > "$C/hyp/base_3x$n.test.txt"; done
+cat > "$C/latency_intel.json" << 'JSON'
+{"cpu": "toy", "measured_at": "now", "as_trained": {"base_3x1": 10.0, "base_3x2": 20.0, "base_3x3": 30.0},
+ "picks": {"neuron_best_latency_9ms": 9.0}, "picks_search_check": {"spos_best_latency_9ms": 25.0}}
+JSON
+printf '# toy report\n\n%s\nstale\n%s\n\n## Notes\n' "<!-- resumed: begin (written by benchmarks/multi30k_resumed_report.py) -->" \
+    "<!-- resumed: end -->" > "$W/report.md"
+export M30K_COMMITTED=$C
+"$ROOT/benchmarks/multi30k_lanes.sh" again 0 1
+pids=$(cat "$M30K_WORK"/logs/again_core{0,1}.pid)
+while kill -0 $pids 2> /dev/null; do sleep 5; done
+"$ROOT/benchmarks/multi30k_lanes.sh" again-finish
+python - "$M30K_WORK" <<'PY'
+import json, sys
+from pathlib import Path
+work = Path(sys.argv[1])
+names = ["neuron_best_latency_9ms", "spos_best_latency_9ms"]
+for kind in ("picks", "finetune"):
+    assert all((work / kind / n / ".done").exists() for n in names), f"{kind}: not every committed pick done"
+assert sorted(p.name for p in (work / "standalone").iterdir()) == ["spos_best_latency_9ms"], "retrained: only the pick without a figure"
+gap = json.loads((work / "table4" / "gap" / "gap.json").read_text())
+assert gap["archs"] == ["base_3x1", "neuron_best_latency_9ms", "spos_best_latency_9ms"], gap["archs"]
+assert gap["standalone_figures"]["archs"] == ["base_3x1", "neuron_best_latency_9ms"]
+assert gap["standalone"]["base_3x1"] == {"valid_loss": 6.0, "bleu": 5.0} and len(gap["supernets"]) == 2
+PY
+python "$ROOT/benchmarks/multi30k_resumed_report.py" --work "$M30K_WORK" --report "$W/report.md" --committed "$C" --data "$W/raw"
+python - "$W/report.md" "$C" <<'PY'
+import sys
+from pathlib import Path
+report, committed = Path(sys.argv[1]).read_text(), Path(sys.argv[2])
+assert "stale" not in report and report.startswith("# toy report") and report.rstrip().endswith("## Notes"), report
+for want in ("| spos_best_latency_9ms | enc", "25.00 (search's single check)", "| base_3x1 (trained on the first machine) |",
+             "| neuron_best_latency_9ms |"):
+    assert want in report, want
+for f in ("hyp/spos_best_latency_9ms.test.txt", "hyp/finetuned_neuron_best_latency_9ms.test.txt",
+          "hyp/rerun_inherited_spos_best_latency_9ms.test_mscoco.txt", "latency_bleu_resumed.png"):
+    assert (committed / f).is_file(), f
+PY
+echo "smoke test (again) passed in $(( $(date +%s) - start )) s: $M30K_WORK/table4/gap/gap.md"

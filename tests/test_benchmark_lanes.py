@@ -1,9 +1,11 @@
-"""The benchmark drivers' lane claim (benchmarks/lib.sh ``claim``): two lanes walking the same list
-of models train each one once, and a lane that dies leaves no claim behind."""
+"""The benchmark drivers' lanes: the claim (benchmarks/lib.sh ``claim``: two lanes walking the same list
+of models train each one once, and a lane that dies leaves no claim behind), the Multi30k lanes' modes
+refusing bad input before they write anything, and the resumed report's check of its markers."""
 
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 LIB = Path(__file__).resolve().parent.parent / "benchmarks" / "lib.sh"
@@ -63,6 +65,47 @@ def test_committed_lanes_refuse_an_unknown_architecture_before_writing_anything(
         text=True,
     )
     assert done.returncode == 2
-    assert "no architecture benchmarks/results/multi30k/archs/no_such_pick.yml" in done.stderr
+    assert done.stderr.startswith("committed: no architecture ")
+    assert done.stderr.strip().endswith("benchmarks/results/multi30k/archs/no_such_pick.yml")
     assert not (work / "committed_archs").exists()  # nothing copied, no lane started
     assert not (work / "logs" / "laneA.pid").exists()
+
+
+def test_again_lanes_refuse_a_core_the_machine_lacks_before_writing_anything(tmp_path):
+    lanes = LIB.parent / "multi30k_lanes.sh"
+    work = tmp_path / "work"
+    done = subprocess.run(
+        ["bash", str(lanes), "again", "0", str(os.cpu_count() + 3)],
+        env={**os.environ, "M30K_WORK": str(work)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert f"again: '{os.cpu_count() + 3}' is not a core of this machine" in done.stderr
+    assert not (work / "committed_picks").exists() and not list((work / "logs").glob("again_*"))
+
+
+def test_resumed_report_refuses_a_report_without_its_markers_and_leaves_everything_as_it_was(tmp_path):
+    work, committed, data = tmp_path / "work", tmp_path / "committed", tmp_path / "data"
+    for d in (work / "standalone", committed / "hyp", committed / "archs", data):
+        d.mkdir(parents=True)
+    (committed / "latency_intel.json").write_text('{"cpu": "toy", "measured_at": "now", "as_trained": {}}')
+    (data / "test.de").write_text("ein Hund\n")
+    report = tmp_path / "report.md"
+    report.write_text("# committed report\n\n<!-- resumed: end -->\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(LIB.parent / "multi30k_resumed_report.py"),
+            *("--work", str(work), "--report", str(report), "--committed", str(committed), "--data", str(data)),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "multi30k_resumed_report: the report needs exactly one '<!-- resumed: begin (written by "
+        "benchmarks/multi30k_resumed_report.py) -->' line followed by one '<!-- resumed: end -->' line"
+    )
+    assert report.read_text() == "# committed report\n\n<!-- resumed: end -->\n"
+    assert not list(committed.rglob("*.png")) and not list(committed.glob("hyp/*"))

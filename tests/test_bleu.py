@@ -129,3 +129,76 @@ def test_gap_statistics_on_fixed_numbers():
         gap_stats([1.0], [1.0])
     table = gap_table({"supernets": {"s.pt": {"bleu": stats, "loss": gap_stats([1, 2], [1.5, 2.5])}}})
     assert "| s.pt | 1.62 | 0.667 | 0.5000 | 1.000 | 4 |" in table
+
+
+def _figures_file(path, archs, **settings):
+    doc = {"bleu_subset": "test", "loss_subset": "valid", "max_sentences": None, **settings, "archs": archs}
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def test_gap_takes_the_standalone_side_of_absent_checkpoints_from_figures(tmp_path, monkeypatch):
+    """Architectures trained on another machine (checkpoints gone) enter Table 4 through their figures,
+    the others are measured; settings that differ, a name with both, a name with neither are refused."""
+    import mos_fairseq.translation.gap as gap
+    from mos_fairseq.core.errors import UserError
+
+    archs, standalone = tmp_path / "archs", tmp_path / "standalone"
+    archs.mkdir()
+    for name in ("a0", "a1", "a2"):
+        (archs / f"{name}.yml").write_text(f"space: tiny\n# {name}\n")
+    (standalone / "a0").mkdir(parents=True)
+    (standalone / "a0" / "checkpoint_best.pt").write_bytes(b"stand-in")
+    supernet = tmp_path / "supernet.pt"
+    supernet.write_bytes(b"stand-in")
+    measured_standalone = []
+    monkeypatch.setattr(
+        gap,
+        "standalone_metrics",
+        lambda ckpt, *a: measured_standalone.append(ckpt.parent.name) or {"valid_loss": 2.0, "bleu": 30.0},
+    )
+    inherited = {"a0": (2.5, 28.0), "a1": (2.4, 29.0), "a2": (3.0, 20.0)}
+    monkeypatch.setattr(
+        gap,
+        "supernet_metrics",
+        lambda ckpt, data, arch, *a: dict(zip(("valid_loss", "bleu"), inherited[arch.stem])),
+    )
+    figures = _figures_file(
+        tmp_path / "fig.json", {"a1": {"bleu": 31.0, "valid_loss": 2.1}, "a2": {"bleu": 25, "valid_loss": 2.6}}
+    )
+    result = gap.run_gap(
+        [str(supernet)], str(archs), str(standalone), "data", str(tmp_path / "gap"), standalone_figures=figures
+    )
+    assert measured_standalone == ["a0"]
+    assert result["standalone"]["a1"] == {"valid_loss": 2.1, "bleu": 31.0}
+    assert result["standalone_figures"] == {"file": figures, "archs": ["a1", "a2"]}
+    stats = result["supernets"][str(supernet)]
+    assert stats["bleu"]["mae"] == pytest.approx((2 + 2 + 5) / 3) and stats["bleu"]["n"] == 3
+    assert stats["loss"]["mae"] == pytest.approx((0.5 + 0.3 + 0.4) / 3)
+    assert json.loads((tmp_path / "gap" / "gap.json").read_text())["standalone_figures"]["archs"] == ["a1", "a2"]
+
+    def refused(figure_file, out):
+        with pytest.raises(UserError) as e:
+            gap.run_gap(
+                [str(supernet)],
+                str(archs),
+                str(standalone),
+                "data",
+                str(tmp_path / out),
+                standalone_figures=figure_file,
+            )
+        assert not (tmp_path / out).exists()  # refused before anything is written
+        return str(e.value)
+
+    other = _figures_file(tmp_path / "o.json", {"a1": {"bleu": 1, "valid_loss": 1}}, max_sentences=40)
+    assert "measured with other settings: max_sentences 40 (this run: None)" in refused(other, "g1")
+    both = _figures_file(tmp_path / "b.json", {n: {"bleu": 1, "valid_loss": 1} for n in ("a0", "a1", "a2")})
+    assert f"both a standalone checkpoint and a figure in {both} for a0: keep one" in refused(both, "g2")
+    short = _figures_file(tmp_path / "s.json", {"a1": {"bleu": 1, "valid_loss": 1}})
+    assert "no standalone checkpoint for a2 " in refused(short, "g3") and f"or a figure in {short}" in refused(
+        short, "g3"
+    )
+    bad = _figures_file(tmp_path / "n.json", {"a1": {"bleu": "high"}, "a2": {"bleu": 1, "valid_loss": 1}})
+    assert "'a1' needs numbers 'bleu' and 'valid_loss'" in refused(bad, "g4")
+    (tmp_path / "t.json").write_text("{trunc")
+    assert "not a readable JSON file" in refused(str(tmp_path / "t.json"), "g5")

@@ -118,6 +118,7 @@ def cmd_gap(args: argparse.Namespace) -> None:
         args.bleu_subset,
         args.loss_subset,
         args.max_sentences,
+        args.standalone_figures,
     )
     print(gap_table(result))
     print(f"details: {args.out}/gap.json, plot: {args.out}/gap.png")
@@ -159,6 +160,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--supernet", nargs="+", required=True, help="supernet checkpoint(s)")
     p.add_argument("--archs", required=True, help="directory of architecture YAMLs (NAME.yml)")
     p.add_argument("--standalone", required=True, help="directory with NAME/checkpoint_best.pt per architecture")
+    p.add_argument(
+        "--standalone-figures",
+        help="JSON of standalone figures measured elsewhere by this command, for architectures without a "
+        "checkpoint here: {bleu_subset, loss_subset, max_sentences, archs: {NAME: {bleu, valid_loss}}}",
+    )
     add_data(p, required=True)
     p.add_argument("--bleu-subset", default="test")
     p.add_argument("--loss-subset", default="valid")

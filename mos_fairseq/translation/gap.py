@@ -11,6 +11,12 @@ Each (checkpoint, architecture) measurement is kept under ``OUT/cache/`` as soon
 keyed by the checkpoint's path, size and modification time, the architecture file's text and the
 subsets, so an interrupted run resumes where it stopped, a supernet added later costs only its own
 measurements, and a checkpoint that has changed since (training went on) is measured again.
+
+``--standalone-figures FILE`` gives the standalone side of architectures whose checkpoints are not
+on this machine (trained elsewhere, e.g. on a machine that is gone): a JSON file of figures that this
+command measured there, ``{"bleu_subset": ..., "loss_subset": ..., "max_sentences": ..., "archs":
+{NAME: {"bleu": B, "valid_loss": L}}}``; its settings must be the run's, and an architecture has
+either a checkpoint or a figure, never both. ``gap.json`` names which architectures came from it.
 """
 
 from __future__ import annotations
@@ -97,6 +103,29 @@ def cached_measurement(
     return metrics
 
 
+def load_standalone_figures(
+    path: str, bleu_subset: str, loss_subset: str, max_sentences: int | None
+) -> dict[str, dict[str, float]]:
+    """The standalone figures of ``--standalone-figures`` (module docstring), checked against the run's settings."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"--standalone-figures '{path}': not a readable JSON file ({e})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("archs"), dict) or not doc["archs"]:
+        raise UserError(f"--standalone-figures '{path}': needs an 'archs' object of NAME: {{bleu, valid_loss}}")
+    run = {"bleu_subset": bleu_subset, "loss_subset": loss_subset, "max_sentences": max_sentences}
+    differ = [f"{k} {doc.get(k)!r} (this run: {v!r})" for k, v in run.items() if doc.get(k, "absent") != v]
+    if differ:
+        raise UserError(f"--standalone-figures '{path}' was measured with other settings: {', '.join(differ)}")
+    figures = {}
+    for name, entry in doc["archs"].items():
+        try:
+            figures[name] = {"valid_loss": float(entry["valid_loss"]), "bleu": float(entry["bleu"])}
+        except (KeyError, TypeError, ValueError):
+            raise UserError(f"--standalone-figures '{path}': '{name}' needs numbers 'bleu' and 'valid_loss'") from None
+    return figures
+
+
 def run_gap(
     supernets: list[str],
     archs_dir: str,
@@ -106,6 +135,7 @@ def run_gap(
     bleu_subset: str = "test",
     loss_subset: str = "valid",
     max_sentences: int | None = None,
+    standalone_figures: str | None = None,
 ) -> dict:
     """Table 4 numbers for every supernet (see the module docstring); ``max_sentences`` limits both
     subsets to their first N sentences (beam search over a full test set is the slow part)."""
@@ -114,10 +144,22 @@ def run_gap(
     archs = sorted(Path(archs_dir).glob("*.yml"))
     if len(archs) < 2:
         raise UserError(f"--archs '{archs_dir}' needs at least 2 architecture YAMLs")
-    missing = [a.stem for a in archs if not (Path(standalone_dir) / a.stem / "checkpoint_best.pt").is_file()]
+    figures = (
+        load_standalone_figures(standalone_figures, bleu_subset, loss_subset, max_sentences)
+        if standalone_figures
+        else {}
+    )
+    has_checkpoint = {a.stem for a in archs if (Path(standalone_dir) / a.stem / "checkpoint_best.pt").is_file()}
+    both = sorted(has_checkpoint & figures.keys())
+    if both:
+        raise UserError(
+            f"both a standalone checkpoint and a figure in {standalone_figures} for {', '.join(both)}: keep one"
+        )
+    missing = [a.stem for a in archs if a.stem not in has_checkpoint and a.stem not in figures]
     if missing:
         raise UserError(
-            f"no standalone checkpoint for {', '.join(missing)} (expected {standalone_dir}/<name>/checkpoint_best.pt)"
+            f"no standalone checkpoint for {', '.join(missing)} (expected {standalone_dir}/<name>/checkpoint_best.pt"
+            + (f" or a figure in {standalone_figures})" if standalone_figures else ")")
         )
     absent = [c for c in supernets if not Path(c).is_file()]
     if absent:
@@ -127,6 +169,9 @@ def run_gap(
     texts = {a.stem: a.read_text() for a in archs}
     standalone = {}
     for a in archs:
+        if a.stem in figures:
+            standalone[a.stem] = figures[a.stem]
+            continue
         ckpt_path = Path(standalone_dir) / a.stem / "checkpoint_best.pt"
         key = measurement_key(ckpt_path, texts[a.stem], bleu_subset, loss_subset, max_sentences)
         standalone[a.stem] = cached_measurement(
@@ -143,6 +188,8 @@ def run_gap(
         "standalone": standalone,
         "supernets": {},
     }
+    if figures:
+        result["standalone_figures"] = {"file": standalone_figures, "archs": sorted(n for n in figures if n in texts)}
     for ckpt in supernets:
         per_arch = {}
         for a in archs:

@@ -1,0 +1,290 @@
+"""Writes the part of ``benchmarks/results/multi30k.md`` that the Multi30k study produced after its first
+machine was replaced (``benchmarks/multi30k_lanes.sh committed`` / ``again``), between the report's
+``resumed`` markers; every other line of the report (the first machine's results, whose runs directory went
+with it) stays as committed. The first machine's figures it needs come from what is committed: its
+hypotheses (BLEU recomputed here with sacreBLEU), ``latency_intel.json`` (its interleaved latencies) and
+``standalone_intel.json`` (its Table 4 standalone side, used by stage table4). Re-run it as stages finish.
+
+    python benchmarks/multi30k_resumed_report.py --work /work/runs/multi30k --report benchmarks/results/multi30k.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+from multi30k_report import (
+    NAN,
+    PICK_KINDS,
+    SET_NAMES,
+    SUBSETS,
+    bleu_of,
+    curve_at,
+    fmt,
+    save_latency_bleu,
+    scatter_picks,
+    section_supernets,
+    section_table4,
+    status,
+    trained_alone_cells,
+)
+
+BEGIN = "<!-- resumed: begin (written by benchmarks/multi30k_resumed_report.py) -->"
+END = "<!-- resumed: end -->"
+
+
+class ReportError(Exception):
+    """A one-line reason the section cannot be written (nothing is written then)."""
+
+
+def committed_bleu(committed: Path, name: str, subset: str, data: Path) -> float:
+    """sacreBLEU of a committed hypothesis file against the raw references (NaN when there is none)."""
+    from mos_fairseq.translation.bleu import score
+
+    hyp = committed / "hyp" / f"{name}.{SET_NAMES[subset]}.txt"
+    if not hyp.is_file():
+        return NAN
+    refs = (data / f"{SET_NAMES[subset]}.de").read_text().splitlines()
+    return score(hyp.read_text().splitlines(), refs, "de").sacrebleu
+
+
+def machine(work: Path) -> str:
+    for path in (work / "logs" / "lscpu.txt", work / "latency" / "lscpu.txt"):
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                if line.startswith("Model name"):
+                    return line.split(":", 1)[1].strip()
+    return "?"
+
+
+def commits(work: Path) -> list[str]:
+    found = {p.read_text().strip() for p in work.glob("*/*/commit")} | {
+        p.read_text().strip() for p in work.glob("*/commit")
+    }
+    return sorted(found)
+
+
+def first_machine_curve(committed: Path, data: Path, latency: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The baselines' test BLEU (committed hypotheses) at their interleaved latency on the first machine."""
+    pts = sorted((ms, committed_bleu(committed, n, "test", data)) for n, ms in latency["as_trained"].items())
+    return np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
+
+
+def pick_latency_first_machine(latency: dict, name: str) -> tuple[float, str]:
+    if name in latency.get("picks", {}):
+        return float(latency["picks"][name]), ""
+    if name in latency.get("picks_search_check", {}):
+        return float(latency["picks_search_check"][name]), " (search's single check)"
+    return NAN, ""
+
+
+def trained_here(work: Path) -> list[str]:
+    return sorted(d.name for d in (work / "standalone").glob("*") if (d / "arch.yml").is_file() and not d.is_symlink())
+
+
+def section_trained_alone(work: Path, committed: Path, data: Path, latency: dict) -> list[str]:
+    xs, ys = first_machine_curve(committed, data, latency)
+    lines = [
+        "### Models trained alone on this machine",
+        "",
+        "Same recipe, data preparation and scoring as every model above; the last 5 epoch checkpoints averaged. A "
+        "model trained from scratch translates the same on either machine; only latency is the machine's, so each "
+        f"pick is placed at its latency on the first machine ({latency['cpu']}, {latency['measured_at']}: every model "
+        "timed together, interleaved), where the baselines' curve (their test BLEU from the committed hypotheses, "
+        "interpolated linearly) was measured too.",
+        "",
+        "| model | architecture | params | valid nll (bits, last epoch) | valid BLEU | test BLEU | test_mscoco BLEU | "
+        "latency on the first machine (ms) | baselines' curve there | retrained − curve |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in trained_here(work):
+        d = work / "standalone" / name
+        c = trained_alone_cells(d)
+        lat, how = pick_latency_first_machine(latency, name)
+        at, note = curve_at(xs, ys, lat)
+        lines.append(
+            f"| {c['name']} | {c['arch']} | {c['params']} | {c['nll']} | {c['valid']} | {c['test']} | {c['test1']} | "
+            f"{fmt(lat)}{how} | {fmt(at)}{note} | {fmt(bleu_of(d, 'test') - at, '+.2f')} |"
+        )
+    return lines
+
+
+def section_picks(work: Path, committed: Path, data: Path) -> list[str]:
+    """The committed picks from the supernets trained again: inherited (now and on the first machine),
+    fine-tuned from the inherited weights, retrained (here, or on the first machine)."""
+    names = sorted(d.name for d in (work / "picks").glob("*") if (d / "arch.yml").is_file())
+    lines = ["### The committed picks inside the supernets trained again", ""]
+    if not names:
+        return lines + ["No pick exported yet (the supernets are still training)."]
+    lines += [
+        "Each pick of the first machine's searches, exported from the supernet of its kind trained again here "
+        "(inherited weights, no retraining), fine-tuned from those weights for a quarter of the recipe's epochs "
+        "(5, average of the last 2), and retrained from scratch (here, or on the first machine). The first "
+        "machine's inherited BLEU (its own supernets, from the committed hypotheses) shows how much two trainings "
+        "of the same supernet differ.",
+        "",
+        "| pick | test BLEU inherited: again / first machine | fine-tuned | retrained | "
+        "test_mscoco inherited again / first / fine-tuned / retrained |",
+        "|---|---|---:|---:|---|",
+    ]
+    for name in names:
+        pick, ft, re_ = work / "picks" / name, work / "finetune" / name, work / "standalone" / name
+
+        def retrained(subset: str, re_=re_, name=name) -> float:
+            here = bleu_of(re_, subset)
+            return here if not np.isnan(here) else committed_bleu(committed, name, subset, data)
+
+        first = {s: committed_bleu(committed, f"inherited_{name}", s, data) for s in ("test", "test1")}
+        lines.append(
+            f"| {name}{status(ft) if ft.is_dir() else ''} | {fmt(bleu_of(pick, 'test'))} / {fmt(first['test'])} | "
+            f"{fmt(bleu_of(ft, 'test'))} | {fmt(retrained('test'))} | {fmt(bleu_of(pick, 'test1'))} / "
+            f"{fmt(first['test1'])} / {fmt(bleu_of(ft, 'test1'))} / {fmt(retrained('test1'))} |"
+        )
+    return lines
+
+
+def section_table4_again(work: Path) -> list[str]:
+    lines = section_table4(work)
+    lines[0] = "### " + lines[0].removeprefix("## ") + " (the supernets trained again)"
+    result_path = work / "table4" / "gap" / "gap.json"
+    if not result_path.is_file():
+        return lines
+    result = json.loads(result_path.read_text())
+    from_file = set((result.get("standalone_figures") or {}).get("archs", []))
+    out = lines[:1]
+    for line in lines[1:]:
+        m = re.match(r"\| ([^|]+) \| ", line)
+        if m and m.group(1) in from_file:
+            line = line.replace(f"| {m.group(1)} |", f"| {m.group(1)} (trained on the first machine) |", 1)
+        out.append(line)
+    if from_file:
+        out += [
+            "",
+            f"Standalone side: {len(result['archs']) - len(from_file)} models trained alone on this machine, measured "
+            f"here, and {len(from_file)} trained alone on the first machine, whose checkpoints went with it: their "
+            "figures as that machine's `mos-nas gap` measured them (`benchmarks/results/multi30k/standalone_intel.json`, "
+            "`--standalone-figures`). The supernet side is measured here for every architecture.",
+        ]
+    return out
+
+
+def figure_latency_bleu(work: Path, committed: Path, data: Path, latency: dict, path: Path) -> bool:
+    """HAT's figure with everything known now: baselines, picks inherited (first machine's supernets),
+    fine-tuned and retrained, at the first machine's latencies."""
+    from mos_fairseq.core.plotting import pyplot
+
+    xs, ys = first_machine_curve(committed, data, latency)
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ax.plot(xs, ys, "k-o", label="hand-designed baselines (trained alone)")
+    names = sorted({*latency.get("picks", {}), *latency.get("picks_search_check", {})})
+    for sup in ("neuron", "spos"):
+        mine = [n for n in names if n.startswith(f"{sup}_")]
+        for kind in PICK_KINDS:
+            pts = []
+            for n in mine:
+                if kind == "inherited":
+                    bleu = committed_bleu(committed, f"inherited_{n}", "test", data)
+                elif kind == "fine-tuned":
+                    bleu = bleu_of(work / "finetune" / n, "test")
+                else:
+                    here = bleu_of(work / "standalone" / n, "test")
+                    bleu = here if not np.isnan(here) else committed_bleu(committed, n, "test", data)
+                pts.append((pick_latency_first_machine(latency, n)[0], bleu))
+            scatter_picks(ax, pts, sup, kind)
+    save_latency_bleu(
+        fig,
+        ax,
+        path,
+        f"measured latency (ms, 1 thread, {latency['cpu']})",
+        "Multi30k En-De: latency vs BLEU (SPOS picks: single-check latency)",
+    )
+    return True
+
+
+def copy_artefacts(work: Path, committed: Path, first_machine: set[str]) -> int:
+    """Hypotheses and architectures of this machine's models into the committed tree: trained alone as NAME,
+    fine-tuned as finetuned_NAME, the picks inherited from the supernets trained again as rerun_inherited_NAME
+    (the first machine's inherited_NAME files stay). A model the first machine trained is never overwritten."""
+    n = 0
+    for kind, tag in (("standalone", ""), ("finetune", "finetuned_"), ("picks", "rerun_inherited_")):
+        for d in sorted((work / kind).glob("*")):
+            if d.is_symlink() or not (d / ".done").exists() or (kind == "standalone" and d.name in first_machine):
+                continue
+            for subset in SUBSETS:
+                hyp = d / f"hyp.{subset}.txt"
+                if hyp.is_file():
+                    shutil.copyfile(hyp, committed / "hyp" / f"{tag}{d.name}.{SET_NAMES[subset]}.txt")
+                    n += 1
+            if (d / "arch.yml").is_file():
+                shutil.copyfile(d / "arch.yml", committed / "archs" / f"{tag}{d.name}.yml")
+    return n
+
+
+def replace_section(report: str, section: str) -> str:
+    if report.count(BEGIN) != 1 or report.count(END) != 1 or report.index(BEGIN) > report.index(END):
+        raise ReportError(f"the report needs exactly one '{BEGIN}' line followed by one '{END}' line")
+    head, rest = report.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return head + BEGIN + "\n" + section.strip("\n") + "\n" + END + tail
+
+
+def build(work: Path, committed: Path, report: Path, data: Path, supernets: list[str]) -> tuple[str, int]:
+    for need in (work / "standalone", committed / "latency_intel.json", committed / "hyp", report, data / "test.de"):
+        if not need.exists():
+            raise ReportError(f"missing {need}")
+    latency = json.loads((committed / "latency_intel.json").read_text())
+    figures_path = committed / "standalone_intel.json"
+    first_machine = set(json.loads(figures_path.read_text())["archs"]) if figures_path.is_file() else set()
+    text = report.read_text()
+    replace_section(text, "")  # the markers are checked before anything is written
+    n = copy_artefacts(work, committed, first_machine)
+    figure_latency_bleu(work, committed, data, latency, committed / "latency_bleu_resumed.png")
+    sup = section_supernets(work, [s for s in supernets if (work / "supernets" / s).is_dir()])
+    body = [
+        "## Resumed on a second machine",
+        "",
+        f"Machine: **{machine(work)}** (`lscpu` in the runs directory's `logs/lscpu.txt`), 2 cores, one thread per "
+        "process pinned to a core. Nothing here is a latency: every latency figure of this report is the first "
+        "machine's. Code: commit(s) "
+        + (", ".join(f"`{c}`" for c in commits(work)) or "?")
+        + " (per run, in `commit`). Produced by `benchmarks/multi30k_lanes.sh committed NAME...` / `again` and "
+        "`again-finish`, this section by `python benchmarks/multi30k_resumed_report.py --work RUNS` "
+        f"({n} hypothesis files of this machine's models in `benchmarks/results/multi30k/hyp/`).",
+        "",
+        *section_trained_alone(work, committed, data, latency),
+        "",
+    ]
+    if len(sup) > 4:
+        body += ["### Supernets trained again (same code, recipe, seed, updates and batch)", "", *sup[2:], ""]
+    body += [*section_picks(work, committed, data), "", *section_table4_again(work), ""]
+    body.append("![latency vs BLEU, everything known now](multi30k/latency_bleu_resumed.png)")
+    return replace_section(text, "\n".join(body)), n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", required=True, help="the runs directory of the resumed study")
+    ap.add_argument("--report", default="benchmarks/results/multi30k.md")
+    ap.add_argument("--committed", default="benchmarks/results/multi30k", help="hyp/, archs/, latency_intel.json")
+    ap.add_argument("--data", default="../shared/data/multi30k-ende", help="the raw Multi30k files (references)")
+    ap.add_argument("--supernets", nargs="+", default=["neuron", "spos"])
+    args = ap.parse_args()
+    report = Path(args.report)
+    try:
+        text, n = build(Path(args.work), Path(args.committed), report, Path(args.data), args.supernets)
+    except ReportError as e:
+        sys.exit(f"multi30k_resumed_report: {e}")
+    tmp = report.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    tmp.replace(report)
+    print(f"wrote the resumed section of {report} ({n} hypothesis files)")
+
+
+if __name__ == "__main__":
+    main()
