@@ -446,7 +446,6 @@ def figure_curves(work: Path, supernets: list[str], path: Path) -> bool:
             a.plot(*zip(*curve), style, label=d.name if "sweep" not in str(d) else f"sweep {d.name}")
             drawn = True
     a.set(title="models trained alone", xlabel="epoch", ylabel="valid nll (bits)")
-    a.legend(fontsize=6)
     for name in supernets:
         for key, style in (("nll_loss_largest", "-"), ("nll_loss_smallest", ":")):
             curve = valid_curve(work / "supernets" / name, key)
@@ -454,7 +453,9 @@ def figure_curves(work: Path, supernets: list[str], path: Path) -> bool:
                 b.plot(*zip(*curve), style, label=f"{name} {key.rsplit('_', 1)[1]}")
                 drawn = True
     b.set(title="supernets (subnets inside)", xlabel="epoch", ylabel="valid nll (bits)")
-    b.legend(fontsize=7)
+    for ax, size in ((a, 6), (b, 7)):
+        if ax.get_legend_handles_labels()[0]:  # a panel with nothing drawn yet gets no empty legend
+            ax.legend(fontsize=size)
     for ax in (a, b):
         ax.set_ylim(top=min(ax.get_ylim()[1], 5))
     fig.tight_layout()

@@ -25,6 +25,7 @@ from multi30k_report import (
     SUBSETS,
     bleu_of,
     curve_at,
+    figure_curves,
     fmt,
     save_latency_bleu,
     scatter_picks,
@@ -245,7 +246,9 @@ def build(work: Path, committed: Path, report: Path, data: Path, supernets: list
     replace_section(text, "")  # the markers are checked before anything is written
     n = copy_artefacts(work, committed, first_machine)
     figure_latency_bleu(work, committed, data, latency, committed / "latency_bleu_resumed.png")
-    sup = section_supernets(work, [s for s in supernets if (work / "supernets" / s).is_dir()])
+    present = [s for s in supernets if (work / "supernets" / s).is_dir()]
+    curves = figure_curves(work, present, committed / "learning_curves_resumed.png")
+    sup = section_supernets(work, present)
     body = [
         "## Resumed on a second machine",
         "",
@@ -264,6 +267,8 @@ def build(work: Path, committed: Path, report: Path, data: Path, supernets: list
         body += ["### Supernets trained again (same code, recipe, seed, updates and batch)", "", *sup[2:], ""]
     body += [*section_picks(work, committed, data), "", *section_table4_again(work), ""]
     body.append("![latency vs BLEU, everything known now](multi30k/latency_bleu_resumed.png)")
+    if curves:
+        body.append("![validation curves of this machine's runs](multi30k/learning_curves_resumed.png)")
     return replace_section(text, "\n".join(body)), n
 
 
