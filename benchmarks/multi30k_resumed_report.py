@@ -264,7 +264,12 @@ def build(work: Path, committed: Path, report: Path, data: Path, supernets: list
         "",
     ]
     if len(sup) > 4:
-        body += ["### Supernets trained again (same code, recipe, seed, updates and batch)", "", *sup[2:], ""]
+        body += [
+            "### Supernets trained again (same recipe, seed, updates and batch; the commit of each in its `commit`)",
+            "",
+            *sup[2:],
+            "",
+        ]
     body += [*section_picks(work, committed, data), "", *section_table4_again(work), ""]
     body.append("![latency vs BLEU, everything known now](multi30k/latency_bleu_resumed.png)")
     if curves:
