@@ -118,16 +118,16 @@ def section_trained_alone(work: Path, committed: Path, data: Path, latency: dict
 def section_picks(work: Path, committed: Path, data: Path) -> list[str]:
     """The committed picks from the supernets trained again: inherited (now and on the first machine),
     fine-tuned from the inherited weights, retrained (here, or on the first machine)."""
-    names = sorted(d.name for d in (work / "picks").glob("*") if (d / "arch.yml").is_file())
-    lines = ["### The committed picks inside the supernets trained again", ""]
+    names = sorted(a.stem.removeprefix("inherited_") for a in (committed / "archs").glob("inherited_*.yml"))
+    lines = ["### The committed picks: inherited, fine-tuned, retrained", ""]
     if not names:
-        return lines + ["No pick exported yet (the supernets are still training)."]
+        return lines + ["No committed pick (`archs/inherited_*.yml`)."]
     lines += [
-        "Each pick of the first machine's searches, exported from the supernet of its kind trained again here "
-        "(inherited weights, no retraining), fine-tuned from those weights for a quarter of the recipe's epochs "
-        "(5, average of the last 2), and retrained from scratch (here, or on the first machine). The first "
-        "machine's inherited BLEU (its own supernets, from the committed hypotheses) shows how much two trainings "
-        "of the same supernet differ.",
+        "Each pick of the first machine's searches: its inherited BLEU there (that machine's supernets, from the "
+        "committed hypotheses) and exported again from the supernet of its kind trained again here (inherited "
+        "weights, no retraining; the two show how much two trainings of the same supernet differ), fine-tuned "
+        "from those weights for a quarter of the recipe's epochs (5, average of the last 2), and retrained from "
+        "scratch with the recipe (here, or on the first machine). – : not run yet.",
         "",
         "| pick | test BLEU inherited: again / first machine | fine-tuned | retrained | "
         "test_mscoco inherited again / first / fine-tuned / retrained |",
