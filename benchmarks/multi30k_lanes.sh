@@ -137,7 +137,8 @@ case ${1:-start} in
     again-finish)
         again_env
         taskset -c 0 "$D" table4
-        echo "Table 4: $M30K_WORK/table4/gap/gap.md (the report's Intel rows are committed: merge, do not regenerate)"
+        echo "Table 4: $M30K_WORK/table4/gap/gap.md; into the report (its first machine's lines stay as committed):"
+        echo "  python $ROOT/benchmarks/multi30k_resumed_report.py --work $M30K_WORK --report $ROOT/benchmarks/results/multi30k.md"
         ;;
     finish) taskset -c 0 bash -c "set -euo pipefail; $(declare -f finish); D=$D; finish" ;;
     *) echo "usage: $0 [start|committed NAME...|again [CORE...]|again-finish|finish]" >&2; exit 2 ;;

@@ -280,9 +280,14 @@ def build(work: Path, committed: Path, report: Path, data: Path, supernets: list
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", required=True, help="the runs directory of the resumed study")
-    ap.add_argument("--report", default="benchmarks/results/multi30k.md")
-    ap.add_argument("--committed", default="benchmarks/results/multi30k", help="hyp/, archs/, latency_intel.json")
-    ap.add_argument("--data", default="../shared/data/multi30k-ende", help="the raw Multi30k files (references)")
+    root = Path(__file__).resolve().parent.parent  # the checkout: the defaults do not depend on the directory run from
+    ap.add_argument("--report", default=str(root / "benchmarks/results/multi30k.md"))
+    ap.add_argument(
+        "--committed", default=str(root / "benchmarks/results/multi30k"), help="hyp/, archs/, latency_intel.json"
+    )
+    ap.add_argument(
+        "--data", default=str(root.parent / "shared/data/multi30k-ende"), help="the raw Multi30k files (references)"
+    )
     ap.add_argument("--supernets", nargs="+", default=["neuron", "spos"])
     args = ap.parse_args()
     report = Path(args.report)
