@@ -70,7 +70,7 @@ def status(dir_: Path) -> str:
     p = train_progress(log)
     epochs = [int(v.get("epoch", 0)) for v in p["valid"]]
     if epochs:
-        return f" (in training: {max(epochs)} epochs done)"
+        return f" (in training: {max(epochs)} epoch{'' if max(epochs) == 1 else 's'} done)"
     return " (in training)" if p["updates"] else " (not started)"
 
 
