@@ -27,8 +27,9 @@
 # M30K_ONLY (space-separated names: the training stages of this lane train only these),
 # M30K_PICKS (a directory of committed picks, [inherited_]SUPERNET_NAME.yml, used instead of the searches'
 # picks: a study resumed on a machine without its searches), M30K_STANDALONE_FIGURES (stage table4: the
-# standalone side of models trained on another machine, `mos-nas gap --standalone-figures`; their
-# architectures: M30K_COMMITTED/archs/NAME.yml, default benchmarks/results/multi30k),
+# standalone side of models trained on another machine, a figures file or that machine's gap.json, used
+# for those without a checkpoint here, `mos-nas gap --standalone-figures`; their architectures:
+# M30K_COMMITTED/archs/NAME.yml, default benchmarks/results/multi30k),
 # M30K_REPORT (benchmarks/results/multi30k.md); for a smoke test on other data (benchmarks/multi30k_smoke.sh):
 # M30K_SPACE (hat_cpu_multi30k), M30K_BASELINES (benchmarks/multi30k_archs), M30K_VOCAB (8000).
 set -euo pipefail
@@ -370,10 +371,21 @@ stage_table4() {  # inherited vs trained alone for every architecture trained al
         ln -sf "$(cd "$dir" && pwd)/checkpoint_avg.pt" "$t4/standalone/$name/checkpoint_best.pt"
     done
     local figures=()
-    if [ -n "${M30K_STANDALONE_FIGURES:-}" ]; then  # models trained on another machine: their committed architectures
-        figures=(--standalone-figures "$M30K_STANDALONE_FIGURES")
-        for name in $(python -c "import json, sys; print(*json.load(open(sys.argv[1]))['archs'])" "$M30K_STANDALONE_FIGURES"); do
-            [ -e "$t4/standalone/$name" ] || cp "${M30K_COMMITTED:-$ROOT/benchmarks/results/multi30k}/archs/$name.yml" "$t4/archs/$name.yml"
+    if [ -n "${M30K_STANDALONE_FIGURES:-}" ]; then
+        # models trained on another machine (a figures file or that machine's gap.json): the figures of those
+        # without a checkpoint here, and their committed architectures
+        python - "$M30K_STANDALONE_FIGURES" "$t4/standalone" "$t4/figures.json" <<'PY'
+import json, sys
+from pathlib import Path
+doc, here = json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2])
+entries = doc["standalone"] if isinstance(doc.get("standalone"), dict) else doc["archs"]
+keep = {n: v for n, v in entries.items() if not (here / n / "checkpoint_best.pt").exists()}
+settings = {k: doc.get(k) for k in ("bleu_subset", "loss_subset", "max_sentences")}
+Path(sys.argv[3]).write_text(json.dumps({"source": sys.argv[1], **settings, "archs": keep}, indent=1) + "\n")
+PY
+        figures=(--standalone-figures "$t4/figures.json")
+        for name in $(python -c "import json, sys; print(*json.load(open(sys.argv[1]))['archs'])" "$t4/figures.json"); do
+            cp "${M30K_COMMITTED:-$ROOT/benchmarks/results/multi30k}/archs/$name.yml" "$t4/archs/$name.yml"
         done
     fi
     for name in "${SUPERNETS[@]}"; do ckpts+=("$WORK/supernets/$name/checkpoint_last.pt"); done
@@ -388,7 +400,7 @@ stage_report() {
 }
 
 main() {
-    [ $# -gt 0 ] || { sed -n 2,32p "$0"; exit 2; }
+    [ $# -gt 0 ] || { sed -n 2,34p "$0"; exit 2; }
     local all=(data sweep standalone supernets latency baseline_latency search picks retrain finetune pick_latency
         compare_latency table4 report)
     local stages=("$@")

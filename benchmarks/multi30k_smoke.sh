@@ -68,6 +68,14 @@ export M30K_COMMITTED=$C
 "$ROOT/benchmarks/multi30k_lanes.sh" again 0 1
 pids=$(cat "$M30K_WORK"/logs/again_core{0,1}.pid)
 while kill -0 $pids 2> /dev/null; do sleep 5; done
+# the figures now also name a model trained here (as when they are another machine's gap.json): its checkpoint wins
+python - "$C/standalone_intel.json" <<'PY'
+import json, sys
+from pathlib import Path
+doc = json.loads(Path(sys.argv[1]).read_text())
+doc["archs"]["spos_best_latency_9ms"] = {"bleu": 99.0, "valid_loss": 0.5}
+Path(sys.argv[1]).write_text(json.dumps(doc))
+PY
 "$ROOT/benchmarks/multi30k_lanes.sh" again-finish
 python - "$M30K_WORK" <<'PY'
 import json, sys
@@ -81,6 +89,7 @@ gap = json.loads((work / "table4" / "gap" / "gap.json").read_text())
 assert gap["archs"] == ["base_3x1", "neuron_best_latency_9ms", "spos_best_latency_9ms"], gap["archs"]
 assert gap["standalone_figures"]["archs"] == ["base_3x1", "neuron_best_latency_9ms"]
 assert gap["standalone"]["base_3x1"] == {"valid_loss": 6.0, "bleu": 5.0} and len(gap["supernets"]) == 2
+assert gap["standalone"]["spos_best_latency_9ms"]["bleu"] != 99.0  # measured here, not the figure
 PY
 python "$ROOT/benchmarks/multi30k_resumed_report.py" --work "$M30K_WORK" --report "$W/report.md" --committed "$C" --data "$W/raw"
 python - "$W/report.md" "$C" <<'PY'

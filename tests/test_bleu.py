@@ -1,6 +1,7 @@
 """The BLEU wrapper: sacreBLEU on known files, HAT's compound splitting, fairseq-generate parsing."""
 
 import json
+from pathlib import Path
 
 import pytest
 import sacrebleu
@@ -176,6 +177,25 @@ def test_gap_takes_the_standalone_side_of_absent_checkpoints_from_figures(tmp_pa
     assert stats["bleu"]["mae"] == pytest.approx((2 + 2 + 5) / 3) and stats["bleu"]["n"] == 3
     assert stats["loss"]["mae"] == pytest.approx((0.5 + 0.3 + 0.4) / 3)
     assert json.loads((tmp_path / "gap" / "gap.json").read_text())["standalone_figures"]["archs"] == ["a1", "a2"]
+    # the gap.json another machine wrote serves as figures too (its "standalone" side)
+    (tmp_path / "other_gap.json").write_text(
+        json.dumps(
+            {
+                **json.loads(Path(figures).read_text()),
+                "standalone": {"a1": {"bleu": 31.0, "valid_loss": 2.1}, "a2": {"bleu": 25, "valid_loss": 2.6}},
+                "archs": ["a1", "a2"],
+            }
+        )
+    )
+    again = gap.run_gap(
+        [str(supernet)],
+        str(archs),
+        str(standalone),
+        "data",
+        str(tmp_path / "gap2"),
+        standalone_figures=str(tmp_path / "other_gap.json"),
+    )
+    assert again["standalone"] == result["standalone"]
 
     def refused(figure_file, out):
         with pytest.raises(UserError) as e:

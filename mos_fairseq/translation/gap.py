@@ -15,8 +15,9 @@ measurements, and a checkpoint that has changed since (training went on) is meas
 ``--standalone-figures FILE`` gives the standalone side of architectures whose checkpoints are not
 on this machine (trained elsewhere, e.g. on a machine that is gone): a JSON file of figures that this
 command measured there, ``{"bleu_subset": ..., "loss_subset": ..., "max_sentences": ..., "archs":
-{NAME: {"bleu": B, "valid_loss": L}}}``; its settings must be the run's, and an architecture has
-either a checkpoint or a figure, never both. ``gap.json`` names which architectures came from it.
+{NAME: {"bleu": B, "valid_loss": L}}}``, or a ``gap.json`` this command wrote there (its
+``standalone`` side); its settings must be the run's, and an architecture has either a checkpoint or
+a figure, never both. ``gap.json`` names which architectures came from it.
 """
 
 from __future__ import annotations
@@ -111,14 +112,20 @@ def load_standalone_figures(
         doc = json.loads(Path(path).read_text())
     except (OSError, ValueError) as e:
         raise UserError(f"--standalone-figures '{path}': not a readable JSON file ({e})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("archs"), dict) or not doc["archs"]:
-        raise UserError(f"--standalone-figures '{path}': needs an 'archs' object of NAME: {{bleu, valid_loss}}")
+    entries = None
+    if isinstance(doc, dict):  # a gap.json: its "standalone" side ("archs" there is the list of names)
+        entries = doc["standalone"] if isinstance(doc.get("standalone"), dict) else doc.get("archs")
+    if not isinstance(entries, dict) or not entries:
+        raise UserError(
+            f"--standalone-figures '{path}': needs an 'archs' object (or a gap.json's 'standalone') of "
+            "NAME: {bleu, valid_loss}"
+        )
     run = {"bleu_subset": bleu_subset, "loss_subset": loss_subset, "max_sentences": max_sentences}
     differ = [f"{k} {doc.get(k)!r} (this run: {v!r})" for k, v in run.items() if doc.get(k, "absent") != v]
     if differ:
         raise UserError(f"--standalone-figures '{path}' was measured with other settings: {', '.join(differ)}")
     figures = {}
-    for name, entry in doc["archs"].items():
+    for name, entry in entries.items():
         try:
             figures[name] = {"valid_loss": float(entry["valid_loss"]), "bleu": float(entry["bleu"])}
         except (KeyError, TypeError, ValueError):
