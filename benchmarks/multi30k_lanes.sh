@@ -15,7 +15,8 @@
 #       # lane can join later on a core that frees up) trains the next supernet no other lane holds,
 #       # exports the committed picks (benchmarks/results/multi30k/archs/inherited_*.yml) from every
 #       # supernet trained and scores them, retrains the picks never trained alone, fine-tunes every
-#       # pick; `again-finish` then builds Table 4 from these supernets, the models trained alone here
+#       # pick, then retrains the picks whose BLEU another machine left without their validation loss
+#       # (`again-plan` prints both lists); `again-finish` then builds Table 4 from these supernets, the models trained alone here
 #       # and the committed figures of those trained on the old machine (results/multi30k/standalone_intel.json)
 #
 # Lane A: data, the neuron-MoS supernet, the latency of the baselines trained so far, its search and
@@ -69,25 +70,33 @@ finish() {  # after both lanes: every model compared timed together (interleaved
 again_lane() {  # mode again: each step takes only what no other lane holds; repeated steps catch up
     "$D" supernets
     "$D" picks
-    M30K_ONLY=$AGAIN_RETRAIN "$D" retrain
+    # (an empty M30K_ONLY means every pick: each list is run only when it names one)
+    [ -z "$AGAIN_NEVER" ] || M30K_ONLY=$AGAIN_NEVER "$D" retrain  # the picks never trained alone anywhere
     "$D" picks finetune
+    [ -z "$AGAIN_LOSS" ] || M30K_ONLY=$AGAIN_LOSS "$D" retrain  # trained alone elsewhere: the loss figure only
 }
 
 again_env() {  # mode again: the committed picks and the old machine's standalone figures
-    local figures=$M30K_COMMITTED/standalone_intel.json
+    local figures=$M30K_COMMITTED/standalone_intel.json plan
     export M30K_PICKS=$M30K_WORK/committed_picks M30K_STANDALONE_FIGURES=$figures
     mkdir -p "$M30K_PICKS"
     cp "$M30K_COMMITTED"/archs/inherited_*.yml "$M30K_PICKS/"
-    # retrained here: every committed pick whose standalone figure the old machine did not leave
-    AGAIN_RETRAIN=$(python - "$M30K_PICKS" "$figures" <<'PY'
+    # retrained here, every committed pick without a standalone figure in $figures: first those never trained
+    # alone anywhere (no committed hypotheses hyp/NAME.test.txt), then those trained alone on a machine that
+    # left only their hypotheses (BLEU known, validation loss not: Table 4's loss side)
+    plan=$(python - "$M30K_PICKS" "$figures" "$M30K_COMMITTED/hyp" <<'PY'
 import json, sys
 from pathlib import Path
 trained = json.loads(Path(sys.argv[2]).read_text())["archs"]
-print(" ".join(p.stem.removeprefix("inherited_") for p in sorted(Path(sys.argv[1]).glob("inherited_*.yml"))
-               if p.stem.removeprefix("inherited_") not in trained))
+names = [p.stem.removeprefix("inherited_") for p in sorted(Path(sys.argv[1]).glob("inherited_*.yml"))]
+missing = [n for n in names if n not in trained]
+print(" ".join(n for n in missing if not (Path(sys.argv[3]) / f"{n}.test.txt").is_file()))
+print(" ".join(n for n in missing if (Path(sys.argv[3]) / f"{n}.test.txt").is_file()))
 PY
 )
-    export AGAIN_RETRAIN
+    AGAIN_NEVER=$(sed -n 1p <<< "$plan")
+    AGAIN_LOSS=$(sed -n 2p <<< "$plan")
+    export AGAIN_NEVER AGAIN_LOSS
 }
 
 case ${1:-start} in
@@ -134,6 +143,11 @@ case ${1:-start} in
             echo "lane on core $core started: pid $!, log $M30K_WORK/logs/again_core$core.log"
         done
         ;;
+    again-plan)  # what the lanes of mode again will retrain, in their order (nothing is started)
+        again_env
+        echo "retrained first (never trained alone): ${AGAIN_NEVER:-none}"
+        echo "retrained after every fine-tuning (loss figure only): ${AGAIN_LOSS:-none}"
+        ;;
     again-finish)
         again_env
         taskset -c 0 "$D" table4
@@ -141,5 +155,5 @@ case ${1:-start} in
         echo "  python $ROOT/benchmarks/multi30k_resumed_report.py --work $M30K_WORK --report $ROOT/benchmarks/results/multi30k.md"
         ;;
     finish) taskset -c 0 bash -c "set -euo pipefail; $(declare -f finish); D=$D; finish" ;;
-    *) echo "usage: $0 [start|committed NAME...|again [CORE...]|again-finish|finish]" >&2; exit 2 ;;
+    *) echo "usage: $0 [start|committed NAME...|again [CORE...]|again-plan|again-finish|finish]" >&2; exit 2 ;;
 esac

@@ -85,6 +85,31 @@ def test_again_lanes_refuse_a_core_the_machine_lacks_before_writing_anything(tmp
     assert not (work / "committed_picks").exists() and not list((work / "logs").glob("again_*"))
 
 
+def test_again_plan_retrains_picks_never_trained_alone_before_those_missing_only_their_loss(tmp_path):
+    lanes = LIB.parent / "multi30k_lanes.sh"
+    work, committed = tmp_path / "work", tmp_path / "committed"
+    (committed / "archs").mkdir(parents=True)
+    (committed / "hyp").mkdir()
+    for name in ("neuron_a", "neuron_b", "neuron_c", "spos_a"):
+        (committed / "archs" / f"inherited_{name}.yml").write_text("encoder_embed_dim: 192\n")
+    # neuron_a has figures (trained on the old machine), neuron_b only hypotheses, neuron_c and spos_a nothing
+    (committed / "standalone_intel.json").write_text('{"archs": {"neuron_a": {"bleu": 1.0, "valid_loss": 2.0}}}')
+    (committed / "hyp" / "neuron_b.test.txt").write_text("ein Hund\n")
+    (committed / "hyp" / "spos_a.valid.txt").write_text("ein Hund\n")  # not the test set: not trained alone
+    done = subprocess.run(
+        ["bash", str(lanes), "again-plan"],
+        env={**os.environ, "M30K_WORK": str(work), "M30K_COMMITTED": str(committed)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "retrained first (never trained alone): neuron_c spos_a",
+        "retrained after every fine-tuning (loss figure only): neuron_b",
+    ]
+    assert not list((work / "logs").glob("again_*"))  # nothing started
+
+
 def test_resumed_report_refuses_a_report_without_its_markers_and_leaves_everything_as_it_was(tmp_path):
     work, committed, data = tmp_path / "work", tmp_path / "committed", tmp_path / "data"
     for d in (work / "standalone", committed / "hyp", committed / "archs", data):
