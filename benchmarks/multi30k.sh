@@ -23,11 +23,13 @@
 # M30K_LEN (16: source and target tokens of the latency protocol, about Multi30k's mean length + EOS),
 # M30K_CONSTRAINTS (default: the estimator's latencies of base_3x1, base_3x2 and base_3x3),
 # M30K_LAT_ROUNDS (10: rounds of the interleaved measurement of stage compare_latency),
-# M30K_SUPERNETS ("neuron spos"; add sandwich), M30K_SEARCH_ITERATIONS (20),
+# M30K_SUPERNETS ("neuron spos"; add sandwich), M30K_SEARCH_ITERATIONS (20), M30K_SUPERNET_CORES (empty: one
+# process, pinned by the caller; "0 1": each supernet trained by one gloo rank per core, the recipe's tokens per
+# update split between them, same updates),
 # M30K_ONLY (space-separated names: the training stages of this lane train only these),
 # M30K_PICKS (a directory of committed picks, [inherited_]SUPERNET_NAME.yml, used instead of the searches'
-# picks: a study resumed on a machine without its searches), M30K_STANDALONE_FIGURES (stage table4: the
-# standalone side of models trained on another machine, a figures file or that machine's gap.json, used
+# picks: a study resumed on a machine without its searches), M30K_STANDALONE_FIGURES (stage table4, space-
+# separated files: the standalone side of models trained on another machine, a figures file or that machine's gap.json, used
 # for those without a checkpoint here, `mos-nas gap --standalone-figures`; their architectures:
 # M30K_COMMITTED/archs/NAME.yml, default benchmarks/results/multi30k),
 # M30K_REPORT (benchmarks/results/multi30k.md); for a smoke test on other data (benchmarks/multi30k_smoke.sh):
@@ -48,6 +50,7 @@ LAT_ROUNDS=${M30K_LAT_ROUNDS:-10}
 LEN=${M30K_LEN:-16}
 SEARCH_ITERATIONS=${M30K_SEARCH_ITERATIONS:-20}
 read -r -a SUPERNETS <<< "${M30K_SUPERNETS:-neuron spos}"
+read -r -a CORES <<< "${M30K_SUPERNET_CORES:-}"  # several: each supernet data-parallel, one rank per core
 ONLY=${M30K_ONLY:-}
 BIN=$WORK/bin
 ARCHS=${M30K_BASELINES:-$ROOT/benchmarks/multi30k_archs}  # the hand-designed baselines (stock transformers in the space)
@@ -66,6 +69,10 @@ recipe_without() {  # the preset's fairseq-train options, one per line, without 
     python -c "import sys; from mos_fairseq.translation.retrain import load_preset, preset_args; \
 preset = {k: v for k, v in load_preset(sys.argv[1]).items() if k not in sys.argv[2:]}; \
 print('\n'.join(preset_args(preset)))" "$PRESET" "$@"
+}
+recipe_value() {  # KEY: the preset's value of KEY
+    python -c "import sys; from mos_fairseq.translation.retrain import load_preset; print(load_preset(sys.argv[1])[sys.argv[2]])" \
+        "$PRESET" "$1"
 }
 commit_of() { git -C "$ROOT" rev-parse --short HEAD; }
 
@@ -140,11 +147,36 @@ supernet_options() {  # the only differences between the supernets
     esac
 }
 
+data_parallel() {  # COMMAND...: one process per core of $SUPERNET_CORES (gloo ranks), the recipe's tokens per update
+    # split evenly between them; rank 0 writes the log its caller reads, rank R its own train_rankR.log beside it
+    local n=${#CORES[@]} port r pids=() status=0 dir
+    dir=$(printf '%s\n' "$@" | grep -A1 -x -- --save-dir | tail -n 1)
+    port=$(python -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+    for r in $(seq 1 $((n - 1))); do
+        taskset -c "${CORES[$r]}" "$@" --max-tokens $((TOKENS / n)) --distributed-world-size "$n" --distributed-rank "$r" \
+            --distributed-backend gloo --ddp-backend legacy_ddp --distributed-init-method "tcp://127.0.0.1:$port" \
+            --distributed-no-spawn >> "$dir/train_rank$r.log" 2>&1 &
+        pids+=($!)
+    done
+    taskset -c "${CORES[0]}" "$@" --max-tokens $((TOKENS / n)) --distributed-world-size "$n" --distributed-rank 0 \
+        --distributed-backend gloo --ddp-backend legacy_ddp --distributed-init-method "tcp://127.0.0.1:$port" \
+        --distributed-no-spawn || status=$?
+    for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
+    return $status
+}
+
 stage_supernets() {
-    local options
+    local options launch=()
     # the recipe without its criterion (supernets train with supernet_cross_entropy), its epochs and
-    # epoch-checkpoint retention (one checkpoint_last.pt is enough to resume)
-    mapfile -t options < <(recipe_without criterion max-epoch keep-last-epochs)
+    # epoch-checkpoint retention (one checkpoint_last.pt is enough to resume); with several cores, without its
+    # tokens per update too (data_parallel splits them)
+    if [ ${#CORES[@]} -gt 1 ]; then
+        mapfile -t options < <(recipe_without criterion max-epoch keep-last-epochs max-tokens)
+        TOKENS=$(recipe_value max-tokens)
+        launch=(data_parallel)
+    else
+        mapfile -t options < <(recipe_without criterion max-epoch keep-last-epochs)
+    fi
     [ ${#options[@]} -gt 4 ] || { echo "cannot read the options of preset '$PRESET'" >&2; exit 2; }
     mkdir -p "$WORK/valid_archs"
     cp "$ARCHS"/*.yml "$WORK/valid_archs/"
@@ -155,8 +187,8 @@ stage_supernets() {
         claim "$dir" || { log "supernet $name: trained by the other lane, skipped here"; continue; }
         [ -f "$dir/commit" ] || commit_of > "$dir/commit"
         # shellcheck disable=SC2046,SC2086
-        run_once "$dir" "supernet $name: $SUPERNET_EPOCHS epochs (resumes from checkpoint_last.pt)" \
-            fairseq-train "$BIN" --user-dir "$ROOT/user_dir" --task supernet_translation --arch supertransformer \
+        run_once "$dir" "supernet $name: $SUPERNET_EPOCHS epochs on core(s) ${CORES[*]:-of the caller} (resumes from checkpoint_last.pt)" \
+            "${launch[@]}" fairseq-train "$BIN" --user-dir "$ROOT/user_dir" --task supernet_translation --arch supertransformer \
             --search-space "$SPACE" --criterion supernet_cross_entropy $(supernet_options "$name") "${options[@]}" \
             --max-epoch "$SUPERNET_EPOCHS" --no-epoch-checkpoints --valid-archs "$WORK/valid_archs" \
             --best-checkpoint-subnet largest --save-dir "$dir"
@@ -370,24 +402,30 @@ stage_table4() {  # inherited vs trained alone for every architecture trained al
         mkdir -p "$t4/standalone/$name"
         ln -sf "$(cd "$dir" && pwd)/checkpoint_avg.pt" "$t4/standalone/$name/checkpoint_best.pt"
     done
-    local figures=()
-    if [ -n "${M30K_STANDALONE_FIGURES:-}" ]; then
-        # models trained on another machine (a figures file or that machine's gap.json): the figures of those
-        # without a checkpoint here, and their committed architectures
-        python - "$M30K_STANDALONE_FIGURES" "$t4/standalone" "$t4/figures.json" <<'PY'
+    local figures=() file kept i=0
+    # models trained on other machines (space-separated figures files, or those machines' gap.json): the figures
+    # of those without a checkpoint here, one filtered copy per file, and their committed architectures
+    for file in ${M30K_STANDALONE_FIGURES:-}; do
+        i=$((i + 1))
+        kept=$t4/figures_${i}_$(basename "$file")  # one per file: two gap.json of two machines stay apart
+        python - "$file" "$t4/standalone" "$kept" <<'PY'
 import json, sys
 from pathlib import Path
 doc, here = json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2])
 entries = doc["standalone"] if isinstance(doc.get("standalone"), dict) else doc["archs"]
 keep = {n: v for n, v in entries.items() if not (here / n / "checkpoint_best.pt").exists()}
 settings = {k: doc.get(k) for k in ("bleu_subset", "loss_subset", "max_sentences")}
-Path(sys.argv[3]).write_text(json.dumps({"source": sys.argv[1], **settings, "archs": keep}, indent=1) + "\n")
+Path(sys.argv[3]).unlink(missing_ok=True)
+if keep:  # a file whose every model was trained here again gives nothing
+    Path(sys.argv[3]).write_text(json.dumps({"source": sys.argv[1], **settings, "archs": keep}, indent=1) + "\n")
 PY
-        figures=(--standalone-figures "$t4/figures.json")
-        for name in $(python -c "import json, sys; print(*json.load(open(sys.argv[1]))['archs'])" "$t4/figures.json"); do
+        [ -f "$kept" ] || { log "table4: every model of $file has a checkpoint here, its figures unused"; continue; }
+        figures+=("$kept")
+        for name in $(python -c "import json, sys; print(*json.load(open(sys.argv[1]))['archs'])" "$kept"); do
             cp "${M30K_COMMITTED:-$ROOT/benchmarks/results/multi30k}/archs/$name.yml" "$t4/archs/$name.yml"
         done
-    fi
+    done
+    [ ${#figures[@]} -eq 0 ] || figures=(--standalone-figures "${figures[@]}")
     for name in "${SUPERNETS[@]}"; do ckpts+=("$WORK/supernets/$name/checkpoint_last.pt"); done
     log "table4: ${#ckpts[@]} supernets x $(ls "$t4"/archs/*.yml | wc -l) architectures"
     mos-nas gap --supernet "${ckpts[@]}" --archs "$t4/archs" --standalone "$t4/standalone" --data "$BIN" \

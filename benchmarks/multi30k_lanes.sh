@@ -17,7 +17,7 @@
 #       # supernet trained and scores them, retrains the picks never trained alone, fine-tunes every
 #       # pick, then retrains the picks whose BLEU another machine left without their validation loss
 #       # (`again-plan` prints both lists); `again-finish` then builds Table 4 from these supernets, the models trained alone here
-#       # and the committed figures of those trained on the old machine (results/multi30k/standalone_intel.json)
+#       # and the committed figures of those trained on other machines (results/multi30k/standalone_*.json)
 #
 # Lane A: data, the neuron-MoS supernet, the latency of the baselines trained so far, its search and
 # picks, the largest subnet alone.
@@ -76,22 +76,28 @@ again_lane() {  # mode again: each step takes only what no other lane holds; rep
     [ -z "$AGAIN_LOSS" ] || M30K_ONLY=$AGAIN_LOSS "$D" retrain  # trained alone elsewhere: the loss figure only
 }
 
-again_env() {  # mode again: the committed picks and the old machine's standalone figures
-    local figures=$M30K_COMMITTED/standalone_intel.json plan
+again_env() {  # mode again: the committed picks and the standalone figures the other machines left
+    # standalone_intel.json: the first machine's (BLEU and loss); standalone_bleu_only.json: models a later machine
+    # trained alone and left only their hypotheses (BLEU, no loss)
+    local figures="$M30K_COMMITTED/standalone_intel.json" plan
+    [ ! -f "$M30K_COMMITTED/standalone_bleu_only.json" ] || figures="$figures $M30K_COMMITTED/standalone_bleu_only.json"
     export M30K_PICKS=$M30K_WORK/committed_picks M30K_STANDALONE_FIGURES=$figures
     mkdir -p "$M30K_PICKS"
     cp "$M30K_COMMITTED"/archs/inherited_*.yml "$M30K_PICKS/"
-    # retrained here, every committed pick without a standalone figure in $figures: first those never trained
-    # alone anywhere (no committed hypotheses hyp/NAME.test.txt), then those trained alone on a machine that
-    # left only their hypotheses (BLEU known, validation loss not: Table 4's loss side)
-    plan=$(python - "$M30K_PICKS" "$figures" "$M30K_COMMITTED/hyp" <<'PY'
+    # retrained here, every committed pick without a loss figure: first those never trained alone anywhere (no
+    # figure and no committed hypotheses hyp/NAME.test.txt), then those with BLEU but no loss (Table 4's loss side)
+    # shellcheck disable=SC2086
+    plan=$(python - "$M30K_PICKS" "$M30K_COMMITTED/hyp" $figures <<'PY'
 import json, sys
 from pathlib import Path
-trained = json.loads(Path(sys.argv[2]).read_text())["archs"]
+figures = {}
+for path in sys.argv[3:]:
+    figures.update(json.loads(Path(path).read_text())["archs"])
 names = [p.stem.removeprefix("inherited_") for p in sorted(Path(sys.argv[1]).glob("inherited_*.yml"))]
-missing = [n for n in names if n not in trained]
-print(" ".join(n for n in missing if not (Path(sys.argv[3]) / f"{n}.test.txt").is_file()))
-print(" ".join(n for n in missing if (Path(sys.argv[3]) / f"{n}.test.txt").is_file()))
+missing = [n for n in names if figures.get(n, {}).get("valid_loss") is None]
+known = [n for n in missing if n in figures or (Path(sys.argv[2]) / f"{n}.test.txt").is_file()]
+print(" ".join(n for n in missing if n not in known))
+print(" ".join(known))
 PY
 )
     AGAIN_NEVER=$(sed -n 1p <<< "$plan")

@@ -404,15 +404,19 @@ def section_table4(work: Path) -> list[str]:
         f"test BLEU (full set, beam 4, lenpen 0.6, sacreBLEU) and valid nll (bits per token), both sides measured "
         "the same way in one process.",
         "",
-        "| supernet | BLEU MAE | BLEU Kendall τ | loss MAE (bits) | loss Kendall τ | paper BLEU MAE / τ (WMT'14) |",
-        "|---|---:|---:|---:|---:|---|",
+        "| supernet | BLEU MAE | BLEU Kendall τ | loss MAE (bits) | loss Kendall τ | archs: BLEU / loss | "
+        "paper BLEU MAE / τ (WMT'14) |",
+        "|---|---:|---:|---:|---:|---|---|",
     ]
+    with_loss = sum(s["valid_loss"] is not None for s in result["standalone"].values())
     for ckpt, r in result["supernets"].items():
         sup = Path(ckpt).parent.name
         paper = PAPER_TABLE4.get(sup)
+        loss = r["loss"]  # None: fewer than 2 standalone models with a validation loss
         lines.append(
             f"| {SUPERNETS.get(sup, sup)} | {r['bleu']['mae']:.2f} | {r['bleu']['kendall_tau']:.3f} | "
-            f"{r['loss']['mae']:.3f} | {r['loss']['kendall_tau']:.3f} | "
+            + (f"{loss['mae']:.3f} | {loss['kendall_tau']:.3f} | " if loss else "– | – | ")
+            + f"{r['bleu']['n']} / {loss['n'] if loss else with_loss} | "
             f"{f'{paper[0]:.2f} / {paper[1]:.2f}' if paper else '–'} |"
         )
     lines += [
@@ -428,7 +432,8 @@ def section_table4(work: Path) -> list[str]:
             f"{r['per_arch'][name]['bleu']:.2f} / {r['per_arch'][name]['valid_loss']:.3f}"
             for r in result["supernets"].values()
         ]
-        lines.append(f"| {name} | {s['bleu']:.2f} / {s['valid_loss']:.3f} | " + " | ".join(cells) + " |")
+        loss = "–" if s["valid_loss"] is None else f"{s['valid_loss']:.3f}"  # a figure without its loss
+        lines.append(f"| {name} | {s['bleu']:.2f} / {loss} | " + " | ".join(cells) + " |")
     return lines
 
 

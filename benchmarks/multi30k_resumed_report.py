@@ -149,6 +149,11 @@ def section_picks(work: Path, committed: Path, data: Path) -> list[str]:
     return lines
 
 
+def figure_origin(path: str) -> str:
+    """Where a ``--standalone-figures`` file's models were trained, as the report names it."""
+    return "on another machine, BLEU only" if "bleu_only" in Path(path).name else "on the first machine"
+
+
 def section_table4_again(work: Path) -> list[str]:
     lines = section_table4(work)
     lines[0] = "### " + lines[0].removeprefix("## ") + " (the supernets trained again)"
@@ -156,20 +161,29 @@ def section_table4_again(work: Path) -> list[str]:
     if not result_path.is_file():
         return lines
     result = json.loads(result_path.read_text())
-    from_file = set((result.get("standalone_figures") or {}).get("archs", []))
+    files = (result.get("standalone_figures") or {}).get("files", {})
+    origin = {name: figure_origin(path) for path, names in files.items() for name in names}
     out = lines[:1]
     for line in lines[1:]:
         m = re.match(r"\| ([^|]+) \| ", line)
-        if m and m.group(1) in from_file:
-            line = line.replace(f"| {m.group(1)} |", f"| {m.group(1)} (trained on the first machine) |", 1)
+        if m and m.group(1) in origin:
+            line = line.replace(f"| {m.group(1)} |", f"| {m.group(1)} (trained {origin[m.group(1)]}) |", 1)
         out.append(line)
-    if from_file:
+    if origin:
+        here = len(result["archs"]) - len(origin)
+        parts = [
+            f"{len(names)} trained {figure_origin(path)} (`{Path(path).name}`)"
+            for path, names in files.items()
+            if names
+        ]
         out += [
             "",
-            f"Standalone side: {len(result['archs']) - len(from_file)} models trained alone on this machine, measured "
-            f"here, and {len(from_file)} trained alone on the first machine, whose checkpoints went with it: their "
-            "figures as that machine's `mos-nas gap` measured them (`benchmarks/results/multi30k/standalone_intel.json`, "
-            "`--standalone-figures`). The supernet side is measured here for every architecture.",
+            f"Standalone side: {here} models trained alone on this machine, measured here, and "
+            + ", ".join(parts)
+            + ", whose checkpoints went with their machines: their figures as committed in "
+            "`benchmarks/results/multi30k/standalone_*.json` (`mos-nas gap --standalone-figures`; BLEU-only figures "
+            "are sacreBLEU of the committed hypotheses and count in the BLEU statistics only). The supernet side is "
+            "measured here for every architecture.",
         ]
     return out
 

@@ -8,7 +8,8 @@
 #   benchmarks/multi30k_smoke.sh [WORK_DIR]    (default: a new temporary directory; kept for reading)
 #   benchmarks/multi30k_smoke.sh --again [WORK_DIR]
 #       # the lanes' mode `again` instead (a study resumed on a machine without its supernets): toy
-#       # committed results (two picks, the old machine's figures for a baseline and one pick), both
+#       # committed results (three picks; the old machine's figures for a baseline and one pick, another
+#       # machine's hypotheses and BLEU-only figure for another pick: retrained last), both
 #       # lanes to their end, then `again-finish` (Table 4 from supernets, models trained here and figures)
 #       # and the resumed report on a toy report (9 minutes here at nice 10 beside two training lanes)
 set -euo pipefail
@@ -46,10 +47,12 @@ if [ $AGAIN = 0 ]; then
 fi
 C=$W/committed  # what the old machine left: architectures of the picks and of the models trained there, their figures
 mkdir -p "$C/archs"
-mos-nas sample --space demo --n 2 --seed 3 --out "$W/sampled" > /dev/null
+mos-nas sample --space demo --n 3 --seed 3 --out "$W/sampled" > /dev/null
 cp "$W/sampled/arch_0000.yml" "$C/archs/inherited_neuron_best_latency_9ms.yml"
 cp "$W/sampled/arch_0000.yml" "$C/archs/neuron_best_latency_9ms.yml"  # its retrained copy: not a second pick
 cp "$W/sampled/arch_0001.yml" "$C/archs/inherited_spos_best_latency_9ms.yml"
+cp "$W/sampled/arch_0002.yml" "$C/archs/inherited_neuron_best_latency_12ms.yml"
+cp "$W/sampled/arch_0002.yml" "$C/archs/neuron_best_latency_12ms.yml"  # trained alone elsewhere: hypotheses only
 cp "$W/archs/base_3x1.yml" "$C/archs/"
 cat > "$C/standalone_intel.json" << 'JSON'
 {"bleu_subset": "test", "loss_subset": "valid", "max_sentences": null,
@@ -58,6 +61,11 @@ JSON
 mkdir -p "$C/hyp"
 for n in 1 2 3; do head -n $((40 + 10 * n)) "$W/raw/test.de" > "$W/part.de"  # toy baselines' hypotheses
     { cat "$W/part.de"; tail -n +$((41 + 10 * n)) "$W/raw/test.en"; } > "$C/hyp/base_3x$n.test.txt"; done
+cp "$W/part.de" "$C/hyp/neuron_best_latency_12ms.test.txt"
+cat > "$C/standalone_bleu_only.json" << 'JSON'
+{"bleu_subset": "test", "loss_subset": "valid", "max_sentences": null,
+ "archs": {"neuron_best_latency_12ms": {"bleu": 77.0, "valid_loss": null}}}
+JSON
 cat > "$C/latency_intel.json" << 'JSON'
 {"cpu": "toy", "measured_at": "now", "as_trained": {"base_3x1": 10.0, "base_3x2": 20.0, "base_3x3": 30.0},
  "picks": {"neuron_best_latency_9ms": 9.0}, "picks_search_check": {"spos_best_latency_9ms": 25.0}}
@@ -65,6 +73,9 @@ JSON
 printf '# toy report\n\n%s\nstale\n%s\n\n## Notes\n' "<!-- resumed: begin (written by benchmarks/multi30k_resumed_report.py) -->" \
     "<!-- resumed: end -->" > "$W/report.md"
 export M30K_COMMITTED=$C
+plan=$("$ROOT/benchmarks/multi30k_lanes.sh" again-plan)
+[ "$plan" = "retrained first (never trained alone): spos_best_latency_9ms
+retrained after every fine-tuning (loss figure only): neuron_best_latency_12ms" ] || { echo "again-plan: $plan" >&2; exit 1; }
 "$ROOT/benchmarks/multi30k_lanes.sh" again 0 1
 pids=$(cat "$M30K_WORK"/logs/again_core{0,1}.pid)
 while kill -0 $pids 2> /dev/null; do sleep 5; done
@@ -81,13 +92,17 @@ python - "$M30K_WORK" <<'PY'
 import json, sys
 from pathlib import Path
 work = Path(sys.argv[1])
-names = ["neuron_best_latency_9ms", "spos_best_latency_9ms"]
+names = ["neuron_best_latency_12ms", "neuron_best_latency_9ms", "spos_best_latency_9ms"]
 for kind in ("picks", "finetune"):
     assert all((work / kind / n / ".done").exists() for n in names), f"{kind}: not every committed pick done"
-assert sorted(p.name for p in (work / "standalone").iterdir()) == ["spos_best_latency_9ms"], "retrained: only the pick without a figure"
+retrained = sorted(p.name for p in (work / "standalone").iterdir())
+assert retrained == ["neuron_best_latency_12ms", "spos_best_latency_9ms"], f"retrained: the picks without a figure, {retrained}"
 gap = json.loads((work / "table4" / "gap" / "gap.json").read_text())
-assert gap["archs"] == ["base_3x1", "neuron_best_latency_9ms", "spos_best_latency_9ms"], gap["archs"]
+assert gap["archs"] == ["base_3x1", "neuron_best_latency_12ms", "neuron_best_latency_9ms", "spos_best_latency_9ms"], gap["archs"]
 assert gap["standalone_figures"]["archs"] == ["base_3x1", "neuron_best_latency_9ms"]
+files = gap["standalone_figures"]["files"]  # the BLEU-only file's model was retrained here: measured, not its figure
+assert list(files.values()) == [["base_3x1", "neuron_best_latency_9ms"]], files
+assert gap["standalone"]["neuron_best_latency_12ms"]["bleu"] != 77.0 and gap["standalone"]["neuron_best_latency_12ms"]["valid_loss"]
 assert gap["standalone"]["base_3x1"] == {"valid_loss": 6.0, "bleu": 5.0} and len(gap["supernets"]) == 2
 assert gap["standalone"]["spos_best_latency_9ms"]["bleu"] != 99.0  # measured here, not the figure
 PY

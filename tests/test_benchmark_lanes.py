@@ -90,10 +90,14 @@ def test_again_plan_retrains_picks_never_trained_alone_before_those_missing_only
     work, committed = tmp_path / "work", tmp_path / "committed"
     (committed / "archs").mkdir(parents=True)
     (committed / "hyp").mkdir()
-    for name in ("neuron_a", "neuron_b", "neuron_c", "spos_a"):
+    for name in ("neuron_a", "neuron_b", "neuron_c", "neuron_d", "neuron_e", "spos_a"):
         (committed / "archs" / f"inherited_{name}.yml").write_text("encoder_embed_dim: 192\n")
-    # neuron_a has figures (trained on the old machine), neuron_b only hypotheses, neuron_c and spos_a nothing
+    # neuron_a has figures (trained on the old machine), neuron_b only hypotheses, neuron_c and spos_a nothing;
+    # the BLEU-only file: neuron_d without its loss (retrained for it), neuron_e with one (not retrained)
     (committed / "standalone_intel.json").write_text('{"archs": {"neuron_a": {"bleu": 1.0, "valid_loss": 2.0}}}')
+    (committed / "standalone_bleu_only.json").write_text(
+        '{"archs": {"neuron_d": {"bleu": 1.0, "valid_loss": null}, "neuron_e": {"bleu": 1.0, "valid_loss": 3.0}}}'
+    )
     (committed / "hyp" / "neuron_b.test.txt").write_text("ein Hund\n")
     (committed / "hyp" / "spos_a.valid.txt").write_text("ein Hund\n")  # not the test set: not trained alone
     done = subprocess.run(
@@ -105,7 +109,7 @@ def test_again_plan_retrains_picks_never_trained_alone_before_those_missing_only
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "retrained first (never trained alone): neuron_c spos_a",
-        "retrained after every fine-tuning (loss figure only): neuron_b",
+        "retrained after every fine-tuning (loss figure only): neuron_b neuron_d",
     ]
     assert not list((work / "logs").glob("again_*"))  # nothing started
 

@@ -129,7 +129,7 @@ def test_gap_statistics_on_fixed_numbers():
     with pytest.raises(DataError):
         gap_stats([1.0], [1.0])
     table = gap_table({"supernets": {"s.pt": {"bleu": stats, "loss": gap_stats([1, 2], [1.5, 2.5])}}})
-    assert "| s.pt | 1.62 | 0.667 | 0.5000 | 1.000 | 4 |" in table
+    assert "| s.pt | 1.62 | 0.667 | 0.5000 | 1.000 | 4 / 2 |" in table  # loss over 2 architectures only
 
 
 def _figures_file(path, archs, **settings):
@@ -172,7 +172,7 @@ def test_gap_takes_the_standalone_side_of_absent_checkpoints_from_figures(tmp_pa
     )
     assert measured_standalone == ["a0"]
     assert result["standalone"]["a1"] == {"valid_loss": 2.1, "bleu": 31.0}
-    assert result["standalone_figures"] == {"file": figures, "archs": ["a1", "a2"]}
+    assert result["standalone_figures"] == {"archs": ["a1", "a2"], "files": {figures: ["a1", "a2"]}}
     stats = result["supernets"][str(supernet)]
     assert stats["bleu"]["mae"] == pytest.approx((2 + 2 + 5) / 3) and stats["bleu"]["n"] == 3
     assert stats["loss"]["mae"] == pytest.approx((0.5 + 0.3 + 0.4) / 3)
@@ -219,6 +219,67 @@ def test_gap_takes_the_standalone_side_of_absent_checkpoints_from_figures(tmp_pa
         short, "g3"
     )
     bad = _figures_file(tmp_path / "n.json", {"a1": {"bleu": "high"}, "a2": {"bleu": 1, "valid_loss": 1}})
-    assert "'a1' needs numbers 'bleu' and 'valid_loss'" in refused(bad, "g4")
+    assert "'a1' needs a number 'bleu' and a number or null 'valid_loss'" in refused(bad, "g4")
+    no_key = _figures_file(tmp_path / "k.json", {"a1": {"bleu": 1}, "a2": {"bleu": 1, "valid_loss": 1}})
+    assert "'a1' needs a number 'bleu' and a number or null 'valid_loss'" in refused(no_key, "g6")  # null, not absent
+    first = _figures_file(tmp_path / "f1.json", {"a1": {"bleu": 1, "valid_loss": 1}})
+    second = _figures_file(
+        tmp_path / "f2.json", {"a1": {"bleu": 2, "valid_loss": None}, "a2": {"bleu": 1, "valid_loss": 1}}
+    )
+    assert f"'a1' has figures in both '{first}' and '{second}'" in refused([first, second], "g7")
     (tmp_path / "t.json").write_text("{trunc")
     assert "not a readable JSON file" in refused(str(tmp_path / "t.json"), "g5")
+
+
+def test_gap_counts_a_figure_without_a_loss_in_the_bleu_statistics_only(tmp_path, monkeypatch):
+    """Models whose BLEU another machine left (hypotheses) but not their loss: BLEU over every architecture,
+    loss over those that have one, each statistic with its own count; figures from two files."""
+    import mos_fairseq.translation.gap as gap
+
+    archs, standalone = tmp_path / "archs", tmp_path / "standalone"
+    archs.mkdir()
+    standalone.mkdir()
+    for name in ("a0", "a1", "a2", "a3"):
+        (archs / f"{name}.yml").write_text(f"space: tiny\n# {name}\n")
+    supernet = tmp_path / "supernet.pt"
+    supernet.write_bytes(b"stand-in")
+    inherited = {"a0": (2.5, 28.0), "a1": (2.4, 29.0), "a2": (3.0, 20.0), "a3": (2.0, 33.0)}
+    monkeypatch.setattr(
+        gap, "supernet_metrics", lambda ckpt, data, arch, *a: dict(zip(("valid_loss", "bleu"), inherited[arch.stem]))
+    )
+    full = _figures_file(
+        tmp_path / "full.json", {"a0": {"bleu": 30.0, "valid_loss": 2.0}, "a1": {"bleu": 31.0, "valid_loss": 2.1}}
+    )
+    bleu_only = _figures_file(
+        tmp_path / "bleu.json", {"a2": {"bleu": 25.0, "valid_loss": None}, "a3": {"bleu": 32.0, "valid_loss": None}}
+    )
+    result = gap.run_gap(
+        [str(supernet)],
+        str(archs),
+        str(standalone),
+        "data",
+        str(tmp_path / "gap"),
+        standalone_figures=[full, bleu_only],
+    )
+    stats = result["supernets"][str(supernet)]
+    assert stats["bleu"]["n"] == 4 and stats["bleu"]["mae"] == pytest.approx((2 + 2 + 5 + 1) / 4)
+    assert stats["loss"]["n"] == 2 and stats["loss"]["mae"] == pytest.approx((0.5 + 0.3) / 2)
+    assert result["standalone"]["a2"] == {"valid_loss": None, "bleu": 25.0}
+    assert result["standalone_figures"]["files"] == {full: ["a0", "a1"], bleu_only: ["a2", "a3"]}
+    assert f"| {supernet} | 2.50 | 1.000 | 0.4000 | -1.000 | 4 / 2 |" in gap.gap_table(result)
+    assert json.loads((tmp_path / "gap" / "gap.json").read_text())["standalone"]["a3"]["valid_loss"] is None
+    assert (tmp_path / "gap" / "gap.png").stat().st_size > 0
+    # one loss figure only: no loss statistic at all, said so in the table
+    only_one = _figures_file(
+        tmp_path / "one.json", {"a1": {"bleu": 31.0, "valid_loss": 2.1}, "a0": {"bleu": 30.0, "valid_loss": None}}
+    )
+    again = gap.run_gap(
+        [str(supernet)],
+        str(archs),
+        str(standalone),
+        "data",
+        str(tmp_path / "gap2"),
+        standalone_figures=[only_one, bleu_only],
+    )
+    assert again["supernets"][str(supernet)]["loss"] is None
+    assert f"| {supernet} | 2.50 | 1.000 | – | – | 4 / 1 |" in gap.gap_table(again)

@@ -162,8 +162,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--standalone", required=True, help="directory with NAME/checkpoint_best.pt per architecture")
     p.add_argument(
         "--standalone-figures",
-        help="JSON of standalone figures measured elsewhere by this command, for architectures without a "
-        "checkpoint here: {bleu_subset, loss_subset, max_sentences, archs: {NAME: {bleu, valid_loss}}}",
+        nargs="+",
+        metavar="FILE",
+        help="JSON files of standalone figures measured elsewhere by this command, for architectures without "
+        "a checkpoint here: {bleu_subset, loss_subset, max_sentences, archs: {NAME: {bleu, valid_loss}}} "
+        "(valid_loss null: BLEU only)",
     )
     add_data(p, required=True)
     p.add_argument("--bleu-subset", default="test")

@@ -12,12 +12,15 @@ keyed by the checkpoint's path, size and modification time, the architecture fil
 subsets, so an interrupted run resumes where it stopped, a supernet added later costs only its own
 measurements, and a checkpoint that has changed since (training went on) is measured again.
 
-``--standalone-figures FILE`` gives the standalone side of architectures whose checkpoints are not
-on this machine (trained elsewhere, e.g. on a machine that is gone): a JSON file of figures that this
+``--standalone-figures FILE...`` gives the standalone side of architectures whose checkpoints are not
+on this machine (trained elsewhere, e.g. on a machine that is gone): JSON files of figures that this
 command measured there, ``{"bleu_subset": ..., "loss_subset": ..., "max_sentences": ..., "archs":
 {NAME: {"bleu": B, "valid_loss": L}}}``, or a ``gap.json`` this command wrote there (its
-``standalone`` side); its settings must be the run's, and an architecture has either a checkpoint or
-a figure, never both. ``gap.json`` names which architectures came from it.
+``standalone`` side); their settings must be the run's, and an architecture has either a checkpoint or
+one figure, never two. ``"valid_loss": null`` marks a model whose BLEU is known but whose loss was not
+recorded (e.g. BLEU scored from its committed hypotheses): it counts in the BLEU statistics only, and
+each statistic says over how many architectures it was taken. ``gap.json`` names which architectures
+came from which file.
 """
 
 from __future__ import annotations
@@ -106,8 +109,9 @@ def cached_measurement(
 
 def load_standalone_figures(
     path: str, bleu_subset: str, loss_subset: str, max_sentences: int | None
-) -> dict[str, dict[str, float]]:
-    """The standalone figures of ``--standalone-figures`` (module docstring), checked against the run's settings."""
+) -> dict[str, dict[str, float | None]]:
+    """The standalone figures of one ``--standalone-figures`` file (module docstring), checked against the
+    run's settings; ``valid_loss`` is None where the file records none."""
     try:
         doc = json.loads(Path(path).read_text())
     except (OSError, ValueError) as e:
@@ -124,13 +128,39 @@ def load_standalone_figures(
     differ = [f"{k} {doc.get(k)!r} (this run: {v!r})" for k, v in run.items() if doc.get(k, "absent") != v]
     if differ:
         raise UserError(f"--standalone-figures '{path}' was measured with other settings: {', '.join(differ)}")
-    figures = {}
+    figures: dict[str, dict[str, float | None]] = {}
     for name, entry in entries.items():
         try:
-            figures[name] = {"valid_loss": float(entry["valid_loss"]), "bleu": float(entry["bleu"])}
+            loss = entry["valid_loss"]
+            figures[name] = {"valid_loss": None if loss is None else float(loss), "bleu": float(entry["bleu"])}
         except (KeyError, TypeError, ValueError):
-            raise UserError(f"--standalone-figures '{path}': '{name}' needs numbers 'bleu' and 'valid_loss'") from None
+            raise UserError(
+                f"--standalone-figures '{path}': '{name}' needs a number 'bleu' and a number or null 'valid_loss'"
+            ) from None
     return figures
+
+
+def load_figure_files(
+    paths: Sequence[str], bleu_subset: str, loss_subset: str, max_sentences: int | None
+) -> tuple[dict[str, dict[str, float | None]], dict[str, list[str]]]:
+    """Every ``--standalone-figures`` file's figures together, and which names each file gave; a name in
+    two files is refused (one model, one standalone figure)."""
+    figures: dict[str, dict[str, float | None]] = {}
+    origin: dict[str, str] = {}
+    for path in paths:
+        for name, figure in load_standalone_figures(path, bleu_subset, loss_subset, max_sentences).items():
+            if name in origin:
+                raise UserError(f"--standalone-figures: '{name}' has figures in both '{origin[name]}' and '{path}'")
+            figures[name], origin[name] = figure, path
+    return figures, {path: sorted(n for n, p in origin.items() if p == path) for path in paths}
+
+
+def metric_stats(names: Sequence[str], per_arch: dict, standalone: dict, key: str) -> dict[str, float] | None:
+    """``gap_stats`` over the architectures whose standalone side has ``key`` (None: fewer than 2 have it)."""
+    known = [n for n in names if standalone[n][key] is not None]
+    if len(known) < 2:
+        return None
+    return gap_stats([per_arch[n][key] for n in known], [standalone[n][key] for n in known])
 
 
 def run_gap(
@@ -142,7 +172,7 @@ def run_gap(
     bleu_subset: str = "test",
     loss_subset: str = "valid",
     max_sentences: int | None = None,
-    standalone_figures: str | None = None,
+    standalone_figures: Sequence[str] | str | None = None,
 ) -> dict:
     """Table 4 numbers for every supernet (see the module docstring); ``max_sentences`` limits both
     subsets to their first N sentences (beam search over a full test set is the slow part)."""
@@ -151,22 +181,18 @@ def run_gap(
     archs = sorted(Path(archs_dir).glob("*.yml"))
     if len(archs) < 2:
         raise UserError(f"--archs '{archs_dir}' needs at least 2 architecture YAMLs")
-    figures = (
-        load_standalone_figures(standalone_figures, bleu_subset, loss_subset, max_sentences)
-        if standalone_figures
-        else {}
-    )
+    figure_files = [standalone_figures] if isinstance(standalone_figures, str) else list(standalone_figures or [])
+    figures, names_by_file = load_figure_files(figure_files, bleu_subset, loss_subset, max_sentences)
+    figures_text = ", ".join(figure_files)
     has_checkpoint = {a.stem for a in archs if (Path(standalone_dir) / a.stem / "checkpoint_best.pt").is_file()}
     both = sorted(has_checkpoint & figures.keys())
     if both:
-        raise UserError(
-            f"both a standalone checkpoint and a figure in {standalone_figures} for {', '.join(both)}: keep one"
-        )
+        raise UserError(f"both a standalone checkpoint and a figure in {figures_text} for {', '.join(both)}: keep one")
     missing = [a.stem for a in archs if a.stem not in has_checkpoint and a.stem not in figures]
     if missing:
         raise UserError(
             f"no standalone checkpoint for {', '.join(missing)} (expected {standalone_dir}/<name>/checkpoint_best.pt"
-            + (f" or a figure in {standalone_figures})" if standalone_figures else ")")
+            + (f" or a figure in {figures_text})" if figure_files else ")")
         )
     absent = [c for c in supernets if not Path(c).is_file()]
     if absent:
@@ -174,19 +200,21 @@ def run_gap(
     out_dir = Path(out)
     cache = out_dir / "cache"
     texts = {a.stem: a.read_text() for a in archs}
-    standalone = {}
+    standalone: dict[str, dict[str, float | None]] = {}
     for a in archs:
         if a.stem in figures:
             standalone[a.stem] = figures[a.stem]
             continue
         ckpt_path = Path(standalone_dir) / a.stem / "checkpoint_best.pt"
         key = measurement_key(ckpt_path, texts[a.stem], bleu_subset, loss_subset, max_sentences)
-        standalone[a.stem] = cached_measurement(
-            cache,
-            f"standalone {a.stem}",
-            key,
-            partial(standalone_metrics, ckpt_path, data, bleu_subset, loss_subset, max_sentences),
-        )
+        standalone[a.stem] = {
+            **cached_measurement(
+                cache,
+                f"standalone {a.stem}",
+                key,
+                partial(standalone_metrics, ckpt_path, data, bleu_subset, loss_subset, max_sentences),
+            )
+        }
     result: dict = {
         "archs": [a.stem for a in archs],
         "bleu_subset": bleu_subset,
@@ -196,7 +224,10 @@ def run_gap(
         "supernets": {},
     }
     if figures:
-        result["standalone_figures"] = {"file": standalone_figures, "archs": sorted(n for n in figures if n in texts)}
+        result["standalone_figures"] = {
+            "archs": sorted(n for n in figures if n in texts),
+            "files": {f: [n for n in names if n in texts] for f, names in names_by_file.items()},
+        }
     for ckpt in supernets:
         per_arch = {}
         for a in archs:
@@ -210,8 +241,8 @@ def run_gap(
         names = result["archs"]
         result["supernets"][ckpt] = {
             "per_arch": per_arch,
-            "bleu": gap_stats([per_arch[n]["bleu"] for n in names], [standalone[n]["bleu"] for n in names]),
-            "loss": gap_stats([per_arch[n]["valid_loss"] for n in names], [standalone[n]["valid_loss"] for n in names]),
+            "bleu": metric_stats(names, per_arch, standalone, "bleu"),
+            "loss": metric_stats(names, per_arch, standalone, "valid_loss"),
         }
     write_text_atomic(out_dir / "gap.json", json.dumps(result, indent=2) + "\n")
     write_text_atomic(out_dir / "gap.md", gap_table(result) + "\n")
@@ -220,15 +251,20 @@ def run_gap(
 
 
 def gap_table(result: dict) -> str:
+    """One row per supernet; the last column is the number of architectures, 'BLEU / loss' where a figure
+    without a loss makes the two differ (the loss cells are '–' where fewer than 2 have a loss)."""
     lines = [
         "| supernet | BLEU MAE | BLEU Kendall τ | loss MAE | loss Kendall τ | archs |",
         "|---|---|---|---|---|---|",
     ]
+    standalone = result.get("standalone", {})
+    with_loss = sum(figure["valid_loss"] is not None for figure in standalone.values())
     for ckpt, r in result["supernets"].items():
-        lines.append(
-            f"| {ckpt} | {r['bleu']['mae']:.2f} | {r['bleu']['kendall_tau']:.3f} | {r['loss']['mae']:.4f} | "
-            f"{r['loss']['kendall_tau']:.3f} | {r['bleu']['n']} |"
-        )
+        bleu, loss = r["bleu"], r["loss"]
+        n_loss = loss["n"] if loss else with_loss
+        count = str(bleu["n"]) if n_loss == bleu["n"] else f"{bleu['n']} / {n_loss}"
+        loss_cells = f"{loss['mae']:.4f} | {loss['kendall_tau']:.3f}" if loss else "– | –"
+        lines.append(f"| {ckpt} | {bleu['mae']:.2f} | {bleu['kendall_tau']:.3f} | {loss_cells} | {count} |")
     return "\n".join(lines)
 
 
@@ -244,15 +280,19 @@ def gap_plot(result: dict, path: Path) -> None:
         (axes[0], "bleu", "bleu", "BLEU"),
         (axes[1], "loss", "valid_loss", "valid loss (bits)"),
     ):
-        x = [result["standalone"][n][key] for n in names]
+        known = [n for n in names if result["standalone"][n][key] is not None]
+        x = [result["standalone"][n][key] for n in known]
         for ckpt, r in result["supernets"].items():
+            stats = r[metric]
             ax.scatter(
                 x,
-                [r["per_arch"][n][key] for n in names],
+                [r["per_arch"][n][key] for n in known],
                 s=18,
-                label=f"{Path(ckpt).parent.name}/{Path(ckpt).name}: MAE {r[metric]['mae']:.3g}, "
-                f"τ {r[metric]['kendall_tau']:.2f}",
+                label=f"{Path(ckpt).parent.name}/{Path(ckpt).name}: "
+                + (f"MAE {stats['mae']:.3g}, τ {stats['kendall_tau']:.2f}, n {stats['n']}" if stats else "n < 2"),
             )
+        if not x:
+            continue
         lo, hi = min(x), max(x)
         ax.plot([lo, hi], [lo, hi], color="black", lw=1)
         ax.set_xlabel(f"standalone {unit}")
