@@ -3,7 +3,9 @@ machine was replaced (``benchmarks/multi30k_lanes.sh committed`` / ``again``), b
 ``resumed`` markers; every other line of the report (the first machine's results, whose runs directory went
 with it) stays as committed. The first machine's figures it needs come from what is committed: its
 hypotheses (BLEU recomputed here with sacreBLEU), ``latency_intel.json`` (its interleaved latencies) and
-``standalone_intel.json`` (its Table 4 standalone side, used by stage table4). Re-run it as stages finish.
+``standalone_*.json`` (the Table 4 standalone side of models trained on machines that are gone, used by stage
+table4). Re-run it as stages finish. Each later machine writes its own section (``--section``, ``--title``), so
+one machine's runs never replace what another's section reports.
 
     python benchmarks/multi30k_resumed_report.py --work /work/runs/multi30k --report benchmarks/results/multi30k.md
 """
@@ -35,8 +37,10 @@ from multi30k_report import (
     trained_alone_cells,
 )
 
-BEGIN = "<!-- resumed: begin (written by benchmarks/multi30k_resumed_report.py) -->"
-END = "<!-- resumed: end -->"
+
+def markers(section: str) -> tuple[str, str]:
+    """The report's begin and end lines of the section named ``section`` (one per machine after the first)."""
+    return f"<!-- {section}: begin (written by benchmarks/multi30k_resumed_report.py) -->", f"<!-- {section}: end -->"
 
 
 class ReportError(Exception):
@@ -241,15 +245,30 @@ def copy_artefacts(work: Path, committed: Path, first_machine: set[str]) -> int:
     return n
 
 
-def replace_section(report: str, section: str) -> str:
-    if report.count(BEGIN) != 1 or report.count(END) != 1 or report.index(BEGIN) > report.index(END):
-        raise ReportError(f"the report needs exactly one '{BEGIN}' line followed by one '{END}' line")
-    head, rest = report.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return head + BEGIN + "\n" + section.strip("\n") + "\n" + END + tail
+def updates_per_epoch(train_log: Path) -> set[int]:
+    """The updates per epoch a fairseq-train log reports ('epoch 001:     34 / 132 ...')."""
+    text = train_log.read_text(errors="replace") if train_log.is_file() else ""
+    return {int(n) for n in re.findall(r"\| epoch \d+: +\d+ / (\d+) ", text)}
 
 
-def build(work: Path, committed: Path, report: Path, data: Path, supernets: list[str]) -> tuple[str, int]:
+def replace_section(report: str, section: str, name: str = "resumed") -> str:
+    begin, end = markers(name)
+    if report.count(begin) != 1 or report.count(end) != 1 or report.index(begin) > report.index(end):
+        raise ReportError(f"the report needs exactly one '{begin}' line followed by one '{end}' line")
+    head, rest = report.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return head + begin + "\n" + section.strip("\n") + "\n" + end + tail
+
+
+def build(
+    work: Path,
+    committed: Path,
+    report: Path,
+    data: Path,
+    supernets: list[str],
+    section: str = "resumed",
+    title: str = "Resumed on a second machine",
+) -> tuple[str, int]:
     for need in (work / "standalone", committed / "latency_intel.json", committed / "hyp", report, data / "test.de"):
         if not need.exists():
             raise ReportError(f"missing {need}")
@@ -257,14 +276,14 @@ def build(work: Path, committed: Path, report: Path, data: Path, supernets: list
     figures_path = committed / "standalone_intel.json"
     first_machine = set(json.loads(figures_path.read_text())["archs"]) if figures_path.is_file() else set()
     text = report.read_text()
-    replace_section(text, "")  # the markers are checked before anything is written
+    replace_section(text, "", section)  # the markers are checked before anything is written
     n = copy_artefacts(work, committed, first_machine)
-    figure_latency_bleu(work, committed, data, latency, committed / "latency_bleu_resumed.png")
+    figure_latency_bleu(work, committed, data, latency, committed / f"latency_bleu_{section}.png")
     present = [s for s in supernets if (work / "supernets" / s).is_dir()]
-    curves = figure_curves(work, present, committed / "learning_curves_resumed.png")
+    curves = figure_curves(work, present, committed / f"learning_curves_{section}.png")
     sup = section_supernets(work, present)
     body = [
-        "## Resumed on a second machine",
+        f"## {title}",
         "",
         f"Machine: **{machine(work)}** (`lscpu` in the runs directory's `logs/lscpu.txt`), 2 cores, one thread per "
         "process pinned to a core. Nothing here is a latency: every latency figure of this report is the first "
@@ -274,21 +293,33 @@ def build(work: Path, committed: Path, report: Path, data: Path, supernets: list
         "`again-finish`, this section by `python benchmarks/multi30k_resumed_report.py --work RUNS` "
         f"({n} hypothesis files of this machine's models in `benchmarks/results/multi30k/hyp/`).",
         "",
-        *section_trained_alone(work, committed, data, latency),
-        "",
     ]
+    if trained_here(work):
+        body += [*section_trained_alone(work, committed, data, latency), ""]
     if len(sup) > 4:
+        ranks = sorted({len(list((work / "supernets" / s).glob("train_rank*.log"))) + 1 for s in present})
         body += [
-            "### Supernets trained again (same recipe, seed, updates and batch; the commit of each in its `commit`)",
+            "### Supernets trained again (same recipe, seed and epochs; the commit of each in its `commit`)",
             "",
             *sup[2:],
             "",
         ]
+        if ranks != [1]:
+            per_epoch = sorted({n for s in present for n in updates_per_epoch(work / "supernets" / s / "train.log")})
+            body += [
+                f"Data-parallel ({' / '.join(map(str, ranks))} processes, one gloo rank per core, "
+                "`M30K_SUPERNET_CORES`): the recipe's 4,096 tokens per update split evenly between the ranks, so "
+                "an epoch's batches pack slightly differently ("
+                + " / ".join(map(str, per_epoch))
+                + " updates per epoch, 136 in one process); the subnet sampled at each update is a function of the "
+                "seed and the update number, the same on every rank and as in one process.",
+                "",
+            ]
     body += [*section_picks(work, committed, data), "", *section_table4_again(work), ""]
-    body.append("![latency vs BLEU, everything known now](multi30k/latency_bleu_resumed.png)")
+    body.append(f"![latency vs BLEU, everything known now](multi30k/latency_bleu_{section}.png)")
     if curves:
-        body.append("![validation curves of this machine's runs](multi30k/learning_curves_resumed.png)")
-    return replace_section(text, "\n".join(body)), n
+        body.append(f"![validation curves of this machine's runs](multi30k/learning_curves_{section}.png)")
+    return replace_section(text, "\n".join(body), section), n
 
 
 def main() -> None:
@@ -303,16 +334,26 @@ def main() -> None:
         "--data", default=str(root.parent / "shared/data/multi30k-ende"), help="the raw Multi30k files (references)"
     )
     ap.add_argument("--supernets", nargs="+", default=["neuron", "spos"])
+    ap.add_argument(
+        "--section",
+        default="resumed",
+        help="the report's section to write, between '<!-- SECTION: begin ... -->' and '<!-- SECTION: end -->' "
+        "(one per machine: a later machine's runs never replace an earlier one's section); its figures are "
+        "latency_bleu_SECTION.png and learning_curves_SECTION.png",
+    )
+    ap.add_argument("--title", default="Resumed on a second machine", help="the section's heading")
     args = ap.parse_args()
     report = Path(args.report)
     try:
-        text, n = build(Path(args.work), Path(args.committed), report, Path(args.data), args.supernets)
+        text, n = build(
+            Path(args.work), Path(args.committed), report, Path(args.data), args.supernets, args.section, args.title
+        )
     except ReportError as e:
         sys.exit(f"multi30k_resumed_report: {e}")
     tmp = report.with_suffix(".md.tmp")
     tmp.write_text(text)
     tmp.replace(report)
-    print(f"wrote the resumed section of {report} ({n} hypothesis files)")
+    print(f"wrote the section '{args.section}' of {report} ({n} hypothesis files)")
 
 
 if __name__ == "__main__":
