@@ -226,22 +226,30 @@ def figure_latency_bleu(work: Path, committed: Path, data: Path, latency: dict, 
     return True
 
 
-def copy_artefacts(work: Path, committed: Path, first_machine: set[str]) -> int:
+def copy_artefacts(work: Path, committed: Path, trained_elsewhere: set[str]) -> int:
     """Hypotheses and architectures of this machine's models into the committed tree: trained alone as NAME,
     fine-tuned as finetuned_NAME, the picks inherited from the supernets trained again as rerun_inherited_NAME
-    (the first machine's inherited_NAME files stay). A model the first machine trained is never overwritten."""
+    (the first machine's inherited_NAME files stay). A model another machine trained alone (a committed figure
+    in ``standalone_*.json`` and committed hypotheses) keeps its files: this machine's training of it is
+    again_NAME."""
     n = 0
     for kind, tag in (("standalone", ""), ("finetune", "finetuned_"), ("picks", "rerun_inherited_")):
         for d in sorted((work / kind).glob("*")):
-            if d.is_symlink() or not (d / ".done").exists() or (kind == "standalone" and d.name in first_machine):
+            if d.is_symlink() or not (d / ".done").exists():
                 continue
+            kept = (
+                kind == "standalone"
+                and d.name in trained_elsewhere
+                and (committed / "hyp" / f"{d.name}.test.txt").is_file()
+            )
+            name = f"{'again_' if kept else tag}{d.name}"
             for subset in SUBSETS:
                 hyp = d / f"hyp.{subset}.txt"
                 if hyp.is_file():
-                    shutil.copyfile(hyp, committed / "hyp" / f"{tag}{d.name}.{SET_NAMES[subset]}.txt")
+                    shutil.copyfile(hyp, committed / "hyp" / f"{name}.{SET_NAMES[subset]}.txt")
                     n += 1
-            if (d / "arch.yml").is_file():
-                shutil.copyfile(d / "arch.yml", committed / "archs" / f"{tag}{d.name}.yml")
+            if (d / "arch.yml").is_file() and not kept:
+                shutil.copyfile(d / "arch.yml", committed / "archs" / f"{name}.yml")
     return n
 
 
@@ -273,11 +281,11 @@ def build(
         if not need.exists():
             raise ReportError(f"missing {need}")
     latency = json.loads((committed / "latency_intel.json").read_text())
-    figures_path = committed / "standalone_intel.json"
-    first_machine = set(json.loads(figures_path.read_text())["archs"]) if figures_path.is_file() else set()
+    # the models other machines trained alone: a figure in a committed standalone_*.json
+    trained_elsewhere = {n for f in committed.glob("standalone_*.json") for n in json.loads(f.read_text())["archs"]}
     text = report.read_text()
     replace_section(text, "", section)  # the markers are checked before anything is written
-    n = copy_artefacts(work, committed, first_machine)
+    n = copy_artefacts(work, committed, trained_elsewhere)
     figure_latency_bleu(work, committed, data, latency, committed / f"latency_bleu_{section}.png")
     present = [s for s in supernets if (work / "supernets" / s).is_dir()]
     curves = figure_curves(work, present, committed / f"learning_curves_{section}.png")

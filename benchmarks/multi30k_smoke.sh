@@ -115,7 +115,10 @@ assert "stale" not in report and report.startswith("# toy report") and report.rs
 for want in ("| spos_best_latency_9ms | enc", "25.00 (search's single check)", "| base_3x1 (trained on the first machine) |",
              "| neuron_best_latency_9ms |"):
     assert want in report, want
+# the BLEU-only pick retrained here: the other machine's committed hypotheses stay, this machine's are again_NAME
+assert (committed / "hyp/neuron_best_latency_12ms.test.txt").read_text() == (committed.parent / "part.de").read_text()
 for f in ("hyp/spos_best_latency_9ms.test.txt", "hyp/finetuned_neuron_best_latency_9ms.test.txt",
+          "hyp/again_neuron_best_latency_12ms.test.txt",
           "hyp/rerun_inherited_spos_best_latency_9ms.test_mscoco.txt", "latency_bleu_resumed.png"):
     assert (committed / f).is_file(), f
 PY
