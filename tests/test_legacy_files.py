@@ -165,16 +165,31 @@ def test_evaluate_legacy_bert_supernet(legacy):
     )
 
 
+NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+
+
+def _same_text(actual: str, expected: str, rel: float, abs_: float) -> None:
+    """The same text up to its numbers, which agree within the tolerances (the last digits of a float follow
+    the CPU's kernels: machines here differ between sessions)."""
+    assert NUMBER.split(actual) == NUMBER.split(expected)
+    _same([float(x) for x in NUMBER.findall(actual)], [float(x) for x in NUMBER.findall(expected)], rel=rel, abs_=abs_)
+
+
 SIZE = re.compile(r"size on disk: [0-9.]+ MiB")
+LOGIT_DIFFERENCE = re.compile(r"max \|logit difference\| vs the supernet subnet: (\S+)")
 
 
 @pytest.mark.parametrize("name", list(EXPORTS))
 def test_export_of_legacy_supernets(legacy, name):
     root = legacy[0]
     summary = digest.normalise(_ok(legacy, f"export_{name}"), root)
-    assert SIZE.sub("size on disk: - MiB", summary) == SIZE.sub(
-        "size on disk: - MiB", (EXPECTED / f"export_{name}.txt").read_text()
-    )
+    # the export equals the subnet up to float rounding, whose last digits follow the CPU's kernels
+    assert float(LOGIT_DIFFERENCE.search(summary).group(1)) < 1e-4, summary
+    masked = [
+        LOGIT_DIFFERENCE.sub("max |logit difference|: -", SIZE.sub("size on disk: - MiB", text))
+        for text in (summary, (EXPECTED / f"export_{name}.txt").read_text())
+    ]
+    assert masked[0] == masked[1]
     actual = digest.export_record(root / "scratch" / f"export_{name}", root)
     expected = json.loads((EXPECTED / f"export_{name}.json").read_text())
     # the file size follows the length of the absolute paths the checkpoint's config records
@@ -198,6 +213,6 @@ def test_legacy_search_state_resumes_to_the_full_runs_result(legacy):
     out = root / "search" / "interrupted"
     expected = sorted(p.name for p in (EXPECTED / "search").iterdir())
     assert sorted(p.name for p in out.glob("best_*.yml")) == [n for n in expected if n.startswith("best_")]
-    for name in expected:
-        assert (out / name).read_text() == (EXPECTED / "search" / name).read_text(), name
+    for name in expected:  # the same files, numbers within float rounding of another CPU
+        _same_text((out / name).read_text(), (EXPECTED / "search" / name).read_text(), rel=1e-5, abs_=1e-6)
     assert set(SEARCH_OUTPUTS) <= set(expected)
