@@ -277,7 +277,7 @@ def build(
     section: str = "resumed",
     title: str = "Resumed on a second machine",
 ) -> tuple[str, int]:
-    for need in (work / "standalone", committed / "latency_intel.json", committed / "hyp", report, data / "test.de"):
+    for need in (work / "supernets", committed / "latency_intel.json", committed / "hyp", report, data / "test.de"):
         if not need.exists():
             raise ReportError(f"missing {need}")
     latency = json.loads((committed / "latency_intel.json").read_text())
@@ -297,8 +297,9 @@ def build(
         "process pinned to a core. Nothing here is a latency: every latency figure of this report is the first "
         "machine's. Code: commit(s) "
         + (", ".join(f"`{c}`" for c in commits(work)) or "?")
-        + " (per run, in `commit`). Produced by `benchmarks/multi30k_lanes.sh committed NAME...` / `again` and "
-        "`again-finish`, this section by `python benchmarks/multi30k_resumed_report.py --work RUNS` "
+        + " (per run, in `commit`). Produced by `benchmarks/multi30k.sh`'s stages (run directly or through "
+        "`benchmarks/multi30k_lanes.sh committed NAME...` / `again` / `again-finish`; the commands are in the Notes' "
+        "Status), this section by `python benchmarks/multi30k_resumed_report.py --work RUNS` "
         f"({n} hypothesis files of this machine's models in `benchmarks/results/multi30k/hyp/`).",
         "",
     ]

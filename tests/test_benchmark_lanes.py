@@ -116,7 +116,7 @@ def test_again_plan_retrains_picks_never_trained_alone_before_those_missing_only
 
 def test_resumed_report_refuses_a_report_without_its_markers_and_leaves_everything_as_it_was(tmp_path):
     work, committed, data = tmp_path / "work", tmp_path / "committed", tmp_path / "data"
-    for d in (work / "standalone", committed / "hyp", committed / "archs", data):
+    for d in (work / "supernets", committed / "hyp", committed / "archs", data):
         d.mkdir(parents=True)
     (committed / "latency_intel.json").write_text('{"cpu": "toy", "measured_at": "now", "as_trained": {}}')
     (data / "test.de").write_text("ein Hund\n")
@@ -138,3 +138,34 @@ def test_resumed_report_refuses_a_report_without_its_markers_and_leaves_everythi
     )
     assert report.read_text() == "# committed report\n\n<!-- resumed: end -->\n"
     assert not list(committed.rglob("*.png")) and not list(committed.glob("hyp/*"))
+
+
+def test_resumed_report_of_a_machine_that_trained_nothing_alone_has_no_trained_alone_table(tmp_path):
+    """A later machine may only train a supernet again (no ``standalone/`` directory): its section names the
+    machine and says what it has, other sections and lines stay as they were."""
+    work, committed, data = tmp_path / "work", tmp_path / "committed", tmp_path / "data"
+    for d in (work / "supernets", work / "logs", committed / "hyp", committed / "archs", data):
+        d.mkdir(parents=True)
+    (work / "logs" / "lscpu.txt").write_text("Architecture:  x86_64\nModel name:    Toy CPU 9000\n")
+    (committed / "latency_intel.json").write_text('{"cpu": "toy", "measured_at": "now", "as_trained": {}}')
+    (data / "test.de").write_text("ein Hund\n")
+    report = tmp_path / "report.md"
+    begin = "<!-- resumed-5: begin (written by benchmarks/multi30k_resumed_report.py) -->"
+    kept = "# committed report\n\n<!-- resumed: begin (written by benchmarks/multi30k_resumed_report.py) -->\nsecond\n"
+    report.write_text(f"{kept}<!-- resumed: end -->\n{begin}\nstale\n<!-- resumed-5: end -->\n## Notes\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(LIB.parent / "multi30k_resumed_report.py"),
+            *("--work", str(work), "--report", str(report), "--committed", str(committed), "--data", str(data)),
+            *("--section", "resumed-5", "--title", "Resumed on a fifth machine"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    text = report.read_text()
+    assert text.startswith(f"{kept}<!-- resumed: end -->\n{begin}\n## Resumed on a fifth machine\n")
+    assert "Machine: **Toy CPU 9000**" in text and "stale" not in text and text.rstrip().endswith("## Notes")
+    assert "### Models trained alone on this machine" not in text
+    assert (committed / "latency_bleu_resumed-5.png").is_file()
