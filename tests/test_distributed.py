@@ -60,7 +60,17 @@ def _stream(path):
     return dict(line.split("\t", 1) for line in path.read_text().splitlines())
 
 
-def test_distributed_two_gloo_ranks_train_like_one_process_with_both_batches(synthetic_bin, tmp_path):
+# SPOS: one random subnet per update, so whole layers are unused and get no gradient in one process; fairseq's
+# legacy_ddp all-reduces zeros for them, which Adam would take as gradients (its moments moving the weights)
+SAMPLING = {
+    "sandwich": ([], 3),
+    "spos": (["--supernet-sampling", "spos", "--mos", "none"], 1),
+}
+
+
+@pytest.mark.parametrize("sampling", sorted(SAMPLING))
+def test_distributed_two_gloo_ranks_train_like_one_process_with_both_batches(synthetic_bin, tmp_path, sampling):
+    extra, n_subnets = SAMPLING[sampling]
     port = _free_port()
     dist = [
         "--distributed-world-size",
@@ -77,13 +87,13 @@ def test_distributed_two_gloo_ranks_train_like_one_process_with_both_batches(syn
     ranks = [
         _recording_train(
             tmp_path / f"rank{r}.pt",
-            [str(synthetic_bin), *DP_ARGS, *dist, "--distributed-rank", str(r), "--log-subnets", str(log)],
+            [str(synthetic_bin), *DP_ARGS, *extra, *dist, "--distributed-rank", str(r), "--log-subnets", str(log)],
         )
         for r in (0, 1)
     ]
     single = _recording_train(
         tmp_path / "single.pt",
-        [str(synthetic_bin), *DP_ARGS, "--update-freq", "2", "--log-subnets", str(tmp_path / "single.tsv")],
+        [str(synthetic_bin), *DP_ARGS, *extra, "--update-freq", "2", "--log-subnets", str(tmp_path / "single.tsv")],
     )
     _wait([*ranks, single])
     r0, r1, one = (torch.load(tmp_path / f"{n}.pt")["params"] for n in ("rank0", "rank1", "single"))
@@ -96,7 +106,7 @@ def test_distributed_two_gloo_ranks_train_like_one_process_with_both_batches(syn
     # the same subnets on both ranks, and the same as the single process's
     s0, s1, s = _stream(log), _stream(tmp_path / "subnets.tsv.rank1"), _stream(tmp_path / "single.tsv")
     assert len(s0) == 10 and s0 == s1 == s
-    assert all(len(json.loads(archs)) == 3 for archs in s0.values())  # largest, smallest, one random
+    assert all(len(json.loads(archs)) == n_subnets for archs in s0.values())  # sandwich: largest, smallest, one random
 
 
 def test_resume_after_kill_equals_an_uninterrupted_run(synthetic_bin, tmp_path):

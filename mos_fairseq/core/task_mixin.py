@@ -6,7 +6,10 @@ Training: each update runs the subnets of :func:`mos_fairseq.core.sampling.subne
 optimizer step; the returned sample size is the sum over subnets, so fairseq's gradient
 normalisation averages the subnets instead of adding them. In data-parallel training the
 subnet's forward goes through fairseq's wrapper and all but the last subnet run under
-``no_sync``: one gradient all-reduce per update. Validation logs the loss of the largest and
+``no_sync``: one gradient all-reduce per update. Parameters that no subnet of the update reached have no
+gradient in one process, so Adam leaves them (and their moments) alone; fairseq's ``legacy_ddp`` all-reduces
+zeros for them, which Adam would take as gradients, so :meth:`SupernetTaskMixin.optimizer_step` gives them
+back no gradient (every rank runs the same subnets, so they are unused on every rank). Validation logs the loss of the largest and
 smallest subnets and of ``--valid-archs``; ``--best-checkpoint-subnet`` picks the one reported as
 ``loss``. The architecture class comes from the model (``model.arch_type``), so the same code
 serves encoder-decoder and BERT supernets.
@@ -77,6 +80,8 @@ class SupernetTaskMixin:
             raise ArchError(f"--sandwich-random must be >= 0, got {self.cfg.sandwich_random}")
         self._last_logged_update = -1
         self._current_update = 0
+        # (update, parameters no subnet of that update reached): given no gradient again before the optimizer step
+        self._unreached: tuple[int, list[torch.nn.Parameter]] = (-1, [])
         # validation loss sums of the latest pass and the best averages so far (kept in checkpoints)
         self._valid_pass: tuple[int, dict[str, list[float]]] | None = None  # (update, {subnet: [loss sum, size]})
         self._best_valid_losses: dict[str, float] = {}
@@ -113,7 +118,18 @@ class SupernetTaskMixin:
             total_loss += loss.detach()
             total_size += sample_size
             logs.append(logging_output)
+        # after the last batch of an update (--update-freq) this holds what none of its batches reached
+        self._unreached = (update_num, [p for p in model.parameters() if p.requires_grad and p.grad is None])
         return total_loss, total_size, merge_subnet_logs(logs)
+
+    def optimizer_step(self, optimizer, model, update_num):
+        """The parameters this update's subnets never reached step as in one process: without a gradient
+        (fairseq's legacy_ddp gives them all-reduced zeros, which Adam would use to move them)."""
+        reached_at, unreached = self._unreached
+        if reached_at == update_num:
+            for p in unreached:
+                p.grad = None
+        super().optimizer_step(optimizer, model, update_num)  # the fairseq task mixed in after this class
 
     def _log_subnets(self, update_num: int, archs: list) -> None:
         if not self.cfg.log_subnets or update_num == self._last_logged_update:
