@@ -461,6 +461,8 @@ def figure_curves(work: Path, supernets: list[str], path: Path) -> bool:
     for ax, size in ((a, 6), (b, 7)):
         if ax.get_legend_handles_labels()[0]:  # a panel with nothing drawn yet gets no empty legend
             ax.legend(fontsize=size)
+        else:  # e.g. a later machine that only trained a supernet again
+            ax.text(0.5, 0.5, "none in this runs directory", ha="center", va="center", transform=ax.transAxes)
     for ax in (a, b):
         ax.set_ylim(top=min(ax.get_ylim()[1], 5))
     fig.tight_layout()
