@@ -6,10 +6,11 @@ Training: each update runs the subnets of :func:`mos_fairseq.core.sampling.subne
 optimizer step; the returned sample size is the sum over subnets, so fairseq's gradient
 normalisation averages the subnets instead of adding them. In data-parallel training the
 subnet's forward goes through fairseq's wrapper and all but the last subnet run under
-``no_sync``: one gradient all-reduce per update. Parameters that no subnet of the update reached have no
-gradient in one process, so Adam leaves them (and their moments) alone; fairseq's ``legacy_ddp`` all-reduces
-zeros for them, which Adam would take as gradients, so :meth:`SupernetTaskMixin.optimizer_step` gives them
-back no gradient (every rank runs the same subnets, so they are unused on every rank). Validation logs the loss of the largest and
+``no_sync``: one gradient all-reduce per update. Parameters that no subnet of the update reached
+have no gradient in one process, so Adam leaves them (and their moments) alone; fairseq's
+``legacy_ddp`` all-reduces zeros for them, which Adam would take as gradients, so
+:meth:`SupernetTaskMixin.optimizer_step` gives them no gradient again (every rank runs the same
+subnets, so they are unreached on every rank). Validation logs the loss of the largest and
 smallest subnets and of ``--valid-archs``; ``--best-checkpoint-subnet`` picks the one reported as
 ``loss``. The architecture class comes from the model (``model.arch_type``), so the same code
 serves encoder-decoder and BERT supernets.
