@@ -99,8 +99,8 @@ def pick_shapes(
 
 
 def main() -> None:
+    from mos_fairseq.core.validation import SubnetEvaluator, ValidationBatches
     from mos_fairseq.loading import load_supernet
-    from mos_fairseq.search.fitness import SubnetEvaluator, ValidationBatches
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True)

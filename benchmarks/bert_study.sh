@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The BERT study on real data, scaled to a CPU (issue 8): mlm-en (English news, 3,624 / 100 / 100
+# The BERT study on real data, scaled to a CPU: mlm-en (English news, 3,624 / 100 / 100
 # articles) -> sentencepiece 8k + masked-LM binaries -> BERT supernets of the CPU-sized SuperShaper
 # space (bert_cpu_bottleneck) and homogeneous space (bert_cpu_homogeneous), standard vs neuron-wise
 # MoS with one budget (same updates, batch, recipe, seed) -> validation perplexity of the largest and

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Many devices, one search (issue 20), on this machine's CPU: "cpu1" = 1 thread, "cpu2" = 2 threads of the
+# Many devices, one search, on this machine's CPU: "cpu1" = 1 thread, "cpu2" = 2 threads of the
 # same CPU, measured with the Multi30k study's protocol on its space; the torch-only runner checked against
 # measure-latency; the adaptation learning curves; one search under both devices at once, verified.
 # Stages resume (finished files are kept); run them on a quiet machine (nothing else on either core).

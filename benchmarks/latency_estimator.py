@@ -80,7 +80,7 @@ def main() -> None:
         "encoder + decoder mean latency (ms). Candidates: `mlp` = our MLP recipe (least-squares linear term + "
         "3x400 MLP on its residual, Adam(W) 1e-3 cosine, 5000 steps max, early stopping on 10% of the training "
         "rows); `hat_recipe` = HAT's (3x400 MLP, Adam lr 1e-5, 5000 steps, batch 128, features / HAT norm, "
-        "latency / max); `linear_features` = least squares on the normalised features; `gbt` = gradient-boosted "
+        "latency / max); `least_squares` = least squares on the normalised features; `gbt` = gradient-boosted "
         "trees (300 x depth 3); `ensemble` = mean of `mlp` and `gbt`. `chosen` = what `train-estimator` "
         "writes (the CV pick of that seed). Not a candidate: `linear_params` = least squares on the parameter "
         "count alone. MAPE = mean |error| / measured; ±10% = share of held-out predictions within 10% of the "
@@ -132,7 +132,7 @@ def main() -> None:
         for name in per_seed[0]["bounds"]:
             lines.append(f"| *reference: {name}* | {np.mean([r['bounds'][name] for r in per_seed]):.3f} | | | | | |")
         chosen = np.mean([r["models"]["chosen"]["rmse"] for r in per_seed])
-        simple = {m: np.mean([r["models"][m]["rmse"] for r in per_seed]) for m in ("hat_recipe", "linear_features")}
+        simple = {m: np.mean([r["models"][m]["rmse"] for r in per_seed]) for m in ("hat_recipe", "least_squares")}
         best = min(simple, key=simple.get)
         lines += [
             "",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Multi30k study (issue 17): HAT's latency-BLEU result and MoS's Table 4 in BLEU, on one CPU.
+# The Multi30k study: HAT's latency-BLEU result and MoS's Table 4 in BLEU, on one CPU.
 # Multi30k En-De (train 29,000; valid = val 2016; test = test 2017 flickr; test1 = test 2017 mscoco)
 # -> sentencepiece 8k joined -> recipe sweep on a stock transformer -> hand-designed baselines and
 # the space's largest subnet trained alone -> latency of the space on this CPU + estimator ->
@@ -10,7 +10,7 @@
 #
 # Usage: benchmarks/multi30k.sh STAGE [STAGE ...]
 #   stages: data sweep standalone supernets latency baseline_latency search picks retrain finetune
-#           pick_latency compare_latency table4 report (all = every one in order)
+#           pick_latency compare_latency table4 record report (all = every one in order)
 # Every stage resumes: finished pieces are skipped (a `.done` marker or the output file), and
 # fairseq-train continues from its checkpoint_last.pt. Run two lanes side by side, one thread each,
 # pinned to a core, e.g.
@@ -28,10 +28,9 @@
 # update split between them, same updates),
 # M30K_ONLY (space-separated names: the training stages of this lane train only these),
 # M30K_PICKS (a directory of committed picks, [inherited_]SUPERNET_NAME.yml, used instead of the searches'
-# picks: a study resumed on a machine without its searches), M30K_STANDALONE_FIGURES (stage table4, space-
-# separated files: the standalone side of models trained on another machine, a figures file or that machine's gap.json, used
-# for those without a checkpoint here, `mos-nas gap --standalone-figures`; their architectures:
-# M30K_COMMITTED/archs/NAME.yml, default benchmarks/results/multi30k),
+# picks: a study resumed on a machine without its searches), M30K_RESULTS (benchmarks/results/multi30k: stage record
+# writes each finished model trained alone there, hyp/ and runs/NAME.json, stage report reads it), M30K_BLIND_BIN
+# (WORK/blind: the blind sets' binaries of stage record),
 # M30K_REPORT (benchmarks/results/multi30k.md); for a smoke test on other data (benchmarks/multi30k_smoke.sh):
 # M30K_SPACE (hat_cpu_multi30k), M30K_BASELINES (benchmarks/multi30k_archs), M30K_VOCAB (8000).
 set -euo pipefail
@@ -54,6 +53,7 @@ read -r -a CORES <<< "${M30K_SUPERNET_CORES:-}"  # several: each supernet data-p
 ONLY=${M30K_ONLY:-}
 BIN=$WORK/bin
 ARCHS=${M30K_BASELINES:-$ROOT/benchmarks/multi30k_archs}  # the hand-designed baselines (stock transformers in the space)
+RESULTS=${M30K_RESULTS:-$ROOT/benchmarks/results/multi30k}  # the committed results (stage record writes there)
 SUBSETS=(valid test test1)
 declare -A REFS=([valid]=$DATA/valid.de [test]=$DATA/test.de [test1]=$DATA/test_mscoco.de)
 PROTOCOL=(--threads 1 --repeats "$LAT_REPEATS" --warmup 5 --src-len "$LEN" --tgt-len "$LEN" --beam 4)
@@ -105,6 +105,7 @@ train_alone() {  # NAME ARCH_YAML DIR [extra fairseq-train options]: from scratc
     [ -f "$dir/.done" ] && return
     claim "$dir" || { log "$name: trained by the other lane, skipped here"; return 0; }
     [ -f "$dir/commit" ] || commit_of > "$dir/commit"
+    [ -f "$dir/lscpu.txt" ] || lscpu > "$dir/lscpu.txt"  # the machine that trains it (stage record names it)
     cp "$arch" "$dir/arch.yml"
     # shellcheck disable=SC2046
     run_once "$dir/train" "$name: from scratch, preset $PRESET $*" \
@@ -402,45 +403,29 @@ stage_table4() {  # inherited vs trained alone for every architecture trained al
         mkdir -p "$t4/standalone/$name"
         ln -sf "$(cd "$dir" && pwd)/checkpoint_avg.pt" "$t4/standalone/$name/checkpoint_best.pt"
     done
-    local figures=() file kept i=0
-    # models trained on other machines (space-separated figures files, or those machines' gap.json): the figures
-    # of those without a checkpoint here, one filtered copy per file, and their committed architectures
-    for file in ${M30K_STANDALONE_FIGURES:-}; do
-        i=$((i + 1))
-        kept=$t4/figures_${i}_$(basename "$file")  # one per file: two gap.json of two machines stay apart
-        python - "$file" "$t4/standalone" "$kept" <<'PY'
-import json, sys
-from pathlib import Path
-doc, here = json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2])
-entries = doc["standalone"] if isinstance(doc.get("standalone"), dict) else doc["archs"]
-keep = {n: v for n, v in entries.items() if not (here / n / "checkpoint_best.pt").exists()}
-settings = {k: doc.get(k) for k in ("bleu_subset", "loss_subset", "max_sentences")}
-Path(sys.argv[3]).unlink(missing_ok=True)
-if keep:  # a file whose every model was trained here again gives nothing
-    Path(sys.argv[3]).write_text(json.dumps({"source": sys.argv[1], **settings, "archs": keep}, indent=1) + "\n")
-PY
-        [ -f "$kept" ] || { log "table4: every model of $file has a checkpoint here, its figures unused"; continue; }
-        figures+=("$kept")
-        for name in $(python -c "import json, sys; print(*json.load(open(sys.argv[1]))['archs'])" "$kept"); do
-            cp "${M30K_COMMITTED:-$ROOT/benchmarks/results/multi30k}/archs/$name.yml" "$t4/archs/$name.yml"
-        done
-    done
-    [ ${#figures[@]} -eq 0 ] || figures=(--standalone-figures "${figures[@]}")
     for name in "${SUPERNETS[@]}"; do ckpts+=("$WORK/supernets/$name/checkpoint_last.pt"); done
     log "table4: ${#ckpts[@]} supernets x $(ls "$t4"/archs/*.yml | wc -l) architectures"
     mos-nas gap --supernet "${ckpts[@]}" --archs "$t4/archs" --standalone "$t4/standalone" --data "$BIN" \
-        --bleu-subset test --loss-subset valid --out "$t4/gap" "${figures[@]}"
+        --bleu-subset test --loss-subset valid --out "$t4/gap"
+}
+
+stage_record() {  # every finished model trained alone (M30K_ONLY: these): its hypotheses committed, the blind
+    # sets translated (binaries in M30K_BLIND_BIN, default WORK/blind), its run RESULTS/runs/NAME.json
+    local only=()
+    [ -z "$ONLY" ] || read -r -a only <<< "$ONLY"
+    python "$ROOT/benchmarks/multi30k_record.py" --work "$WORK" --data "$DATA" --results "$RESULTS" \
+        --baselines "$ARCHS" --preset "$PRESET" --blind-bin "${M30K_BLIND_BIN:-$WORK/blind}" --only "${only[@]}"
 }
 
 stage_report() {
-    python "$ROOT/benchmarks/multi30k_report.py" --work "$WORK" --space "$SPACE" --out "${M30K_REPORT:-$ROOT/benchmarks/results/multi30k.md}" \
-        --notes "$ROOT/benchmarks/multi30k_notes.md"
+    python "$ROOT/benchmarks/multi30k_report.py" --results "$RESULTS" --out "${M30K_REPORT:-$ROOT/benchmarks/results/multi30k.md}" \
+        --conclusion "$ROOT/benchmarks/multi30k_notes.md"
 }
 
 main() {
-    [ $# -gt 0 ] || { sed -n 2,34p "$0"; exit 2; }
+    [ $# -gt 0 ] || { sed -n '2,/^set -euo pipefail/{/^set/!p}' "$0"; exit 2; }  # the header
     local all=(data sweep standalone supernets latency baseline_latency search picks retrain finetune pick_latency
-        compare_latency table4 report)
+        compare_latency table4 record report)
     local stages=("$@")
     [ "$1" = all ] && stages=("${all[@]}")
     for s in "${stages[@]}"; do

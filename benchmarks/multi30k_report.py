@@ -1,599 +1,523 @@
-"""Writes ``benchmarks/results/multi30k.md`` (and its figures, hypotheses and architecture YAMLs under
-``benchmarks/results/multi30k/``) from what ``benchmarks/multi30k.sh`` has produced so far: re-run it as
-stages finish; missing pieces are reported as missing.
+"""The Multi30k study's report, the last step of every unit: ``benchmarks/results/multi30k.md`` and its
+figures, built from the committed results alone: ``RESULTS/runs/*.json`` (one self-describing run per model,
+written by ``benchmarks/multi30k.sh record`` or kept from the first study) and the index
+``RESULTS/results.json``. Nothing is read from a runs directory, so any unit's clone rebuilds the same report.
 
-    python benchmarks/multi30k_report.py --work runs/multi30k --out benchmarks/results/multi30k.md
+Sections: the units done and to do; every model with its BLEU, validation nll, commit and machine; latency
+against BLEU for the models timed together on one machine, with the hand-designed envelope (the best BLEU of
+a baseline at or below each latency); Table 4 (supernet-inherited against trained alone, MAE and Kendall tau
+beside the MoS paper's); the blind sets' hypotheses; the first study's conclusion (``--conclusion``).
+
+    python benchmarks/multi30k_report.py [--results benchmarks/results/multi30k] [--out benchmarks/results/multi30k.md]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
-import shutil
+import sys
+from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-from fairseq_logs import seconds_per_update, train_progress
-
+ROOT = Path(__file__).resolve().parent.parent
 SUPERNETS = {
     "neuron": "neuron-wise MoS (sandwich)",
     "spos": "SPOS (HAT)",
     "sandwich": "sandwich (no MoS)",
     "layer": "layer-wise MoS (sandwich)",
 }
-PAPER_TABLE4 = {
-    "spos": (1.84, 0.81),
-    "sandwich": (1.62, 0.81),
-    "layer": (1.61, 0.54),
-    "neuron": (1.13, 0.71),
-}  # MoS paper Table 4, WMT'14 En-De, BLEU MAE and Kendall tau, 15 archs
-BASELINES = ("base_3x1", "base_3x2", "base_3x3", "base_4x4")
-SWEEP = {
-    "base_3x3": "the recipe: lr 2e-3, 1,000 warm-up, dropout 0.3",
-    "sweep/lr1e-3": "lr 1e-3, 500 warm-up",
-    "sweep/dropout0.2": "dropout 0.2",
-}
-SUBSETS = {"valid": "valid (val 2016)", "test": "test (test 2017 flickr)", "test1": "test_mscoco (test 2017 mscoco)"}
-SET_NAMES = {"valid": "valid", "test": "test", "test1": "test_mscoco"}  # fairseq subset -> the data set's own name
-NAN = float("nan")
+PAPER_TABLE4 = {"neuron": (1.13, 0.71), "spos": (1.84, 0.81), "sandwich": (1.62, 0.81), "layer": (1.61, 0.54)}
+UNIT_MODELS = ("base_3x1", "base_3x2", "base_3x3", "base_4x4", "deep_6x1", "deep_6x2", "wide_3x1", "largest")
+INDEX_FIELDS = ("name", "role", "supernet", "constraint_ms", "latency_ms", "hyp")
 
 
-def read_json(path: Path):
-    return json.loads(path.read_text()) if path.is_file() else None
+class ReportError(Exception):
+    """A one-line reason the report cannot be built (nothing is written then)."""
 
 
-def bleu_of(dir_: Path, subset: str) -> float:
-    r = read_json(dir_ / f"bleu.{subset}.json")
-    return r["bleu"] if r else NAN
+def load(results: Path) -> list[dict]:
+    """Every run of the index, its run file read and checked against its row."""
+    index_path = results / "results.json"
+    try:
+        index = json.loads(index_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"cannot read the index {index_path}: {exc}") from None
+    runs = []
+    for row in index:
+        missing = [k for k in INDEX_FIELDS if k not in row]
+        if missing:
+            raise ReportError(f"{index_path}: row {row.get('name', '?')} lacks {', '.join(missing)}")
+        path = results / "runs" / f"{row['name']}.json"
+        if not path.is_file():
+            raise ReportError(f"{index_path} names {row['name']} but {path} does not exist")
+        run = json.loads(path.read_text())
+        if (run.get("latency") or {}).get("ms") != row["latency_ms"] or run["role"] != row["role"]:
+            raise ReportError(f"{index_path}: row {row['name']} disagrees with its run (rebuild the index)")
+        runs.append(run)
+    on_disk = {p.stem for p in (results / "runs").glob("*.json")}
+    if on_disk - {r["name"] for r in runs}:
+        raise ReportError(f"{index_path} lacks runs {', '.join(sorted(on_disk - {r['name'] for r in runs}))}")
+    return runs
 
 
-def fmt(x: float, spec: str = ".2f") -> str:
-    return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else format(x, spec)
+def fmt(x: float | None, spec: str = ".2f") -> str:
+    return "–" if x is None else format(x, spec)
 
 
-def arch_text(path: Path) -> tuple[str, int]:
-    """(description safe inside a Markdown table, parameters with the study's 8,008-type vocabulary)."""
-    from mos_fairseq.translation.architecture import Architecture
-
-    arch = Architecture.load(path)
-    return arch.describe().replace("|", "‖"), arch.num_params(8008, 8008)
+def bleu(run: dict, subset: str = "test") -> float | None:
+    return ((run.get("bleu") or {}).get(subset) or {}).get("bleu")
 
 
-def status(dir_: Path) -> str:
-    if (dir_ / ".done").exists():
-        return ""
-    if (dir_ / ".stopped").exists():
-        return f" ({(dir_ / '.stopped').read_text().strip()})"
-    log = dir_ / "train" / "train.log"
-    log = log if log.is_file() else dir_ / "train.log"
-    p = train_progress(log)
-    epochs = [int(v.get("epoch", 0)) for v in p["valid"]]
-    if epochs:
-        return f" (in training: {max(epochs)} epoch{'' if max(epochs) == 1 else 's'} done)"
-    return " (in training)" if p["updates"] else " (not started)"
-
-
-def train_log(dir_: Path) -> Path:
-    return dir_ / "train" / "train.log" if (dir_ / "train" / "train.log").is_file() else dir_ / "train.log"
-
-
-def valid_curve(dir_: Path, key: str = "nll_loss") -> list[tuple[int, float]]:
-    """(epoch, validation value) of a fairseq-train log, the last value per epoch."""
-    curve: dict[int, float] = {}
-    text = train_log(dir_).read_text(errors="replace") if train_log(dir_).is_file() else ""
-    for line in text.splitlines():
-        if "valid on 'valid' subset" not in line:
-            continue
-        m = re.search(r"epoch (\d+)", line)
-        v = re.search(rf"\| {key} ([-+0-9.eE]+)", line)
-        if m and v:
-            curve[int(m.group(1))] = float(v.group(1))
-    return sorted(curve.items())
-
-
-def model_latency(work: Path, ckpt: Path) -> float:
-    """The model's latency from stage compare_latency (every model timed together, interleaved), else from
-    the single-pass measurements (stages baseline_latency, pick_latency)."""
-    for name in ("compared.json", "models.json"):
-        data = read_json(work / "latency" / name)
-        entry = (data or {}).get("models", {}).get(str(ckpt.resolve()))
-        if entry:
-            return entry["latency_ms"]
-    return NAN
-
-
-def latency_axis(work: Path) -> str:
-    """What the models' latency figures are: one sentence for the report."""
-    data = read_json(work / "latency" / "compared.json")
-    if data and data["models"]:
-        e = next(iter(data["models"].values()))
-        return (
-            f"all {e.get('measured_with', len(data['models']))} models compared timed together "
-            f"(`mos-nas measure-latency --checkpoint ... --rounds {len(e.get('rounds_ms', [1]))}`: each model once "
-            f"per round, rotated order, median over rounds; {e['measured_at']}, {data['device']['cpu']}, 1 thread)"
-        )
+def describe(arch: dict) -> str:
+    """An architecture in one Markdown-safe cell: widths, layers, FFN, heads (decoder: cross heads, span)."""
+    e, d = arch["encoder"], arch["decoder"]
     return (
-        "**provisional**: each model measured once, in turn (stages baseline_latency / pick_latency); this host's "
-        "speed drifts by 20-60% within minutes, so these figures are not yet comparable with each other "
-        "(stage compare_latency times every model together at the end)"
+        f"enc {e['embed_dim']}x{e['layers']} ffn{e['ffn_dim']} h{e['heads']} ‖ dec {d['embed_dim']}x"
+        f"{d['layers']} ffn{d['ffn_dim']} h{d['self_heads']} x{d['cross_heads']} span{d['cross_span']}"
     )
 
 
-def pick_latency(work: Path, pick: dict) -> tuple[float, str]:
-    """A pick's measured latency and where it comes from: its export measured like the baselines (stage
-    pick_latency), else the search's own ``--verify-latency`` measurement of the same architecture."""
-    lat = model_latency(work, work / "picks" / pick["name"] / "export" / "checkpoint.pt")
-    if not np.isnan(lat):
-        return lat, ""
-    measured = pick.get("measured_latency_ms")
-    return (NAN, "") if measured is None else (float(measured), " (search's check)")
+def where(run: dict) -> str:
+    """Commit, CPU model and date of a run, as the report names them."""
+    date = (run.get("trained_at") or "")[:10]
+    return f"`{run['commit']}`, {run['machine']['cpu_model']}" + (f", {date}" if date else "")
 
 
-# ---- sections ------------------------------------------------------------------------------------------
-def section_setup(work: Path, root: Path) -> list[str]:
-    lscpu = (work / "latency" / "lscpu.txt").read_text() if (work / "latency" / "lscpu.txt").is_file() else ""
-    cpu = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name")), "?")
-    commits = sorted(
-        {(d / "commit").read_text().strip() for d in work.glob("*/*") if (d / "commit").is_file()}
-        | {(d / "commit").read_text().strip() for d in work.glob("*/*/*") if (d / "commit").is_file()}
+def nll_cell(run: dict) -> str:
+    v = run.get("valid_nll") or {}
+    final, best, avg = v.get("final"), v.get("best"), v.get("averaged_checkpoint")
+    cells = [
+        fmt(final["nll_loss"], ".3f") if final else "–",
+        fmt(best["nll_loss"], ".3f") if best else "–",
+        fmt(avg, ".3f"),
+    ]
+    return " / ".join(cells)
+
+
+def study_of(run: dict) -> int:
+    return int(run.get("study", 2))
+
+
+def current(runs: list[dict]) -> list[dict]:
+    return [r for r in runs if study_of(r) != 1]
+
+
+def group_by_commit(runs: list[dict]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = defaultdict(list)
+    for r in runs:
+        groups[where(r)].append(r["name"])
+    return groups
+
+
+def section_status(runs: list[dict]) -> list[str]:
+    """Which units are done (R units with their models) and which remain."""
+    now = current(runs)
+    alone = [r for r in now if r["training"] == "alone"]
+    lines = ["## Status", ""]
+    for sup, unit in (
+        ("neuron", "S (neuron-MoS supernet, latency, search, picks inherited)"),
+        ("spos", "SPOS (supernet, search, picks inherited)"),
+    ):
+        picks = [r for r in now if r["training"] == "inherited" and r["supernet"] == sup and r["role"] == "pick"]
+        if picks:
+            done = "; ".join(f"{w}: {', '.join(n)}" for w, n in group_by_commit(picks).items())
+            lines.append(f"- **{unit}: done** ({done}).")
+        else:
+            lines.append(f"- {unit}: to do.")
+    for w, names in group_by_commit(alone).items():
+        lines.append(f"- **R: done** ({w}): {', '.join(sorted(names))}.")
+    trained = {r["name"] for r in alone}
+    todo = [n for n in UNIT_MODELS if n not in trained]
+    to_retrain = sorted(
+        {
+            r["name"].removeprefix("inherited_")
+            for r in now
+            if r["training"] == "inherited" and r["role"] == "pick" and "table4" not in r
+        }
+        - trained
     )
-    preset = (root / "configs" / "retrain" / "multi30k.yml").read_text()
-    recipe = " ".join(line for line in preset.splitlines() if line and not line.startswith("#"))
-    return [
-        f"Machine: **{cpu}** (`lscpu` in `runs/multi30k/latency/lscpu.txt`), 2 cores; every training process and every "
-        "latency measurement runs on one thread pinned to one core (`taskset`), two lanes side by side. Every latency "
-        "figure below comes from this one machine.",
-        f"Code: commit(s) {', '.join(f'`{c}`' for c in commits) or '?'} of this repository (recorded per run in "
-        "`commit`).",
-        "",
-        "Data: `../shared/data/multi30k-ende` (Multi30k task 1 En-De: train 29,000 pairs; valid = val 2016, 1,014; "
-        "test = test 2017 flickr, 1,000; test_mscoco = test 2017 mscoco, 461), one joined sentencepiece vocabulary of "
-        "8k pieces (8,008 types) trained on train only (`mos-nas prepare-data ... --test test test_mscoco`).",
-        "BLEU: sacreBLEU on detokenised output against the raw reference files (signature "
-        "`nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0`), full sets, beam 4, lenpen 0.6 (`mos-nas bleu "
-        "--refs`); hypotheses in `benchmarks/results/multi30k/hyp/NAME.SET.txt` (detokenised, one line per source "
-        "line), so any BLEU here recomputes with `sacrebleu ../shared/data/multi30k-ende/SET.de -i "
-        "benchmarks/results/multi30k/hyp/NAME.SET.txt -b`.",
-        "",
-        f"Recipe of every model trained alone (`configs/retrain/multi30k.yml`): `{recipe}`; the last 5 epoch "
-        "checkpoints are averaged (`mos-nas average --dir D --last 5`) and the average is what is scored and timed.",
-    ]
+    samples = [r for r in alone if r["role"] == "sample"]
+    more = todo + to_retrain + ([] if samples else ["the Table 4 samples"])
+    lines.append(f"- R: to do: {', '.join(more)}." if more else "- R: every model trained alone.")
+    timed = [r for r in now if (r.get("latency") or {}).get("ms") is not None]
+    windows = {r["latency"]["window"] for r in timed}
+    if now and len(timed) == len(now) and len(windows) == 1:
+        lines.append(f"- **L: done** ({next(iter(windows))}): every model of this study timed together.")
+    else:
+        untimed = f"{len(now) - len(timed)} of {len(now)} models of this study not timed" if now else "no model yet"
+        lines.append(f"- L (every model of the report timed together on one machine): to do ({untimed}).")
+    return lines
 
 
-def section_sweep(work: Path) -> list[str]:
+def model_rows(runs: list[dict]) -> list[str]:
     lines = [
-        "## Recipe sweep (stock transformer 256, FFN 1024, 4 heads, 3+3 layers)",
-        "",
-        "| run | change | valid nll @ epoch 5 / 10 / 15 / 20 (bits) | valid BLEU | test BLEU | test_mscoco BLEU |",
-        "|---|---|---|---:|---:|---:|",
+        "| model | role | weights | architecture | params | test BLEU | test_mscoco BLEU | valid BLEU | "
+        "valid nll final / best / averaged (bits) | latency ms | commit, CPU, date |",
+        "|---|---|---|---|---:|---:|---:|---:|---|---:|---|",
     ]
-    for rel, change in SWEEP.items():
-        d = work / ("standalone/" + rel if "/" not in rel else rel)
-        if not d.is_dir():
-            continue
-        curve = dict(valid_curve(d))
-        points = " / ".join(fmt(curve.get(e, NAN), ".3f") for e in (5, 10, 15, 20))
+    for r in sorted(runs, key=lambda r: (r["training"] != "alone", r["role"], r["name"])):
+        weights = r["training"] + (f" ({r['supernet']})" if r["supernet"] else "")
         lines.append(
-            f"| {rel}{status(d)} | {change} | {points} | {fmt(bleu_of(d, 'valid'))} | {fmt(bleu_of(d, 'test'))} | "
-            f"{fmt(bleu_of(d, 'test1'))} |"
+            f"| {r['name']} | {r['role']} | {weights} | {describe(r['architecture'])} | {r['params'] / 1e6:.2f}M | "
+            f"{fmt(bleu(r))} | {fmt(bleu(r, 'test_mscoco'))} | {fmt(bleu(r, 'valid'))} | {nll_cell(r)} | "
+            f"{fmt((r.get('latency') or {}).get('ms'))} | {where(r)} |"
         )
     return lines
 
 
-def section_latency(work: Path, space: str) -> list[str]:
-    lines = ["## Latency of the space on this CPU and the estimator", ""]
-    side = read_json(work / "latency" / f"{space}.json")
-    report = read_json(work / "latency" / f"{space}.report.json")
-    if not side or not report:
-        return lines + ["Not measured yet."]
-    p = side["protocol"]
-    lo, hi = report["latency_range_ms"]
-    lines += [
-        f"HAT's protocol (`mos-nas measure-latency --space {space} --n-archs {report['rows']} --threads 1 "
-        f"--repeats {p['repeats']} --warmup {p['warmup']} --src-len {p['src_len']} --tgt-len {p['tgt_len']} "
-        f"--beam {p['beam']}`, pinned to a core that ran nothing else): encoder on one {p['src_len']}-token "
-        f"sentence + {p['tgt_len']} incremental decoder steps on {p['beam']} hypotheses, trimmed mean of "
-        f"{p['repeats']} runs; {p['src_len']} tokens is Multi30k's mean sentence length (13-16 pieces) plus EOS. "
-        f"{report['rows']} random architectures measure {lo:.1f}-{hi:.1f} ms. Estimator "
-        f"(`mos-nas train-estimator`), held-out {report['n_test']} rows:",
-        "",
-        "| model | RMSE ms | MAE ms | R² | Kendall τ |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    chosen = (report.get("recipe") or {}).get("name")
-    for name, m in report["models"].items():
-        how = "chosen by 5-fold CV on the training rows" if "selection" in report else "the default recipe"
-        label = f"**{name}** (the estimator: {how})" if name == chosen else name
-        lines.append(f"| {label} | {m['rmse']:.2f} | {m['mae']:.2f} | {m['r2']:.3f} | {m['kendall_tau']:.3f} |")
-    return lines
-
-
-def trained_alone_cells(d: Path) -> dict[str, str]:
-    """Table cells of a model trained alone in directory ``d``: name (with its status), architecture, parameters,
-    last validation nll and BLEU of every subset."""
-    desc, params = arch_text(d / "arch.yml")
-    curve = valid_curve(d)
-    return {
-        "name": f"{d.name}{status(d)}",
-        "arch": desc,
-        "params": f"{params / 1e6:.2f}M",
-        "nll": fmt(curve[-1][1] if curve else NAN, ".3f"),
-        **{subset: fmt(bleu_of(d, subset)) for subset in SUBSETS},
-    }
-
-
-def standalone_rows(work: Path, names: list[str]) -> list[str]:
-    rows = []
-    for name in names:
-        d = work / "standalone" / name
-        if not (d / "arch.yml").is_file():
-            continue
-        c = trained_alone_cells(d)
-        lat = model_latency(work, d / "checkpoint_avg.pt")
-        static = model_latency(work, work / "latency" / "static" / name / "checkpoint.pt")
-        rows.append(
-            f"| {c['name']} | {c['arch']} | {c['params']} | {fmt(lat)} / {fmt(static)} | {c['nll']} | {c['valid']} | "
-            f"{c['test']} | {c['test1']} |"
-        )
-    return rows
-
-
-def section_baselines(work: Path) -> list[str]:
-    head = [
-        "## Hand-designed baselines and the largest subnet, trained alone",
-        "",
-        "Stock fairseq `transformer`s (uniform layers, decoder on the last encoder layer, shared embeddings) and the "
-        "space's largest subnet (`mos_static_transformer`: every decoder layer attends to the last 3 encoder layers). "
-        "Latency: the averaged checkpoint as trained (a stock `transformer`) / the same architecture as our static "
-        "model (what every pick runs on; exported from a supernet, weights irrelevant), the space's protocol; "
-        + latency_axis(work)
-        + ".",
-        "",
-        "| model | architecture | params | latency ms, as trained / static | valid nll (bits, last epoch) | valid BLEU | test BLEU | "
-        "test_mscoco BLEU |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    return head + standalone_rows(work, [*BASELINES, "largest"])
-
-
-def section_supernets(work: Path, supernets: list[str]) -> list[str]:
-    lines = [
-        "## Supernets (same recipe, epochs and batch)",
-        "",
-        "| supernet | updates | s/update (median) | valid nll largest / smallest, last epoch (bits) |",
-        "|---|---:|---:|---|",
-    ]
-    for name in supernets:
-        d = work / "supernets" / name
-        if not d.is_dir():
-            continue
-        p = train_progress(d / "train.log")
-        v = p["valid"][-1] if p["valid"] else {}
-        rate = seconds_per_update(d / "train.log")
-        lines.append(
-            f"| {SUPERNETS[name]}{status(d)} | {p['updates']} | {fmt(NAN if rate is None else rate)} | "
-            f"{fmt(v.get('nll_loss_largest', NAN), '.3f')} / {fmt(v.get('nll_loss_smallest', NAN), '.3f')} |"
-        )
-    return lines
-
-
-def picks(work: Path, supernets: list[str]) -> list[dict]:
-    out = []
-    for sup in supernets:
-        summary = read_json(work / "search" / sup / "summary.json")
-        for entry in summary or []:
-            name = f"{sup}_{Path(entry['arch']).stem}"
-            out.append({"supernet": sup, "name": name, **entry})
-    return out
-
-
-def baseline_curve(work: Path, subset: str = "test") -> tuple[np.ndarray, np.ndarray]:
-    pts = []
-    for name in BASELINES:
-        d = work / "standalone" / name
-        lat, bleu = model_latency(work, d / "checkpoint_avg.pt"), bleu_of(d, subset)
-        if not (np.isnan(lat) or np.isnan(bleu)):
-            pts.append((lat, bleu))
-    pts.sort()
-    return np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
-
-
-def estimated_baselines(work: Path, space: str) -> dict[str, float]:
-    """The estimator's latency of each baseline (ms): the default search constraints are these, 1 decimal."""
-    path = work / "latency" / f"{space}.safetensors"
-    if not path.is_file():
-        return {}
-    from mos_fairseq.latency.estimator import LatencyEstimator
-    from mos_fairseq.translation.architecture import Architecture
-
-    estimator = LatencyEstimator.load(path)
-    archs = {n: work / "standalone" / n / "arch.yml" for n in BASELINES}
-    return {n: estimator.predict_arch(Architecture.load(a)) for n, a in archs.items() if a.is_file()}
-
-
-def within_mark(work: Path, pick: dict, lat: float, source: str, estimated: dict[str, float]) -> str:
-    """Is the pick's measured latency within its constraint? Where the constraint is a baseline's estimated
-    latency and both were timed together, the test is against that baseline's measured latency (the same
-    window); otherwise against the constraint's milliseconds."""
-    if np.isnan(lat):
-        return ""
-    ref = next((n for n, ms in estimated.items() if f"{ms:.1f}" == f"{pick['constraint']:.1f}"), None)
-    if ref and not source:
-        ref_ms = model_latency(work, work / "standalone" / ref / "checkpoint_avg.pt")
-        if not np.isnan(ref_ms):
-            ok = " ✓" if lat <= ref_ms else " **over**"
-            return f"{ok} ({ref}: {ref_ms:.2f}, ratio {lat / ref_ms:.2f})"
-    return (" ✓" if lat <= pick["constraint"] else " **over**") + source
-
-
-def section_search(work: Path, supernets: list[str], space: str) -> list[str]:
-    lines = ["## Searched architectures: inherited, fine-tuned, retrained", ""]
-    ps = picks(work, supernets)
-    if not ps:
-        return lines + ["Search not run yet."]
-    xs, ys = baseline_curve(work)
-    estimated = estimated_baselines(work, space)
-    lines += [
-        "Constraints: the estimator's latencies of "
-        + ", ".join(f"{n} ({ms:.1f} ms)" for n, ms in estimated.items() if n != "base_4x4")
-        + ", i.e. each baseline on the scale the search works in; a pick is within its constraint when it "
-        "measures no slower than that baseline timed in the same window.",
-        "",
-        "One `mos-nas search` per supernet (estimator above; 3 latency constraints in one run). Each pick is "
-        "exported (inherited weights, no retraining), fine-tuned from those weights for a quarter of the recipe's "
-        "epochs (5, average of the last 2), and retrained from scratch with the baselines' recipe. Latency: the "
-        "export, measured like the baselines (before stage pick_latency has run: the search's own "
-        "`--verify-latency` measurement of the same architecture, marked so). Baseline curve: test BLEU of the baselines interpolated linearly at "
-        "the pick's measured latency.",
-        "",
-        "| supernet | constraint ms | architecture | params | predicted / measured ms | test BLEU inherited / "
-        "fine-tuned / retrained | baseline curve there | test_mscoco inherited / fine-tuned / retrained |",
-        "|---|---:|---|---:|---|---|---:|---|",
-    ]
-    for p in ps:
-        pick, ft, re_ = work / "picks" / p["name"], work / "finetune" / p["name"], work / "standalone" / p["name"]
-        lat, source = pick_latency(work, p)
-        within = within_mark(work, p, lat, source, estimated)
-        curve, note = curve_at(xs, ys, lat)
-        lines.append(
-            f"| {SUPERNETS[p['supernet']]} | {p['constraint']:g} | {p['architecture'].replace('|', '‖')} | "
-            f"{p['params'] / 1e6:.2f}M | {fmt(p['predicted_latency_ms'])} / {fmt(lat)}{within} | "
-            f"{fmt(bleu_of(pick, 'test'))} / {fmt(bleu_of(ft, 'test'))} / {fmt(bleu_of(re_, 'test'))} | {fmt(curve)}{note} | "
-            f"{fmt(bleu_of(pick, 'test1'))} / {fmt(bleu_of(ft, 'test1'))} / {fmt(bleu_of(re_, 'test1'))} |"
-        )
-    notes = [f"- {p['name']} (≤ {p['constraint']:g} ms): {p['verify_note']}" for p in ps if p.get("verify_note")]
-    if notes:
-        ratios = [1 / p["predicted_vs_measured"] for p in ps if p.get("predicted_vs_measured")]
-        slower = f" (there: {np.median(ratios):.2f}x the estimator's figures)" if ratios else ""
-        notes.insert(
-            0,
-            "The search's own `--verify-latency` check times each pick once and compares it with the constraint's "
-            f"milliseconds, i.e. with the estimator's scale; it runs at whatever speed the host has then{slower}, "
-            "so its flags say how far the host drifted, not whether a pick is slower than its baseline (the column "
-            "above):",
-        )
-    return lines + ([""] + notes if notes else [])
-
-
-def curve_at(xs: np.ndarray, ys: np.ndarray, lat: float) -> tuple[float, str]:
-    """The baselines' BLEU curve at latency ``lat`` (linear interpolation) and a note where it is not defined."""
-    if len(xs) < 2 or np.isnan(lat):
-        return NAN, ""
-    if lat < xs[0]:  # faster than every baseline: the fastest one is what a pick must match
-        return float(ys[0]), f" (the fastest baseline, {xs[0]:.1f} ms: the pick is faster)"
-    if lat > xs[-1]:
-        return NAN, " (slower than every baseline)"
-    return float(np.interp(lat, xs, ys)), ""
-
-
-def section_table4(work: Path) -> list[str]:
-    lines = ["## Table 4 in BLEU: inherited vs trained alone", ""]
-    result = read_json(work / "table4" / "gap" / "gap.json")
-    if not result:
-        return lines + ["Not computed yet (needs the supernets and every model trained alone)."]
-    lines += [
-        (
-            ""
-            if len(result["archs"]) >= 8
-            else f"**Partial** ({len(result['archs'])} architectures so far; the final "
-            "table has every model trained alone, at least 8). "
-        )
-        + f"`mos-nas gap` over the {len(result['archs'])} architectures trained alone (baselines, largest, retrained "
-        "picks): each one's averaged standalone checkpoint against the same architecture inside each supernet, "
-        f"test BLEU (full set, beam 4, lenpen 0.6, sacreBLEU) and valid nll (bits per token), both sides measured "
-        "the same way in one process.",
-        "",
-        "| supernet | BLEU MAE | BLEU Kendall τ | loss MAE (bits) | loss Kendall τ | archs: BLEU / loss | "
-        "paper BLEU MAE / τ (WMT'14) |",
-        "|---|---:|---:|---:|---:|---|---|",
-    ]
-    with_loss = sum(s["valid_loss"] is not None for s in result["standalone"].values())
-    for ckpt, r in result["supernets"].items():
-        sup = Path(ckpt).parent.name
-        paper = PAPER_TABLE4.get(sup)
-        loss = r["loss"]  # None: fewer than 2 standalone models with a validation loss
-        lines.append(
-            f"| {SUPERNETS.get(sup, sup)} | {r['bleu']['mae']:.2f} | {r['bleu']['kendall_tau']:.3f} | "
-            + (f"{loss['mae']:.3f} | {loss['kendall_tau']:.3f} | " if loss else "– | – | ")
-            + f"{r['bleu']['n']} / {loss['n'] if loss else with_loss} | "
-            f"{f'{paper[0]:.2f} / {paper[1]:.2f}' if paper else '–'} |"
-        )
-    lines += [
-        "",
-        "| architecture | standalone BLEU / nll | "
-        + " | ".join(SUPERNETS.get(Path(c).parent.name, c) for c in result["supernets"])
-        + " |",
-        "|---|---|" + "---|" * len(result["supernets"]),
-    ]
-    for name in result["archs"]:
-        s = result["standalone"][name]
-        cells = [
-            f"{r['per_arch'][name]['bleu']:.2f} / {r['per_arch'][name]['valid_loss']:.3f}"
-            for r in result["supernets"].values()
+def section_models(runs: list[dict]) -> list[str]:
+    now = current(runs)
+    lines = ["## Models", ""]
+    if now:
+        lines += [
+            "This study's runs (each `runs/NAME.json` holds its recipe, CPU flags, dtype and every epoch's "
+            "validation nll):",
+            "",
+            *model_rows(now),
+            "",
         ]
-        loss = "–" if s["valid_loss"] is None else f"{s['valid_loss']:.3f}"  # a figure without its loss
-        lines.append(f"| {name} | {s['bleu']:.2f} / {loss} | " + " | ".join(cells) + " |")
+    else:
+        lines += ["This study has no finished run yet.", ""]
+    first = [r for r in runs if study_of(r) == 1 and "table4" not in r]
+    if first:
+        lines += [
+            "The first study's runs (figures as it committed them; BLEU recomputed from its hypotheses):",
+            "",
+            *model_rows(first),
+        ]
     return lines
 
 
-# ---- figures and artefacts ---------------------------------------------------------------------------
-def figure_curves(work: Path, supernets: list[str], path: Path) -> bool:
-    from mos_fairseq.core.plotting import pyplot
+def windows(runs: list[dict]) -> dict[str, list[dict]]:
+    """The runs of each latency window (models timed together on one machine), windows in time order."""
+    out: dict[str, list[dict]] = defaultdict(list)
+    for r in runs:
+        lat = r.get("latency") or {}
+        if lat.get("ms") is not None and bleu(r) is not None:
+            out[lat["window"]].append(r)
+    return dict(sorted(out.items(), key=lambda kv: kv[1][0]["latency"]["measured_at"]))
 
-    plt = pyplot()
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
-    drawn = False
-    for d in sorted((work / "standalone").glob("*")) + sorted((work / "sweep").glob("*")):
-        curve = valid_curve(d)
-        if curve:
-            style = "--" if "sweep" in str(d) else "-"
-            a.plot(*zip(*curve), style, label=d.name if "sweep" not in str(d) else f"sweep {d.name}")
-            drawn = True
-    a.set(title="models trained alone", xlabel="epoch", ylabel="valid nll (bits)")
-    for name in supernets:
-        for key, style in (("nll_loss_largest", "-"), ("nll_loss_smallest", ":")):
-            curve = valid_curve(work / "supernets" / name, key)
-            if curve:
-                b.plot(*zip(*curve), style, label=f"{name} {key.rsplit('_', 1)[1]}")
-                drawn = True
-    b.set(title="supernets (subnets inside)", xlabel="epoch", ylabel="valid nll (bits)")
-    for ax, size in ((a, 6), (b, 7)):
-        if ax.get_legend_handles_labels()[0]:  # a panel with nothing drawn yet gets no empty legend
-            ax.legend(fontsize=size)
-        else:  # e.g. a later machine that only trained a supernet again
-            ax.text(0.5, 0.5, "none in this runs directory", ha="center", va="center", transform=ax.transAxes)
-    for ax in (a, b):
-        ax.set_ylim(top=min(ax.get_ylim()[1], 5))
+
+def envelope(baselines: list[dict], ms: float) -> dict | None:
+    """The hand-designed envelope at a latency: the baseline of best test BLEU at or below it."""
+    below = [b for b in baselines if b["latency"]["ms"] <= ms]
+    return max(below, key=lambda b: bleu(b) or 0.0) if below else None
+
+
+def is_baseline(r: dict) -> bool:
+    return r["role"] == "baseline" and r["training"] == "alone"
+
+
+def section_latency(runs: list[dict], figure: str) -> list[str]:
+    lines = ["## Latency against BLEU (models timed together on one machine)", ""]
+    groups = windows(runs)
+    if not groups:
+        return lines + ["No model is timed yet."]
+    lines += [
+        "Within one window only: the hand-designed envelope at a latency is the best test BLEU of a "
+        "baseline (trained alone) at or below it; a model faster than every baseline has none.",
+        "",
+    ]
+    for window, members in groups.items():
+        base = [r for r in members if is_baseline(r)]
+        lines += [
+            f"**{window}** (protocol: {members[0]['latency']['protocol']})",
+            "",
+            "| model | weights | latency ms | test BLEU | envelope there | − envelope |",
+            "|---|---|---:|---:|---|---:|",
+        ]
+        for r in sorted(members, key=lambda r: r["latency"]["ms"]):
+            env = None if is_baseline(r) else envelope(base, r["latency"]["ms"])
+            there = (
+                "(a baseline)"
+                if is_baseline(r)
+                else (f"{fmt(bleu(env))} ({env['name']})" if env else "– (faster than every baseline)")
+            )
+            here, there_bleu = bleu(r), bleu(env) if env else None
+            diff = fmt(here - there_bleu) if here is not None and there_bleu is not None else "–"
+            weights = r["training"] + (f" ({r['supernet']})" if r["supernet"] else "")
+            lines.append(f"| {r['name']} | {weights} | {r['latency']['ms']:.2f} | {fmt(bleu(r))} | {there} | {diff} |")
+        lines.append("")
+    lines.append(f"![latency against test BLEU, one panel per window]({figure})")
+    return lines
+
+
+def plot_latency(groups: dict[str, list[dict]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(groups), figsize=(6.5 * len(groups), 4.8), squeeze=False)
+    colors = {"neuron": "tab:red", "spos": "tab:blue", None: "tab:gray"}
+    for ax, (window, members) in zip(axes[0], groups.items()):
+        base = sorted((r for r in members if is_baseline(r)), key=lambda r: r["latency"]["ms"])
+        if base:
+            xs = [b["latency"]["ms"] for b in base] + [max(r["latency"]["ms"] for r in members) * 1.05]
+            ys = [bleu(envelope(base, x) or base[0]) for x in xs]  # every x is at or above the fastest
+            ax.step(xs, ys, where="post", color="black", lw=1, label="hand-designed envelope")
+            ax.scatter(xs[:-1], [bleu(b) for b in base], marker="s", color="black", label="baselines")
+        for r in members:
+            if is_baseline(r):
+                continue
+            marker = "^" if r["training"] == "inherited" else "o"
+            ax.scatter(
+                r["latency"]["ms"],
+                bleu(r),
+                marker=marker,
+                color=colors.get(r["supernet"], "tab:green"),
+                label=f"{r['role']} {r['training']}" + (f" ({r['supernet']})" if r["supernet"] else ""),
+            )
+        handles, labels = ax.get_legend_handles_labels()
+        keep = dict(zip(labels, handles))
+        ax.legend(keep.values(), keep.keys(), fontsize=7, loc="lower right")
+        ax.set_xlabel("latency (ms, timed together)")
+        ax.set_ylabel("test BLEU (sacreBLEU)")
+        ax.set_title(window, fontsize=8)
+        ax.grid(alpha=0.3)
+    save(fig, path)
+
+
+def save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
-    if drawn:
-        fig.savefig(path, dpi=110)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}")
+    fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
-    return drawn
+    tmp.replace(path)
 
 
-def figure_latency_bleu(work: Path, supernets: list[str], path: Path) -> bool:
-    from mos_fairseq.core.plotting import pyplot
-
-    xs, ys = baseline_curve(work)
-    if len(xs) < 2:
+def plot_curves(runs: list[dict], path: Path) -> bool:
+    """Validation nll per epoch of this study's models trained alone; False when none has two epochs."""
+    curves = [
+        (r["name"], [(e["epoch"], e["nll_loss"]) for e in r["valid_nll"]["per_epoch"]])
+        for r in current(runs)
+        if r["training"] == "alone" and len(r["valid_nll"]["per_epoch"]) > 1
+    ]
+    if not curves:
         return False
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 5))
-    ax.plot(xs, ys, "k-o", label="hand-designed baselines (trained alone)")
-    lg = work / "standalone" / "largest"
-    if not np.isnan(model_latency(work, lg / "checkpoint_avg.pt")):
-        ax.plot(
-            [model_latency(work, lg / "checkpoint_avg.pt")], [bleu_of(lg, "test")], "ks", label="largest subnet alone"
-        )
-    for sup in supernets:
-        ps = [p for p in picks(work, [sup])]
-        for kind, root in PICK_KINDS.items():
-            pts = [(pick_latency(work, p)[0], bleu_of(work / root / p["name"], "test")) for p in ps]
-            scatter_picks(ax, pts, sup, kind)
-    save_latency_bleu(fig, ax, path, "measured latency on this CPU (ms, 1 thread)", "Multi30k En-De: latency vs BLEU")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, points in curves:
+        ax.plot(*zip(*points), marker=".", label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation nll (bits per token)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    save(fig, path)
     return True
 
 
-PICK_KINDS = {"inherited": "picks", "fine-tuned": "finetune", "retrained": "standalone"}  # kind -> runs subdirectory
+def supernet_run(r: dict) -> str:
+    return ((r.get("recipe") or {}).get("supernet") or {}).get("supernet_run") or f"{r['supernet']}, {where(r)}"
 
 
-def scatter_picks(ax, pts: list[tuple[float, float]], sup: str, kind: str) -> None:
-    """One supernet's picks of one kind (inherited / fine-tuned / retrained) as (latency, BLEU) points of
-    HAT's figure; points with a missing value are left out."""
-    colour = {"neuron": "tab:red", "spos": "tab:blue", "sandwich": "tab:green", "layer": "tab:orange"}.get(sup)
-    marker = {"inherited": "o", "fine-tuned": "^", "retrained": "*"}[kind]
-    pts = [pt for pt in pts if not np.isnan(pt[0]) and not np.isnan(pt[1])]
-    if pts:
-        ax.scatter(
-            *zip(*pts),
-            marker=marker,
-            s=80 if marker == "*" else 45,
-            color=colour,
-            facecolors="none" if kind == "inherited" else colour,
-            label=f"{SUPERNETS[sup]}: {kind}",
+def table4_pairs(runs: list[dict]) -> dict[str, list[dict]]:
+    """Per supernet training: (architecture, inherited BLEU / nll, trained-alone BLEU / nll, tool) rows. mos-nas
+    gap's rows first (both sides measured by it); then each inherited pick whose architecture has no such
+    row, against a model trained alone with the same architecture (BLEU only: its loss was not measured so)."""
+    alone = [r for r in runs if r["training"] == "alone"]
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in runs:
+        pair = r.get("table4")
+        if r["training"] == "inherited" and pair:
+            groups[supernet_run(r)].append(
+                {
+                    "arch": pair["standalone"],
+                    "supernet": r["supernet"],
+                    "inherited": bleu(r),
+                    "inherited_nll": r["valid_nll"]["averaged_checkpoint"],
+                    "alone": pair["standalone_bleu"],
+                    "alone_nll": pair["standalone_valid_nll"],
+                    "tool": "gap",
+                    "architecture": r["architecture"],
+                }
+            )
+    for r in runs:
+        if r["training"] != "inherited" or r.get("table4") or bleu(r) is None:
+            continue
+        rows = groups[supernet_run(r)]
+        if any(row["architecture"] == r["architecture"] for row in rows):
+            continue
+        twins = sorted(
+            (a for a in alone if a["architecture"] == r["architecture"]),
+            key=lambda a: (study_of(a) != study_of(r), a["name"]),
         )
+        if twins and bleu(twins[0]) is not None:
+            rows.append(
+                {
+                    "arch": twins[0]["name"],
+                    "supernet": r["supernet"],
+                    "inherited": bleu(r),
+                    "inherited_nll": None,
+                    "alone": bleu(twins[0]),
+                    "alone_nll": None,
+                    "tool": "bleu",
+                    "architecture": r["architecture"],
+                }
+            )
+    return {k: v for k, v in groups.items() if v}
 
 
-def save_latency_bleu(fig, ax, path: Path, xlabel: str, title: str) -> None:
-    from mos_fairseq.core.plotting import pyplot
+def agreement(pairs: list[tuple[float, float]]) -> tuple[float, float] | None:
+    """(MAE, Kendall tau-b) of (trained alone, inherited) pairs; None under 2 pairs."""
+    if len(pairs) < 2:
+        return None
+    from scipy.stats import kendalltau
 
-    ax.set(xlabel=xlabel, ylabel="test BLEU (test 2017 flickr)", title=title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    pyplot().close(fig)
-
-
-def copy_artefacts(work: Path, dest: Path) -> int:
-    """Every scored model's hypotheses and architecture YAML into ``dest`` (hyp/NAME.SET.txt, archs/NAME.yml).
-
-    SET is the data set's name (valid, test, test_mscoco), not fairseq's subset name (test1), so that a
-    hypothesis file sits beside the reference it is scored against.
-    """
-    n = 0
-    for kind in ("standalone", "sweep", "picks", "finetune"):
-        for d in sorted((work / kind).glob("*")):
-            tag = {"standalone": "", "sweep": "sweep_", "picks": "inherited_", "finetune": "finetuned_"}[kind]
-            name = tag + d.name
-            for subset in SUBSETS:
-                hyp = d / f"hyp.{subset}.txt"
-                if hyp.is_file():
-                    (dest / "hyp").mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(hyp, dest / "hyp" / f"{name}.{SET_NAMES[subset]}.txt")
-                    n += 1
-            if (d / "arch.yml").is_file():
-                (dest / "archs").mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(d / "arch.yml", dest / "archs" / f"{name}.yml")
-    return n
+    a, b = zip(*pairs)
+    tau = kendalltau(a, b).statistic
+    return sum(abs(x - y) for x, y in pairs) / len(pairs), float(tau) if tau == tau else 0.0
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--work", default="runs/multi30k")
-    ap.add_argument("--out", default="benchmarks/results/multi30k.md")
-    ap.add_argument("--supernets", nargs="+", default=["neuron", "spos", "sandwich"])
-    ap.add_argument("--space", default="hat_cpu_multi30k", help="the search space the study measured")
-    ap.add_argument("--notes", help="a Markdown file whose text goes after the tables")
-    args = ap.parse_args()
-    work, out = Path(args.work), Path(args.out)
-    root = Path(__file__).resolve().parent.parent
-    supernets = [s for s in args.supernets if (work / "supernets" / s).is_dir()]
-    artefacts = out.parent / "multi30k"
-    artefacts.mkdir(parents=True, exist_ok=True)
-    n_hyps = copy_artefacts(work, artefacts)
-    figures = []
-    if figure_latency_bleu(work, supernets, artefacts / "latency_bleu.png"):
-        figures.append("![latency vs BLEU (HAT's figure)](multi30k/latency_bleu.png)")
-    if figure_curves(work, supernets, artefacts / "learning_curves.png"):
-        figures.append("![validation curves](multi30k/learning_curves.png)")
-    head = [
-        "# Multi30k En-De: searched Transformers vs hand-designed ones, and the supernet gap, in BLEU",
+def section_table4(runs: list[dict]) -> list[str]:
+    lines = ["## Table 4 in BLEU: supernet-inherited against trained alone", ""]
+    groups = table4_pairs(runs)
+    if not groups:
+        return lines + ["No architecture has both an inherited and a trained-alone run yet."]
+    lines += [
+        "Test BLEU (full set, beam 4, lenpen 0.6, sacreBLEU) and validation nll (bits per token) of each "
+        "architecture inside the supernet and trained alone. † : BLEU of the pick's export (`mos-nas bleu`) "
+        "against its retrained twin, no loss; the other rows are `mos-nas gap`'s, both sides measured by it.",
         "",
-        "Produced by `benchmarks/multi30k.sh` (stages and lanes in its header) and this report "
-        "(`python benchmarks/multi30k_report.py --work runs/multi30k --notes benchmarks/multi30k_notes.md`). "
-        f"{n_hyps} hypothesis files and the architecture of every row are in `benchmarks/results/multi30k/`; any "
-        "row retrains with `mos-nas retrain --arch benchmarks/results/multi30k/archs/NAME.yml --data BIN "
-        "--save-dir D --preset multi30k`.",
-        "",
+        "| supernet training | BLEU MAE | BLEU Kendall τ | loss MAE (bits) | loss Kendall τ | archs: BLEU / "
+        "loss | paper BLEU MAE / τ (WMT'14) |",
+        "|---|---:|---:|---:|---:|---|---|",
     ]
-    body: list[str] = []
-    for section in (
-        section_setup(work, root),
-        section_sweep(work),
-        section_baselines(work),
-        section_latency(work, args.space),
-        section_supernets(work, supernets),
-        section_search(work, supernets, args.space),
-        section_table4(work),
-    ):
-        body += section + [""]
-    body += figures
-    notes = ["", Path(args.notes).read_text()] if args.notes and Path(args.notes).is_file() else []
-    out.write_text("\n".join(head + body + notes) + "\n")
-    print(f"wrote {out} ({n_hyps} hypothesis files)")
+    for key, rows in groups.items():
+        b = agreement([(r["alone"], r["inherited"]) for r in rows])
+        losses = [
+            (r["alone_nll"], r["inherited_nll"]) for r in rows if None not in (r["alone_nll"], r["inherited_nll"])
+        ]
+        loss = agreement(losses)
+        paper = PAPER_TABLE4.get(rows[0]["supernet"])
+        lines.append(
+            f"| {key} | {fmt(b and b[0])} | {fmt(b and b[1], '.3f')} | {fmt(loss and loss[0], '.3f')} | "
+            f"{fmt(loss and loss[1], '.3f')} | {len(rows)} / {len(losses)} | "
+            f"{f'{paper[0]} / {paper[1]}' if paper else '–'} |"
+        )
+    for key, rows in groups.items():
+        lines += [
+            "",
+            f"**{key}**",
+            "",
+            "| architecture (trained alone) | alone BLEU / nll | inherited BLEU / nll |",
+            "|---|---|---|",
+        ]
+        for r in sorted(rows, key=lambda r: r["arch"]):
+            mark = " †" if r["tool"] == "bleu" else ""
+            lines.append(
+                f"| {r['arch']}{mark} | {fmt(r['alone'])} / {fmt(r['alone_nll'], '.3f')} | "
+                f"{fmt(r['inherited'])} / {fmt(r['inherited_nll'], '.3f')} |"
+            )
+    return lines
+
+
+def section_blind(runs: list[dict], results: Path) -> list[str]:
+    lines = ["## Blind sets (test 2016 flickr, test 2018 flickr)", ""]
+    done = [r for r in runs if all((r["bleu"].get(s) or {}).get("hyp") for s in ("test2016", "test2018"))]
+    lines.append(
+        "Every finished model translates `blind/test2016.en` (1,000 lines) and `blind/test2018.en` (1,071) "
+        "with the test settings; their references are not distributed, the hypotheses are scored "
+        "independently and nothing here is selected or tuned on them."
+    )
+    lines.append("")
+    if done:
+        lines.append(
+            f"Translated ({len(done)}): "
+            + ", ".join(
+                f"`{Path(r['bleu']['test2016']['hyp']).name.rsplit('.', 2)[0]}`"
+                for r in sorted(done, key=lambda r: r["name"])
+            )
+            + f" (`{results.name}/hyp/NAME.test2016.txt`, `NAME.test2018.txt`)."
+        )
+    else:
+        lines.append("None translated yet (the first study kept no checkpoints).")
+    return lines
+
+
+def section_header(runs: list[dict], results: Path) -> list[str]:
+    signatures = sorted({str(s) for r in runs if (s := (r["bleu"].get("test") or {}).get("signature"))})
+    rel = results.resolve().relative_to(ROOT) if results.resolve().is_relative_to(ROOT) else results
+    return [
+        "# Multi30k En-De: searched Transformers against hand-designed ones, and the supernet gap, in BLEU",
+        "",
+        f"Built by `python benchmarks/multi30k_report.py` from `{rel}/runs/*.json` alone (one self-describing run "
+        "per model: architecture, role, recipe, commit, CPU model and flags, dtype, BLEU per subset with "
+        f"sacreBLEU's signature, validation nll, latency with its protocol and machine) and the index `{rel}/results."
+        "json`. Models trained alone are recorded by `benchmarks/multi30k.sh record` at the end of each unit.",
+        "",
+        "Data: `../shared/data/multi30k-ende` (Multi30k task 1 En-De: train 29,000 pairs; valid = val 2016, 1,014; "
+        "test = test 2017 flickr, 1,000; test_mscoco = test 2017 mscoco, 461), one joined sentencepiece "
+        "vocabulary of 8k pieces trained on train only. BLEU: sacreBLEU on detokenised output against the raw "
+        f"references, full sets, beam 4, lenpen 0.6 (signature {', '.join(f'`{s}`' for s in signatures) or '–'}); "
+        f"hypotheses in `{rel}/hyp/` (detokenised, one line per source line), so any BLEU recomputes with "
+        "`sacrebleu ../shared/data/multi30k-ende/SET.de -i HYP -b`.",
+    ]
+
+
+def build(runs: list[dict], results: Path, conclusion: str) -> str:
+    figure = f"{results.name}/latency_bleu.png"
+    curves = any(r["training"] == "alone" and len(r["valid_nll"]["per_epoch"]) > 1 for r in current(runs))
+    parts = [
+        section_header(runs, results),
+        section_status(runs),
+        section_models(runs),
+        section_latency(runs, figure),
+        section_table4(runs),
+        section_blind(runs, results),
+    ]
+    if curves:
+        parts.append(
+            [
+                "## Validation curves of this study's models trained alone",
+                "",
+                f"![validation nll per epoch]({results.name}/learning_curves.png)",
+            ]
+        )
+    if conclusion.strip():
+        parts.append(["## The first study's conclusion", "", conclusion.strip()])
+    return "\n\n".join("\n".join(p) for p in parts) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "multi30k")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "multi30k.md")
+    p.add_argument(
+        "--conclusion",
+        type=Path,
+        default=ROOT / "benchmarks" / "multi30k_notes.md",
+        help="the first study's conclusion (Markdown), included as its section",
+    )
+    args = p.parse_args(argv)
+    try:
+        runs = load(args.results)
+        conclusion = args.conclusion.read_text() if args.conclusion.is_file() else ""
+        text = build(runs, args.results, conclusion)
+    except (ReportError, KeyError, TypeError, ValueError) as exc:  # a malformed run: one line, nothing written
+        print(
+            f"multi30k_report: {type(exc).__name__ if not isinstance(exc, ReportError) else ''}"
+            f"{': ' if not isinstance(exc, ReportError) else ''}{exc}",
+            file=sys.stderr,
+        )
+        return 1
+    groups = windows(runs)
+    if groups:
+        plot_latency(groups, args.results / "latency_bleu.png")
+    plot_curves(runs, args.results / "learning_curves.png")
+    tmp = args.out.with_name(f".{args.out.name}")
+    tmp.write_text(text)
+    tmp.replace(args.out)
+    print(f"wrote {args.out} ({len(runs)} runs)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

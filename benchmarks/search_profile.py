@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from mos_fairseq.core.collapse import collapsed_supernet_state, static_state_dict
+from mos_fairseq.core.validation import SubnetEvaluator, ValidationBatches, batches_loss
 from mos_fairseq.loading import load_supernet
-from mos_fairseq.search.fitness import SubnetEvaluator, ValidationBatches, batches_loss
 from mos_fairseq.translation.architecture import Architecture
 from mos_fairseq.translation.static import StaticTransformerModel
 

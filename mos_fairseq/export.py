@@ -16,8 +16,8 @@ from typing import Any, cast
 
 from omegaconf import OmegaConf
 
+from mos_fairseq.base.errors import CheckpointError
 from mos_fairseq.core.checkpoints import model_type, num_updates, read_checkpoint, require_supernet
-from mos_fairseq.core.errors import CheckpointError
 from mos_fairseq.core.export import MAX_LOGIT_DIFF, ExportResult, distinct_params, prepare_out_dir, write_export
 from mos_fairseq.core.space_files import space_from_config
 from mos_fairseq.loading import load_supernet

@@ -1,7 +1,7 @@
 """Supernet checkpoints as models and as descriptions: :func:`load_supernet` (the task and model a
 checkpoint describes, in eval mode) and :func:`describe_checkpoint` (``mos-nas info --checkpoint``),
-for any registered family. Reading a checkpoint itself is :mod:`mos_fairseq.core.checkpoints`,
-which imports no model.
+for any registered family: the layer above the registry and below latency, search and export.
+Reading a checkpoint itself is :mod:`mos_fairseq.core.checkpoints`, which imports no model.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from mos_fairseq.core.checkpoints import counted_once, model_type, num_updates, read_checkpoint, require_supernet
-from mos_fairseq.core.errors import CheckpointError, DataError
+from mos_fairseq.core.checkpoints import counted_once, model_type, num_updates, read_checkpoint
+from mos_fairseq.core.model_loading import load_supernet_model
 from mos_fairseq.core.space_files import space_from_config
 from mos_fairseq.modules.mos import MoSSpec
 from mos_fairseq.plugin import register
@@ -29,40 +29,14 @@ _KIND_NAMES = {
 
 
 def load_supernet(path: str | Path, data: str | None = None, state: dict[str, Any] | None = None):
-    """``(supernet, task, state)`` for a supernet checkpoint, in eval mode on CPU.
+    """``(supernet, task, state)`` for a supernet checkpoint of any registered family, in eval mode on
+    CPU (:func:`mos_fairseq.core.model_loading.load_supernet_model`).
 
     ``data`` replaces the training data directory recorded in the checkpoint (its dictionaries
     must match the checkpoint's embeddings).
     """
-    from fairseq import tasks
-    from omegaconf import open_dict
-
     register()
-
-    state = state if state is not None else read_checkpoint(path)
-    require_supernet(state, path, supernet_models())
-    cfg = state["cfg"]
-    data_dir = data or cfg.task.data
-    if not data_dir or not any(Path(d).is_dir() for d in str(data_dir).split(":")):
-        raise DataError(
-            f"data directory '{data_dir}' (for the dictionaries) not found; pass --data DIR with dict.*.txt"
-        )
-    with open_dict(cfg.task):
-        cfg.task.data = str(data_dir)
-    try:
-        task = tasks.setup_task(cfg.task)
-    except FileNotFoundError as exc:
-        raise DataError(f"cannot load the dictionaries from '{data_dir}': {exc}") from None
-    model = task.build_model(cfg.model)
-    try:
-        model.load_state_dict(state["model"], strict=True, model_cfg=cfg.model)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        detail = next((line.strip() for line in first if "size mismatch" in line or "Missing" in line), first[0])
-        raise CheckpointError(
-            f"'{path}' does not fit the model it describes or the dictionaries in '{data_dir}' ({detail[:200]})"
-        ) from None
-    return model.eval(), task, state
+    return load_supernet_model(path, data, supernet_models(), state)
 
 
 def describe_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -1,30 +1,16 @@
-"""Registers our models, tasks and criteria with fairseq (idempotent).
+"""Registers our models, tasks and criteria with fairseq (idempotent): the layer above the families,
+whose models it names.
 
-``user_dir/__init__.py`` calls :func:`register`; so does the ``mos-nas`` CLI before it loads
-checkpoints. Registering twice is a no-op, so both may run in one process.
+Importing the package calls :func:`register` (``mos_fairseq/__init__.py``), so every module of the
+package may rely on our models being known to fairseq; ``user_dir/__init__.py`` (fairseq's
+``--user-dir``, :mod:`mos_fairseq.base.user_dir`) calls it too. Registering twice is a no-op.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from mos_fairseq.core.cpu_bf16 import install_cpu_bf16
 from mos_fairseq.core.fairseq_fixes import install_atomic_checkpoint_copy, install_batch_by_size_fix
 from mos_fairseq.core.safe_load import install_safe_globals
-
-
-def plugin_user_dir() -> str:
-    """The ``--user-dir`` for fairseq commands we launch. Every fairseq-train we start gets it, stock
-    ``transformer``/``roberta`` models included: importing the plugin installs the ``weights_only``
-    allow-list, without which torch >= 2.6 refuses fairseq's own ``checkpoint_last.pt`` on resume."""
-    from mos_fairseq.core.errors import UserError
-
-    path = Path(__file__).resolve().parents[1] / "user_dir"
-    if not (path / "__init__.py").is_file():
-        raise UserError(
-            f"the plugin's user_dir is missing at {path}: install mos-fairseq from its source tree "
-            "(pip install -e .), which keeps user_dir/ beside the package"
-        )
-    return str(path)
 
 
 def register() -> None:
@@ -47,6 +33,7 @@ def register() -> None:
     install_safe_globals()
     install_batch_by_size_fix()
     install_atomic_checkpoint_copy()
+    install_cpu_bf16()
     if "supertransformer" not in MODEL_REGISTRY:
         register_model("supertransformer", dataclass=SuperTransformerConfig)(SuperTransformerModel)
         for name, preset in PRESETS.items():

@@ -1,6 +1,8 @@
 """The one registry of model families, keyed by the fairseq supernet model name, and the lookups
 every family-neutral stage uses: a space file, a space dictionary, an architecture file, a
-checkpoint's model name or an in-memory space or architecture -> its family.
+checkpoint's model name or an in-memory space or architecture -> its family; HAT's latency CSVs ->
+how to read them. It sits above the families, which it names, and below latency, search, loading,
+export and the CLI, which ask it.
 
 Adding a family (for example a decoder-only LM) means writing its folder with a ``family.py`` and
 adding it to :data:`FAMILIES`; nothing else asks which family it holds.
@@ -13,9 +15,9 @@ from typing import Any, Mapping
 
 import yaml
 
+from mos_fairseq.base.errors import CheckpointError, SpaceError
 from mos_fairseq.bert.family import FAMILY as BERT
-from mos_fairseq.core.errors import CheckpointError, SpaceError
-from mos_fairseq.core.family import ModelFamily
+from mos_fairseq.core.family import HatLatencyFormat, ModelFamily
 from mos_fairseq.core.space_files import read_space_yaml
 from mos_fairseq.translation.family import FAMILY as TRANSLATION
 
@@ -42,6 +44,11 @@ def family_of(space_or_arch: Any) -> ModelFamily:
         if isinstance(space_or_arch, (family.space_type, family.arch_type)):
             return family
     raise TypeError(f"{type(space_or_arch).__name__} is not a space or architecture of a registered family")
+
+
+def hat_latency_format() -> HatLatencyFormat:
+    """How HAT's latency CSVs read: the format of the one family whose architectures they describe."""
+    return next(f.hat_latency for f in FAMILIES.values() if f.hat_latency is not None)
 
 
 def family_of_space_data(data: Any) -> ModelFamily:

@@ -6,7 +6,7 @@ import random
 import pytest
 import yaml
 
-from mos_fairseq.core.errors import ArchError, SpaceError
+from mos_fairseq.base.errors import ArchError, SpaceError
 from mos_fairseq.translation.architecture import Architecture, decoder_layer_params, encoder_layer_params
 from mos_fairseq.translation.space import SearchSpace
 

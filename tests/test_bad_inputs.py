@@ -171,6 +171,28 @@ CASES = [
         "no CUDA device",
     ),
     (
+        "latency-bf16-off-the-cpu",
+        lambda t, e: (
+            ["measure-latency", "--space", "tiny", "--n-archs", "2", "--dtype", "bf16", "--device", "cuda"]
+            + ["--out", str(t / "l.csv")],
+            t / "l.csv",
+        ),
+        "--dtype bf16 times bf16 models on the CPU",
+    ),
+    (
+        "evaluate-bf16-on-cuda",
+        lambda t, e: (
+            ["evaluate", "--checkpoint", e["ckpt"], "--arch", e["tiny_arch"], "--bf16", "--device", "cuda"],
+            None,
+        ),
+        "--bf16 evaluates on CPU",
+    ),
+    (
+        "bleu-bf16-scores-files",
+        lambda t, e: (["bleu", "--hyps", e["hyps"], "--refs", e["refs"], "--bf16"], None),
+        "--bf16 translates with --path",
+    ),
+    (
         "latency-out-is-a-directory",
         lambda t, e: (["measure-latency", "--space", "tiny", "--n-archs", "2", "--out", str(t)], None),
         "is a directory; give the CSV file to write",

@@ -1,14 +1,23 @@
-"""The benchmark drivers' lanes: the claim (benchmarks/lib.sh ``claim``: two lanes walking the same list
-of models train each one once, and a lane that dies leaves no claim behind), the Multi30k lanes' modes
-refusing bad input before they write anything, and the resumed report's check of its markers."""
+"""The benchmark drivers' lanes and the Multi30k study's record stage: the claim (benchmarks/lib.sh
+``claim``: two lanes walking the same list of models train each one once, and a lane that dies leaves no
+claim behind), and ``benchmarks/multi30k.sh record`` (benchmarks/multi30k_record.py) refusing a model that
+is not finished or a committed file of another run before it writes anything, reading a run's validation
+curve and building the index from the runs; the report built from the runs alone (the hand-designed envelope,
+Table 4's pairs, an index that disagrees with its runs refused)."""
 
+import importlib.util
+import json
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 LIB = Path(__file__).resolve().parent.parent / "benchmarks" / "lib.sh"
+RECORD = LIB.parent / "multi30k_record.py"
+REPORT = LIB.parent / "multi30k_report.py"
 
 
 def _claim(model_dir: Path) -> int:
@@ -55,117 +64,273 @@ def test_release_hands_the_model_to_another_lane(tmp_path):
         lane.wait()
 
 
-def test_committed_lanes_refuse_an_unknown_architecture_before_writing_anything(tmp_path):
-    lanes = LIB.parent / "multi30k_lanes.sh"
-    work = tmp_path / "work"
-    done = subprocess.run(
-        ["bash", str(lanes), "committed", "largest", "no_such_pick"],
-        env={**os.environ, "M30K_WORK": str(work)},
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 2
-    assert done.stderr.startswith("committed: no architecture ")
-    assert done.stderr.strip().endswith("benchmarks/results/multi30k/archs/no_such_pick.yml")
-    assert not (work / "committed_archs").exists()  # nothing copied, no lane started
-    assert not (work / "logs" / "laneA.pid").exists()
+def _record_module(path: Path = RECORD):
+    sys.path.insert(0, str(path.parent))  # its sibling fairseq_logs
+    try:
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(RECORD.parent))
+    return module
 
 
-def test_again_lanes_refuse_a_core_the_machine_lacks_before_writing_anything(tmp_path):
-    lanes = LIB.parent / "multi30k_lanes.sh"
-    work = tmp_path / "work"
-    done = subprocess.run(
-        ["bash", str(lanes), "again", "0", str(os.cpu_count() + 3)],
-        env={**os.environ, "M30K_WORK": str(work)},
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 2
-    assert f"again: '{os.cpu_count() + 3}' is not a core of this machine" in done.stderr
-    assert not (work / "committed_picks").exists() and not list((work / "logs").glob("again_*"))
+def _runs_directory(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(work, data, results): a runs directory with one finished model (stand-in files) and one in training."""
+    work, data = tmp_path / "work", tmp_path / "data"
+    results = tmp_path / "repo" / "benchmarks" / "results" / "multi30k"
+    (work / "bin").mkdir(parents=True)
+    (work / "bin" / "spm.model").write_bytes(b"stand-in")
+    (work / "bin" / "dict.en.txt").write_text("Hund 5\n")
+    (data / "blind").mkdir(parents=True)
+    for name in ("test2016", "test2018"):
+        (data / "blind" / f"{name}.en").write_text("A dog runs.\n")
+    done = work / "standalone" / "base_3x1"
+    (done / "train").mkdir(parents=True)
+    for f in ("arch.yml", "commit", "checkpoint_avg.pt", "train/train.log", ".done"):
+        (done / f).write_text("stand-in\n")
+    for subset in ("valid", "test", "test1"):
+        (done / f"bleu.{subset}.json").write_text('{"bleu": 1.0, "signature": "s", "sentences": 1}')
+        (done / f"hyp.{subset}.txt").write_text("Ein Hund rennt.\n")
+    training = work / "standalone" / "wide_3x1"
+    (training / "train").mkdir(parents=True)
+    (training / "arch.yml").write_text("stand-in\n")
+    return work, data, results
 
 
-def test_again_plan_retrains_picks_never_trained_alone_before_those_missing_only_their_loss(tmp_path):
-    lanes = LIB.parent / "multi30k_lanes.sh"
-    work, committed = tmp_path / "work", tmp_path / "committed"
-    (committed / "archs").mkdir(parents=True)
-    (committed / "hyp").mkdir()
-    for name in ("neuron_a", "neuron_b", "neuron_c", "neuron_d", "neuron_e", "spos_a"):
-        (committed / "archs" / f"inherited_{name}.yml").write_text("encoder_embed_dim: 192\n")
-    # neuron_a has figures (trained on the old machine), neuron_b only hypotheses, neuron_c and spos_a nothing;
-    # the BLEU-only file: neuron_d without its loss (retrained for it), neuron_e with one (not retrained)
-    (committed / "standalone_intel.json").write_text('{"archs": {"neuron_a": {"bleu": 1.0, "valid_loss": 2.0}}}')
-    (committed / "standalone_bleu_only.json").write_text(
-        '{"archs": {"neuron_d": {"bleu": 1.0, "valid_loss": null}, "neuron_e": {"bleu": 1.0, "valid_loss": 3.0}}}'
+def _record(work: Path, data: Path, results: Path, *only: str) -> subprocess.CompletedProcess:
+    args = ["--work", str(work), "--data", str(data), "--results", str(results), "--baselines", str(work)]
+    return subprocess.run(
+        [sys.executable, str(RECORD), *args, "--preset", "multi30k", "--only", *only], capture_output=True, text=True
     )
-    (committed / "hyp" / "neuron_b.test.txt").write_text("ein Hund\n")
-    (committed / "hyp" / "spos_a.valid.txt").write_text("ein Hund\n")  # not the test set: not trained alone
-    done = subprocess.run(
-        ["bash", str(lanes), "again-plan"],
-        env={**os.environ, "M30K_WORK": str(work), "M30K_COMMITTED": str(committed)},
-        capture_output=True,
-        text=True,
+
+
+def test_record_refuses_a_model_not_finished_before_writing_anything(tmp_path):
+    work, data, results = _runs_directory(tmp_path)
+    done = _record(work, data, results, "base_3x1", "wide_3x1")
+    assert done.returncode == 1
+    assert done.stderr == (
+        "multi30k_record: model 'wide_3x1' is not finished (no commit, checkpoint_avg.pt, bleu.valid.json, "
+        f"bleu.test.json, bleu.test1.json, hyp.test.txt, hyp.test1.txt, train/train.log, .done in {work}/standalone/"
+        "wide_3x1)\n"
     )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [
-        "retrained first (never trained alone): neuron_c spos_a",
-        "retrained after every fine-tuning (loss figure only): neuron_b neuron_d",
+    assert not results.exists() and not (work / "blind").exists()  # not even the finished model's files
+    missing = _record(work, data, results, "no_such_model")
+    assert (
+        missing.returncode == 1
+        and missing.stderr == f"multi30k_record: no model 'no_such_model' in {work}/standalone\n"
+    )
+    (data / "blind" / "test2018.en").unlink()
+    no_blind = _record(work, data, results, "base_3x1")
+    assert no_blind.stderr == f"multi30k_record: {data}/blind/test2018.en does not exist\n" and not results.exists()
+
+
+def test_record_refuses_to_overwrite_another_run_of_the_same_name(tmp_path):
+    work, data, results = _runs_directory(tmp_path)
+    (results / "hyp").mkdir(parents=True)
+    (results / "hyp" / "base_3x1.test.txt").write_text("Eine Katze schläft.\n")  # another machine's base_3x1
+    done = _record(work, data, results, "base_3x1")
+    assert done.returncode == 1
+    assert done.stderr == f"multi30k_record: {results}/hyp/base_3x1.test.txt exists and is another run's hypotheses\n"
+    assert sorted(p.name for p in results.rglob("*")) == ["base_3x1.test.txt", "hyp"]
+    (results / "hyp" / "base_3x1.test.txt").unlink()
+    (results / "runs").mkdir()
+    (results / "runs" / "base_3x1.json").write_text('{"checkpoint_sha256": "0123456789abcdef"}')
+    again = _record(work, data, results, "base_3x1")
+    assert again.stderr == (
+        f"multi30k_record: {results}/runs/base_3x1.json holds another run of that name (checkpoint 0123456789ab)\n"
+    )
+    assert not list((results / "hyp").iterdir()) and not (results / "results.json").exists()
+
+
+def test_role_of_a_run_comes_from_its_name(tmp_path):
+    record = _record_module()
+    (tmp_path / "base_3x1.yml").write_text("space: x\n")
+    assert record.role_of("base_3x1", tmp_path) == ("baseline", None, None)
+    assert record.role_of("largest", tmp_path) == ("largest", None, None)
+    assert record.role_of("neuron_best_latency_22.2ms", tmp_path) == ("pick", "neuron", 22.2)
+    assert record.role_of("spos_best_latency_35ms", tmp_path) == ("pick", "spos", 35.0)
+    assert record.role_of("sample_0003", tmp_path) == ("sample", None, None)
+    with pytest.raises(record.RecordError, match="cannot tell the role of 'base_9x9'"):
+        record.role_of("base_9x9", tmp_path)
+
+
+def test_validation_curve_of_a_resumed_run_keeps_each_epochs_last_line(tmp_path):
+    record = _record_module()
+    line = (
+        "2026-12-04 20:00:00 | INFO | valid | epoch {:03d} | valid on 'valid' subset | loss {} | nll_loss {} | "
+        "ppl 10 | wps 100 | wpb 50 | bsz 20 | num_updates {} | best_loss {}"
+    )
+    log = tmp_path / "train.log"
+    log.write_text(
+        "\n".join(
+            [
+                line.format(1, 7.0, 6.5, 136, 7.0),
+                line.format(2, 6.0, 5.5, 272, 6.0),
+                "2026-12-04 20:10:00 | INFO | fairseq_cli.train | loaded checkpoint checkpoint_last.pt (epoch 2)",
+                line.format(2, 5.9, 5.4, 272, 5.9),  # the same epoch validated again after a resume
+                line.format(3, 6.1, 5.6, 408, 5.9),
+            ]
+        )
+        + "\n"
+    )
+    curve = record.valid_nll(log)
+    assert [(e["epoch"], e["nll_loss"], e["num_updates"]) for e in curve["per_epoch"]] == [
+        (1, 6.5, 136),
+        (2, 5.4, 272),
+        (3, 5.6, 408),
     ]
-    assert not list((work / "logs").glob("again_*"))  # nothing started
+    assert curve["best"] == {"epoch": 2, "nll_loss": 5.4} and curve["final"] == {"epoch": 3, "nll_loss": 5.6}
+    assert record.valid_nll(tmp_path / "absent.log")["best"] is None
 
 
-def test_resumed_report_refuses_a_report_without_its_markers_and_leaves_everything_as_it_was(tmp_path):
-    work, committed, data = tmp_path / "work", tmp_path / "committed", tmp_path / "data"
-    for d in (work / "supernets", committed / "hyp", committed / "archs", data):
-        d.mkdir(parents=True)
-    (committed / "latency_intel.json").write_text('{"cpu": "toy", "measured_at": "now", "as_trained": {}}')
-    (data / "test.de").write_text("ein Hund\n")
-    report = tmp_path / "report.md"
-    report.write_text("# committed report\n\n<!-- resumed: end -->\n")
+def test_the_index_is_rebuilt_from_the_runs_alone(tmp_path):
+    record = _record_module()
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    hyp = {s: {"hyp": f"benchmarks/results/multi30k/hyp/p.{s}.txt"} for s in ("test", "test_mscoco", "test2016")}
+    pick = {
+        "name": "p",
+        "role": "pick",
+        "supernet": "neuron",
+        "training": "alone",
+        "constraint_ms": 22.2,
+        "latency": {"ms": 31.5},
+        "bleu": {**hyp, "valid": {"hyp": None}, "test2018": {"hyp": None}},
+    }
+    base = {
+        "name": "b",
+        "role": "baseline",
+        "supernet": None,
+        "constraint_ms": None,
+        "latency": {"ms": None},
+        "bleu": {"test": {"hyp": "h/b.test.txt"}},
+    }
+    (runs / "p.json").write_text(json.dumps(pick))
+    (runs / "b.json").write_text(json.dumps(base))
+    assert record.write_index(tmp_path) == 2
+    first = (tmp_path / "results.json").read_text()
+    assert json.loads(first) == [
+        {
+            "name": "b",
+            "role": "baseline",
+            "supernet": None,
+            "training": "alone",
+            "constraint_ms": None,
+            "latency_ms": None,
+            "hyp": {"test": "h/b.test.txt"},
+        },
+        {
+            "name": "p",
+            "role": "pick",
+            "supernet": "neuron",
+            "training": "alone",
+            "constraint_ms": 22.2,
+            "latency_ms": 31.5,
+            "hyp": {s: v["hyp"] for s, v in hyp.items()},
+        },
+    ]
+    record.write_index(tmp_path)
+    assert (tmp_path / "results.json").read_text() == first
+
+
+def _run(name: str, role: str, training: str, test_bleu: float, ms: float | None = None, **extra) -> dict:
+    arch = extra.pop("arch", {"encoder": {"embed_dim": 256}, "decoder": {"layers": 1}, "name": name})
+    latency = {
+        "ms": ms,
+        "window": "toy CPU, 2026-12-04, 10 rounds" if ms else None,
+        "measured_at": "2026-12-04",
+        "protocol": "toy",
+    }
+    return {
+        "name": name,
+        "role": role,
+        "training": training,
+        "supernet": extra.pop("supernet", None),
+        "architecture": arch,
+        "bleu": {"test": {"bleu": test_bleu}},
+        "latency": latency,
+        "valid_nll": {"per_epoch": [], "averaged_checkpoint": extra.pop("nll", None)},
+        **extra,
+    }
+
+
+def test_the_envelope_is_the_best_baseline_at_or_below_a_latency():
+    report = _record_module(REPORT)
+    base = [
+        _run("b1", "baseline", "alone", 29.0, 30.0),
+        _run("b2", "baseline", "alone", 31.0, 50.0),
+        _run("b3", "baseline", "alone", 30.5, 60.0),
+    ]
+    assert report.envelope(base, 25.0) is None  # faster than every baseline: no envelope
+    assert report.envelope(base, 30.0)["name"] == "b1"
+    assert report.envelope(base, 55.0)["name"] == "b2"
+    assert report.envelope(base, 65.0)["name"] == "b2"  # the slower b3 is worse: the envelope stays
+    pick = _run("p", "pick", "alone", 30.0, 55.0, supernet="neuron")
+    untimed = _run("u", "pick", "alone", 35.0, supernet="neuron")
+    text = "\n".join(report.section_latency([*base, pick, untimed], "f.png"))
+    assert "| p | alone (neuron) | 55.00 | 30.00 | 31.00 (b2) | -1.00 |" in text and "| u |" not in text
+
+
+def test_table4_pairs_gap_rows_first_then_inherited_picks_with_a_retrained_twin():
+    report = _record_module(REPORT)
+    sup = {"recipe": {"supernet": {"supernet_run": "neuron@abc"}}, "supernet": "neuron"}
+    arch = {n: {"encoder": {"embed_dim": d}, "decoder": {"layers": 1}} for n, d in (("a", 1), ("b", 2), ("c", 3))}
+    runs = [
+        _run("alone_a", "baseline", "alone", 30.0, arch=arch["a"]),
+        _run("alone_c", "pick", "alone", 28.0, arch=arch["c"]),
+        _run(
+            "gap_a",
+            "baseline",
+            "inherited",
+            29.0,
+            arch=arch["a"],
+            nll=2.5,
+            **sup,
+            table4={"standalone": "alone_a", "standalone_bleu": 30.2, "standalone_valid_nll": 2.4},
+        ),
+        _run(
+            "gap_b",
+            "baseline",
+            "inherited",
+            25.0,
+            arch=arch["b"],
+            nll=2.9,
+            **sup,
+            table4={"standalone": "alone_b", "standalone_bleu": 27.0, "standalone_valid_nll": 2.6},
+        ),
+        _run("inherited_a", "pick", "inherited", 99.0, arch=arch["a"], **sup),  # a has a gap row: not used
+        _run("inherited_c", "pick", "inherited", 27.5, arch=arch["c"], **sup),
+    ]
+    rows = report.table4_pairs(runs)["neuron@abc"]
+    assert [(r["arch"], r["alone"], r["inherited"], r["tool"]) for r in rows] == [
+        ("alone_a", 30.2, 29.0, "gap"),
+        ("alone_b", 27.0, 25.0, "gap"),
+        ("alone_c", 28.0, 27.5, "bleu"),
+    ]
+    mae, tau = report.agreement([(r["alone"], r["inherited"]) for r in rows])
+    assert mae == pytest.approx((1.2 + 2.0 + 0.5) / 3) and tau == pytest.approx(1.0)
+    text = "\n".join(report.section_table4(runs))
+    assert "| neuron@abc | 1.23 | 1.000 | 0.200 | 1.000 | 3 / 2 | 1.13 / 0.71 |" in text
+
+
+def test_report_refuses_an_index_that_disagrees_with_its_runs_and_writes_nothing(tmp_path):
+    results, out = tmp_path / "results", tmp_path / "report.md"
+    (results / "runs").mkdir(parents=True)
+    run = {**_run("b1", "baseline", "alone", 29.0, 30.0), "constraint_ms": None}
+    (results / "runs" / "b1.json").write_text(json.dumps(run))
+    row = {"name": "b1", "role": "baseline", "supernet": None, "constraint_ms": None, "latency_ms": 31.0, "hyp": {}}
+    (results / "results.json").write_text(json.dumps([row]))
     done = subprocess.run(
-        [
-            sys.executable,
-            str(LIB.parent / "multi30k_resumed_report.py"),
-            *("--work", str(work), "--report", str(report), "--committed", str(committed), "--data", str(data)),
-        ],
-        capture_output=True,
-        text=True,
+        [sys.executable, str(REPORT), "--results", str(results), "--out", str(out)], capture_output=True, text=True
     )
     assert done.returncode == 1
-    assert done.stderr.strip() == (
-        "multi30k_resumed_report: the report needs exactly one '<!-- resumed: begin (written by "
-        "benchmarks/multi30k_resumed_report.py) -->' line followed by one '<!-- resumed: end -->' line"
+    assert (
+        done.stderr == f"multi30k_report: {results}/results.json: row b1 disagrees with its run (rebuild the index)\n"
     )
-    assert report.read_text() == "# committed report\n\n<!-- resumed: end -->\n"
-    assert not list(committed.rglob("*.png")) and not list(committed.glob("hyp/*"))
-
-
-def test_resumed_report_of_a_machine_that_trained_nothing_alone_has_no_trained_alone_table(tmp_path):
-    """A later machine may only train a supernet again (no ``standalone/`` directory): its section names the
-    machine and says what it has, other sections and lines stay as they were."""
-    work, committed, data = tmp_path / "work", tmp_path / "committed", tmp_path / "data"
-    for d in (work / "supernets", work / "logs", committed / "hyp", committed / "archs", data):
-        d.mkdir(parents=True)
-    (work / "logs" / "lscpu.txt").write_text("Architecture:  x86_64\nModel name:    Toy CPU 9000\n")
-    (committed / "latency_intel.json").write_text('{"cpu": "toy", "measured_at": "now", "as_trained": {}}')
-    (data / "test.de").write_text("ein Hund\n")
-    report = tmp_path / "report.md"
-    begin = "<!-- resumed-5: begin (written by benchmarks/multi30k_resumed_report.py) -->"
-    kept = "# committed report\n\n<!-- resumed: begin (written by benchmarks/multi30k_resumed_report.py) -->\nsecond\n"
-    report.write_text(f"{kept}<!-- resumed: end -->\n{begin}\nstale\n<!-- resumed-5: end -->\n## Notes\n")
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(LIB.parent / "multi30k_resumed_report.py"),
-            *("--work", str(work), "--report", str(report), "--committed", str(committed), "--data", str(data)),
-            *("--section", "resumed-5", "--title", "Resumed on a fifth machine"),
-        ],
-        capture_output=True,
-        text=True,
+    assert not out.exists() and not list(results.glob("*.png"))
+    (results / "results.json").write_text(json.dumps([]))
+    lacking = subprocess.run(
+        [sys.executable, str(REPORT), "--results", str(results), "--out", str(out)], capture_output=True, text=True
     )
-    assert done.returncode == 0, done.stderr
-    text = report.read_text()
-    assert text.startswith(f"{kept}<!-- resumed: end -->\n{begin}\n## Resumed on a fifth machine\n")
-    assert "Machine: **Toy CPU 9000**" in text and "stale" not in text and text.rstrip().endswith("## Notes")
-    assert "### Models trained alone on this machine" not in text
-    assert (committed / "latency_bleu_resumed-5.png").is_file()
+    assert lacking.stderr == f"multi30k_report: {results}/results.json lacks runs b1\n" and not out.exists()

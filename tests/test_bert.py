@@ -12,13 +12,14 @@ import pytest
 import torch
 from fairseq.data import Dictionary
 
+from mos_fairseq.base.errors import ArchError, SpaceError, UserError
 from mos_fairseq.bert.architecture import BertArch
 from mos_fairseq.bert.export import probe_logit_diff, to_roberta
 from mos_fairseq.bert.shape import cigar_groups, cigar_shape
 from mos_fairseq.bert.space import BertSpace, layer_params
 from mos_fairseq.bert.static import extract_subnet as extract_bert_subnet
 from mos_fairseq.bert.supernet import BertSupernetConfig, BertSupernetModel
-from mos_fairseq.core.errors import ArchError, SpaceError, UserError
+from mos_fairseq.core.cpu_bf16 import bf16_capability
 from mos_fairseq.core.export import distinct_params as exported_params
 
 from .conftest import BIN, REPO, run_cli
@@ -314,6 +315,14 @@ def test_homogeneous_bert_subnet_exports_to_stock_roberta_and_fine_tunes(mlm_bin
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and "loading pretrained model from" not in out, out[-3000:]
     assert f"Loaded checkpoint {tmp_path / 'ft' / 'checkpoint_last.pt'} (epoch" in out and "num_updates=8" in out
+    # --bf16 (mixed precision on CPU) continues the fp32 fine-tuning of the stock roberta
+    if bf16_capability() is not None:
+        args[args.index("--max-update") + 1] = "10"
+        proc = subprocess.run([*args, "--bf16"], capture_output=True, text=True, env=env, cwd=tmp_path)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0 and "bf16 mixed precision on CPU" in out and "num_updates=10" in out, out[-3000:]
+        state = torch.load(tmp_path / "ft" / "checkpoint_last.pt")
+        assert all(t.dtype == torch.float32 for t in state["model"].values() if t.is_floating_point())
 
 
 def test_bert_search_on_perplexity_returns_a_shape_within_the_parameter_constraint(tiny_bert, mlm_bin, tmp_path):
@@ -453,7 +462,8 @@ def test_bert_latency_is_measured_estimated_and_constrains_the_search(tiny_bert,
 def test_loss_predictor_json_reproduces_scikit_learn(kind, tmp_path):
     import numpy as np
 
-    from mos_fairseq.search.predictor import LossPredictor, fit_sklearn, to_json_model
+    from mos_fairseq.base.json_models import fit_sklearn, to_json_model
+    from mos_fairseq.search.predictor import LossPredictor
 
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(120, 12))

@@ -1,12 +1,11 @@
 """The BLEU wrapper: sacreBLEU on known files, HAT's compound splitting, fairseq-generate parsing."""
 
 import json
-from pathlib import Path
 
 import pytest
 import sacrebleu
 
-from mos_fairseq.core.errors import DataError
+from mos_fairseq.base.errors import DataError
 from mos_fairseq.translation.bleu import compound_split, parse_generate_output, score, target_lang_of
 
 from .conftest import run_cli
@@ -132,154 +131,46 @@ def test_gap_statistics_on_fixed_numbers():
     assert "| s.pt | 1.62 | 0.667 | 0.5000 | 1.000 | 4 / 2 |" in table  # loss over 2 architectures only
 
 
-def _figures_file(path, archs, **settings):
-    doc = {"bleu_subset": "test", "loss_subset": "valid", "max_sentences": None, **settings, "archs": archs}
-    path.write_text(json.dumps(doc))
-    return str(path)
-
-
-def test_gap_takes_the_standalone_side_of_absent_checkpoints_from_figures(tmp_path, monkeypatch):
-    """Architectures trained on another machine (checkpoints gone) enter Table 4 through their figures,
-    the others are measured; settings that differ, a name with both, a name with neither are refused."""
+def test_gap_measures_every_standalone_checkpoint_and_refuses_an_architecture_without_one(tmp_path, monkeypatch):
+    """Both sides of every architecture are measured here (and cached); an architecture without its standalone
+    checkpoint is refused before anything is written."""
     import mos_fairseq.translation.gap as gap
-    from mos_fairseq.core.errors import UserError
+    from mos_fairseq.base.errors import UserError
 
     archs, standalone = tmp_path / "archs", tmp_path / "standalone"
     archs.mkdir()
     for name in ("a0", "a1", "a2"):
         (archs / f"{name}.yml").write_text(f"space: tiny\n# {name}\n")
-    (standalone / "a0").mkdir(parents=True)
-    (standalone / "a0" / "checkpoint_best.pt").write_bytes(b"stand-in")
+        (standalone / name).mkdir(parents=True)
+        (standalone / name / "checkpoint_best.pt").write_bytes(b"stand-in")
     supernet = tmp_path / "supernet.pt"
     supernet.write_bytes(b"stand-in")
-    measured_standalone = []
+    alone = {"a0": (2.0, 30.0), "a1": (2.1, 31.0), "a2": (2.6, 25.0)}
+    measured = []
     monkeypatch.setattr(
         gap,
         "standalone_metrics",
-        lambda ckpt, *a: measured_standalone.append(ckpt.parent.name) or {"valid_loss": 2.0, "bleu": 30.0},
+        lambda ckpt, *a: (
+            measured.append(ckpt.parent.name) or dict(zip(("valid_loss", "bleu"), alone[ckpt.parent.name]))
+        ),
     )
     inherited = {"a0": (2.5, 28.0), "a1": (2.4, 29.0), "a2": (3.0, 20.0)}
     monkeypatch.setattr(
-        gap,
-        "supernet_metrics",
-        lambda ckpt, data, arch, *a: dict(zip(("valid_loss", "bleu"), inherited[arch.stem])),
+        gap, "supernet_metrics", lambda ckpt, data, arch, *a: dict(zip(("valid_loss", "bleu"), inherited[arch.stem]))
     )
-    figures = _figures_file(
-        tmp_path / "fig.json", {"a1": {"bleu": 31.0, "valid_loss": 2.1}, "a2": {"bleu": 25, "valid_loss": 2.6}}
-    )
-    result = gap.run_gap(
-        [str(supernet)], str(archs), str(standalone), "data", str(tmp_path / "gap"), standalone_figures=figures
-    )
-    assert measured_standalone == ["a0"]
-    assert result["standalone"]["a1"] == {"valid_loss": 2.1, "bleu": 31.0}
-    assert result["standalone_figures"] == {"archs": ["a1", "a2"], "files": {figures: ["a1", "a2"]}}
+    result = gap.run_gap([str(supernet)], str(archs), str(standalone), "data", str(tmp_path / "gap"))
+    assert measured == ["a0", "a1", "a2"]
     stats = result["supernets"][str(supernet)]
     assert stats["bleu"]["mae"] == pytest.approx((2 + 2 + 5) / 3) and stats["bleu"]["n"] == 3
     assert stats["loss"]["mae"] == pytest.approx((0.5 + 0.3 + 0.4) / 3)
-    assert json.loads((tmp_path / "gap" / "gap.json").read_text())["standalone_figures"]["archs"] == ["a1", "a2"]
-    # the gap.json another machine wrote serves as figures too (its "standalone" side)
-    (tmp_path / "other_gap.json").write_text(
-        json.dumps(
-            {
-                **json.loads(Path(figures).read_text()),
-                "standalone": {"a1": {"bleu": 31.0, "valid_loss": 2.1}, "a2": {"bleu": 25, "valid_loss": 2.6}},
-                "archs": ["a1", "a2"],
-            }
-        )
-    )
-    again = gap.run_gap(
-        [str(supernet)],
-        str(archs),
-        str(standalone),
-        "data",
-        str(tmp_path / "gap2"),
-        standalone_figures=str(tmp_path / "other_gap.json"),
-    )
-    assert again["standalone"] == result["standalone"]
-
-    def refused(figure_file, out):
-        with pytest.raises(UserError) as e:
-            gap.run_gap(
-                [str(supernet)],
-                str(archs),
-                str(standalone),
-                "data",
-                str(tmp_path / out),
-                standalone_figures=figure_file,
-            )
-        assert not (tmp_path / out).exists()  # refused before anything is written
-        return str(e.value)
-
-    other = _figures_file(tmp_path / "o.json", {"a1": {"bleu": 1, "valid_loss": 1}}, max_sentences=40)
-    assert "measured with other settings: max_sentences 40 (this run: None)" in refused(other, "g1")
-    both = _figures_file(tmp_path / "b.json", {n: {"bleu": 1, "valid_loss": 1} for n in ("a0", "a1", "a2")})
-    assert f"both a standalone checkpoint and a figure in {both} for a0: keep one" in refused(both, "g2")
-    short = _figures_file(tmp_path / "s.json", {"a1": {"bleu": 1, "valid_loss": 1}})
-    assert "no standalone checkpoint for a2 " in refused(short, "g3") and f"or a figure in {short}" in refused(
-        short, "g3"
-    )
-    bad = _figures_file(tmp_path / "n.json", {"a1": {"bleu": "high"}, "a2": {"bleu": 1, "valid_loss": 1}})
-    assert "'a1' needs a number 'bleu' and a number or null 'valid_loss'" in refused(bad, "g4")
-    no_key = _figures_file(tmp_path / "k.json", {"a1": {"bleu": 1}, "a2": {"bleu": 1, "valid_loss": 1}})
-    assert "'a1' needs a number 'bleu' and a number or null 'valid_loss'" in refused(no_key, "g6")  # null, not absent
-    first = _figures_file(tmp_path / "f1.json", {"a1": {"bleu": 1, "valid_loss": 1}})
-    second = _figures_file(
-        tmp_path / "f2.json", {"a1": {"bleu": 2, "valid_loss": None}, "a2": {"bleu": 1, "valid_loss": 1}}
-    )
-    assert f"'a1' has figures in both '{first}' and '{second}'" in refused([first, second], "g7")
-    (tmp_path / "t.json").write_text("{trunc")
-    assert "not a readable JSON file" in refused(str(tmp_path / "t.json"), "g5")
-
-
-def test_gap_counts_a_figure_without_a_loss_in_the_bleu_statistics_only(tmp_path, monkeypatch):
-    """Models whose BLEU another machine left (hypotheses) but not their loss: BLEU over every architecture,
-    loss over those that have one, each statistic with its own count; figures from two files."""
-    import mos_fairseq.translation.gap as gap
-
-    archs, standalone = tmp_path / "archs", tmp_path / "standalone"
-    archs.mkdir()
-    standalone.mkdir()
-    for name in ("a0", "a1", "a2", "a3"):
-        (archs / f"{name}.yml").write_text(f"space: tiny\n# {name}\n")
-    supernet = tmp_path / "supernet.pt"
-    supernet.write_bytes(b"stand-in")
-    inherited = {"a0": (2.5, 28.0), "a1": (2.4, 29.0), "a2": (3.0, 20.0), "a3": (2.0, 33.0)}
-    monkeypatch.setattr(
-        gap, "supernet_metrics", lambda ckpt, data, arch, *a: dict(zip(("valid_loss", "bleu"), inherited[arch.stem]))
-    )
-    full = _figures_file(
-        tmp_path / "full.json", {"a0": {"bleu": 30.0, "valid_loss": 2.0}, "a1": {"bleu": 31.0, "valid_loss": 2.1}}
-    )
-    bleu_only = _figures_file(
-        tmp_path / "bleu.json", {"a2": {"bleu": 25.0, "valid_loss": None}, "a3": {"bleu": 32.0, "valid_loss": None}}
-    )
-    result = gap.run_gap(
-        [str(supernet)],
-        str(archs),
-        str(standalone),
-        "data",
-        str(tmp_path / "gap"),
-        standalone_figures=[full, bleu_only],
-    )
-    stats = result["supernets"][str(supernet)]
-    assert stats["bleu"]["n"] == 4 and stats["bleu"]["mae"] == pytest.approx((2 + 2 + 5 + 1) / 4)
-    assert stats["loss"]["n"] == 2 and stats["loss"]["mae"] == pytest.approx((0.5 + 0.3) / 2)
-    assert result["standalone"]["a2"] == {"valid_loss": None, "bleu": 25.0}
-    assert result["standalone_figures"]["files"] == {full: ["a0", "a1"], bleu_only: ["a2", "a3"]}
-    assert f"| {supernet} | 2.50 | 1.000 | 0.4000 | -1.000 | 4 / 2 |" in gap.gap_table(result)
-    assert json.loads((tmp_path / "gap" / "gap.json").read_text())["standalone"]["a3"]["valid_loss"] is None
-    assert (tmp_path / "gap" / "gap.png").stat().st_size > 0
-    # one loss figure only: no loss statistic at all, said so in the table
-    only_one = _figures_file(
-        tmp_path / "one.json", {"a1": {"bleu": 31.0, "valid_loss": 2.1}, "a0": {"bleu": 30.0, "valid_loss": None}}
-    )
-    again = gap.run_gap(
-        [str(supernet)],
-        str(archs),
-        str(standalone),
-        "data",
-        str(tmp_path / "gap2"),
-        standalone_figures=[only_one, bleu_only],
-    )
-    assert again["supernets"][str(supernet)]["loss"] is None
-    assert f"| {supernet} | 2.50 | 1.000 | – | – | 4 / 1 |" in gap.gap_table(again)
+    assert json.loads((tmp_path / "gap" / "gap.json").read_text())["standalone"]["a1"] == {
+        "valid_loss": 2.1,
+        "bleu": 31.0,
+    }
+    again = gap.run_gap([str(supernet)], str(archs), str(standalone), "data", str(tmp_path / "gap"))
+    assert measured == ["a0", "a1", "a2"] and again["standalone"] == result["standalone"]  # from the cache
+    (standalone / "a2" / "checkpoint_best.pt").unlink()
+    with pytest.raises(UserError) as e:
+        gap.run_gap([str(supernet)], str(archs), str(standalone), "data", str(tmp_path / "gap2"))
+    assert str(e.value) == f"no standalone checkpoint for a2 (expected {standalone}/<name>/checkpoint_best.pt)"
+    assert not (tmp_path / "gap2").exists()

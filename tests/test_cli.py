@@ -152,3 +152,50 @@ def test_forked_runner_matches_a_real_process(tmp_path):
         real, forked = run_cli(*args, check=False), run_cli_forked(*args, cwd=REPO)
         assert (forked.returncode, forked.stdout) == (real.returncode, real.stdout), args
         assert forked.stderr.splitlines()[-1:] == real.stderr.splitlines()[-1:], (forked.stderr, real.stderr)
+
+
+def test_every_list_option_takes_the_flag_repeated_and_several_values():
+    """--estimator a=x --estimator b=y c=z gives all three (not the last), on every list-valued option of
+    every command; a repeated flag replaces the option's default once, then extends."""
+    import argparse
+
+    from mos_fairseq.cli import build_parser
+    from mos_fairseq.cli.options import ExtendList
+
+    parser = build_parser()
+    args = parser.parse_args(
+        [
+            "search",
+            "--checkpoint",
+            "c.pt",
+            "--estimator",
+            "a=x",
+            "--estimator",
+            "b=y",
+            "c=z",
+            "--param-constraint",
+            "5M",
+            "--param-constraint",
+            "6M",
+            "--out",
+            "o",
+        ]
+    )
+    assert args.estimator == ["a=x", "b=y", "c=z"] and args.param_constraint == ["5M", "6M"]
+    assert parser.parse_args(["average", "--inputs", "a", "--inputs", "b", "--out", "o"]).inputs == ["a", "b"]
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    lists = [
+        (name, action.option_strings[0])
+        for name, command in sub.choices.items()
+        for action in command._actions
+        if action.option_strings and action.nargs in ("+", "*")
+    ]
+    assert len(lists) >= 8 and all(
+        isinstance(a, ExtendList)
+        for c in sub.choices.values()
+        for a in c._actions
+        if a.option_strings and a.nargs in ("+", "*")
+    ), lists
+    p = argparse.ArgumentParser()
+    p.add_argument("--x", nargs="+", default=["d"], action=ExtendList)
+    assert p.parse_args([]).x == ["d"] and p.parse_args(["--x", "a", "--x", "b"]).x == ["a", "b"]

@@ -12,7 +12,7 @@ from fairseq import checkpoint_utils, options
 from fairseq.sequence_generator import SequenceGenerator
 from fairseq_cli import generate
 
-from mos_fairseq.core.errors import ArchError, CheckpointError
+from mos_fairseq.base.errors import ArchError, CheckpointError
 from mos_fairseq.export import export_subnet
 from mos_fairseq.loading import describe_checkpoint, load_supernet
 from mos_fairseq.translation.architecture import Architecture

@@ -1,4 +1,4 @@
-"""Latency measurement protocol, crash-safe datasets, HAT import and the MLP estimator."""
+"""Latency measurement protocol, crash-safe datasets, HAT import and the latency estimator."""
 
 import csv
 import dataclasses
@@ -11,18 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from mos_fairseq.core.errors import CheckpointError, DataError, UserError
-from mos_fairseq.latency.dataset import (
-    HAT_COLUMNS,
-    OUR_COLUMNS,
-    params_from_features,
-    read_latency_csv,
-)
-from mos_fairseq.latency.estimator import HAT_RECIPE, LatencyEstimator, TrainRecipe
+from mos_fairseq.base.errors import CheckpointError, DataError, UserError
+from mos_fairseq.latency.dataset import HAT_COLUMNS, our_columns, read_latency_csv
+from mos_fairseq.latency.estimator import LatencyEstimator
 from mos_fairseq.latency.evaluation import evaluate
 from mos_fairseq.latency.measure import build_model, measure_model, measure_space, synthetic_dictionary
 from mos_fairseq.latency.protocol import Protocol, time_encoder_decoder, trimmed_stats
+from mos_fairseq.latency.recipes import HAT_RECIPE, TrainRecipe
 from mos_fairseq.translation.architecture import Architecture
+from mos_fairseq.translation.family import params_from_features
 from mos_fairseq.translation.space import SearchSpace
 
 from .conftest import REPO, run_cli
@@ -266,7 +263,7 @@ def test_evaluation_reports_every_model_on_the_same_split():
         feature_norm=SearchSpace.load("tiny").feature_norm,
         hat_recipe=dataclasses.replace(HAT_RECIPE, hidden=32, steps=300),
     )
-    assert set(ev.report["models"]) == {"mlp", "hat_recipe", "linear_features", "linear_params"}
+    assert set(ev.report["models"]) == {"mlp", "hat_recipe", "least_squares", "linear_params"}
     assert ev.report["n_test"] == 40 and ev.report["n_train"] == 160
     for s in ev.report["models"].values():
         assert set(s) == {"rmse", "mae", "mape", "within_10pct", "r2", "kendall_tau"} and s["rmse"] >= s["mae"] - 1e-9
@@ -285,8 +282,8 @@ def test_recipe_is_chosen_by_cross_validation_and_recorded(tmp_path):
     """With no recipe given, k-fold CV on the training rows picks the recipe (lowest CV RMSE); the pick is
     recorded in the report and the estimator file, and the trees of a gbt/ensemble pick round-trip."""
     from mos_fairseq.latency.dataset import LatencyDataset
-    from mos_fairseq.latency.estimator import GBT_RECIPE, LEAST_SQUARES
     from mos_fairseq.latency.evaluation import cross_validate
+    from mos_fairseq.latency.recipes import GBT_RECIPE, LEAST_SQUARES
 
     space, x, y = synthetic_latency(160, seed=2)
     data = LatencyDataset(
@@ -298,15 +295,15 @@ def test_recipe_is_chosen_by_cross_validation_and_recorded(tmp_path):
         data, None, holdout=0.2, seed=3, feature_norm=space.feature_norm, hat_recipe=None, candidates=pool, folds=4
     )
     sel = ev.report["selection"]
-    assert set(sel["cv"]) == {"mlp", "linear_features", "gbt", "ensemble"} and sel["folds"] == 4
+    assert set(sel["cv"]) == {"mlp", "least_squares", "gbt", "ensemble"} and sel["folds"] == 4
     assert sel["chosen"] == min(sel["cv"], key=lambda n: sel["cv"][n]["rmse"]) == ev.estimator.recipe.name
-    assert set(ev.report["models"]) == {"mlp", "linear_features", "gbt", "ensemble", "linear_params"}
+    assert set(ev.report["models"]) == {"mlp", "least_squares", "gbt", "ensemble", "linear_params"}
     # the interaction in the data is non-linear: least squares must not win the CV
-    assert sel["cv"]["linear_features"]["rmse"] > min(s["rmse"] for s in sel["cv"].values())
+    assert sel["cv"]["least_squares"]["rmse"] > min(s["rmse"] for s in sel["cv"].values())
     assert ev.estimator.info["recipe_selection"]["chosen"] == sel["chosen"]
     cv_again = cross_validate(x[:128], y[:128], [LEAST_SQUARES], 4, 3, space.feature_norm, data.feature_names)
     lstsq = np.linalg.lstsq(np.c_[x[:96] / space.feature_norm, np.ones(96)], y[:96], rcond=None)[0]  # sanity: LS is LS
-    assert cv_again["linear_features"]["rmse"] > 0 and np.isfinite(lstsq).all()
+    assert cv_again["least_squares"]["rmse"] > 0 and np.isfinite(lstsq).all()
     for recipe in (GBT_RECIPE, pool[-1], LEAST_SQUARES):
         est = LatencyEstimator.fit(x[:128], y[:128], recipe, space.feature_norm, seed=1, space=space.to_dict())
         est.save(tmp_path / f"{recipe.name}.safetensors")
@@ -351,7 +348,7 @@ def test_cli_measure_train_predict(tmp_path):
     )
     side = json.loads(csv_path.with_suffix(".json").read_text())
     assert side["protocol"]["repeats"] == 3 and side["device"]["torch_threads"] == 1 and side["space"]["name"] == "tiny"
-    assert list(read_rows(csv_path)[0]) == list(OUR_COLUMNS) and len(read_rows(csv_path)) == 12
+    assert list(read_rows(csv_path)[0]) == list(our_columns(HAT_COLUMNS[:10])) and len(read_rows(csv_path)) == 12
     est, report = tmp_path / "tiny.safetensors", tmp_path / "report.json"
     proc = run_cli(
         "train-estimator",
@@ -371,10 +368,10 @@ def test_cli_measure_train_predict(tmp_path):
         "--recipe",
         "mlp",
     )
-    assert "linear_features" in proc.stdout and est.with_suffix(".png").stat().st_size > 1000
+    assert "least_squares" in proc.stdout and est.with_suffix(".png").stat().st_size > 1000
     assert "recipe: mlp (given)" in proc.stdout
     scores = json.loads(report.read_text())["models"]
-    assert set(scores) == {"mlp", "linear_features", "linear_params"}
+    assert set(scores) == {"mlp", "least_squares", "linear_params"}
     arch = tmp_path / "a.yml"
     Architecture.largest(SearchSpace.load("tiny")).save(arch)
     out = run_cli("predict-latency", "--estimator", str(est), "--arch", str(arch), "--json").stdout
@@ -446,7 +443,7 @@ def test_predict_latency_checks_an_estimator_against_a_latency_csv(tmp_path):
 def test_spread_order_covers_the_space_early_and_resumes(tmp_path):
     """--order spread: the first architectures cover decoder depth and widths in balance, the order does
     not depend on n, and resuming in another order is refused."""
-    from mos_fairseq.latency.measure import spread_architectures
+    from mos_fairseq.latency.orders import spread_architectures
 
     space = SearchSpace.load("hat_wmt14_en_de")
     spread = spread_architectures(space, 24, 1)
@@ -555,6 +552,106 @@ def test_adapting_an_estimator_to_a_new_device_from_few_rows(tmp_path):
     assert LatencyEstimator.load(tmp_path / "new.safetensors").adaptation is not None
 
 
+def test_adaptation_chooses_by_cross_validation_and_is_never_worse_than_scratch(tmp_path):
+    """The choice of --init-from: a source that carries over is recalibrated and beats the fit from
+    scratch; with a source of an unrelated device (its latencies shuffled) the lowest CV error still
+    wins and the chosen estimator predicts about as well as the fit from scratch; a blend survives
+    save/load."""
+    from mos_fairseq.latency.adaptation import Choice, build_choice, choose, fold_ids
+    from mos_fairseq.latency.evaluation import out_of_fold
+    from mos_fairseq.latency.recipes import LEAST_SQUARES
+
+    space, x, y = synthetic_latency(300)
+    recipe = TrainRecipe(hidden=32, layers=2, steps=400)
+    source = LatencyEstimator.fit(x[:200], y[:200], recipe, space.feature_norm, seed=1)
+    unrelated = LatencyEstimator.fit(
+        x[:200], np.random.default_rng(3).permutation(y[:200]), recipe, space.feature_norm, seed=1
+    )
+    new_x, new_y = x[200:260], 1.5 * y[200:260] + 1.0
+    fold_of = fold_ids(len(new_y), 5, seed=1)
+    oof = out_of_fold(new_x, new_y, [LEAST_SQUARES], fold_of, 1, space.feature_norm, space.latency_feature_names)
+    scratch = LatencyEstimator.fit(
+        new_x, new_y, LEAST_SQUARES, space.feature_norm, 1, None, space.latency_feature_names
+    )
+    rmse = lambda est: float(np.sqrt(np.mean((est.predict(x[260:]) - (1.5 * y[260:] + 1.0)) ** 2)))  # noqa: E731
+    good, _ = choose(source, new_x, new_y, fold_of, oof)
+    bad, bad_oof = choose(unrelated, new_x, new_y, fold_of, oof)
+    assert good.kind in ("recalibrated", "blend") and set(good.cv) >= {
+        "recalibrated_linear",
+        "recalibrated_log",
+        "scratch_linear_features".replace("linear_features", LEAST_SQUARES.name),
+    }
+    assert bad.cv[bad.name]["rmse"] == min(c["rmse"] for c in bad.cv.values())  # the lowest CV error wins
+    assert bad.cv[bad.name]["rmse"] < bad.cv["recalibrated_linear"]["rmse"] or bad.kind == "recalibrated"
+    assert len(bad_oof) == len(new_y)
+    chosen_bad = build_choice(bad, unrelated, scratch, new_x, new_y)
+    assert rmse(chosen_bad) <= 1.05 * rmse(scratch) and rmse(build_choice(good, source, scratch, new_x, new_y)) < rmse(
+        scratch
+    )
+    blend = build_choice(
+        Choice("blend_0.5", "blend", "log", LEAST_SQUARES.name, 0.5, {}), source, scratch, new_x, new_y
+    )
+    expected = 0.5 * scratch.predict(x[260:]) + 0.5 * build_choice(
+        Choice("r", "recalibrated", "log", None, 1.0, {}), source, None, new_x, new_y
+    ).predict(x[260:])
+    assert np.allclose(blend.predict(x[260:]), expected)
+    blend.save(tmp_path / "blend.safetensors")
+    assert np.allclose(LatencyEstimator.load(tmp_path / "blend.safetensors").predict(x[260:]), expected)
+
+
+def test_train_estimator_holdout_zero_fits_every_row_and_reports_cross_validation(tmp_path):
+    """--holdout 0: every row trains, the report says nothing is held out and gives out-of-fold figures,
+    with and without --init-from."""
+    space, x, y = synthetic_latency(40)
+    rows = [[*map(float, f), float(t) / 2, float(t) / 2, 0.0, 0.0] for f, t in zip(x, y)]
+    csv_path = write_csv(tmp_path / "few.csv", HAT_COLUMNS, rows)
+    source = LatencyEstimator.fit(
+        *synthetic_latency(200, seed=5)[1:], TrainRecipe(hidden=16, layers=1, steps=100), space.feature_norm
+    )
+    source.save(tmp_path / "source.safetensors")
+    for extra in ([], ["--init-from", str(tmp_path / "source.safetensors")]):
+        report = tmp_path / f"r{len(extra)}.json"
+        out = run_cli(
+            "train-estimator",
+            "--data",
+            str(csv_path),
+            "--out",
+            str(tmp_path / f"e{len(extra)}.safetensors"),
+            "--holdout",
+            "0",
+            "--steps",
+            "100",
+            "--hidden",
+            "16",
+            "--no-hat-recipe",
+            "--report",
+            str(report),
+            *extra,
+        ).stdout
+        rep = json.loads(report.read_text())
+        assert rep["n_train"] == 40 and rep["n_test"] == 0 and "out-of-fold" in rep["scored_on"]
+        assert "none held out (--holdout 0)" in out and rep["models"][rep["chosen"]]["rmse"] > 0
+        est = LatencyEstimator.load(tmp_path / f"e{len(extra)}.safetensors")
+        assert est.info["rows_train"] == 40 and "cv_scores" in est.info and "holdout_scores" not in est.info
+    assert rep["chosen"] == "adapted" and "choice" in rep["adapted_from"] and "lowest CV RMSE" in out
+    proc = run_cli(
+        "train-estimator",
+        "--data",
+        str(csv_path),
+        "--out",
+        str(tmp_path / "x.safetensors"),
+        "--holdout",
+        "1",
+        check=False,
+        fork=True,
+    )
+    assert (
+        proc.returncode == 2
+        and "--holdout must be in [0, 1)" in proc.stderr
+        and not (tmp_path / "x.safetensors").exists()
+    )
+
+
 TORCH_ONLY = """
 import runpy, sys
 sys.modules["fairseq"] = None  # the runner must work where neither is installed
@@ -655,3 +752,28 @@ def test_interleaved_checkpoint_latency_rotates_the_order_and_takes_each_models_
     with pytest.raises(UserError, match="--rounds must be >= 1"):
         cl.measure_checkpoints(paths, Protocol(threads=1, repeats=2, warmup=0), out, rounds=0)
     assert out.read_bytes() == before
+
+
+def test_an_estimator_file_naming_least_squares_by_its_former_name_loads(tmp_path):
+    """Files written before the recipe was called ``least_squares`` record ``linear_features``; they load
+    as today's recipe and predict what they predicted; ``--recipe linear_features`` still chooses it."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from mos_fairseq.cli import build_parser
+    from mos_fairseq.latency.recipes import LEAST_SQUARES
+
+    space, x, y = synthetic_latency(60)
+    est = LatencyEstimator.fit(x, y, LEAST_SQUARES, space.feature_norm, seed=1)
+    est.save(tmp_path / "new.safetensors")
+    with safe_open(str(tmp_path / "new.safetensors"), framework="pt") as f:
+        head = json.loads(f.metadata()["mos_fairseq"])
+    head["recipe"]["name"] = "linear_features"
+    save_file({}, str(tmp_path / "old.safetensors"), metadata={"mos_fairseq": json.dumps(head)})
+    old = LatencyEstimator.load(tmp_path / "old.safetensors")
+    assert old.recipe == LEAST_SQUARES and old.recipe.name == "least_squares"
+    assert np.array_equal(old.predict(x[:5]), est.predict(x[:5]))
+    args = build_parser().parse_args(
+        ["train-estimator", "--data", "d.csv", "--out", "e", "--recipe", "linear_features"]
+    )
+    assert args.recipe == "least_squares"

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mos_fairseq.core.errors import UserError
+from mos_fairseq.base.errors import UserError
 from mos_fairseq.core.sampling import subnets_for_update
 from mos_fairseq.modules.elastic import ElasticLinear
 from mos_fairseq.modules.mos import ArchRouter, MoSLinear, MoSSpec, arch_encoding

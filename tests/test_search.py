@@ -9,10 +9,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from mos_fairseq.core.errors import UserError
+from mos_fairseq.base.errors import UserError
+from mos_fairseq.core.validation import SubnetEvaluator, ValidationBatches
 from mos_fairseq.search.constraints import Constraint, parse_constraints, parse_number
 from mos_fairseq.search.evolution import EvolutionarySearch, EvolutionConfig
-from mos_fairseq.search.fitness import SubnetEvaluator, ValidationBatches
 from mos_fairseq.search.runner import SearchInputs, run_search
 from mos_fairseq.translation.architecture import Architecture
 from mos_fairseq.translation.evolution_ops import crossover, mutate
@@ -575,12 +575,14 @@ def test_search_under_several_devices_at_once(trained, tmp_path):
         str(trained["ckpt"]),
         "--data",
         str(trained["data"]),
-        "--estimator",
+        "--estimator",  # list options take the flag repeated as well as several values after one flag
         f"here={trained['est']}",
+        "--estimator",
         f"other={tmp_path / 'other.safetensors'}",
         "--latency-constraint",
         f"here:{h:.4f}",
         f"other:{o:.4f}",
+        "--latency-constraint",
         f"here:{h:.4f},other:{o:.4f}",
         "--seed",
         "3",

@@ -14,9 +14,9 @@ from typing import Any, Mapping, NamedTuple
 
 import yaml
 
+from mos_fairseq.base.errors import ArchError
+from mos_fairseq.base.files import read_arch_file, write_text_atomic
 from mos_fairseq.bert.space import BertSpace, ratio_text, shape_params
-from mos_fairseq.core.errors import ArchError
-from mos_fairseq.core.files import read_arch_file, write_text_atomic
 
 
 class BertLayerSizes(NamedTuple):

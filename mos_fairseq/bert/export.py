@@ -14,9 +14,9 @@ from typing import Any, cast
 import torch
 from omegaconf import OmegaConf
 
+from mos_fairseq.base.errors import CheckpointError
 from mos_fairseq.bert.architecture import BertArch
 from mos_fairseq.bert.static import StaticBertModel, extract_subnet
-from mos_fairseq.core.errors import CheckpointError
 from mos_fairseq.core.export import ExportedModel
 
 ROBERTA = "roberta"

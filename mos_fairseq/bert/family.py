@@ -10,10 +10,11 @@ from typing import Any, Mapping
 
 import torch
 
+from mos_fairseq.base.errors import UserError
 from mos_fairseq.bert import evolution_ops, export
 from mos_fairseq.bert.architecture import BertArch
 from mos_fairseq.bert.space import BertSpace, is_bert_space_data
-from mos_fairseq.core.errors import UserError
+from mos_fairseq.core.family import HatLatencyFormat
 
 
 class BertFamily:
@@ -23,8 +24,8 @@ class BertFamily:
     stock_model = export.ROBERTA
     space_type = BertSpace
     arch_type = BertArch
-    supports_bleu = False  # searched on masked-LM loss (perplexity) only
     encoder_only = True
+    hat_latency: HatLatencyFormat | None = None  # HAT's latency files describe translation architectures
 
     def owns_space_data(self, data: Mapping[str, Any]) -> bool:
         return is_bert_space_data(data)
@@ -65,6 +66,11 @@ class BertFamily:
         from mos_fairseq.bert.static import StaticBertConfig, StaticBertModel
 
         return StaticBertModel(arch, dictionary, StaticBertConfig(max_positions=arch.space.max_positions))
+
+    def subnet_bleu(
+        self, supernet: Any, task: Any, arch: BertArch, batches: Any, beam: int, lenpen: float, dtype: Any = None
+    ) -> None:
+        return None  # a masked LM translates nothing: searched and evaluated on its loss (perplexity) only
 
     build_export = staticmethod(export.build_export)
     probe_logit_diff = staticmethod(export.probe_logit_diff)

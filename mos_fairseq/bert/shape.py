@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import itertools
 
+from mos_fairseq.base.errors import UserError
 from mos_fairseq.bert.architecture import BertArch
 from mos_fairseq.bert.space import BertSpace
-from mos_fairseq.core.errors import UserError
 
 
 def cigar_groups(n: int) -> list[list[int]]:

@@ -21,7 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Mapping
 
-from mos_fairseq.core.errors import SpaceError
+from mos_fairseq.base.errors import SpaceError
 from mos_fairseq.core.space_files import check_space_keys, read_space_yaml
 
 KINDS = ("bottleneck", "homogeneous")

@@ -1,6 +1,6 @@
 """``mos-nas``: the command line over the library, one module per command group.
 
-User errors (:class:`~mos_fairseq.core.errors.UserError`) print one line and exit with code 2.
+User errors (:class:`~mos_fairseq.base.errors.UserError`) print one line and exit with code 2.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import logging
 import sys
 from typing import Callable
 
+from mos_fairseq.base.errors import UserError
 from mos_fairseq.cli import architectures, bert, data, export, latency, search, translation
-from mos_fairseq.core.errors import UserError
+from mos_fairseq.cli.options import accept_repeated_lists
 
 GROUPS = (architectures, export, latency, search, translation, data, bert)  # the order of `mos-nas --help`
 
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.add_commands(sub)
+    accept_repeated_lists(parser)  # --estimator a=x --estimator b=y as well as --estimator a=x b=y
     return parser
 
 

@@ -8,8 +8,8 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mos_fairseq.base.errors import UserError
 from mos_fairseq.cli.options import add_data, add_json, add_out, add_seed, add_space, add_vocab_size, vocab_size_of
-from mos_fairseq.core.errors import UserError
 
 if TYPE_CHECKING:
     from mos_fairseq.core.family import Arch

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from mos_fairseq.base.errors import UserError
 from mos_fairseq.cli.options import add_data, add_json, add_space, add_vocab_size, vocab_size_of
-from mos_fairseq.core.errors import UserError
 
 
 def cmd_shape(args: argparse.Namespace) -> None:

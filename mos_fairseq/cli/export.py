@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mos_fairseq.base.errors import UserError
 from mos_fairseq.cli.options import add_data, add_out
-from mos_fairseq.core.errors import UserError
 
 
 def cmd_export(args: argparse.Namespace) -> None:

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from mos_fairseq.base.errors import DataError, UserError
 from mos_fairseq.cli.options import (
     add_data,
     add_device,
@@ -18,9 +19,8 @@ from mos_fairseq.cli.options import (
     field_default,
     vocab_size_of,
 )
-from mos_fairseq.core.errors import DataError, UserError
-from mos_fairseq.latency.estimator import OUR_RECIPE
-from mos_fairseq.latency.protocol import Protocol
+from mos_fairseq.latency.protocol import DTYPES, Protocol
+from mos_fairseq.latency.recipes import FORMER_RECIPE_NAMES, OUR_RECIPE
 
 
 def _id_list(text: str) -> list[int]:
@@ -37,7 +37,6 @@ def _id_list(text: str) -> list[int]:
 
 def cmd_measure_latency(args: argparse.Namespace) -> None:
     from mos_fairseq.latency.measure import measure_space
-    from mos_fairseq.latency.protocol import Protocol
     from mos_fairseq.registry import load_space
 
     if args.checkpoint:
@@ -51,21 +50,8 @@ def cmd_measure_latency(args: argparse.Namespace) -> None:
     # a masked-LM task adds <mask> to the data's dictionary
     vocab = args.vocab_size or (vocab_size_of(args.data) + encoder_only if args.data else space.vocab_size)
     # an encoder-only family: one encoder pass over --seq-len tokens (no decoder: target length and beam are 1)
-    lengths = (
-        dict(src_len=args.seq_len, tgt_len=1, beam=1)
-        if encoder_only
-        else dict(src_len=args.src_len, tgt_len=args.tgt_len, beam=args.beam)
-    )
-    protocol = Protocol(
-        device=args.device,
-        threads=args.threads,
-        **lengths,
-        batch_size=args.batch_size,
-        repeats=args.repeats,
-        warmup=args.warmup,
-        trim=args.trim,
-        vocab_size=vocab,
-    )
+    lengths = (args.seq_len, 1, 1) if encoder_only else (args.src_len, args.tgt_len, args.beam)
+    protocol = _protocol(args, vocab, *lengths)
     if args.plan:
         from mos_fairseq.latency.measure import write_plan
 
@@ -97,26 +83,31 @@ def cmd_measure_latency(args: argparse.Namespace) -> None:
     )
 
 
+def _protocol(args: argparse.Namespace, vocab_size: int, src_len: int, tgt_len: int, beam: int) -> Protocol:
+    """The timing protocol the options give, for these sequence lengths and vocabulary."""
+    return Protocol(
+        device=args.device,
+        threads=args.threads,
+        src_len=src_len,
+        tgt_len=tgt_len,
+        beam=beam,
+        batch_size=args.batch_size,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        trim=args.trim,
+        vocab_size=vocab_size,
+        dtype=args.dtype,
+    )
+
+
 def _measure_checkpoint_latency(args: argparse.Namespace) -> None:
     from mos_fairseq.latency.checkpoint_latency import measure_checkpoints
-    from mos_fairseq.latency.protocol import Protocol
 
     if args.space or args.n_archs is not None:
         raise UserError("--checkpoint measures trained models; it takes no --space or --n-archs")
     if args.rounds is None:
         args.rounds = 1
-    protocol = Protocol(
-        device=args.device,
-        threads=args.threads,
-        src_len=args.src_len,
-        tgt_len=args.tgt_len,
-        beam=args.beam,
-        batch_size=args.batch_size,
-        repeats=args.repeats,
-        warmup=args.warmup,
-        trim=args.trim,
-        vocab_size=1,
-    )  # the vocabulary is each model's own
+    protocol = _protocol(args, 1, args.src_len, args.tgt_len, args.beam)  # the vocabulary is each model's own
     data = measure_checkpoints(args.checkpoint, protocol, args.out, rounds=args.rounds)
     for path in args.checkpoint:
         entry = data["models"][str(Path(path).resolve())]
@@ -135,8 +126,9 @@ def cmd_train_estimator(args: argparse.Namespace) -> None:
     import dataclasses
 
     from mos_fairseq.latency.dataset import read_latency_csv
-    from mos_fairseq.latency.estimator import HAT_RECIPE, OUR_RECIPE, LatencyEstimator, candidate_recipes
+    from mos_fairseq.latency.estimator import LatencyEstimator
     from mos_fairseq.latency.evaluation import evaluate, format_report, scatter_plot, write_report
+    from mos_fairseq.latency.recipes import HAT_RECIPE, candidate_recipes
     from mos_fairseq.registry import load_space, space_from_dict
 
     space = load_space(args.space)[0] if args.space else None
@@ -227,6 +219,12 @@ def _check_estimator(args: argparse.Namespace, estimator) -> None:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
+    _add_measure_latency(sub)
+    _add_train_estimator(sub)
+    _add_predict_latency(sub)
+
+
+def _add_measure_latency(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("measure-latency", help="measure sampled subnets (as exported static models) on this device")
     add_space(p, "space YAML or built-in name")
     p.add_argument(
@@ -236,6 +234,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "(stock transformer, export, retrained) with the same protocol; --out is then a JSON file",
     )
     add_device(p, auto=False)
+    p.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default="fp32",
+        help="the models' weights: fp32, or bf16 (a bf16 deployment on a CPU with avx512_bf16 or amx_bf16: "
+        "a device of its own, recorded in the sidecar and never mixed with fp32 rows)",
+    )
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--n-archs", type=int, help="architectures in the finished file (with --space)")
     p.add_argument(
@@ -284,7 +289,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_measure_latency)
 
-    p = sub.add_parser("train-estimator", help="fit the MLP latency estimator; report it against baselines")
+
+def _add_train_estimator(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train-estimator",
+        help="fit the latency estimator (recipe chosen by cross-validation); report it against baselines",
+    )
     add_data(p, "latency CSV (ours, or HAT's with --format hat)", required=True)
     p.add_argument("--format", choices=("auto", "ours", "hat"), default="auto")
     add_space(p, "space of the data (default: the CSV's sidecar; HAT files: none)")
@@ -301,7 +311,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-hat-recipe", action="store_true", help="skip the HAT-recipe comparison")
     p.add_argument(
         "--recipe",
-        choices=("auto", "mlp", "hat_recipe", "linear_features", "gbt", "ensemble"),
+        choices=("auto", "mlp", "hat_recipe", "least_squares", "gbt", "ensemble"),
+        type=lambda name: FORMER_RECIPE_NAMES.get(name, name),  # linear_features: least_squares' former name
         default="auto",
         help="auto (default): the recipe with the lowest k-fold CV RMSE on the training rows",
     )
@@ -315,6 +326,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=cmd_train_estimator)
 
+
+def _add_predict_latency(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict-latency", help="predicted latency (ms) of architectures, or an estimator checked against a latency CSV"
     )

@@ -6,8 +6,17 @@ import argparse
 import json
 from pathlib import Path
 
-from mos_fairseq.cli.options import add_data, add_device, add_json, add_out, add_seed, add_space, field_default
-from mos_fairseq.core.errors import UserError
+from mos_fairseq.base.errors import UserError
+from mos_fairseq.cli.options import (
+    add_data,
+    add_device,
+    add_json,
+    add_out,
+    add_seed,
+    add_space,
+    config_from_args,
+    field_default,
+)
 from mos_fairseq.search.evolution import EvolutionConfig
 
 
@@ -39,22 +48,20 @@ def cmd_search(args: argparse.Namespace) -> None:
 
     estimator, estimators = _estimators(args.estimator)
     constraints = parse_constraints(args.latency_constraint, args.param_constraint, list(estimators))
-    config = EvolutionConfig(
-        args.iterations, args.population, args.parents, args.mutation, args.mutation_prob, args.crossover, args.seed
-    )
+    config = config_from_args(EvolutionConfig, args)
     summary = run_search(
         SearchInputs(
-            args.checkpoint,
-            args.data,
-            constraints,
-            config,
-            args.out,
-            args.space,
-            estimator,
-            args.valid_subset,
-            args.valid_max_sentences,
-            args.resume,
-            args.verify_latency,
+            checkpoint=args.checkpoint,
+            data=args.data,
+            constraints=constraints,
+            config=config,
+            out=args.out,
+            space=args.space,
+            estimator=estimator,
+            valid_subset=args.valid_subset,
+            valid_max_sentences=args.valid_max_sentences,
+            resume=args.resume,
+            verify_latency=args.verify_latency,
             progress=not args.no_progress,
             device=args.device,
             predictor=args.predictor,
@@ -87,8 +94,8 @@ def cmd_search(args: argparse.Namespace) -> None:
 
 
 def cmd_train_predictor(args: argparse.Namespace) -> None:
+    from mos_fairseq.core.validation import ValidationBatches
     from mos_fairseq.loading import load_supernet
-    from mos_fairseq.search.fitness import ValidationBatches
     from mos_fairseq.search.predictor import LossPredictor, holdout_report, sample_scored_subnets
     from mos_fairseq.search.runner import resolve_device
 
@@ -111,7 +118,7 @@ def cmd_train_predictor(args: argparse.Namespace) -> None:
     }
     LossPredictor.fit(x, losses, args.kind, args.seed, info).save(args.out)
     if args.report:
-        from mos_fairseq.core.files import write_text_atomic
+        from mos_fairseq.base.files import write_text_atomic
 
         write_text_atomic(Path(args.report), json.dumps(report, indent=2) + "\n")
     print(
@@ -131,12 +138,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         args.checkpoint,
         args.data,
         args.arch,
-        args.valid_subset,
-        args.valid_max_sentences,
+        valid_subset=args.valid_subset,
+        max_sentences=args.valid_max_sentences,
         bleu=not args.no_bleu,
         beam=args.beam,
         lenpen=args.lenpen,
         device=args.device,
+        bf16=args.bf16,
     )
     if args.json:
         print(json.dumps(res))
@@ -219,6 +227,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beam", type=int, default=4)
     p.add_argument("--lenpen", type=float, default=0.6)
     p.add_argument("--no-bleu", action="store_true")
+    p.add_argument(
+        "--bf16", action="store_true", help="score the subnet with bf16 weights on CPU (avx512_bf16 or amx_bf16)"
+    )
     add_device(p)
     add_json(p)
     p.set_defaults(func=cmd_evaluate)

@@ -6,17 +6,19 @@ import argparse
 import json
 from pathlib import Path
 
-from mos_fairseq.cli.options import add_data, add_json, add_out, add_space
-from mos_fairseq.core.errors import DataError, UserError
+from mos_fairseq.base.errors import DataError, UserError
+from mos_fairseq.cli.options import add_data, add_json, add_out, add_space, config_from_args
 
 
 def cmd_bleu(args: argparse.Namespace) -> None:
-    from mos_fairseq.core.files import write_text_atomic
+    from mos_fairseq.base.files import write_text_atomic
     from mos_fairseq.translation.bleu import generate, parse_generate_output, score, target_lang_of
 
     if args.hyps:
         if not args.refs or args.path:
             raise UserError("give --hyps and --refs (score files), or --path and --data (translate, then score)")
+        if args.bf16:
+            raise UserError("--bf16 translates with --path; --hyps and --refs are scored as they are")
         hyps = _read_lines(args.hyps)
         refs = _read_lines(args.refs)
         lang = args.target_lang or "de"
@@ -31,7 +33,7 @@ def cmd_bleu(args: argparse.Namespace) -> None:
                     f"--refs '{args.refs}' has {len(raw_refs)} lines but subset '{args.subset}' has {n} sentences"
                 )
         hyps, refs = parse_generate_output(
-            generate(args.path, args.data, args.subset, args.batch_size, output=args.output)
+            generate(args.path, args.data, args.subset, args.batch_size, output=args.output, bf16=args.bf16)
         )
         if raw_refs is not None:  # score against the raw text, not the references read back from the binaries
             if len(raw_refs) != len(refs):
@@ -78,30 +80,16 @@ def _read_lines(path: str) -> list[str]:
 
 
 def cmd_retrain(args: argparse.Namespace) -> None:
-    from mos_fairseq.translation.retrain import retrain, retrain_command
+    from mos_fairseq.translation.retrain import RetrainJob, retrain, retrain_command
 
     extra = list(args.fairseq_args or [])
     if extra[:1] == ["--"]:
         extra = extra[1:]
+    job = config_from_args(RetrainJob, args, extra=tuple(extra))
     if args.dry_run:
-        print(
-            " ".join(
-                retrain_command(
-                    args.export_dir,
-                    args.data,
-                    args.save_dir,
-                    args.from_scratch,
-                    args.preset,
-                    extra,
-                    args.arch,
-                    args.space,
-                )
-            )
-        )
+        print(" ".join(retrain_command(job)))
         return
-    code = retrain(
-        args.export_dir, args.data, args.save_dir, args.from_scratch, args.preset, extra, args.arch, args.space
-    )
+    code = retrain(job)
     if code != 0:
         raise UserError(f"fairseq-train exited with code {code} (its log is above)")
 
@@ -118,7 +106,6 @@ def cmd_gap(args: argparse.Namespace) -> None:
         args.bleu_subset,
         args.loss_subset,
         args.max_sentences,
-        args.standalone_figures,
     )
     print(gap_table(result))
     print(f"details: {args.out}/gap.json, plot: {args.out}/gap.png")
@@ -139,6 +126,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--save-hyps", help="with --path: write the detokenised hypotheses here, one per source line")
     p.add_argument("--target-lang", help="target language (compound splitting for 'de'; default: the checkpoint's)")
+    p.add_argument(
+        "--bf16", action="store_true", help="translate on CPU with bf16 weights (a CPU with avx512_bf16 or amx_bf16)"
+    )
     add_json(p)
     p.set_defaults(func=cmd_bleu)
 
@@ -160,14 +150,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--supernet", nargs="+", required=True, help="supernet checkpoint(s)")
     p.add_argument("--archs", required=True, help="directory of architecture YAMLs (NAME.yml)")
     p.add_argument("--standalone", required=True, help="directory with NAME/checkpoint_best.pt per architecture")
-    p.add_argument(
-        "--standalone-figures",
-        nargs="+",
-        metavar="FILE",
-        help="JSON files of standalone figures measured elsewhere by this command, for architectures without "
-        "a checkpoint here: {bleu_subset, loss_subset, max_sentences, archs: {NAME: {bleu, valid_loss}}} "
-        "(valid_loss null: BLEU only)",
-    )
     add_data(p, required=True)
     p.add_argument("--bleu-subset", default="test")
     p.add_argument("--loss-subset", default="valid")

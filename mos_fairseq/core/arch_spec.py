@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mos_fairseq.core.errors import CheckpointError
+from mos_fairseq.base.errors import CheckpointError
 
 
 def arch_spec_json(arch: Any) -> str:

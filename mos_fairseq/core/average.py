@@ -17,8 +17,8 @@ from typing import Any, Sequence, cast
 
 import torch
 
+from mos_fairseq.base.errors import CheckpointError, UserError
 from mos_fairseq.core.checkpoints import num_updates, read_checkpoint, write_checkpoint
-from mos_fairseq.core.errors import CheckpointError, UserError
 
 EPOCH_CHECKPOINT = re.compile(r"^checkpoint(\d+)\.pt$")
 

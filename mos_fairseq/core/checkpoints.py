@@ -2,7 +2,7 @@
 
 Every stage that consumes a checkpoint (export, search, latency of a trained subnet, ``mos-nas
 info``) goes through :func:`read_checkpoint`, which turns a missing, corrupt or foreign file into
-a one-line :class:`~mos_fairseq.core.errors.CheckpointError`, and imports no model (rebuilding a supernet
+a one-line :class:`~mos_fairseq.base.errors.CheckpointError`, and imports no model (rebuilding a supernet
 is :func:`mos_fairseq.loading.load_supernet`). :func:`write_checkpoint` writes checkpoints whose
 metadata are plain Python containers only, so torch's ``weights_only`` loader (the default since
 torch 2.6) reads them in any fairseq, with or without our plugin.
@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from mos_fairseq.core.errors import CheckpointError
-from mos_fairseq.core.files import current_umask
+from mos_fairseq.base.errors import CheckpointError
+from mos_fairseq.base.files import current_umask
 from mos_fairseq.core.safe_load import install_safe_globals
 
 

@@ -17,9 +17,9 @@ from typing import Any, Callable
 
 import torch
 
+from mos_fairseq.base.errors import UserError
+from mos_fairseq.base.files import current_umask
 from mos_fairseq.core.checkpoints import write_checkpoint
-from mos_fairseq.core.errors import UserError
-from mos_fairseq.core.files import current_umask
 
 MAX_LOGIT_DIFF = 1e-4  # export refuses to write a model that does not reproduce the subnet
 

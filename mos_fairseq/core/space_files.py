@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 from omegaconf import open_dict
 
-from mos_fairseq.core.errors import SpaceError
+from mos_fairseq.base.errors import SpaceError
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 BUILTIN_SPACE_DIRS = (

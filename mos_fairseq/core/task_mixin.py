@@ -31,7 +31,7 @@ from fairseq.distributed import utils as dist_utils
 from fairseq.logging import metrics
 from omegaconf import II
 
-from mos_fairseq.core.errors import ArchError
+from mos_fairseq.base.errors import ArchError
 from mos_fairseq.core.sampling import SAMPLING_METHODS, subnets_for_update
 from mos_fairseq.core.subnet_view import DataParallelSubnet
 

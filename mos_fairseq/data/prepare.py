@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from mos_fairseq.core.errors import DataError
+from mos_fairseq.base.errors import DataError
 
 
 def _count_lines(path: Path) -> int:

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mos_fairseq.core.errors import DataError, UserError
+from mos_fairseq.base.errors import DataError, UserError
 
 PRESETS = {"SST-2": (True, 0, 1), "CoLA": (False, 3, 1)}  # header, sentence column, label column
 
@@ -54,7 +54,7 @@ def finetune_command(out: Path, export_dir: Path, num_classes: int) -> list[str]
     from mos_fairseq.core.checkpoints import read_checkpoint
 
     max_positions = read_checkpoint(export_dir / "checkpoint.pt")["cfg"]["model"]["max_positions"]
-    from mos_fairseq.plugin import plugin_user_dir
+    from mos_fairseq.base.user_dir import plugin_user_dir
 
     # --user-dir only for the checkpoint allow-list: the model and task are stock fairseq
     return [

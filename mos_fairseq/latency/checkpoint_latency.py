@@ -26,9 +26,9 @@ from typing import Callable, Sequence
 
 import torch
 
-from mos_fairseq.core.errors import DataError, UserError
-from mos_fairseq.core.files import write_text_atomic
-from mos_fairseq.latency.measure import device_description, measure_model
+from mos_fairseq.base.errors import DataError, UserError
+from mos_fairseq.base.files import write_text_atomic
+from mos_fairseq.latency.measure import check_same_dtype, deployed, device_description, measure_model
 from mos_fairseq.latency.protocol import Protocol
 
 FILE_VERSION = 1
@@ -80,12 +80,13 @@ def measure_checkpoints(
             raise UserError(f"checkpoint '{p}' not found")
     threads = protocol.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
-    device = device_description(protocol.device, threads)
+    device = device_description(protocol.device, threads, protocol.dtype)
     if out.exists():
         try:
             data = json.loads(out.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise DataError(f"{out}: unreadable ({exc}); choose another --out") from None
+        check_same_dtype(data.get("device", {}), device, out)
         if data.get("protocol") != protocol.to_dict():
             raise DataError(f"{out}: measured with another protocol ({data.get('protocol')}); choose another --out")
         for key in ("cpu", "gpu", "torch_threads"):
@@ -112,7 +113,7 @@ def measure_checkpoints(
         entry = data["models"].get(name)
         if entry and entry.get("file") == _key(path):
             continue
-        model = load_translation_model(path).to(protocol.device)
+        model = deployed(load_translation_model(path).to(protocol.device), protocol.dtype)
         stats = measure_model(model, protocol, timer)
         data["models"][name] = {
             **_describe(path, model),
@@ -139,7 +140,7 @@ def _measure_interleaved(ckpts: list[Path], protocol: Protocol, timer: Callable[
     """Entries for ``ckpts`` timed together: ``rounds`` rounds, each model once per round (rotated order)."""
     names = list(dict.fromkeys(str(p.resolve()) for p in ckpts))  # a path given twice is timed once per round
     paths = {str(p.resolve()): p for p in ckpts}
-    models = {n: load_translation_model(paths[n]).to(protocol.device) for n in names}
+    models = {n: deployed(load_translation_model(paths[n]).to(protocol.device), protocol.dtype) for n in names}
     per_round: dict[str, list] = {n: [] for n in names}
     for r in range(rounds):
         for n in names[r % len(names) :] + names[: r % len(names)]:

@@ -4,12 +4,12 @@ Our CSV is a superset of HAT's: ``arch_id``, ``arch`` (the architecture as compa
 ``params`` (exact, shared embeddings, the protocol's vocabulary), the space's latency features
 (HAT's 10 for translation spaces; for BERT spaces the shape and ``model_params``, see
 ``BertSpace.latency_feature_names``) and HAT's four latency columns (milliseconds; a BERT model's
-decoder columns are 0). HAT's files carry only the features and latencies;
-their parameter counts are recomputed exactly from the features (parameters are affine in the
-per-layer FFN widths, so layer count x mean width suffices). Rows are appended one at a time and
+decoder columns are 0). HAT's files carry only the features and latencies; how to read them
+(their columns, and their parameter counts recomputed exactly from the features) is the translation
+family's, asked of the registry (``hat_latency_format``). Rows are appended one at a time and
 flushed to disk, so a crash loses at most the row being written; :func:`open_for_append` repairs
 a torn last line before appending. Every malformed input fails with a one-line
-:class:`~mos_fairseq.core.errors.DataError` naming the file, row and column.
+:class:`~mos_fairseq.base.errors.DataError` naming the file, row and column.
 """
 
 from __future__ import annotations
@@ -19,19 +19,18 @@ import io
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from mos_fairseq.core.errors import DataError
-from mos_fairseq.translation.architecture import FEATURE_NAMES, decoder_layer_params, encoder_layer_params
+from mos_fairseq.base.errors import DataError
+from mos_fairseq.registry import hat_latency_format
 
 LATENCY_COLUMNS = ("latency_mean_encoder", "latency_mean_decoder", "latency_std_encoder", "latency_std_decoder")
-HAT_COLUMNS = FEATURE_NAMES + LATENCY_COLUMNS
+HAT_COLUMNS = hat_latency_format().feature_names + LATENCY_COLUMNS
 ID_COLUMNS = ("arch_id", "arch", "params")
-OUR_COLUMNS = ID_COLUMNS + HAT_COLUMNS
 
 
 def our_columns(feature_names: Sequence[str]) -> tuple[str, ...]:
@@ -44,7 +43,7 @@ FORMATS = ("auto", "ours", "hat")
 
 @dataclass
 class LatencyDataset:
-    """Rows of one file as arrays: raw features ``[n, 10]``, latencies in ms, parameter counts."""
+    """Rows of one file as arrays: raw features ``[n, features]``, latencies in ms, parameter counts."""
 
     path: str
     format: str
@@ -53,7 +52,7 @@ class LatencyDataset:
     decoder_ms: np.ndarray
     params: np.ndarray
     archs: list[str] | None = None  # compact JSON per row (our format only)
-    feature_names: tuple[str, ...] = FEATURE_NAMES
+    feature_names: tuple[str, ...] = field(default_factory=lambda: hat_latency_format().feature_names)  # HAT's
 
     @property
     def total_ms(self) -> np.ndarray:
@@ -62,16 +61,6 @@ class LatencyDataset:
 
     def __len__(self) -> int:
         return len(self.features)
-
-
-def params_from_features(features: Sequence[float], qkv_dim: int, vocab_size: int) -> float:
-    """Exact parameter count of a subnet from HAT's 10 features (shared embeddings)."""
-    de, n_enc, f_enc, _, dd, n_dec, f_dec = (float(x) for x in features[:7])
-    embed = vocab_size * de if de == dd else vocab_size * (de + dd)
-    # a layer's count is affine in its FFN width: n * layer(mean width) == sum of the layers
-    return (
-        embed + n_enc * encoder_layer_params(de, f_enc, qkv_dim) + n_dec * decoder_layer_params(dd, de, f_dec, qkv_dim)
-    )
 
 
 def _number(path: str, row: int, column: str, text: str) -> float:
@@ -111,7 +100,8 @@ def read_latency_csv(
     missing = [c for c in needed if c not in header]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)} for the {fmt} format")
-    names = tuple(c for c in header if c not in needed) if fmt == "ours" else FEATURE_NAMES
+    hat = hat_latency_format()
+    names = tuple(c for c in header if c not in needed) if fmt == "ours" else hat.feature_names
     if not names:
         raise DataError(f"{path}: no feature columns between 'params' and the latency columns")
     feats, enc, dec, params, archs = [], [], [], [], []
@@ -131,7 +121,7 @@ def read_latency_csv(
                 params.append(_number(str(path), row_no, "params", row["params"]))
                 archs.append(row["arch"])
             else:
-                params.append(params_from_features(values, qkv_dim, vocab_size))
+                params.append(hat.params(values, qkv_dim, vocab_size))
     if not feats:
         raise DataError(f"{path}: no data rows")
     return LatencyDataset(
@@ -146,21 +136,21 @@ def read_latency_csv(
     )
 
 
-def format_header(columns: Sequence[str] = OUR_COLUMNS) -> str:
+def format_header(columns: Sequence[str]) -> str:
     """The header line (with newline) of our CSV."""
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow(columns)
     return buf.getvalue()
 
 
-def format_row(row: dict, columns: Sequence[str] = OUR_COLUMNS) -> str:
+def format_row(row: dict, columns: Sequence[str]) -> str:
     """One CSV line (with newline) in ``columns`` order."""
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow([row[c] for c in columns])
     return buf.getvalue()
 
 
-def open_for_append(path: Path, columns: Sequence[str] = OUR_COLUMNS) -> list[dict]:
+def open_for_append(path: Path, columns: Sequence[str]) -> list[dict]:
     """Prepare ``path`` for appending rows and return the complete rows already in it.
 
     Creates the file with its header if missing. A last line without its newline (a crash while
@@ -195,7 +185,7 @@ def open_for_append(path: Path, columns: Sequence[str] = OUR_COLUMNS) -> list[di
     return rows
 
 
-def append_row(path: Path, row: dict, columns: Sequence[str] = OUR_COLUMNS) -> None:
+def append_row(path: Path, row: dict, columns: Sequence[str]) -> None:
     """Append one row and force it to disk."""
     with open(path, "a", newline="") as f:
         f.write(format_row(row, columns))

@@ -9,7 +9,9 @@ as one forward pass of the encoder over a sequence of ``src_len`` tokens (the fe
 fine-tuned model computes, without the masked-LM head), decoder columns 0. Rows are appended to
 the CSV one architecture at a time (:mod:`mos_fairseq.latency.dataset`); a sidecar JSON records
 the device and the protocol, and a re-run with the same arguments continues where the last one
-stopped.
+stopped. ``--dtype bf16`` times the models with bf16 weights (a bf16 deployment on a CPU with bf16
+instructions): the sidecar's device records the dtype beside the CPU model, and a file measured in
+one dtype is never continued in another.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,8 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from mos_fairseq.core.errors import DataError, UserError
-from mos_fairseq.core.files import write_text_atomic
+from mos_fairseq.base.errors import DataError, UserError
+from mos_fairseq.base.files import write_text_atomic
 from mos_fairseq.latency.dataset import (
     append_row,
     format_header,
@@ -35,6 +36,7 @@ from mos_fairseq.latency.dataset import (
     our_columns,
     read_header,
 )
+from mos_fairseq.latency.orders import architectures_in_order
 from mos_fairseq.latency.protocol import Protocol, time_encoder_decoder, trimmed_stats
 from mos_fairseq.registry import family_of
 
@@ -59,10 +61,12 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def device_description(device: str, threads: int) -> dict[str, Any]:
-    """What the numbers were measured on (stored in the sidecar, compared on resume)."""
+def device_description(device: str, threads: int, dtype: str = "fp32") -> dict[str, Any]:
+    """What the numbers were measured on (stored in the sidecar, compared on resume): the models'
+    weight dtype is part of it (a bf16 deployment is a device of its own)."""
     info: dict[str, Any] = {
         "device": device,
+        "dtype": dtype,
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": threads,
@@ -91,9 +95,29 @@ def arch_params(arch: Any, vocab_size: int) -> int:
     return family_of(arch).num_params(arch, vocab_size)
 
 
-def build_model(arch: Any, dictionary: Any, device: str) -> torch.nn.Module:
-    """The static model export writes for ``arch``, in eval mode on ``device``."""
-    return family_of(arch).build_static(arch, dictionary).to(device).eval()
+def build_model(arch: Any, dictionary: Any, device: str, dtype: str = "fp32") -> torch.nn.Module:
+    """The static model export writes for ``arch``, in eval mode on ``device`` (``dtype`` bf16: with
+    bf16 weights)."""
+    return deployed(family_of(arch).build_static(arch, dictionary).to(device).eval(), dtype)
+
+
+def deployed(model: torch.nn.Module, dtype: str) -> torch.nn.Module:
+    """``model`` with the weights of a ``dtype`` deployment (fp32 as it is; bf16 converted)."""
+    if dtype == "fp32":
+        return model
+    from mos_fairseq.core.cpu_bf16 import to_bf16
+
+    return to_bf16(model)
+
+
+def check_same_dtype(existing_device: dict, device: dict, path: Path) -> None:
+    """Refuse to add ``device``'s rows to a file measured in another dtype (files without one: fp32)."""
+    old, new = existing_device.get("dtype", "fp32"), device.get("dtype", "fp32")
+    if old != new:
+        raise DataError(
+            f"{path}: measured with {old} weights, this run with {new}: each dtype is a device of its own, "
+            "whose rows are never mixed with another's; choose another --out"
+        )
 
 
 def measure_bert_model(model, protocol: Protocol, timer: Callable[[], float] = time.perf_counter) -> LatencyStats:
@@ -143,85 +167,6 @@ def measure_model(model, protocol: Protocol, timer: Callable[[], float] = time.p
     return LatencyStats(enc_mean, dec_mean, enc_std, dec_std)
 
 
-def sample_architectures(space: Any, n: int, seed: int, fewer_ok: bool = False) -> list:
-    """``n`` distinct random architectures; the first k are the same for any n >= k (``fewer_ok``: as
-    many as a small space has, instead of an error)."""
-    arch_type = family_of(space).arch_type
-    rng = random.Random(seed)
-    seen: set[str] = set()
-    archs: list[Any] = []
-    attempts = 0
-    while len(archs) < n:
-        arch = arch_type.random(space, rng)
-        attempts += 1
-        key = arch.to_json()
-        if key not in seen:
-            seen.add(key)
-            archs.append(arch)
-        elif attempts > 100 * n + 1000:
-            if fewer_ok:
-                break
-            raise UserError(f"space '{space.name}' has fewer than {n} distinct architectures")
-    return archs
-
-
-SPREAD_POOL = 2000  # candidates the spread order picks its first architectures from
-ORDERS = ("uniform", "spread")
-
-
-def _bins(values: Any) -> Any:
-    """Per-feature bin of every pool member: the value itself for a feature with at most 8 distinct
-    values (depths, widths), else its quartile."""
-    import numpy as np
-
-    out = np.empty(values.shape, dtype=np.int64)
-    for j in range(values.shape[1]):
-        col = values[:, j]
-        uniq = np.unique(col)
-        edges = uniq if len(uniq) <= 8 else np.unique(np.quantile(col, [0.25, 0.5, 0.75]))
-        out[:, j] = np.searchsorted(edges, col, side="right" if len(uniq) > 8 else "left")
-    return out
-
-
-def spread_architectures(space: Any, n: int, seed: int) -> list:
-    """``n`` architectures in an order whose first few dozen already cover the space: from a fixed
-    pool of :data:`SPREAD_POOL` random architectures, each next one is the architecture whose latency
-    features (each feature's value, or its quartile when it has many) are least represented so far,
-    ties broken by distance to those already chosen. Every depth and width shows up early and in
-    balance; beyond the pool, the rest of the uniform stream. The order does not depend on ``n``, so a
-    longer campaign extends a shorter one and resumes."""
-    import numpy as np
-
-    pool = sample_architectures(space, SPREAD_POOL, seed, fewer_ok=True)
-    if n > len(pool):
-        pool = sample_architectures(space, n, seed)  # the uniform stream extends the fixed pool
-    head, tail = pool[:SPREAD_POOL], pool[SPREAD_POOL:]
-    feats = np.array([a.latency_features() for a in head], dtype=np.float64)
-    bins = _bins(feats)
-    scaled = (feats - feats.mean(0)) / np.where(feats.std(0) > 0, feats.std(0), 1.0)
-    counts = [dict.fromkeys(np.unique(bins[:, j]).tolist(), 0) for j in range(bins.shape[1])]
-    dist = np.full(len(head), np.inf)
-    chosen = np.zeros(len(head), dtype=bool)
-    order: list[int] = []
-    for _ in range(min(n, len(head))):
-        rarity = np.array([sum(counts[j][b] for j, b in enumerate(row)) for row in bins], dtype=np.float64)
-        rarity[chosen] = np.inf
-        best = np.flatnonzero(rarity == rarity.min())
-        nxt = int(best[np.argmax(dist[best])]) if order else int(best[0])
-        order.append(nxt)
-        chosen[nxt] = True
-        for j, b in enumerate(bins[nxt]):
-            counts[j][b] += 1
-        dist = np.minimum(dist, ((scaled - scaled[nxt]) ** 2).sum(1))
-    return ([head[i] for i in order] + tail)[:n]
-
-
-def architectures_in_order(space: Any, n: int, seed: int, order: str = "uniform") -> list:
-    if order not in ORDERS:
-        raise UserError(f"--order must be one of {ORDERS}, got {order!r}")
-    return sample_architectures(space, n, seed) if order == "uniform" else spread_architectures(space, n, seed)
-
-
 def _sidecar_path(out: Path) -> Path:
     return out.with_suffix(".json")
 
@@ -241,6 +186,7 @@ def _sidecar(space, protocol: Protocol, seed: int, device: dict, order: str = "u
 
 
 def _check_resume(existing: dict, new: dict, path: Path) -> None:
+    check_same_dtype(existing.get("device", {}), new["device"], path)
     if existing.get("order", "uniform") != new.get("order", "uniform"):
         raise DataError(
             f"{path}: an earlier run measured in {existing.get('order', 'uniform')} order, this one "
@@ -278,37 +224,7 @@ def measure_space(
     records which rows were re-measured.
     """
     out = Path(out)
-    if out.is_dir():
-        raise UserError(f"--out '{out}' is a directory; give the CSV file to write (e.g. {out / 'NAME.csv'})")
-    columns = our_columns(space.latency_feature_names)
-    family_of(space).check_latency_protocol(space, protocol.src_len)
-    if n_archs < 1:
-        raise UserError(f"--n-archs must be >= 1, got {n_archs}")
-    if protocol.device == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is available to this torch build")
-    threads = protocol.threads or torch.get_num_threads()
-    torch.set_num_threads(threads)
-    sidecar = _sidecar(space, protocol, seed, device_description(protocol.device, threads), order)
-    side_path = _sidecar_path(out)
-    has_rows = False
-    if out.exists() and out.stat().st_size > 0:
-        if read_header(out) != list(columns):
-            raise DataError(
-                f"{out}: not a mos-nas latency CSV of this space (columns {read_header(out)}); choose another --out"
-            )
-        with open(out, "rb") as f:
-            has_rows = sum(1 for _ in f) > 1
-    if has_rows:
-        if not side_path.exists():
-            raise DataError(f"{out} has rows but no sidecar {side_path.name}; choose another --out")
-        try:
-            existing = json.loads(side_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(f"{side_path}: unreadable sidecar ({exc})") from None
-        _check_resume(existing, sidecar, side_path)
-    else:  # nothing measured yet: this run's description is the file's
-        write_text_atomic(side_path, json.dumps(sidecar, indent=2) + "\n")
-    done_rows = open_for_append(out, columns)
+    columns, done_rows = _start_campaign(space, protocol, n_archs, seed, out, order)
     archs = architectures_in_order(space, max(n_archs, len(done_rows)), seed, order)
     for i, row in enumerate(done_rows):
         if json.loads(row["arch"]) != json.loads(archs[i].to_json()):
@@ -316,42 +232,18 @@ def measure_space(
                 f"{out}: row {i + 1} holds another architecture than seed {seed} ({order} order) samples; "
                 "the file was edited or written by another version"
             )
-    from tqdm import tqdm
-
     dictionary = synthetic_dictionary(protocol.vocab_size)
 
-    def measured_row(i: int) -> dict:
-        arch = archs[i]
-        stats = measure_model(build_model(arch, dictionary, protocol.device), protocol, timer)
-        row = {"arch_id": i, "arch": arch.to_json(), "params": arch_params(arch, protocol.vocab_size)}
-        row.update(zip(space.latency_feature_names, arch.latency_features(protocol.vocab_size)))
-        row.update(
-            {
-                "latency_mean_encoder": stats.encoder_mean,
-                "latency_mean_decoder": stats.decoder_mean,
-                "latency_std_encoder": stats.encoder_std,
-                "latency_std_decoder": stats.decoder_std,
-            }
-        )
-        return row
+    def measure(i: int) -> dict:
+        return _measured_row(archs[i], i, space, protocol, dictionary, timer)
 
     if remeasure:
-        bad = sorted(i for i in set(remeasure) if not 0 <= i < len(done_rows))
-        if bad:
-            raise UserError(f"--remeasure: row id(s) {bad} are not in {out} (it holds ids 0-{len(done_rows) - 1})")
-        rows = list(done_rows)
-        for i in tqdm(sorted(set(remeasure)), unit="arch", disable=not progress, desc=f"re-measure {protocol.device}"):
-            rows[i] = measured_row(i)
-        write_text_atomic(out, "".join([format_header(columns)] + [format_row(r, columns) for r in rows]))
-        existing = json.loads(side_path.read_text())
-        existing.setdefault("remeasured", []).append(
-            {"rows": sorted(set(remeasure)), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        )
-        write_text_atomic(side_path, json.dumps(existing, indent=2) + "\n")
-        return len(set(remeasure))
+        return _remeasure(out, columns, done_rows, remeasure, measure, protocol.device, progress)
     todo = range(len(done_rows), n_archs)
     if not todo:
         return 0
+    from tqdm import tqdm
+
     bar = tqdm(
         todo,
         total=n_archs,
@@ -361,10 +253,100 @@ def measure_space(
         desc=f"latency {protocol.device}",
     )
     for i in bar:
-        row = measured_row(i)
+        row = measure(i)
         append_row(out, row, columns)
         bar.set_postfix(enc=f"{row['latency_mean_encoder']:.1f}ms", dec=f"{row['latency_mean_decoder']:.1f}ms")
     return len(todo)
+
+
+def _start_campaign(
+    space: Any, protocol: Protocol, n_archs: int, seed: int, out: Path, order: str
+) -> tuple[tuple[str, ...], list[dict]]:
+    """Check the campaign's inputs, set the thread count, write the sidecar of a new file or check that of
+    one being resumed; the CSV's columns and the rows it holds already."""
+    if out.is_dir():
+        raise UserError(f"--out '{out}' is a directory; give the CSV file to write (e.g. {out / 'NAME.csv'})")
+    columns = our_columns(space.latency_feature_names)
+    family_of(space).check_latency_protocol(space, protocol.src_len)
+    if n_archs < 1:
+        raise UserError(f"--n-archs must be >= 1, got {n_archs}")
+    if protocol.device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available to this torch build")
+    if protocol.dtype == "bf16":
+        from mos_fairseq.core.cpu_bf16 import require_cpu_bf16
+
+        require_cpu_bf16()
+    threads = protocol.threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    sidecar = _sidecar(space, protocol, seed, device_description(protocol.device, threads, protocol.dtype), order)
+    side_path = _sidecar_path(out)
+    if _has_rows(out, columns):
+        if not side_path.exists():
+            raise DataError(f"{out} has rows but no sidecar {side_path.name}; choose another --out")
+        try:
+            existing = json.loads(side_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataError(f"{side_path}: unreadable sidecar ({exc})") from None
+        _check_resume(existing, sidecar, side_path)
+    else:  # nothing measured yet: this run's description is the file's
+        write_text_atomic(side_path, json.dumps(sidecar, indent=2) + "\n")
+    return columns, open_for_append(out, columns)
+
+
+def _has_rows(out: Path, columns: Sequence[str]) -> bool:
+    """Whether ``out`` holds measured rows (refused when it is a CSV of other columns)."""
+    if not out.exists() or out.stat().st_size == 0:
+        return False
+    if read_header(out) != list(columns):
+        raise DataError(
+            f"{out}: not a mos-nas latency CSV of this space (columns {read_header(out)}); choose another --out"
+        )
+    with open(out, "rb") as f:
+        return sum(1 for _ in f) > 1
+
+
+def _measured_row(
+    arch: Any, i: int, space: Any, protocol: Protocol, dictionary: Any, timer: Callable[[], float]
+) -> dict:
+    """The CSV row of architecture ``i``: its id, JSON, parameters, latency features and timings."""
+    stats = measure_model(build_model(arch, dictionary, protocol.device, protocol.dtype), protocol, timer)
+    row = {"arch_id": i, "arch": arch.to_json(), "params": arch_params(arch, protocol.vocab_size)}
+    row.update(zip(space.latency_feature_names, arch.latency_features(protocol.vocab_size)))
+    row.update(
+        {
+            "latency_mean_encoder": stats.encoder_mean,
+            "latency_mean_decoder": stats.decoder_mean,
+            "latency_std_encoder": stats.encoder_std,
+            "latency_std_decoder": stats.decoder_std,
+        }
+    )
+    return row
+
+
+def _remeasure(
+    out: Path,
+    columns: Sequence[str],
+    done_rows: list[dict],
+    ids: Sequence[int],
+    measure: Callable[[int], dict],
+    device: str,
+    progress: bool,
+) -> int:
+    """``--remeasure``: rows ``ids`` measured again, the file rewritten with them, the sidecar told."""
+    from tqdm import tqdm
+
+    bad = sorted(i for i in set(ids) if not 0 <= i < len(done_rows))
+    if bad:
+        raise UserError(f"--remeasure: row id(s) {bad} are not in {out} (it holds ids 0-{len(done_rows) - 1})")
+    rows = list(done_rows)
+    for i in tqdm(sorted(set(ids)), unit="arch", disable=not progress, desc=f"re-measure {device}"):
+        rows[i] = measure(i)
+    write_text_atomic(out, "".join([format_header(columns)] + [format_row(r, columns) for r in rows]))
+    side_path = _sidecar_path(out)
+    existing = json.loads(side_path.read_text())
+    existing.setdefault("remeasured", []).append({"rows": sorted(set(ids)), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    write_text_atomic(side_path, json.dumps(existing, indent=2) + "\n")
+    return len(set(ids))
 
 
 PLAN_VERSION = 1
@@ -378,6 +360,8 @@ def write_plan(space: Any, protocol: Protocol, n_archs: int, seed: int, out: str
     family = family_of(space)
     if family.encoder_only:
         raise UserError("--plan: the torch-only runner builds encoder-decoder models; give a translation space")
+    if protocol.dtype != "fp32":
+        raise UserError("--plan: the torch-only runner times fp32 models; measure --dtype bf16 here, on the CPU")
     out = Path(out)
     if out.is_dir():
         raise UserError(f"--plan '{out}' is a directory; give the JSON file to write")

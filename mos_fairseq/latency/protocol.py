@@ -5,6 +5,10 @@ decoder (timed separately, each bracketed by the device's synchronisation), the 
 ``trim`` fraction of each sample list dropped and the mean and (population) standard deviation of
 the rest kept. :mod:`mos_fairseq.latency.measure` applies it to exported static models; the
 timer and synchronisation are parameters so the protocol is testable with a fake clock.
+
+``dtype`` is the precision of the timed models' weights: ``bf16`` is a bf16 deployment on a CPU
+with bf16 instructions (:mod:`mos_fairseq.core.cpu_bf16`), a device of its own; an fp32 protocol
+leaves it out of :meth:`Protocol.to_dict`, so files written before it existed read the same.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
 
-from mos_fairseq.core.errors import UserError
+from mos_fairseq.base.errors import UserError
+
+DTYPES = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,7 @@ class Protocol:
     warmup: int = 10
     trim: float = 0.1
     vocab_size: int = 32768
+    dtype: str = "fp32"  # the models' weights: fp32, or bf16 (CPU only)
 
     def __post_init__(self) -> None:
         for name in ("src_len", "tgt_len", "beam", "batch_size", "repeats", "vocab_size"):
@@ -43,9 +50,16 @@ class Protocol:
             raise UserError(f"--threads must be >= 1, got {self.threads}")
         if self.device not in ("cpu", "cuda"):
             raise UserError(f"--device must be cpu or cuda, got {self.device!r}")
+        if self.dtype not in DTYPES:
+            raise UserError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.dtype == "bf16" and self.device != "cpu":
+            raise UserError("--dtype bf16 times bf16 models on the CPU: give --device cpu")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["dtype"] == "fp32":
+            del d["dtype"]
+        return d
 
 
 def trimmed_stats(samples: Sequence[float], trim: float = 0.1) -> tuple[float, float]:

@@ -1,1 +1,2 @@
-"""Building blocks: elastic (sliceable) layers for supernets and their static counterparts."""
+"""Building blocks, the layer above base and below core: elastic (sliceable) layers for supernets,
+their static counterparts, MoS experts and routers."""

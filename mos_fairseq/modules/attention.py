@@ -5,6 +5,11 @@ Heads only change how the ``qkv_dim`` features are split (head_dim = qkv_dim / h
 HAT, so the head count never changes the parameters. :class:`ElasticMultiheadAttention` (the
 supernet) and :class:`StaticMultiheadAttention` (exported models) share the attention core and
 the incremental-decoding cache; they differ only in how q/k/v/out are projected.
+
+Under CPU autocast (``--cpu --bf16`` training, :mod:`mos_fairseq.core.cpu_bf16`) the projections
+run in bf16 (the input is cast once for q, k and v) and the attention itself in fp32
+(:func:`scaled_dot_product`): the bf16 backward of SDPA's CPU flash kernel is many times slower
+than its fp32 backward.
 """
 
 from __future__ import annotations
@@ -35,6 +40,24 @@ def attention_mask(
         tri = torch.ones(tgt_len, src_len, dtype=torch.bool, device=device).tril(src_len - tgt_len)
         mask = tri[None, None] if mask is None else mask & tri
     return mask
+
+
+def scaled_dot_product(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float) -> Tensor:
+    """``F.scaled_dot_product_attention``; under CPU autocast computed in fp32 (q/k/v cast up, the
+    output cast back to the autocast dtype), elsewhere as it is."""
+    if q.device.type != "cpu" or not torch.is_autocast_enabled("cpu"):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+    with torch.autocast("cpu", enabled=False):
+        out = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask, dropout_p=dropout_p)
+    return out.to(torch.get_autocast_dtype("cpu"))
+
+
+def autocast_input(x: Tensor) -> Tensor:
+    """``x`` in the CPU autocast dtype when autocast is on (so that the q, k and v projections
+    of one input share one cast), else ``x``."""
+    if x.device.type == "cpu" and x.is_floating_point() and torch.is_autocast_enabled("cpu"):
+        return x.to(torch.get_autocast_dtype("cpu"))
+    return x
 
 
 @with_incremental_state
@@ -74,6 +97,9 @@ class MultiheadAttentionBase(nn.Module):
         static_kv: bool = False,
     ) -> Tensor:
         bsz, tgt_len, _ = query.shape
+        same = key_value is query
+        query = autocast_input(query)
+        key_value = query if same else (autocast_input(key_value) if key_value is not None else None)
         q = self.project("q", query, q_dim, kv_dim)
         state_key = STATIC_KV if static_kv else GROWING_KV
         saved = self.get_incremental_state(incremental_state, state_key) if incremental_state is not None else None
@@ -95,12 +121,8 @@ class MultiheadAttentionBase(nn.Module):
         head_dim = width // num_heads
         split = lambda t, n: t.view(bsz, n, num_heads, head_dim).transpose(1, 2)  # noqa: E731
         mask = attention_mask(bsz, tgt_len, src_len, key_padding_mask, causal, query.device)
-        out = F.scaled_dot_product_attention(
-            split(q, tgt_len),
-            split(k, src_len),
-            split(v, src_len),
-            attn_mask=mask,
-            dropout_p=self.dropout if self.training else 0.0,
+        out = scaled_dot_product(
+            split(q, tgt_len), split(k, src_len), split(v, src_len), mask, self.dropout if self.training else 0.0
         )
         out = out.transpose(1, 2).reshape(bsz, tgt_len, width)
         return self.project("out", out, q_dim, kv_dim)

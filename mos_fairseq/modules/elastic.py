@@ -18,31 +18,44 @@ class SlicedLinear(torch.autograd.Function):
     """``F.linear(x, weight[:out, :in], bias[:out])`` whose backward writes the full-size weight
     gradient once: the block the subnet used gets ``grad_out^T x``, only the rest is zero-filled.
     Autograd through the two slices would zero-fill a full-size tensor per sliced dimension and copy
-    the block in each time. Forward and gradients equal the plain expression exactly."""
+    the block in each time. Forward and gradients equal the plain expression exactly.
+
+    Under autocast it computes as autocast's own ``linear`` would: ``x`` and the weight block cast
+    to the autocast dtype (and saved so for backward, which runs outside autocast in their dtype);
+    the gradients of the fp32 parameters are fp32 (the bias gradient summed in fp32)."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, out_dim: int, in_dim: int) -> Tensor:
-        ctx.save_for_backward(x, weight)
+        block = weight[:out_dim, :in_dim]
+        b = bias[:out_dim] if bias is not None else None
+        device = x.device.type
+        if torch.is_autocast_enabled(device):
+            dtype = torch.get_autocast_dtype(device)
+            x, block, b = x.to(dtype), block.to(dtype), b.to(dtype) if b is not None else None
+        ctx.save_for_backward(x, block)
+        ctx.weight_shape, ctx.weight_dtype = weight.shape, weight.dtype
         ctx.dims = (out_dim, in_dim)
         ctx.has_bias = bias is not None
-        return F.linear(x, weight[:out_dim, :in_dim], bias[:out_dim] if bias is not None else None)
+        with torch.autocast(device, enabled=False):
+            return F.linear(x, block, b)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        x, weight = ctx.saved_tensors
+        x, block = ctx.saved_tensors
         out_dim, in_dim = ctx.dims
         grad_x = grad_weight = grad_bias = None
+        grad_out = grad_out.to(block.dtype)
         if ctx.needs_input_grad[0]:
-            grad_x = grad_out.matmul(weight[:out_dim, :in_dim])
+            grad_x = grad_out.matmul(block)
         g2 = grad_out.reshape(-1, out_dim)
         if ctx.needs_input_grad[1]:
-            grad_weight = weight.new_empty(weight.shape)
+            grad_weight = grad_out.new_empty(ctx.weight_shape, dtype=ctx.weight_dtype)
             grad_weight[out_dim:].zero_()
             grad_weight[:out_dim, in_dim:].zero_()
             grad_weight[:out_dim, :in_dim].copy_(g2.t().mm(x.reshape(-1, in_dim)))
         if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_bias = weight.new_zeros(weight.shape[0])
-            grad_bias[:out_dim] = g2.sum(0)
+            grad_bias = grad_out.new_zeros(ctx.weight_shape[0], dtype=ctx.weight_dtype)
+            grad_bias[:out_dim] = g2.sum(0, dtype=ctx.weight_dtype)
         return grad_x, grad_weight, grad_bias, None, None
 
 

@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, cast
+from typing import Any, Iterable, Protocol, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mos_fairseq.core.errors import UserError
-from mos_fairseq.core.family import Arch
+from mos_fairseq.base.errors import UserError
 
 MOS_KINDS = ("none", "layer", "neuron")
 MOS_INITS = ("independent", "copy")
@@ -90,7 +89,13 @@ class MoSSpec:
         )
 
 
-def arch_encoding(arch: Arch, device: torch.device | str | None = None) -> Tensor:
+class Encodable(Protocol):
+    """What the router reads of an architecture (any family's: :class:`mos_fairseq.core.family.Arch`)."""
+
+    def normalized_features(self) -> list[float]: ...
+
+
+def arch_encoding(arch: Encodable, device: torch.device | str | None = None) -> Tensor:
     """The router input: the architecture's normalised features as an fp32 vector (HAT's 10 for
     encoder-decoder architectures; any architecture type with ``normalized_features``)."""
     return torch.tensor(arch.normalized_features(), dtype=torch.float32, device=device)

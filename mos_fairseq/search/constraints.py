@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mos_fairseq.core.errors import UserError
+from mos_fairseq.base.errors import UserError
 
 KINDS = ("latency", "params")
 _SUFFIX = {"": 1, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "g": 1e9, "G": 1e9, "b": 1e9, "B": 1e9}

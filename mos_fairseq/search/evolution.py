@@ -21,7 +21,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from mos_fairseq.core.errors import ArchError, UserError
+from mos_fairseq.base.errors import ArchError, UserError
 from mos_fairseq.core.family import Arch, ModelFamily
 from mos_fairseq.search.constraints import AnyConstraint
 

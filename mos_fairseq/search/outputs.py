@@ -14,13 +14,10 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Sequence, cast
+from typing import Sequence
 
-from mos_fairseq.core.files import write_text_atomic
+from mos_fairseq.base.files import write_text_atomic
 from mos_fairseq.search.evolution import Candidate
-from mos_fairseq.translation.architecture import FEATURE_NAMES, Architecture
-
-CANDIDATE_COLUMNS = ("arch", "iteration", "params", "predicted_latency_ms", "valid_loss") + FEATURE_NAMES
 
 
 def latency_key(device: str | None) -> str:
@@ -33,13 +30,13 @@ def _predicted_columns(devices: Sequence[str | None]) -> list[str]:
 
 
 def _csv_text(rows: Sequence[Candidate], devices: Sequence[str | None] = (None,)) -> str:
-    """One row per candidate (predicted latency per device); encoder-decoder architectures also get
-    HAT's 10 feature columns."""
+    """One row per candidate (predicted latency per device); architectures with raw ``features``
+    (encoder-decoder ones: HAT's 10, their space's latency features) also get those columns."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    with_features = all(hasattr(c.arch, "features") for c in rows)
+    with_features = bool(rows) and all(hasattr(c.arch, "features") for c in rows)
     header = ["arch", "iteration", "params", *_predicted_columns(devices or [None]), "valid_loss"]
-    w.writerow(header + (list(FEATURE_NAMES) if with_features else []))
+    w.writerow(header + (list(rows[0].arch.space.latency_feature_names) if with_features else []))
     for c in rows:
         lats = [c.costs.get(latency_key(d)) for d in (devices or [None])]
         w.writerow(
@@ -50,7 +47,7 @@ def _csv_text(rows: Sequence[Candidate], devices: Sequence[str | None] = (None,)
                 *["" if lat is None else f"{lat:.4f}" for lat in lats],
                 f"{c.loss:.6f}",
             ]
-            + ([f"{v:g}" for v in cast(Architecture, c.arch).features()] if with_features else [])
+            + ([f"{v:g}" for v in c.arch.features()] if with_features else [])  # type: ignore[attr-defined]
         )
     return buf.getvalue()
 

@@ -5,8 +5,8 @@ prediction instead of running each one (the picks are then scored for real).
 
 Models: gradient-boosted trees (scikit-learn's ``GradientBoostingRegressor``) or an MLP
 (``MLPRegressor``). Both are written as plain JSON (tree arrays, weight matrices) and predicted
-with numpy, so loading never unpickles. ``train-predictor`` reports held-out RMSE, R² and
-Kendall's tau of both models and of least squares on the same split.
+with numpy (:mod:`mos_fairseq.base.json_models`), so loading never unpickles. ``train-predictor``
+reports held-out RMSE, R² and Kendall's tau of both models and of least squares on the same split.
 """
 
 from __future__ import annotations
@@ -18,80 +18,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from mos_fairseq.core.errors import DataError, UserError
-from mos_fairseq.core.files import write_text_atomic
+from mos_fairseq.base.errors import DataError, UserError
+from mos_fairseq.base.files import write_text_atomic
+from mos_fairseq.base.json_models import KINDS, fit_sklearn, predict_json_model, to_json_model
 
 FORMAT_TAG = "mos-fairseq/loss-predictor"
-KINDS = ("gbt", "mlp")
-
-
-def fit_sklearn(kind: str, x: np.ndarray, y: np.ndarray, seed: int):
-    if kind == "gbt":
-        from sklearn.ensemble import GradientBoostingRegressor
-
-        return GradientBoostingRegressor(
-            n_estimators=300, learning_rate=0.05, max_depth=3, subsample=0.8, random_state=seed
-        ).fit(x, y)
-    if kind == "mlp":
-        from sklearn.neural_network import MLPRegressor
-
-        return MLPRegressor(
-            hidden_layer_sizes=(64, 64), max_iter=3000, early_stopping=True, random_state=seed, learning_rate_init=1e-3
-        ).fit(x, y)
-    raise UserError(f"--kind must be one of {list(KINDS)}, got {kind!r}")
-
-
-def to_json_model(kind: str, model) -> dict[str, Any]:
-    """The fitted model as plain numbers."""
-    if kind == "gbt":
-        trees = []
-        for est in model.estimators_[:, 0]:
-            t = est.tree_
-            trees.append(
-                {
-                    "left": t.children_left.tolist(),
-                    "right": t.children_right.tolist(),
-                    "feature": t.feature.tolist(),
-                    "threshold": t.threshold.tolist(),
-                    "value": t.value[:, 0, 0].tolist(),
-                }
-            )
-        return {
-            "kind": kind,
-            "init": float(np.ravel(model.init_.constant_)[0]),
-            "learning_rate": model.learning_rate,
-            "trees": trees,
-        }
-    return {
-        "kind": kind,
-        "weights": [w.tolist() for w in model.coefs_],
-        "biases": [b.tolist() for b in model.intercepts_],
-    }
-
-
-def predict_json_model(spec: dict[str, Any], x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if spec["kind"] == "gbt":
-        out = np.full(len(x), spec["init"])
-        for tree in spec["trees"]:
-            left, right, feature, threshold, value = (
-                np.asarray(tree[k]) for k in ("left", "right", "feature", "threshold", "value")
-            )
-            node = np.zeros(len(x), dtype=np.int64)
-            for _ in range(64):  # deeper than any tree we fit
-                leaf = left[node] == -1
-                if leaf.all():
-                    break
-                go_left = x[np.arange(len(x)), np.maximum(feature[node], 0)] <= threshold[node]
-                node = np.where(leaf, node, np.where(go_left, left[node], right[node]))
-            out += spec["learning_rate"] * value[node]
-        return out
-    h = x
-    for i, (w, b) in enumerate(zip(spec["weights"], spec["biases"])):
-        h = h @ np.asarray(w) + np.asarray(b)
-        if i < len(spec["weights"]) - 1:
-            h = np.maximum(h, 0.0)
-    return h[:, 0]
 
 
 def scores(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -145,7 +76,7 @@ class LossPredictor:
 
 def sample_scored_subnets(supernet, batches, n: int, seed: int, device: str = "cpu") -> tuple[list, np.ndarray]:
     """``n`` distinct random subnets (plus the largest and smallest) and their validation losses."""
-    from mos_fairseq.search.fitness import SubnetEvaluator
+    from mos_fairseq.core.validation import SubnetEvaluator
 
     evaluator = SubnetEvaluator(supernet, batches, device=device)
     rng = random.Random(seed)

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from mos_fairseq.core.errors import DataError, UserError
-from mos_fairseq.core.files import write_text_atomic
+from mos_fairseq.base.errors import UserError
+from mos_fairseq.base.files import write_text_atomic
+from mos_fairseq.core.validation import FitnessCache, SubnetEvaluator, ValidationBatches
 from mos_fairseq.registry import family_of
 from mos_fairseq.search.constraints import AnyConstraint
 from mos_fairseq.search.evolution import EvolutionarySearch, EvolutionConfig, SearchState
-from mos_fairseq.search.fitness import FitnessCache, SubnetEvaluator, ValidationBatches
+from mos_fairseq.search.outputs import write_outputs
+from mos_fairseq.search.predictor import LossPredictor
 
 STATE_FILE = "search_state.json"
 
@@ -94,27 +95,41 @@ def load_estimators(inputs: SearchInputs, space_name: str) -> dict:
     return out
 
 
-def run_search(inputs: SearchInputs) -> list[dict]:
-    from mos_fairseq.core.checkpoints import num_updates
-    from mos_fairseq.loading import load_supernet
-
-    device = resolve_device(inputs.device)
-    out = Path(inputs.out)
-    state_path = out / STATE_FILE
-    if state_path.exists() and not inputs.resume:
+def _check_out_dir(out: Path, state_path: Path, resume: bool) -> None:
+    if state_path.exists() and not resume:
         raise UserError(f"{out} holds a search already; pass --resume to continue it or choose another --out")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out '{out}' exists and is not a directory")
     if out.exists() and any(out.iterdir()) and not state_path.exists():
         raise UserError(f"{out} is not empty and holds no search; choose another --out")
-    supernet, task, ckpt_state = load_supernet(inputs.checkpoint, inputs.data)
-    family = family_of(supernet.space)
-    space = supernet.space
-    if inputs.space:
-        space = family.narrower_space(inputs.space, supernet.space)
-    estimators = load_estimators(inputs, space.name)
-    if any(c.kind == "latency" for c in inputs.constraints) and not estimators:
-        raise UserError("--latency-constraint needs --estimator FILE (a trained latency estimator)")
+
+
+def _saved_state(state_path: Path, identity: dict[str, Any]) -> SearchState | None:
+    """The state of the search in ``state_path``, refused when it ran on other inputs; None: no search yet."""
+    if not state_path.exists():
+        return None
+    saved = json.loads(state_path.read_text())
+    if saved.get("identity") != identity:
+        diff = [k for k in identity if saved.get("identity", {}).get(k) != identity[k]]
+        raise UserError(
+            f"{state_path}: the search there used other inputs ({', '.join(diff)}); "
+            "resume with the same arguments or choose another --out"
+        )
+    return SearchState.from_json_dict(saved["state"])
+
+
+def load_predictor(path: str, space_name: str) -> LossPredictor:
+    """``search --predictor``: a loss predictor, checked to be of the searched space."""
+    predictor = LossPredictor.load(path)
+    if predictor.info.get("space") not in (None, space_name):
+        raise UserError(
+            f"predictor '{path}' was trained on space '{predictor.info['space']}', the search runs in '{space_name}'"
+        )
+    return predictor
+
+
+def _costs(supernet, estimators: dict) -> Callable[[Any], dict[str, float]]:
+    """A candidate's parameters and its predicted latency on every estimator's device."""
 
     def costs(arch) -> dict[str, float]:
         result = {"params": float(supernet.num_params(arch))}
@@ -122,34 +137,13 @@ def run_search(inputs: SearchInputs) -> list[dict]:
             result["latency" if device is None else f"latency:{device}"] = estimator.predict_arch(arch)
         return result
 
-    identity = _identity(inputs, space, num_updates(ckpt_state))
-    state = None
-    if state_path.exists():
-        saved = json.loads(state_path.read_text())
-        if saved.get("identity") != identity:
-            diff = [k for k in identity if saved.get("identity", {}).get(k) != identity[k]]
-            raise UserError(
-                f"{state_path}: the search there used other inputs ({', '.join(diff)}); "
-                "resume with the same arguments or choose another --out"
-            )
-        state = SearchState.from_json_dict(saved["state"])
-    cache = FitnessCache()
-    if state is not None:
-        cache.losses.update({k: v["loss"] for k, v in state.evaluated.items()})
-    predictor = None
-    if inputs.predictor:
-        from mos_fairseq.search.predictor import LossPredictor
+    return costs
 
-        predictor = LossPredictor.load(inputs.predictor)
-        if predictor.info.get("space") not in (None, space.name):
-            raise UserError(
-                f"predictor '{inputs.predictor}' was trained on space '{predictor.info['space']}', "
-                f"the search runs in '{space.name}'"
-            )
 
-    def fitness(arch) -> float:
-        if predictor is None:
-            return evaluator.loss(arch)
+def _predicted_loss(predictor: LossPredictor, cache: FitnessCache) -> Callable[[Any], float]:
+    """Fitness by the loss predictor (``search --predictor``), cached by architecture like measured losses."""
+
+    def loss(arch) -> float:
         key = arch.to_json()
         if key not in cache.losses:
             cache.losses[key] = predictor.predict_arch(arch)
@@ -158,28 +152,41 @@ def run_search(inputs: SearchInputs) -> list[dict]:
             cache.hits += 1
         return cache.losses[key]
 
-    search = EvolutionarySearch(space, inputs.constraints, inputs.config, costs, fitness, family)
-    search.check_feasible()
+    return loss
+
+
+def run_search(inputs: SearchInputs) -> list[dict]:
+    from mos_fairseq.core.checkpoints import num_updates
+    from mos_fairseq.loading import load_supernet
+
+    device = resolve_device(inputs.device)
+    out = Path(inputs.out)
+    state_path = out / STATE_FILE
+    _check_out_dir(out, state_path, inputs.resume)
+    supernet, task, ckpt_state = load_supernet(inputs.checkpoint, inputs.data)
+    family = family_of(supernet.space)
+    space = family.narrower_space(inputs.space, supernet.space) if inputs.space else supernet.space
+    estimators = load_estimators(inputs, space.name)
+    if any(c.kind == "latency" for c in inputs.constraints) and not estimators:
+        raise UserError("--latency-constraint needs --estimator FILE (a trained latency estimator)")
+    identity = _identity(inputs, space, num_updates(ckpt_state))
+    state = _saved_state(state_path, identity)
+    cache = FitnessCache()
+    if state is not None:
+        cache.losses.update({k: v["loss"] for k, v in state.evaluated.items()})
+    predictor = load_predictor(inputs.predictor, space.name) if inputs.predictor else None
     batches = ValidationBatches.from_task(task, inputs.valid_subset, inputs.valid_max_sentences)
     evaluator = SubnetEvaluator(supernet, batches, cache, device)
+    fitness = evaluator.loss if predictor is None else _predicted_loss(predictor, cache)
+    search = EvolutionarySearch(space, inputs.constraints, inputs.config, _costs(supernet, estimators), fitness, family)
+    search.check_feasible()
 
     def save(st: SearchState) -> None:
         write_text_atomic(state_path, json.dumps({"identity": identity, "state": st.to_json_dict()}) + "\n")
 
     out.mkdir(parents=True, exist_ok=True)
     state = search.run(state, on_iteration=save, progress=inputs.progress)
-    best = search.best(state)
-    extra: dict[str, dict] = {}
-    if inputs.verify_latency:
-        from mos_fairseq.search.verify import verify_latency
-
-        best, extra = verify_latency(best, inputs.constraints, estimators, search.candidates(state))
-    if predictor is not None:  # the picks scored for real: predicted vs measured loss
-        for c, b in zip(inputs.constraints, best):
-            assert b is not None  # check_feasible: every constraint admits a candidate
-            extra.setdefault(c.name, {})["evaluated_valid_loss"] = round(evaluator.compute(b.arch), 6)
-    from mos_fairseq.search.outputs import write_outputs
-
+    best, extra = _picks(search, state, inputs, estimators, evaluator if predictor is not None else None)
     summary = write_outputs(out, search.candidates(state), inputs.constraints, best, list(estimators), extra)
     stats = {
         "evaluations": cache.misses,
@@ -187,11 +194,30 @@ def run_search(inputs: SearchInputs) -> list[dict]:
         "cache_hit_rate": cache.hits / max(1, cache.hits + cache.misses),
         "evaluation_seconds": round(cache.seconds, 2),
         "candidates": len(state.evaluated),
-        "validation_sentences": batches.sentences,
-        "validation_tokens": batches.tokens,
+        "validation_sentences": evaluator.batches.sentences,
+        "validation_tokens": evaluator.batches.tokens,
     }
     write_text_atomic(out / "search_stats.json", json.dumps(stats, indent=2) + "\n")
     return summary
+
+
+def _picks(
+    search: EvolutionarySearch, state: SearchState, inputs: SearchInputs, estimators: dict, rescore: Any
+) -> tuple[list, dict[str, dict]]:
+    """The best candidate per constraint (``--verify-latency``: measured, replaced when over its bound)
+    and what the summary adds per constraint; ``rescore`` (an evaluator, with a loss predictor) scores
+    the picks for real."""
+    best = search.best(state)
+    extra: dict[str, dict] = {}
+    if inputs.verify_latency:
+        from mos_fairseq.search.verify import verify_latency
+
+        best, extra = verify_latency(best, inputs.constraints, estimators, search.candidates(state))
+    if rescore is not None:  # the picks scored for real: predicted vs measured loss
+        for c, b in zip(inputs.constraints, best):
+            assert b is not None  # check_feasible: every constraint admits a candidate
+            extra.setdefault(c.name, {})["evaluated_valid_loss"] = round(rescore.compute(b.arch), 6)
+    return best, extra
 
 
 def evaluate_subnet(
@@ -204,15 +230,26 @@ def evaluate_subnet(
     beam: int = 4,
     lenpen: float = 0.6,
     device: str = "cpu",
+    bf16: bool = False,
 ) -> dict[str, Any]:
-    """Validation loss (bits/token) and detokenised BLEU of one subnet inside a supernet."""
+    """Validation loss (bits/token) and, where the family has it, detokenised BLEU of one subnet inside
+    a supernet (``mos-nas evaluate``); ``bf16``: its static model with bf16 weights, on CPU."""
+    import torch
+
     from mos_fairseq.loading import load_supernet
 
+    dtype = None
+    if bf16:
+        from mos_fairseq.core.cpu_bf16 import require_cpu_bf16
+
+        if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+            raise UserError("--bf16 evaluates on CPU: give --device cpu (or auto on a machine without CUDA)")
+        require_cpu_bf16()
+        dtype = torch.bfloat16
     supernet, task, _ = load_supernet(checkpoint, data)
     arch = supernet.arch_type.load(arch_path, supernet.space)
-    bleu = bleu and family_of(supernet.space).supports_bleu  # BERT: perplexity only
     batches = ValidationBatches.from_task(task, valid_subset, max_sentences)
-    evaluator = SubnetEvaluator(supernet, batches, device=resolve_device(device))
+    evaluator = SubnetEvaluator(supernet, batches, device=resolve_device(device), dtype=dtype or torch.float32)
     batches = evaluator.batches
     result: dict[str, Any] = {
         "arch": arch_path,
@@ -222,32 +259,7 @@ def evaluate_subnet(
         "params": supernet.num_params(arch),
     }
     result["valid_ppl"] = 2 ** result["valid_loss"]
-    if bleu:
-        result["bleu"] = subnet_bleu(supernet, task, arch, batches, beam, lenpen)
+    score = family_of(supernet.space).subnet_bleu(supernet, task, arch, batches, beam, lenpen, dtype) if bleu else None
+    if score is not None:  # BERT: perplexity only
+        result["bleu"] = score
     return result
-
-
-def subnet_bleu(supernet, task, arch: Any, batches: ValidationBatches, beam: int, lenpen: float) -> float:
-    return model_bleu(supernet.extract_static(arch), task.target_dictionary, batches, beam, lenpen)
-
-
-def model_bleu(model, tgt, batches: ValidationBatches, beam: int = 4, lenpen: float = 0.6) -> float:
-    """Detokenised sacreBLEU of a translation model over ``batches``: beam search with fairseq's
-    SequenceGenerator (fairseq-generate's defaults, max length 200), sentencepiece removed."""
-    import sacrebleu
-    import torch
-    from fairseq.sequence_generator import SequenceGenerator
-
-    gen = SequenceGenerator([model], tgt, beam_size=beam, len_penalty=lenpen, max_len_a=0, max_len_b=200)
-    hyps, refs = [], []
-    with torch.inference_mode():
-        for sample in batches.samples:
-            out = gen.generate([model], sample)
-            for i, hypos in enumerate(out):
-                hyps.append(tgt.string(hypos[0]["tokens"].int().cpu(), "sentencepiece"))
-                ref = sample["target"][i]
-                refs.append(tgt.string(ref[ref.ne(tgt.pad())].int().cpu(), "sentencepiece"))
-    if not hyps:
-        raise DataError("no sentences to translate")
-    score = sacrebleu.corpus_bleu(hyps, [refs]).score
-    return float(score) if math.isfinite(score) else 0.0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mos_fairseq.core.errors import UserError
+from mos_fairseq.base.errors import UserError
 
 VERIFY_MAX_TRIES = 5  # candidates measured per constraint before --verify-latency gives up
 
@@ -57,7 +57,8 @@ class DeviceTimer:
             if self.protocol.threads:  # the estimator's data was measured with this many threads: so is the check
                 torch.set_num_threads(self.protocol.threads)
             try:
-                stats = measure_model(build_model(arch, self.dictionary, self.protocol.device), self.protocol)
+                model = build_model(arch, self.dictionary, self.protocol.device, self.protocol.dtype)
+                stats = measure_model(model, self.protocol)
             finally:
                 torch.set_num_threads(threads)
             self.cache[key] = stats.encoder_mean + stats.decoder_mean

@@ -16,8 +16,8 @@ from typing import Any, Mapping, NamedTuple, Sequence, TypeVar
 
 import yaml
 
-from mos_fairseq.core.errors import ArchError, UserError
-from mos_fairseq.core.files import read_arch_file, write_text_atomic
+from mos_fairseq.base.errors import ArchError, UserError
+from mos_fairseq.base.files import read_arch_file, write_text_atomic
 from mos_fairseq.translation.space import FEATURE_NAMES, SearchSpace
 
 HAT_KEYS = {

@@ -6,17 +6,23 @@ references are read back in sentence order and scored twice: detokenised sacreBL
 to report, with its signature) and HAT-comparable tokenised BLEU (13a-tokenised text, German
 compounds split as ``##AT##-##AT##`` like HAT's and fairseq's ``compound_split_bleu.sh``, then
 BLEU without further tokenisation).
+
+In this process (:func:`model_bleu`, :func:`subnet_bleu`): the same beam search with fairseq's
+``SequenceGenerator`` over fixed validation batches, for ``mos-nas evaluate`` and ``mos-nas gap``.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from mos_fairseq.core.errors import DataError, UserError
+from mos_fairseq.base.errors import DataError, UserError
+from mos_fairseq.core.validation import ValidationBatches
 
 GENERATE_SETTINGS = ("--beam", "4", "--lenpen", "0.6")
 
@@ -86,10 +92,16 @@ def generate(
     extra: list[str] | None = None,
     user_dir: str | None = None,
     output: str | None = None,
+    bf16: bool = False,
 ) -> str:
-    """Run ``fairseq-generate`` (beam 4, lenpen 0.6, sentencepiece removed); its stdout."""
+    """Run ``fairseq-generate`` (beam 4, lenpen 0.6, sentencepiece removed); its stdout. ``bf16``:
+    on CPU with bf16 weights (:mod:`mos_fairseq.core.cpu_bf16`), else fp32 on CPU or fp16 on CUDA."""
     if not Path(path).is_file():
         raise UserError(f"checkpoint '{path}' does not exist")
+    if bf16:
+        from mos_fairseq.core.cpu_bf16 import require_cpu_bf16
+
+        require_cpu_bf16()
     exe = Path(sys.executable).parent / "fairseq-generate"
     cmd = [
         str(exe),
@@ -103,7 +115,7 @@ def generate(
         str(batch_size),
         "--remove-bpe",
         "sentencepiece",
-        "--cpu" if not _cuda() else "--fp16",
+        *(("--cpu", "--bf16") if bf16 else ("--cpu",) if not _cuda() else ("--fp16",)),
     ]
     user_dir = user_dir or default_user_dir()
     if user_dir:  # our models (mos_static_transformer, supernets) need it; stock checkpoints ignore it
@@ -119,7 +131,7 @@ def generate(
 
 
 def default_user_dir() -> str:
-    from mos_fairseq.plugin import plugin_user_dir
+    from mos_fairseq.base.user_dir import plugin_user_dir
 
     return plugin_user_dir()
 
@@ -148,3 +160,33 @@ def _cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def model_bleu(model: Any, tgt: Any, batches: ValidationBatches, beam: int = 4, lenpen: float = 0.6) -> float:
+    """Detokenised sacreBLEU of a translation model over ``batches``: beam search with fairseq's
+    SequenceGenerator (fairseq-generate's defaults, max length 200), sentencepiece removed."""
+    import sacrebleu
+    import torch
+    from fairseq.sequence_generator import SequenceGenerator
+
+    gen = SequenceGenerator([model], tgt, beam_size=beam, len_penalty=lenpen, max_len_a=0, max_len_b=200)
+    hyps, refs = [], []
+    with torch.inference_mode():
+        for sample in batches.samples:
+            out = gen.generate([model], sample)
+            for i, hypos in enumerate(out):
+                hyps.append(tgt.string(hypos[0]["tokens"].int().cpu(), "sentencepiece"))
+                ref = sample["target"][i]
+                refs.append(tgt.string(ref[ref.ne(tgt.pad())].int().cpu(), "sentencepiece"))
+    if not hyps:
+        raise DataError("no sentences to translate")
+    bleu = sacrebleu.corpus_bleu(hyps, [refs]).score
+    return float(bleu) if math.isfinite(bleu) else 0.0
+
+
+def subnet_bleu(
+    supernet: Any, task: Any, arch: Any, batches: ValidationBatches, beam: int, lenpen: float, dtype: Any = None
+) -> float:
+    """:func:`model_bleu` of a subnet, collapsed into its static model (in ``dtype``, e.g. bf16)."""
+    model = supernet.extract_static(arch)
+    return model_bleu(model.to(dtype) if dtype is not None else model, task.target_dictionary, batches, beam, lenpen)

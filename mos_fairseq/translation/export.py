@@ -45,9 +45,8 @@ def stock_transformer_mismatch(arch: Architecture) -> str:
     return "; ".join(reasons)
 
 
-def _stock_args(
-    arch: Architecture, share_all: bool, dropouts: tuple[float, float, float], max_positions
-) -> argparse.Namespace:
+def _stock_args(arch: Architecture, share_all: bool, options: dict[str, Any]) -> argparse.Namespace:
+    """fairseq ``transformer`` arguments of ``arch``; ``options``: its dropouts and maximum positions."""
     from fairseq.models.transformer import base_architecture
 
     args = argparse.Namespace(
@@ -61,11 +60,7 @@ def _stock_args(
         decoder_layers=arch.decoder_layers,
         share_all_embeddings=share_all,
         share_decoder_input_output_embed=True,
-        dropout=dropouts[0],
-        attention_dropout=dropouts[1],
-        activation_dropout=dropouts[2],
-        max_source_positions=max_positions[0],
-        max_target_positions=max_positions[1],
+        **options,
     )
     base_architecture(args)
     return args
@@ -118,27 +113,23 @@ def build_export(supernet, task, arch: Architecture, force_static: bool = False)
     """
     model_cfg = supernet.cfg
     d_max = supernet.space.max_encoder_embed_dim
-    dropouts = (
-        scaled_dropout(getattr(model_cfg, "dropout", 0.1), arch.encoder_embed_dim, d_max),
-        getattr(model_cfg, "attention_dropout", 0.0),
-        scaled_dropout(getattr(model_cfg, "activation_dropout", 0.0), arch.encoder_embed_dim, d_max),
-    )
-    max_positions = (supernet.encoder.max_positions(), supernet.decoder.max_positions())
+    dropouts: dict[str, Any] = {
+        "dropout": scaled_dropout(getattr(model_cfg, "dropout", 0.1), arch.encoder_embed_dim, d_max),
+        "attention_dropout": getattr(model_cfg, "attention_dropout", 0.0),
+        "activation_dropout": scaled_dropout(
+            getattr(model_cfg, "activation_dropout", 0.0), arch.encoder_embed_dim, d_max
+        ),
+    }
+    options = {
+        **dropouts,
+        "max_source_positions": supernet.encoder.max_positions(),
+        "max_target_positions": supernet.decoder.max_positions(),
+    }
     share_all = bool(getattr(model_cfg, "share_all_embeddings", True))
-    static = extract_subnet(
-        supernet, arch, dropout=dropouts[0], attention_dropout=dropouts[1], activation_dropout=dropouts[2]
-    )
+    static = extract_subnet(supernet, arch, **dropouts)
     reason = "forced by --static" if force_static else stock_transformer_mismatch(arch)
     if reason:
-        static_cfg = StaticTransformerConfig(
-            arch_spec=arch_spec_json(arch),
-            share_all_embeddings=share_all,
-            dropout=dropouts[0],
-            attention_dropout=dropouts[1],
-            activation_dropout=dropouts[2],
-            max_source_positions=max_positions[0],
-            max_target_positions=max_positions[1],
-        )
+        static_cfg = StaticTransformerConfig(arch_spec=arch_spec_json(arch), share_all_embeddings=share_all, **options)
         return ExportedModel(
             static,
             {**cast("dict[str, Any]", OmegaConf.to_container(OmegaConf.structured(static_cfg))), "_name": STATIC_MODEL},
@@ -147,7 +138,7 @@ def build_export(supernet, task, arch: Architecture, force_static: bool = False)
         )
     from fairseq.models.transformer import TransformerModel
 
-    args = _stock_args(arch, share_all, dropouts, max_positions)
+    args = _stock_args(arch, share_all, options)
     stock = TransformerModel.build_model(args, task)
     mapped = dict(static.state_dict())
     mapped["decoder.output_projection.weight"] = mapped["decoder.embed_tokens.weight"]

@@ -11,16 +11,6 @@ Each (checkpoint, architecture) measurement is kept under ``OUT/cache/`` as soon
 keyed by the checkpoint's path, size and modification time, the architecture file's text and the
 subsets, so an interrupted run resumes where it stopped, a supernet added later costs only its own
 measurements, and a checkpoint that has changed since (training went on) is measured again.
-
-``--standalone-figures FILE...`` gives the standalone side of architectures whose checkpoints are not
-on this machine (trained elsewhere, e.g. on a machine that is gone): JSON files of figures that this
-command measured there, ``{"bleu_subset": ..., "loss_subset": ..., "max_sentences": ..., "archs":
-{NAME: {"bleu": B, "valid_loss": L}}}``, or a ``gap.json`` this command wrote there (its
-``standalone`` side); their settings must be the run's, and an architecture has either a checkpoint or
-one figure, never two. ``"valid_loss": null`` marks a model whose BLEU is known but whose loss was not
-recorded (e.g. BLEU scored from its committed hypotheses): it counts in the BLEU statistics only, and
-each statistic says over how many architectures it was taken. ``gap.json`` names which architectures
-came from which file.
 """
 
 from __future__ import annotations
@@ -34,8 +24,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from mos_fairseq.core.errors import DataError, UserError
-from mos_fairseq.core.files import write_text_atomic
+from mos_fairseq.base.errors import DataError, UserError
+from mos_fairseq.base.files import write_text_atomic
+from mos_fairseq.core.model_loading import load_supernet_model
+from mos_fairseq.core.validation import SubnetEvaluator, ValidationBatches, batches_loss
+from mos_fairseq.translation.bleu import model_bleu, subnet_bleu
+from mos_fairseq.translation.family import FAMILY
 
 
 def gap_stats(supernet: Sequence[float], standalone: Sequence[float]) -> dict[str, float]:
@@ -53,14 +47,10 @@ def standalone_metrics(
     checkpoint: Path, data: str, bleu_subset: str, loss_subset: str, max_sentences: int | None = None
 ) -> dict[str, float]:
     """Validation loss and BLEU of a standalone checkpoint, computed exactly as for a supernet subnet
-    (same sentences, same beam search and scoring), so that the two sides differ only in weights."""
+    (same sentences, same beam search and scoring), so that the two sides differ only in weights. It may
+    be our ``mos_static_transformer`` (an export or a retrained subnet): importing the package has
+    registered it with fairseq."""
     from fairseq import checkpoint_utils
-
-    from mos_fairseq.plugin import register
-
-    register()  # a standalone model may be our mos_static_transformer (any exported or retrained subnet)
-    from mos_fairseq.search.fitness import ValidationBatches, batches_loss
-    from mos_fairseq.search.runner import model_bleu
 
     models, _, task = checkpoint_utils.load_model_ensemble_and_task([str(checkpoint)], arg_overrides={"data": data})
     model = models[0].eval()
@@ -74,10 +64,11 @@ def standalone_metrics(
 def supernet_metrics(
     checkpoint: str, data: str, arch_path: Path, bleu_subset: str, loss_subset: str, max_sentences: int | None = None
 ) -> dict[str, float]:
-    from mos_fairseq.search.runner import evaluate_subnet
-
-    loss = evaluate_subnet(checkpoint, data, str(arch_path), loss_subset, max_sentences, bleu=False)["valid_loss"]
-    bleu = evaluate_subnet(checkpoint, data, str(arch_path), bleu_subset, max_sentences, bleu=True)["bleu"]
+    """Validation loss and BLEU of one subnet inside a translation supernet (``mos-nas evaluate``'s)."""
+    supernet, task, _ = load_supernet_model(checkpoint, data, (FAMILY.supernet_model,))
+    arch = supernet.arch_type.load(str(arch_path), supernet.space)
+    loss = SubnetEvaluator(supernet, ValidationBatches.from_task(task, loss_subset, max_sentences)).loss(arch)
+    bleu = subnet_bleu(supernet, task, arch, ValidationBatches.from_task(task, bleu_subset, max_sentences), 4, 0.6)
     return {"valid_loss": loss, "bleu": bleu}
 
 
@@ -107,60 +98,24 @@ def cached_measurement(
     return metrics
 
 
-def load_standalone_figures(
-    path: str, bleu_subset: str, loss_subset: str, max_sentences: int | None
-) -> dict[str, dict[str, float | None]]:
-    """The standalone figures of one ``--standalone-figures`` file (module docstring), checked against the
-    run's settings; ``valid_loss`` is None where the file records none."""
-    try:
-        doc = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
-        raise UserError(f"--standalone-figures '{path}': not a readable JSON file ({e})") from None
-    entries = None
-    if isinstance(doc, dict):  # a gap.json: its "standalone" side ("archs" there is the list of names)
-        entries = doc["standalone"] if isinstance(doc.get("standalone"), dict) else doc.get("archs")
-    if not isinstance(entries, dict) or not entries:
-        raise UserError(
-            f"--standalone-figures '{path}': needs an 'archs' object (or a gap.json's 'standalone') of "
-            "NAME: {bleu, valid_loss}"
-        )
-    run = {"bleu_subset": bleu_subset, "loss_subset": loss_subset, "max_sentences": max_sentences}
-    differ = [f"{k} {doc.get(k)!r} (this run: {v!r})" for k, v in run.items() if doc.get(k, "absent") != v]
-    if differ:
-        raise UserError(f"--standalone-figures '{path}' was measured with other settings: {', '.join(differ)}")
-    figures: dict[str, dict[str, float | None]] = {}
-    for name, entry in entries.items():
-        try:
-            loss = entry["valid_loss"]
-            figures[name] = {"valid_loss": None if loss is None else float(loss), "bleu": float(entry["bleu"])}
-        except (KeyError, TypeError, ValueError):
-            raise UserError(
-                f"--standalone-figures '{path}': '{name}' needs a number 'bleu' and a number or null 'valid_loss'"
-            ) from None
-    return figures
-
-
-def load_figure_files(
-    paths: Sequence[str], bleu_subset: str, loss_subset: str, max_sentences: int | None
-) -> tuple[dict[str, dict[str, float | None]], dict[str, list[str]]]:
-    """Every ``--standalone-figures`` file's figures together, and which names each file gave; a name in
-    two files is refused (one model, one standalone figure)."""
-    figures: dict[str, dict[str, float | None]] = {}
-    origin: dict[str, str] = {}
-    for path in paths:
-        for name, figure in load_standalone_figures(path, bleu_subset, loss_subset, max_sentences).items():
-            if name in origin:
-                raise UserError(f"--standalone-figures: '{name}' has figures in both '{origin[name]}' and '{path}'")
-            figures[name], origin[name] = figure, path
-    return figures, {path: sorted(n for n, p in origin.items() if p == path) for path in paths}
-
-
 def metric_stats(names: Sequence[str], per_arch: dict, standalone: dict, key: str) -> dict[str, float] | None:
     """``gap_stats`` over the architectures whose standalone side has ``key`` (None: fewer than 2 have it)."""
     known = [n for n in names if standalone[n][key] is not None]
     if len(known) < 2:
         return None
     return gap_stats([per_arch[n][key] for n in known], [standalone[n][key] for n in known])
+
+
+def _check_sides(supernets: Sequence[str], archs: Sequence[Path], standalone_dir: str) -> None:
+    """Every architecture has a standalone checkpoint, every supernet a file."""
+    missing = [a.stem for a in archs if not (Path(standalone_dir) / a.stem / "checkpoint_best.pt").is_file()]
+    if missing:
+        raise UserError(
+            f"no standalone checkpoint for {', '.join(missing)} (expected {standalone_dir}/<name>/checkpoint_best.pt)"
+        )
+    absent = [c for c in supernets if not Path(c).is_file()]
+    if absent:
+        raise UserError(f"no such supernet checkpoint: {', '.join(absent)}")
 
 
 def run_gap(
@@ -172,7 +127,6 @@ def run_gap(
     bleu_subset: str = "test",
     loss_subset: str = "valid",
     max_sentences: int | None = None,
-    standalone_figures: Sequence[str] | str | None = None,
 ) -> dict:
     """Table 4 numbers for every supernet (see the module docstring); ``max_sentences`` limits both
     subsets to their first N sentences (beam search over a full test set is the slow part)."""
@@ -181,40 +135,17 @@ def run_gap(
     archs = sorted(Path(archs_dir).glob("*.yml"))
     if len(archs) < 2:
         raise UserError(f"--archs '{archs_dir}' needs at least 2 architecture YAMLs")
-    figure_files = [standalone_figures] if isinstance(standalone_figures, str) else list(standalone_figures or [])
-    figures, names_by_file = load_figure_files(figure_files, bleu_subset, loss_subset, max_sentences)
-    figures_text = ", ".join(figure_files)
-    has_checkpoint = {a.stem for a in archs if (Path(standalone_dir) / a.stem / "checkpoint_best.pt").is_file()}
-    both = sorted(has_checkpoint & figures.keys())
-    if both:
-        raise UserError(f"both a standalone checkpoint and a figure in {figures_text} for {', '.join(both)}: keep one")
-    missing = [a.stem for a in archs if a.stem not in has_checkpoint and a.stem not in figures]
-    if missing:
-        raise UserError(
-            f"no standalone checkpoint for {', '.join(missing)} (expected {standalone_dir}/<name>/checkpoint_best.pt"
-            + (f" or a figure in {figures_text})" if figure_files else ")")
-        )
-    absent = [c for c in supernets if not Path(c).is_file()]
-    if absent:
-        raise UserError(f"no such supernet checkpoint: {', '.join(absent)}")
+    _check_sides(supernets, archs, standalone_dir)
     out_dir = Path(out)
     cache = out_dir / "cache"
     texts = {a.stem: a.read_text() for a in archs}
+    settings = (bleu_subset, loss_subset, max_sentences)
     standalone: dict[str, dict[str, float | None]] = {}
     for a in archs:
-        if a.stem in figures:
-            standalone[a.stem] = figures[a.stem]
-            continue
         ckpt_path = Path(standalone_dir) / a.stem / "checkpoint_best.pt"
-        key = measurement_key(ckpt_path, texts[a.stem], bleu_subset, loss_subset, max_sentences)
-        standalone[a.stem] = {
-            **cached_measurement(
-                cache,
-                f"standalone {a.stem}",
-                key,
-                partial(standalone_metrics, ckpt_path, data, bleu_subset, loss_subset, max_sentences),
-            )
-        }
+        key = measurement_key(ckpt_path, texts[a.stem], *settings)
+        measure = partial(standalone_metrics, ckpt_path, data, *settings)
+        standalone[a.stem] = {**cached_measurement(cache, f"standalone {a.stem}", key, measure)}
     result: dict = {
         "archs": [a.stem for a in archs],
         "bleu_subset": bleu_subset,
@@ -223,21 +154,16 @@ def run_gap(
         "standalone": standalone,
         "supernets": {},
     }
-    if figures:
-        result["standalone_figures"] = {
-            "archs": sorted(n for n in figures if n in texts),
-            "files": {f: [n for n in names if n in texts] for f, names in names_by_file.items()},
-        }
     for ckpt in supernets:
-        per_arch = {}
-        for a in archs:
-            key = measurement_key(Path(ckpt), texts[a.stem], bleu_subset, loss_subset, max_sentences)
-            per_arch[a.stem] = cached_measurement(
+        per_arch = {
+            a.stem: cached_measurement(
                 cache,
                 f"{ckpt} {a.stem}",
-                key,
-                partial(supernet_metrics, ckpt, data, a, bleu_subset, loss_subset, max_sentences),
+                measurement_key(Path(ckpt), texts[a.stem], *settings),
+                partial(supernet_metrics, ckpt, data, a, *settings),
             )
+            for a in archs
+        }
         names = result["archs"]
         result["supernets"][ckpt] = {
             "per_arch": per_arch,
@@ -251,8 +177,8 @@ def run_gap(
 
 
 def gap_table(result: dict) -> str:
-    """One row per supernet; the last column is the number of architectures, 'BLEU / loss' where a figure
-    without a loss makes the two differ (the loss cells are '–' where fewer than 2 have a loss)."""
+    """One row per supernet; the last column is the number of architectures, 'BLEU / loss' where a standalone
+    side without a loss makes the two differ (the loss cells are '–' where fewer than 2 have a loss)."""
     lines = [
         "| supernet | BLEU MAE | BLEU Kendall τ | loss MAE | loss Kendall τ | archs |",
         "|---|---|---|---|---|---|",

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from mos_fairseq.core.errors import CheckpointError, UserError
-from mos_fairseq.plugin import plugin_user_dir
+from mos_fairseq.base.errors import CheckpointError, UserError
+from mos_fairseq.base.user_dir import plugin_user_dir
 
 PRESET_DIRS = (
     Path(__file__).resolve().parents[2] / "configs" / "retrain",  # source checkout
@@ -79,22 +81,11 @@ def model_args(export_dir: Path) -> list[str]:
 
     if not isinstance(model, dict) or "_name" not in model or exported_metadata(state) is None:
         raise CheckpointError(f"'{ckpt}' is not a checkpoint written by mos-nas export")
-    share = ["--share-all-embeddings"] if model.get("share_all_embeddings") else []
+    share_all = bool(model.get("share_all_embeddings"))
     if model["_name"] == "transformer":
-        dims = []
-        for key in STOCK_DIMS:
-            dims += [f"--{key.replace('_', '-')}", str(model[key])]
-        return ["--user-dir", plugin_user_dir(), "--arch", "transformer", *dims, *share]
+        return _model_options(share_all, stock_dims=model)
     if model["_name"] == "mos_static_transformer":
-        return [
-            "--user-dir",
-            plugin_user_dir(),
-            "--arch",
-            "mos_static_transformer",
-            "--subnet-arch",
-            str(export_dir / "arch.yml"),
-            *share,
-        ]
+        return _model_options(share_all, arch_file=str(export_dir / "arch.yml"))
     raise CheckpointError(
         f"'{ckpt}' holds a '{model['_name']}' model; retrain handles transformer and mos_static_transformer"
     )
@@ -119,54 +110,62 @@ def arch_model_args(arch_path: str, space: str | None = None) -> list[str]:
             arch.decoder_self_heads[0],
             arch.decoder_layers,
         )
-        dims = [x for key, value in zip(STOCK_DIMS, values) for x in (f"--{key.replace('_', '-')}", str(value))]
-        return ["--user-dir", plugin_user_dir(), "--arch", "transformer", *dims, "--share-all-embeddings"]
-    return [
-        "--user-dir",
-        plugin_user_dir(),
-        "--arch",
-        "mos_static_transformer",
-        "--subnet-arch",
-        str(Path(arch_path).resolve()),
-        "--share-all-embeddings",
-    ]
+        return _model_options(True, stock_dims=dict(zip(STOCK_DIMS, values)))
+    return _model_options(True, arch_file=str(Path(arch_path).resolve()))
 
 
-def retrain_command(
-    export_dir: str | None,
-    data: str,
-    save_dir: str,
-    from_scratch: bool = False,
-    preset: str = "cpu_small",
-    extra: list[str] | None = None,
-    arch: str | None = None,
-    space: str | None = None,
-) -> list[str]:
-    """The fairseq-train command: an export (inherited weights, or ``from_scratch``), or an
-    architecture YAML ``arch`` (always from scratch)."""
-    if (export_dir is None) == (arch is None):
+def _model_options(share_all: bool, stock_dims: dict[str, Any] | None = None, arch_file: str = "") -> list[str]:
+    """``--user-dir`` and the model options: a stock ``transformer`` of ``stock_dims``, or else a
+    ``mos_static_transformer`` built from ``arch_file``."""
+    share = ["--share-all-embeddings"] if share_all else []
+    if stock_dims is not None:
+        dims = [x for key in STOCK_DIMS for x in (f"--{key.replace('_', '-')}", str(stock_dims[key]))]
+        return ["--user-dir", plugin_user_dir(), "--arch", "transformer", *dims, *share]
+    return ["--user-dir", plugin_user_dir(), "--arch", "mos_static_transformer", "--subnet-arch", arch_file, *share]
+
+
+@dataclass(frozen=True)
+class RetrainJob:
+    """What ``mos-nas retrain`` trains: an export (``export_dir``: inherited weights, or
+    ``from_scratch``) or an architecture YAML (``arch`` in ``space``: always from scratch), on ``data``
+    into ``save_dir`` with a preset of ``configs/retrain/`` and ``extra`` fairseq-train arguments."""
+
+    data: str
+    save_dir: str
+    export_dir: str | None = None
+    arch: str | None = None
+    space: str | None = None
+    from_scratch: bool = False
+    preset: str = "cpu_small"
+    extra: tuple[str, ...] = ()
+
+
+def retrain_command(job: RetrainJob) -> list[str]:
+    """The fairseq-train command of ``job``."""
+    if (job.export_dir is None) == (job.arch is None):
         raise UserError("give exactly one of --export-dir (an export) and --arch (an architecture YAML)")
-    if not Path(data).is_dir():
-        raise UserError(f"--data '{data}' is not a directory")
-    if arch is not None:
-        if not Path(arch).is_file():
-            raise UserError(f"--arch '{arch}' is not a file")
-        models, from_scratch = arch_model_args(arch, space), True
+    if not Path(job.data).is_dir():
+        raise UserError(f"--data '{job.data}' is not a directory")
+    from_scratch = job.from_scratch
+    if job.arch is not None:
+        if not Path(job.arch).is_file():
+            raise UserError(f"--arch '{job.arch}' is not a file")
+        models, from_scratch = arch_model_args(job.arch, job.space), True
     else:
-        assert export_dir is not None  # exactly one of export_dir and arch
-        export = Path(export_dir)
+        assert job.export_dir is not None  # exactly one of export_dir and arch
+        export = Path(job.export_dir)
         if not (export / "checkpoint.pt").is_file():
             raise UserError(f"--export-dir '{export}' has no checkpoint.pt (run mos-nas export first)")
         models = model_args(export)
     cmd = [
         str(Path(sys.executable).parent / "fairseq-train"),
-        data,
+        job.data,
         "--task",
         "translation",
         *models,
-        *preset_args(load_preset(preset)),
+        *preset_args(load_preset(job.preset)),
         "--save-dir",
-        save_dir,
+        job.save_dir,
     ]
     if not from_scratch:
         cmd += [
@@ -177,21 +176,13 @@ def retrain_command(
             "--reset-meters",
             "--reset-lr-scheduler",
         ]
-    return cmd + list(extra or [])
+    return cmd + list(job.extra)
 
 
-def retrain(
-    export_dir: str | None,
-    data: str,
-    save_dir: str,
-    from_scratch: bool = False,
-    preset: str = "cpu_small",
-    extra: list[str] | None = None,
-    arch: str | None = None,
-    space: str | None = None,
-) -> int:
-    cmd = retrain_command(export_dir, data, save_dir, from_scratch, preset, extra, arch, space)
-    if Path(save_dir, "checkpoint_last.pt").exists() and "--restore-file" in cmd:
+def retrain(job: RetrainJob) -> int:
+    """Run ``job``'s fairseq-train; its exit code."""
+    cmd = retrain_command(job)
+    if Path(job.save_dir, "checkpoint_last.pt").exists() and "--restore-file" in cmd:
         # a re-run continues its own checkpoint_last.pt (fairseq's default), not the export again
         i = cmd.index("--restore-file")
         del cmd[i : i + 6]

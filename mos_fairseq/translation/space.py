@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from mos_fairseq.core.errors import SpaceError
+from mos_fairseq.base.errors import SpaceError
 from mos_fairseq.core.space_files import check_space_keys, read_space_yaml
 
 ENCODER_KEYS = ("embed_dim", "layers", "ffn_dim", "heads")

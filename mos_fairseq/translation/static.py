@@ -20,9 +20,9 @@ from fairseq.models import FairseqEncoder, FairseqEncoderDecoderModel, FairseqIn
 from fairseq.modules import SinusoidalPositionalEmbedding
 from torch import Tensor, nn
 
+from mos_fairseq.base.errors import CheckpointError
 from mos_fairseq.core.arch_spec import arch_from_config
 from mos_fairseq.core.collapse import collapsed_supernet_state, static_state_dict
-from mos_fairseq.core.errors import CheckpointError
 from mos_fairseq.modules.attention import StaticMultiheadAttention
 from mos_fairseq.translation.architecture import Architecture
 from mos_fairseq.translation.encoder_memory import (
@@ -128,18 +128,31 @@ class StaticDecoderLayer(nn.Module):
         return self.final_layer_norm(x + F.dropout(h, self.dropout, self.training))
 
 
+def _embed_side(
+    side: FairseqEncoder | FairseqIncrementalDecoder,
+    d: int,
+    embed_tokens: nn.Embedding,
+    dropout: float,
+    max_positions: int,
+) -> None:
+    """The static encoder's and decoder's inputs alike: padding index, dropout, the (shared) token
+    embeddings and their scale, sinusoidal positions of width ``d``."""
+    pad = side.dictionary.pad()
+    side.padding_idx, side.dropout = pad, dropout
+    side.embed_tokens = embed_tokens
+    side.embed_scale = d**0.5
+    side.embed_positions = SinusoidalPositionalEmbedding(d, pad, init_size=max_positions + pad + 1)
+
+
 class StaticTransformerEncoder(FairseqEncoder):
     def __init__(
         self, arch: Architecture, dictionary, embed_tokens: nn.Embedding, dropouts: "Dropouts", max_positions: int
     ):
         super().__init__(dictionary)
-        d, pad = arch.encoder_embed_dim, dictionary.pad()
         dropout, attention_dropout, activation_dropout = dropouts
-        self.padding_idx, self.dropout, self.max_source_positions = pad, dropout, max_positions
+        self.max_source_positions = max_positions
         self.keep_states = max(arch.decoder_cross_spans)  # the encoder layers the decoder attends to
-        self.embed_tokens = embed_tokens
-        self.embed_scale = d**0.5
-        self.embed_positions = SinusoidalPositionalEmbedding(d, pad, init_size=max_positions + pad + 1)
+        _embed_side(self, arch.encoder_embed_dim, embed_tokens, dropout, max_positions)
         self.layers = nn.ModuleList(
             StaticEncoderLayer(s.d, s.ffn, s.heads, arch.qkv_dim, dropout, attention_dropout, activation_dropout)
             for s in arch.encoder_layer_sizes()
@@ -164,13 +177,10 @@ class StaticTransformerDecoder(FairseqIncrementalDecoder):
         self, arch: Architecture, dictionary, embed_tokens: nn.Embedding, dropouts: "Dropouts", max_positions: int
     ):
         super().__init__(dictionary)
-        d, pad = arch.decoder_embed_dim, dictionary.pad()
         dropout, attention_dropout, activation_dropout = dropouts
-        self.padding_idx, self.dropout, self.max_target_positions = pad, dropout, max_positions
+        self.max_target_positions = max_positions
         self.spans = arch.decoder_cross_spans
-        self.embed_tokens = embed_tokens
-        self.embed_scale = d**0.5
-        self.embed_positions = SinusoidalPositionalEmbedding(d, pad, init_size=max_positions + pad + 1)
+        _embed_side(self, arch.decoder_embed_dim, embed_tokens, dropout, max_positions)
         self.layers = nn.ModuleList(
             StaticDecoderLayer(
                 s.d,

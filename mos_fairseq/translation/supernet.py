@@ -17,7 +17,7 @@ from fairseq.models import FairseqEncoder, FairseqEncoderDecoderModel, FairseqIn
 from fairseq.modules import SinusoidalPositionalEmbedding
 from torch import Tensor, nn
 
-from mos_fairseq.core.errors import CheckpointError
+from mos_fairseq.base.errors import CheckpointError
 from mos_fairseq.core.mos_config import MoSConfig
 from mos_fairseq.core.space_files import space_from_config
 from mos_fairseq.modules.attention import ElasticMultiheadAttention
@@ -131,7 +131,14 @@ class SuperDecoderLayer(ElasticFFNLayer):
         return self.final_layer_norm(residual + F.dropout(x, p, self.training), d)
 
 
-class SuperTransformerEncoder(FairseqEncoder):
+class _SupernetSide:
+    """What the supernet's encoder and decoder (``side``) build alike: the space, MoS, padding index, the
+    shared token embeddings, dropout, one sinusoidal table per width of the side and the side's largest
+    stack of ``layer_type`` layers. It comes before the fairseq encoder or decoder class in the bases."""
+
+    side: str  # "encoder" or "decoder"
+    layer_type: type[SuperEncoderLayer] | type[SuperDecoderLayer]
+
     def __init__(
         self,
         cfg: SuperTransformerConfig,
@@ -141,16 +148,25 @@ class SuperTransformerEncoder(FairseqEncoder):
         mos: MoSSpec,
         generator=None,
     ):
-        super().__init__(dictionary)
+        super().__init__(dictionary)  # type: ignore[call-arg]  # the fairseq encoder's or decoder's
+        encoder = self.side == "encoder"
+        if encoder:
+            self.max_source_positions = cfg.max_source_positions
+        else:
+            self.max_target_positions = cfg.max_target_positions
         self.space, self.mos = space, mos
         self.padding_idx = dictionary.pad()
         self.embed_tokens = embed_tokens
         self.dropout = cfg.dropout
-        self.max_source_positions = cfg.max_source_positions
-        self.embed_positions = _positions(space.encoder["embed_dim"], self.padding_idx, cfg.max_source_positions)
-        self.layers = nn.ModuleList(
-            SuperEncoderLayer(space, cfg, mos, generator) for _ in range(space.max_encoder_layers)
-        )
+        max_positions = cfg.max_source_positions if encoder else cfg.max_target_positions
+        self.embed_positions = _positions(getattr(space, self.side)["embed_dim"], self.padding_idx, max_positions)
+        n_layers = space.max_encoder_layers if encoder else space.max_decoder_layers
+        self.layers = nn.ModuleList(self.layer_type(space, cfg, mos, generator) for _ in range(n_layers))
+
+
+class SuperTransformerEncoder(_SupernetSide, FairseqEncoder):
+    side = "encoder"
+    layer_type = SuperEncoderLayer
 
     def forward(
         self, src_tokens: Tensor, src_lengths: Tensor | None = None, arch: Architecture | None = None, **_
@@ -181,26 +197,9 @@ class SuperTransformerEncoder(FairseqEncoder):
         return self.max_source_positions
 
 
-class SuperTransformerDecoder(FairseqIncrementalDecoder):
-    def __init__(
-        self,
-        cfg: SuperTransformerConfig,
-        space: SearchSpace,
-        dictionary,
-        embed_tokens: ElasticEmbedding,
-        mos: MoSSpec,
-        generator=None,
-    ):
-        super().__init__(dictionary)
-        self.space, self.mos = space, mos
-        self.padding_idx = dictionary.pad()
-        self.embed_tokens = embed_tokens
-        self.dropout = cfg.dropout
-        self.max_target_positions = cfg.max_target_positions
-        self.embed_positions = _positions(space.decoder["embed_dim"], self.padding_idx, cfg.max_target_positions)
-        self.layers = nn.ModuleList(
-            SuperDecoderLayer(space, cfg, mos, generator) for _ in range(space.max_decoder_layers)
-        )
+class SuperTransformerDecoder(_SupernetSide, FairseqIncrementalDecoder):
+    side = "decoder"
+    layer_type = SuperDecoderLayer
 
     def forward(
         self,

@@ -1,4 +1,5 @@
-"""Fitness of a subnet inside a trained supernet: its loss on a fixed set of validation batches.
+"""A model's or a subnet's loss on a fixed set of validation batches: what search fitness, ``mos-nas
+evaluate`` and ``mos-nas gap`` measure, for any family.
 
 Search scores thousands of candidates, so the batches are built once (the first
 ``max_sentences`` sentences of the subset, ordered by length, in chunks of ``batch_sentences``)
@@ -6,10 +7,10 @@ and every candidate sees exactly the same ones. Masked-LM batches carry the mask
 fairseq-train's validation (epoch 1, which ``Trainer.get_valid_iterator`` fixes), so a subnet's
 loss here is the one fairseq-train logs for it: another draw of masks moves a masked-LM
 perplexity by a few percent. A candidate is first collapsed into a static model (MoS experts
-mixed once for it, weights sliced once; :func:`extract_subnet`) and then run on all batches,
-instead of slicing and mixing the supernet's weights on every batch. The loss is the token-level
-negative log-likelihood in bits (no label smoothing). Results are cached by architecture
-(:class:`FitnessCache`), so re-visited candidates cost nothing.
+mixed once for it, weights sliced once; the supernet's ``extract_static``) and then run on all
+batches, instead of slicing and mixing the supernet's weights on every batch. The loss is the
+token-level negative log-likelihood in bits (no label smoothing). Results are cached by
+architecture (:class:`FitnessCache`), so re-visited candidates cost nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from mos_fairseq.core.errors import DataError
+from mos_fairseq.base.errors import DataError
 
 
 @dataclass
@@ -69,8 +70,16 @@ class FitnessCache:
 class SubnetEvaluator:
     """``loss(arch)``: the supernet's validation loss (bits per token) for ``arch``, cached."""
 
-    def __init__(self, supernet, batches: ValidationBatches, cache: FitnessCache | None = None, device: str = "cpu"):
+    def __init__(
+        self,
+        supernet,
+        batches: ValidationBatches,
+        cache: FitnessCache | None = None,
+        device: str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
         self.supernet = supernet.to(device).eval()
+        self.dtype = dtype  # of the static models scored (bf16: a bf16 deployment on CPU)
         if device != "cpu":
             from fairseq import utils
 
@@ -99,8 +108,9 @@ class SubnetEvaluator:
     @torch.inference_mode()
     def compute(self, arch, collapse: bool = True) -> float:
         """Uncached loss; ``collapse=False`` runs the supernet directly (slow path, for checks)."""
-        model = self.supernet.extract_static(arch) if collapse else self.supernet.bind(arch)
-        return batches_loss(model, self.batches, self.pad)
+        if not collapse:
+            return batches_loss(self.supernet.bind(arch), self.batches, self.pad)
+        return batches_loss(self.supernet.extract_static(arch).to(self.dtype), self.batches, self.pad)
 
 
 @torch.inference_mode()

@@ -1,4 +1,5 @@
-"""Files every stage writes: atomic text writes (readers never see half a file) and the umask.
+"""Files every stage writes (the base layer): atomic text writes (readers never see half a file),
+the umask and the YAML of an architecture file.
 
 Shared by both families, the latency campaign, the search and the CLI.
 """
@@ -11,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from mos_fairseq.core.errors import ArchError
+from mos_fairseq.base.errors import ArchError
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -1,4 +1,4 @@
-"""User-facing error types shared by every stage of the pipeline.
+"""User-facing error types shared by every stage of the pipeline (the base layer).
 
 Each is a :class:`UserError`: the ``mos-nas`` CLI prints its one-line message and exits with
 code 2 instead of a traceback. Library callers catch the specific subclass.

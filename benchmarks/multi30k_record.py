@@ -1,0 +1,498 @@
+"""The last step of a Multi30k unit that trained models alone (stage ``record`` of benchmarks/multi30k.sh):
+each finished model of a runs directory (``WORK/standalone/NAME``: arch.yml, commit, checkpoint_avg.pt,
+bleu.{valid,test,test1}.json, hyp.{test,test1}.txt, train/train.log) becomes the study's committed result.
+
+- ``RESULTS/hyp/NAME.{test,test_mscoco}.txt``: the hypotheses ``mos-nas bleu`` wrote (copied);
+- ``RESULTS/hyp/NAME.{test2016,test2018}.txt``: the blind sets (``DATA/blind/*.en``, no references here)
+  translated with the same settings as ``mos-nas bleu`` (fairseq-generate, beam 4, lenpen 0.6, batch 64,
+  sentencepiece removed), detokenised, one line per input line; their binaries are built once in BLIND;
+- ``RESULTS/runs/NAME.json``: the self-describing run (architecture, role, recipe, commit, machine, dtype,
+  BLEU per subset with sacreBLEU's signature, validation nll, latency (null until every model is timed
+  together on one machine), dates), written last: it marks the model recorded;
+- ``RESULTS/results.json``: the index the report is built from, rebuilt from every ``runs/*.json`` (also
+  alone, ``--index``, after a latency unit has filled the runs' latency).
+
+Idempotent: a recorded model (its run file names the same checkpoint digest) is skipped, a blind set
+already translated is not translated again. Every selected model is checked before anything is written;
+an unfinished one, or a committed file of the same name from another run, is a one-line error.
+
+    python benchmarks/multi30k_record.py --work WORK --data DATA --results benchmarks/results/multi30k \
+        --baselines benchmarks/multi30k_archs --preset multi30k [--only NAME ...]
+    python benchmarks/multi30k_record.py --results benchmarks/results/multi30k --index
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator, cast
+
+import yaml
+from fairseq_logs import train_progress
+
+from mos_fairseq.base.errors import UserError
+
+SCHEMA = "multi30k-run/1"
+STUDY = 2  # the runs of the first study (2026-12-01 to 04) are study 1, kept as it committed them
+BLIND = ("test2016", "test2018")  # DATA/blind/SET.en, references not distributed
+SCORED = {"valid": "valid", "test": "test", "test1": "test_mscoco"}  # fairseq subset -> the data set's name
+COPIED = ("test", "test1")  # hypotheses committed (the index's subsets with references)
+SUPERNETS = ("neuron", "spos", "sandwich", "layer")
+BATCH_SIZE = 64  # mos-nas bleu's default, as stage score_model uses it
+GENERATION = {
+    "beam": 4,
+    "lenpen": 0.6,
+    "batch_size": BATCH_SIZE,
+    "remove_bpe": "sentencepiece",
+    "tool": "fairseq-generate",
+}
+NEEDED = (
+    "arch.yml",
+    "commit",
+    "checkpoint_avg.pt",
+    "bleu.valid.json",
+    "bleu.test.json",
+    "bleu.test1.json",
+    "hyp.test.txt",
+    "hyp.test1.txt",
+    "train/train.log",
+    ".done",
+)
+
+
+class RecordError(Exception):
+    """A one-line reason to stop before anything is written."""
+
+
+def role_of(name: str, baselines: Path) -> tuple[str, str | None, float | None]:
+    """(role, supernet, constraint_ms) from the run's name: a baseline of the baselines directory, the
+    space's largest subnet, a pick SUPERNET_best_latency_Xms, or a Table 4 sample sample_*."""
+    if (baselines / f"{name}.yml").is_file():
+        return "baseline", None, None
+    if name == "largest":
+        return "largest", None, None
+    sup = name.split("_", 1)[0]
+    if sup in SUPERNETS:
+        m = re.search(r"_latency_([0-9]+(?:\.[0-9]+)?)ms$", name)
+        return "pick", sup, float(m.group(1)) if m else None
+    if name.startswith("sample"):
+        return "sample", None, None
+    raise RecordError(
+        f"cannot tell the role of '{name}' (a baseline of {baselines}, largest, SUPERNET_..., sample_...)"
+    )
+
+
+def lscpu_fields(text: str, source: str) -> dict:
+    """The machine as ``lscpu`` describes it: CPU model, flags, logical CPUs."""
+    fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in text.splitlines()) if v}
+    cpus = fields.get("CPU(s)", "")
+    return {
+        "cpu_model": fields.get("Model name"),
+        "cpu_flags": fields.get("Flags", "").split(),
+        "cpus": int(cpus) if cpus.isdigit() else None,
+        "architecture": fields.get("Architecture"),
+        "source": source,
+    }
+
+
+def machine_of(run: Path, work: Path) -> dict:
+    """The machine that trained the run: its own lscpu.txt, else the runs directory's, else this one's now
+    (a unit trains and records on one machine)."""
+    for path, source in (
+        (run / "lscpu.txt", "lscpu when the model was trained"),
+        (work / "logs" / "lscpu.txt", "lscpu of the runs directory (logs/lscpu.txt)"),
+    ):
+        if path.is_file():
+            return lscpu_fields(path.read_text(), source)
+    text = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    return lscpu_fields(text, "lscpu when the model was recorded (the machine that trained it)")
+
+
+def valid_nll(log: Path) -> dict:
+    """Validation nll per epoch (bits per token: fairseq's nll_loss is base 2), the best and the final epoch;
+    a resumed run's repeated epoch keeps its last line."""
+    per_epoch: dict[int, dict] = {}
+    for v in train_progress(log)["valid"]:
+        if "epoch" in v and "nll_loss" in v:
+            per_epoch[int(v["epoch"])] = {
+                "epoch": int(v["epoch"]),
+                "nll_loss": v["nll_loss"],
+                "loss": v.get("loss"),
+                "num_updates": int(v["num_updates"]) if "num_updates" in v else None,
+            }
+    epochs = [per_epoch[e] for e in sorted(per_epoch)]
+    best = min(epochs, key=lambda e: e["nll_loss"], default=None)
+    pick = ("epoch", "nll_loss")
+    return {
+        "unit": "bits per token (fairseq nll_loss, base 2), validation set, each epoch's checkpoint",
+        "per_epoch": epochs,
+        "best": {k: best[k] for k in pick} if best else None,
+        "final": {k: epochs[-1][k] for k in pick} if epochs else None,
+        "averaged_checkpoint": None,
+    }
+
+
+def checkpoint_facts(ckpt: Path, preset: dict) -> tuple[dict, str]:
+    """(the recipe's options as the run's checkpoint holds them, training dtype)."""
+    from omegaconf import OmegaConf
+
+    from mos_fairseq.core.checkpoints import read_checkpoint
+
+    raw = read_checkpoint(ckpt)["cfg"]
+    cfg: dict = raw if isinstance(raw, dict) else cast(dict, OmegaConf.to_container(raw))
+    flat: dict = {}
+    for group in cfg.values():
+        if isinstance(group, dict):
+            for k, v in group.items():
+                flat.setdefault(k, v)
+    options = {}
+    for key, value in preset.items():
+        held = flat.get(key.replace("-", "_"), value)
+        if isinstance(held, list) and len(held) == 1 and not isinstance(value, list):
+            held = held[0]  # fairseq keeps lr as a list of one
+        options[key] = held
+    common = cfg.get("common") or {}
+    dtype = "bf16" if common.get("bf16") else "fp16" if common.get("fp16") else "fp32"
+    return options, dtype
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # a committed file's usual mode, not mkstemp's 0600
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def line_count(path: Path) -> int:
+    return len(path.read_text().splitlines())
+
+
+def blind_binaries(bin_dir: Path, data: Path, out: Path) -> None:
+    """OUT/SET/test.en-de.en.{bin,idx} + both dictionaries for each blind set: the source encoded with the
+    runs directory's sentencepiece model, binarised with its dictionary (source only: no references).
+    Each set is its own directory with subset ``test``, so it is generated exactly as the test set is."""
+    from mos_fairseq.data.prepare import encode_file
+
+    for name in BLIND:
+        dest = out / name
+        if (dest / "test.en-de.en.idx").is_file():
+            continue
+        src = data / "blind" / f"{name}.en"
+        work = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
+        try:
+            encode_file(bin_dir / "spm.model", src, work / "test.en")
+            cmd = [
+                sys.executable,
+                "-m",
+                "fairseq_cli.preprocess",
+                "--source-lang",
+                "en",
+                "--target-lang",
+                "de",
+                "--only-source",
+                "--srcdict",
+                str(bin_dir / "dict.en.txt"),
+                "--testpref",
+                str(work / "test"),
+                "--destdir",
+                str(work / "bin"),
+                "--workers",
+                "1",
+            ]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+                raise RecordError(f"fairseq-preprocess of {src} failed: {tail[0]}")
+            for lang in ("en", "de"):
+                shutil.copy(bin_dir / f"dict.{lang}.txt", work / "bin" / f"dict.{lang}.txt")
+            (work / "bin" / "preprocess.log").unlink(missing_ok=True)
+            shutil.rmtree(dest, ignore_errors=True)
+            (work / "bin").replace(dest)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def translate(ckpt: Path, blind_dir: Path, n_lines: int) -> str:
+    """The detokenised hypotheses of one blind set, one line per input line, in input order."""
+    from mos_fairseq.translation.bleu import generate
+
+    out = generate(str(ckpt), str(blind_dir), "test", BATCH_SIZE)
+    hyps: dict[int, str] = {}
+    for line in out.splitlines():
+        if line.startswith("H-"):
+            head, _, rest = line.partition("\t")
+            hyps[int(head[2:])] = rest.partition("\t")[2]
+    if sorted(hyps) != list(range(n_lines)):
+        raise RecordError(f"fairseq-generate on {blind_dir} gave {len(hyps)} hypotheses for {n_lines} lines")
+    return "".join(hyps[i] + "\n" for i in range(n_lines))
+
+
+def rel(path: Path, root: Path) -> str:
+    """A committed file's path as the index and the run name it: relative to the repository root."""
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+class Model:
+    """One finished model of the runs directory and where its committed files go."""
+
+    def __init__(self, name: str, work: Path, results: Path, root: Path) -> None:
+        self.name, self.dir, self.results, self.root = name, work / "standalone" / name, results, root
+        self.run_file = results / "runs" / f"{name}.json"
+
+    def hyp(self, subset: str) -> Path:
+        return self.results / "hyp" / f"{self.name}.{SCORED.get(subset, subset)}.txt"
+
+    def check(self) -> str:
+        """The checkpoint's digest once the model is finished and nothing committed under its name is
+        another run's; else a RecordError."""
+        if not self.dir.is_dir():
+            raise RecordError(f"no model '{self.name}' in {self.dir.parent}")
+        missing = [f for f in NEEDED if not (self.dir / f).exists()]
+        if missing:
+            raise RecordError(f"model '{self.name}' is not finished (no {', '.join(missing)} in {self.dir})")
+        digest = sha256(self.dir / "checkpoint_avg.pt")
+        if self.run_file.is_file():
+            held = json.loads(self.run_file.read_text()).get("checkpoint_sha256")
+            if held != digest:
+                raise RecordError(f"{self.run_file} holds another run of that name (checkpoint {str(held)[:12]})")
+        else:
+            for subset in COPIED:
+                dest = self.hyp(subset)
+                if dest.is_file() and dest.read_text() != (self.dir / f"hyp.{subset}.txt").read_text():
+                    raise RecordError(f"{dest} exists and is another run's hypotheses")
+        return digest
+
+
+def bleu_entries(model: Model, data: Path) -> dict:
+    """BLEU per subset as ``mos-nas bleu --json`` wrote it (signature included), with the committed
+    hypotheses; the blind sets with their hypotheses and no score (their references are not here)."""
+    out = {}
+    for subset, set_name in SCORED.items():
+        doc = json.loads((model.dir / f"bleu.{subset}.json").read_text())
+        out[set_name] = {
+            "bleu": doc["bleu"],
+            "signature": doc["signature"],
+            "tokenized_bleu": doc.get("tokenized_bleu"),
+            "sentences": doc.get("sentences"),
+            "references": f"{data.name}/{set_name}.de",
+            "hyp": rel(model.hyp(subset), model.root) if subset in COPIED else None,
+        }
+    for name in BLIND:
+        out[name] = {
+            "bleu": None,
+            "signature": None,
+            "sentences": line_count(data / "blind" / f"{name}.en"),
+            "references": None,
+            "hyp": rel(model.hyp(name), model.root),
+        }
+    return out
+
+
+def run_document(model: Model, digest: str, data: Path, baselines: Path, preset_name: str) -> dict:
+    """The self-describing run: everything the report and a reader need, nothing machine-local."""
+    from mos_fairseq.translation.retrain import load_preset
+
+    role, supernet, constraint = role_of(model.name, baselines)
+    arch_text = (model.dir / "arch.yml").read_text()
+    options, dtype = checkpoint_facts(model.dir / "checkpoint_avg.pt", load_preset(preset_name))
+    progress = train_progress(model.dir / "train" / "train.log")
+    done = dt.datetime.fromtimestamp((model.dir / "checkpoint_avg.pt").stat().st_mtime, dt.UTC)
+    return {
+        "schema": SCHEMA,
+        "study": STUDY,
+        "name": model.name,
+        "role": role,
+        "supernet": supernet,
+        "training": "alone",
+        "constraint_ms": constraint,
+        "architecture": yaml.safe_load(arch_text),
+        "params": params_of(arch_text, model.dir.parent.parent / "bin"),
+        "recipe": {
+            "preset": Path(preset_name).stem,
+            "options": options,
+            "averaged": "the last epoch checkpoints (mos-nas average), scored and timed",
+        },
+        "commit": (model.dir / "commit").read_text().strip(),
+        "machine": machine_of(model.dir, model.dir.parent.parent),
+        "threads": 1,
+        "dtype": {"training": dtype, "inference": inference_dtype()},
+        "generation": GENERATION,
+        "bleu": bleu_entries(model, data),
+        "valid_nll": valid_nll(model.dir / "train" / "train.log"),
+        "training_progress": {"updates": progress["updates"], "train_wall_s": progress["train_wall_s"]},
+        "latency": {
+            "ms": None,
+            "protocol": None,
+            "machine": None,
+            "measured_at": None,
+            "window": None,
+            "note": "timed by a latency unit: every model of the report together on one machine",
+        },
+        "checkpoint_sha256": digest,
+        "trained_at": done.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "recorded_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "source": f"benchmarks/multi30k.sh record: standalone/{model.name} of the runs directory",
+    }
+
+
+def inference_dtype() -> str:
+    """What fairseq-generate ran in for the blind sets (mos-nas bleu's rule: fp16 on a GPU, else fp32)."""
+    import torch
+
+    return "fp16" if torch.cuda.is_available() else "fp32"
+
+
+def params_of(arch_text: str, bin_dir: Path) -> int | None:
+    """Parameters with the runs directory's joined vocabulary (shared embeddings), as the report counts."""
+    from fairseq.data import Dictionary
+
+    from mos_fairseq.translation.architecture import Architecture
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
+        f.write(arch_text)
+        f.flush()
+        arch = Architecture.load(f.name)
+    vocab = len(Dictionary.load(str(bin_dir / "dict.en.txt")))
+    return int(arch.num_params(vocab, vocab))
+
+
+def record(model: Model, digest: str, args: argparse.Namespace) -> str:
+    """Commit one checked model's hypotheses and run file; what was done, in one line."""
+    todo = [s for s in (*COPIED, *BLIND) if not model.hyp(s).is_file()]
+    if model.run_file.is_file() and not todo:
+        return f"{model.name}: recorded already ({rel(model.run_file, model.root)})"
+    for subset in COPIED:
+        if subset in todo:
+            write_atomic(model.hyp(subset), (model.dir / f"hyp.{subset}.txt").read_text())
+    for name in BLIND:
+        if name in todo:
+            n = line_count(args.data / "blind" / f"{name}.en")
+            write_atomic(model.hyp(name), translate(model.dir / "checkpoint_avg.pt", args.blind_bin / name, n))
+    doc = run_document(model, digest, args.data, args.baselines, args.preset)
+    write_atomic(model.run_file, json.dumps(doc, indent=1) + "\n")
+    return f"{model.name}: {len(todo)} hypothesis file(s) written, {rel(model.run_file, model.root)}"
+
+
+INDEX_SUBSETS = ("test", "test_mscoco", "test2016", "test2018")
+
+
+def index_entry(doc: dict) -> dict:
+    """A run's row of the index ``results.json``: what the report is built from."""
+    latency = (doc.get("latency") or {}).get("ms")
+    return {
+        "name": doc["name"],
+        "role": doc["role"],
+        "supernet": doc.get("supernet"),
+        "training": doc.get("training", "alone"),
+        "constraint_ms": doc.get("constraint_ms"),
+        "latency_ms": latency,
+        "hyp": {s: doc["bleu"][s]["hyp"] for s in INDEX_SUBSETS if (doc["bleu"].get(s) or {}).get("hyp")},
+    }
+
+
+def write_index(results: Path) -> int:
+    """``results.json`` rebuilt from every ``runs/*.json`` (sorted by name): nothing but what the runs say,
+    so it is the same however often it is written. The number of rows."""
+    results.mkdir(parents=True, exist_ok=True)
+    with locked(results):  # two lanes recording at once: the last one sees every run
+        rows = [index_entry(json.loads(p.read_text())) for p in sorted((results / "runs").glob("*.json"))]
+        write_atomic(results / "results.json", json.dumps(rows, indent=1) + "\n")
+    return len(rows)
+
+
+@contextlib.contextmanager
+def locked(directory: Path) -> Iterator[None]:
+    """Hold the kernel's lock on a directory (another lane waits; a killed one leaves no stale lock, and
+    no lock file is left among the committed files)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def selected_models(args: argparse.Namespace) -> list[Model]:
+    names = args.only or sorted(
+        d.name for d in (args.work / "standalone").glob("*") if d.is_dir() and not d.is_symlink()
+    )
+    if not names:
+        raise RecordError(f"no model in {args.work / 'standalone'}")
+    return [Model(n, args.work, args.results, args.root) for n in names]
+
+
+def check_inputs(args: argparse.Namespace) -> None:
+    for path in (
+        args.work / "bin" / "spm.model",
+        args.work / "bin" / "dict.en.txt",
+        *(args.data / "blind" / f"{n}.en" for n in BLIND),
+    ):
+        if not path.is_file():
+            raise RecordError(f"{path} does not exist")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--results", type=Path, required=True, help="ROOT/benchmarks/results/multi30k")
+    p.add_argument("--index", action="store_true", help="only rebuild RESULTS/results.json from RESULTS/runs")
+    p.add_argument("--work", type=Path, help="the runs directory (WORK/bin, WORK/standalone)")
+    p.add_argument("--data", type=Path, help="the raw data (DATA/blind/test2016.en, test2018.en)")
+    p.add_argument("--baselines", type=Path, help="the hand-designed baselines' directory")
+    p.add_argument("--preset", help="the recipe every model was trained with")
+    p.add_argument("--blind-bin", type=Path, help="where the blind sets' binaries go (default WORK/blind)")
+    p.add_argument("--only", nargs="*", default=[], help="these models of WORK/standalone (default: every one)")
+    args = p.parse_args(argv)
+    if not args.index and None in (args.work, args.data, args.baselines, args.preset):
+        p.error("give --work, --data, --baselines and --preset (or --index)")
+    args.root = args.results.resolve().parents[2]  # ROOT/benchmarks/results/multi30k
+    try:
+        if not args.index:
+            record_all(args)
+        print(f"{rel(args.results / 'results.json', args.root)}: {write_index(args.results)} runs")
+    except (RecordError, UserError, OSError) as exc:  # UserError: mos-nas's own one-line errors
+        print(f"multi30k_record: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def record_all(args: argparse.Namespace) -> None:
+    """Every selected model checked, then the blind binaries built once, then each model recorded."""
+    check_inputs(args)
+    models = selected_models(args)
+    digests = [m.check() for m in models]  # every model checked before anything is written
+    args.blind_bin = args.blind_bin or args.work / "blind"
+    args.blind_bin.mkdir(parents=True, exist_ok=True)
+    with locked(args.blind_bin):  # built once, even by two lanes at once
+        blind_binaries(args.work / "bin", args.data, args.blind_bin)
+    for model, digest in zip(models, digests):
+        print(record(model, digest, args), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
