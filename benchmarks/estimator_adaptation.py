@@ -151,7 +151,7 @@ def table(result: dict) -> list[str]:
         "",
         f"Source `{result['source']}`, target `{result['target']}` ({result['target_rows']} rows).",
         "",
-        "| target rows | model | RMSE ms | MAPE % | within ±10% | Kendall τ | choices (5 seeds) |",
+        "| target rows | model | RMSE ms | MAPE % | within ±10% | Kendall τ | choices over the seeds |",
         "|---:|---|---:|---:|---:|---:|---|",
     ]
     ns = sorted({r["n"] for r in rows if isinstance(r["n"], int)}, key=int) + ["source as is"]

@@ -350,7 +350,7 @@ def test_bf16_latency_is_recorded_as_its_own_device_and_never_mixed_with_fp32_ro
 
     from mos_fairseq.base.errors import DataError
     from mos_fairseq.latency.estimator import LatencyEstimator
-    from mos_fairseq.latency.measure import build_model, measure_space, synthetic_dictionary
+    from mos_fairseq.latency.measure import build_model, deployed, measure_space, synthetic_dictionary
     from mos_fairseq.latency.protocol import Protocol
     from mos_fairseq.search.verify import DeviceTimer
     from mos_fairseq.translation.architecture import Architecture
@@ -358,7 +358,7 @@ def test_bf16_latency_is_recorded_as_its_own_device_and_never_mixed_with_fp32_ro
     from .conftest import run_cli
 
     arch = Architecture.largest(tiny_space)
-    model = build_model(arch, synthetic_dictionary(64), "cpu", "bf16")
+    model = deployed(build_model(arch, synthetic_dictionary(64), "cpu"), "bf16")
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
     fast = dict(repeats=2, warmup=0, vocab_size=64, src_len=5, tgt_len=3, beam=2, threads=1)
     bf16, fp32 = Protocol(dtype="bf16", **fast), Protocol(**fast)

@@ -95,10 +95,9 @@ def arch_params(arch: Any, vocab_size: int) -> int:
     return family_of(arch).num_params(arch, vocab_size)
 
 
-def build_model(arch: Any, dictionary: Any, device: str, dtype: str = "fp32") -> torch.nn.Module:
-    """The static model export writes for ``arch``, in eval mode on ``device`` (``dtype`` bf16: with
-    bf16 weights)."""
-    return deployed(family_of(arch).build_static(arch, dictionary).to(device).eval(), dtype)
+def build_model(arch: Any, dictionary: Any, device: str) -> torch.nn.Module:
+    """The static model export writes for ``arch``, in eval mode on ``device``."""
+    return family_of(arch).build_static(arch, dictionary).to(device).eval()
 
 
 def deployed(model: torch.nn.Module, dtype: str) -> torch.nn.Module:
@@ -309,7 +308,8 @@ def _measured_row(
     arch: Any, i: int, space: Any, protocol: Protocol, dictionary: Any, timer: Callable[[], float]
 ) -> dict:
     """The CSV row of architecture ``i``: its id, JSON, parameters, latency features and timings."""
-    stats = measure_model(build_model(arch, dictionary, protocol.device, protocol.dtype), protocol, timer)
+    model = deployed(build_model(arch, dictionary, protocol.device), protocol.dtype)
+    stats = measure_model(model, protocol, timer)
     row = {"arch_id": i, "arch": arch.to_json(), "params": arch_params(arch, protocol.vocab_size)}
     row.update(zip(space.latency_feature_names, arch.latency_features(protocol.vocab_size)))
     row.update(

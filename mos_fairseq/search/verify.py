@@ -49,7 +49,7 @@ class DeviceTimer:
     def __call__(self, arch: Any) -> float:
         import torch
 
-        from mos_fairseq.latency.measure import build_model, measure_model
+        from mos_fairseq.latency.measure import build_model, deployed, measure_model
 
         key = arch.to_json()
         if key not in self.cache:
@@ -57,7 +57,7 @@ class DeviceTimer:
             if self.protocol.threads:  # the estimator's data was measured with this many threads: so is the check
                 torch.set_num_threads(self.protocol.threads)
             try:
-                model = build_model(arch, self.dictionary, self.protocol.device, self.protocol.dtype)
+                model = deployed(build_model(arch, self.dictionary, self.protocol.device), self.protocol.dtype)
                 stats = measure_model(model, self.protocol)
             finally:
                 torch.set_num_threads(threads)
