@@ -501,22 +501,31 @@ def main(argv: list[str] | None = None) -> int:
         runs = load(args.results)
         conclusion = args.conclusion.read_text() if args.conclusion.is_file() else ""
         text = build(runs, args.results, conclusion)
-    except (ReportError, KeyError, TypeError, ValueError) as exc:  # a malformed run: one line, nothing written
-        print(
-            f"multi30k_report: {type(exc).__name__ if not isinstance(exc, ReportError) else ''}"
-            f"{': ' if not isinstance(exc, ReportError) else ''}{exc}",
-            file=sys.stderr,
-        )
+    except ReportError as exc:
+        print(f"multi30k_report: {exc}", file=sys.stderr)
         return 1
-    groups = windows(runs)
-    if groups:
-        plot_latency(groups, args.results / "latency_bleu.png")
-    plot_curves(runs, args.results / "learning_curves.png")
-    tmp = args.out.with_name(f".{args.out.name}")
-    tmp.write_text(text)
-    tmp.replace(args.out)
+    except (KeyError, TypeError, ValueError) as exc:  # a malformed run: one line, nothing written
+        print(f"multi30k_report: a malformed run ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 1
+    try:
+        write_outputs(runs, text, args.results, args.out)
+    except OSError as exc:
+        print(f"multi30k_report: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 1
     print(f"wrote {args.out} ({len(runs)} runs)")
     return 0
+
+
+def write_outputs(runs: list[dict], text: str, results: Path, out: Path) -> None:
+    """The figures, then the report (replaced whole, never half-written)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    groups = windows(runs)
+    if groups:
+        plot_latency(groups, results / "latency_bleu.png")
+    plot_curves(runs, results / "learning_curves.png")
+    tmp = out.with_name(f".{out.name}")
+    tmp.write_text(text)
+    tmp.replace(out)
 
 
 if __name__ == "__main__":
