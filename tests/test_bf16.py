@@ -307,18 +307,20 @@ def _no_bf16_flags():
     cpu_bf16.cpu_flags = lambda cpuinfo=None: frozenset({"avx2", "avx512f"})
 
 
+def _no_cuda():  # in the forked fairseq-train: a machine without CUDA, whatever this one has
+    torch.cuda.is_available = lambda: False
+
+
 @pytest.mark.parametrize(
     "extra, before, message",
     [
         (["--bf16", "--fp16"], None, "--bf16 and --fp16 exclude each other"),
         (["--bf16"], _no_bf16_flags, "--bf16 on CPU needs bf16 instructions (CPU flag amx_bf16 or avx512_bf16"),
-        (["--bf16", "--no-cpu"], None, "--bf16 without --cpu needs a CUDA device and this machine has none"),
+        (["--bf16", "--no-cpu"], _no_cuda, "--bf16 without --cpu needs a CUDA device and this machine has none"),
     ],
     ids=["with_fp16", "cpu_without_bf16", "without_cpu_or_cuda"],
 )
 def test_fairseq_train_refuses_bad_bf16_in_one_line_and_writes_nothing(synthetic_bin, tmp_path, extra, before, message):
-    if "--no-cpu" in extra and torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
     args = [a for a in CONFIGS["sandwich_neuron_mos"] if not ("--no-cpu" in extra and a == "--cpu")]
     extra = [a for a in extra if a != "--no-cpu"]
     proc = run_fairseq_forked(
