@@ -62,7 +62,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/bert.md")
     args = ap.parse_args()
     work = Path(args.work)
-    md = ["# BERT supernets on real data (issue 8)", ""]
+    md = ["# BERT supernets on real data", ""]
     md += [
         "Data: `../shared/data/mlm-en` (English news 2017, 3,624 / 100 / 100 articles), sentencepiece 8k "
         "(`mos-nas prepare-mlm`), blocks of 128 tokens (`--sample-break-mode none`), fairseq's masking "

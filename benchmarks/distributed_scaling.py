@@ -3,7 +3,7 @@ process (1 and 2 threads) and with two gloo processes (1 thread each, ``--ddp-ba
 and peak resident memory per rank. Sandwich (largest + smallest + 1 random) with neuron-wise MoS.
 
 On CPU this only shows that the data-parallel engine works and what it costs; the real engine is
-fairseq's DDP over GPUs (see the README's multi-GPU and multi-node commands).
+fairseq's DDP over GPUs (the multi-GPU and multi-node commands: docs/training.md, "Data-parallel training").
 
     python benchmarks/distributed_scaling.py --data runs/gap/bin --arch supertransformer \\
         --space hat_cpu_small --updates 30 --max-tokens 2048 --out benchmarks/results/distributed_scaling.md

@@ -3,7 +3,7 @@
 Importing the package is enough to use its checkpoints from Python, the fairseq way: it
 allow-lists the globals fairseq checkpoints need (torch's ``weights_only=True`` loading keeps
 working) and registers our models, tasks and criterion with fairseq, so
-``fairseq.hub_utils.from_pretrained`` loads a ``mos_static_transformer`` export (see the README).
+``fairseq.hub_utils.from_pretrained`` loads a ``mos_static_transformer`` export (docs/translation.md, "Export", from Python).
 """
 
 import logging

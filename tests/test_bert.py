@@ -5,6 +5,7 @@ import csv
 import json
 import os
 import random
+import re
 import subprocess
 from types import SimpleNamespace
 
@@ -134,6 +135,57 @@ def mlm_bin(synthetic_bin, tmp_path_factory):
         str(out),
     )
     return out
+
+
+def test_prepare_mlm_joins_training_files_and_reuses_a_vocabulary(synthetic_bin, mlm_bin, tmp_path):
+    from fairseq.data import data_utils
+
+    raw = synthetic_bin.parent / "raw"
+    lines = (raw / "train.en").read_text().splitlines(keepends=True)
+    (tmp_path / "a.txt").write_text("".join(lines[:100]))
+    (tmp_path / "b.txt").write_text("".join(lines[100:160]))
+    # several --train files, one vocabulary: that of an earlier output, byte for byte
+    out = tmp_path / "bin_ab"
+    run_cli(
+        "prepare-mlm",
+        "--train",
+        str(tmp_path / "a.txt"),
+        str(tmp_path / "b.txt"),
+        "--valid",
+        str(raw / "valid.en"),
+        "--vocabulary-from",
+        str(mlm_bin),
+        "--out",
+        str(out),
+    )
+    for name in ("dict.txt", "spm.model"):
+        assert (out / name).read_bytes() == (mlm_bin / name).read_bytes()
+    train = data_utils.load_indexed_dataset(str(out / "train"), Dictionary.load(str(out / "dict.txt")))
+    assert len(train) == 160  # both files, in order: the first sentence of b.txt follows the last of a.txt
+    dictionary = Dictionary.load(str(out / "dict.txt"))
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(out / "spm.model"))
+    assert dictionary.string(train[100][:-1]) == " ".join(sp.encode(lines[100].rstrip("\n"), out_type=str))
+    # a vocabulary given twice over, or a directory without one, is refused in one line; nothing written
+    for extra, message in (
+        (["--vocabulary-from", str(mlm_bin), "--vocab-size", "100"], "not both"),
+        (["--vocabulary-from", str(tmp_path)], "has no spm.model"),
+        ([], "--vocab-size must be at least 8"),
+    ):
+        proc = run_cli(
+            "prepare-mlm",
+            "--train",
+            str(tmp_path / "a.txt"),
+            "--valid",
+            str(raw / "valid.en"),
+            *extra,
+            "--out",
+            str(tmp_path / "refused"),
+            check=False,
+        )
+        assert proc.returncode != 0 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "refused").exists()
 
 
 def _train_bert(data, save_dir, space, mos, updates, extra=()):
@@ -315,6 +367,98 @@ def test_homogeneous_bert_subnet_exports_to_stock_roberta_and_fine_tunes(mlm_bin
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and "loading pretrained model from" not in out, out[-3000:]
     assert f"Loaded checkpoint {tmp_path / 'ft' / 'checkpoint_last.pt'} (epoch" in out and "num_updates=8" in out
+    # predict-glue labels raw sentences as fairseq's validation did: the same accuracy on the dev TSV
+    logged = float(re.findall(r"valid on 'valid' subset .*?\| accuracy ([0-9.]+)", out)[-1])
+    scored = json.loads(
+        run_cli(
+            "predict-glue",
+            "--checkpoint",
+            str(tmp_path / "ft" / "checkpoint_last.pt"),
+            "--glue",
+            str(tmp_path / "glue"),
+            "--input",
+            str(tmp_path / "dev.tsv"),
+            "--task",
+            "SST-2",
+            "--json",
+        ).stdout
+    )
+    assert scored["sentences"] == len(rows) - 201 and abs(scored["accuracy"] - logged) <= 0.05 + 1e-9
+    blind = tmp_path / "blind.tsv"
+    blind.write_text("sentence\n" + "".join(row.split("\t")[0] + "\n" for row in rows[201:211]))
+    run_cli(
+        "predict-glue",
+        "--checkpoint",
+        str(tmp_path / "ft" / "checkpoint_last.pt"),
+        "--glue",
+        str(tmp_path / "glue"),
+        "--input",
+        str(blind),
+        "--header",
+        "--out",
+        str(tmp_path / "pred.txt"),
+    )
+    assert (tmp_path / "pred.txt").read_text().split() and set((tmp_path / "pred.txt").read_text().split()) <= {
+        "0",
+        "1",
+    }
+    assert len((tmp_path / "pred.txt").read_text().splitlines()) == 10
+    # the labels agree with the scored dev predictions of the same sentences
+    dev_pred = tmp_path / "dev_pred.txt"
+    run_cli(
+        "predict-glue",
+        "--checkpoint",
+        str(tmp_path / "ft" / "checkpoint_last.pt"),
+        "--glue",
+        str(tmp_path / "glue"),
+        "--input",
+        str(tmp_path / "dev.tsv"),
+        "--task",
+        "SST-2",
+        "--out",
+        str(dev_pred),
+    )
+    assert dev_pred.read_text().splitlines()[:10] == (tmp_path / "pred.txt").read_text().splitlines()
+    # CoLA's layout (no header, label in column 2, sentence in column 4) selects on Matthews correlation
+    for split, part in (("train", rows[1:201]), ("dev", rows[201:])):
+        cola = "".join(f"src\t{r.split(chr(9))[1]}\t\t{r.split(chr(9))[0]}\n" for r in part)
+        (tmp_path / f"cola_{split}.tsv").write_text(cola)
+    run_cli(
+        "prepare-glue",
+        "--task",
+        "CoLA",
+        "--train",
+        str(tmp_path / "cola_train.tsv"),
+        "--dev",
+        str(tmp_path / "cola_dev.tsv"),
+        "--export-dir",
+        str(tmp_path / "exp"),
+        "--out",
+        str(tmp_path / "cola"),
+    )
+    assert json.loads((tmp_path / "cola" / "glue.json").read_text())["metric"] == "mcc"
+    cola_args = [str(tmp_path / "cola" / "finetune.sh"), *args[2:]]
+    cola_args[cola_args.index("--save-dir") + 1] = str(tmp_path / "ft_cola")
+    cola_args[cola_args.index("--max-update") + 1] = "4"
+    proc = subprocess.run(["bash", *cola_args], capture_output=True, text=True, env=env, cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and re.search(r"valid on 'valid' subset .*\| mcc -?[0-9.]+", out), out[-3000:]
+    mcc = float(re.findall(r"valid on 'valid' subset .*?\| mcc (-?[0-9.]+)", out)[-1])
+    scored = json.loads(
+        run_cli(
+            "predict-glue",
+            "--checkpoint",
+            str(tmp_path / "ft_cola" / "checkpoint_last.pt"),
+            "--glue",
+            str(tmp_path / "cola"),
+            "--input",
+            str(tmp_path / "cola_dev.tsv"),
+            "--task",
+            "CoLA",
+            "--json",
+        ).stdout
+    )
+    assert abs(100 * scored["mcc"] - mcc) <= 0.05 + 1e-9
     # --bf16 (mixed precision on CPU) continues the fp32 fine-tuning of the stock roberta
     if bf16_capability() is not None:
         args[args.index("--max-update") + 1] = "10"

@@ -14,14 +14,20 @@ def cmd_make_synthetic(args: argparse.Namespace) -> None:
     print(f"wrote synthetic en-de corpus to {args.out}: {counts}")
 
 
-def _add_prepare_args(p: argparse.ArgumentParser, train_help: str, several_tests: bool = False) -> None:
-    p.add_argument("--train", required=True, help=train_help)
+def _add_prepare_args(p: argparse.ArgumentParser, train_help: str, monolingual: bool = False) -> None:
+    p.add_argument("--train", required=True, nargs="+" if monolingual else None, help=train_help)
     p.add_argument("--valid", required=True)
-    if several_tests:
-        p.add_argument("--test", nargs="+", help="test set(s); the second and later become subsets test1, test2, ...")
-    else:
+    if monolingual:
         p.add_argument("--test")
-    p.add_argument("--vocab-size", type=int, required=True)
+        p.add_argument("--vocab-size", type=int, help="train a sentencepiece vocabulary of this size on the text")
+        p.add_argument(
+            "--vocabulary-from",
+            metavar="BIN",
+            help="reuse the spm.model and dict.txt of an earlier prepare-mlm output instead of training them",
+        )
+    else:
+        p.add_argument("--test", nargs="+", help="test set(s); the second and later become subsets test1, test2, ...")
+        p.add_argument("--vocab-size", type=int, required=True)
     add_out(p)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
@@ -31,7 +37,14 @@ def cmd_prepare_mlm(args: argparse.Namespace) -> None:
     from mos_fairseq.data.prepare import prepare_mlm
 
     out = prepare_mlm(
-        args.train, args.valid, args.test, args.vocab_size, args.out, workers=args.workers, overwrite=args.overwrite
+        args.train,
+        args.valid,
+        args.test,
+        args.vocab_size,
+        args.out,
+        workers=args.workers,
+        overwrite=args.overwrite,
+        vocabulary_from=args.vocabulary_from,
     )
     print(f"wrote masked-LM binaries, dict.txt ({vocab_size_of(str(out))} types) and spm.model to {out}")
 
@@ -85,11 +98,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare-data", help="joint sentencepiece + fairseq binaries from raw parallel text")
     p.add_argument("--src", required=True)
     p.add_argument("--tgt", required=True)
-    _add_prepare_args(p, "prefix of the raw training files (PREFIX.SRC, PREFIX.TGT)", several_tests=True)
+    _add_prepare_args(p, "prefix of the raw training files (PREFIX.SRC, PREFIX.TGT)")
     p.set_defaults(func=cmd_prepare_data)
 
     p = sub.add_parser("prepare-mlm", help="sentencepiece + fairseq binaries for masked-LM pretraining (BERT)")
-    _add_prepare_args(p, "raw training text (one sentence/paragraph per line)")
+    _add_prepare_args(
+        p, "raw training text, one or more files read in order (one sentence/paragraph per line)", monolingual=True
+    )
     p.set_defaults(func=cmd_prepare_mlm)
 
     p = sub.add_parser("prepare-glue", help="GLUE-format TSV -> sentence_prediction binaries for a BERT export")

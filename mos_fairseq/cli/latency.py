@@ -277,7 +277,8 @@ def _add_measure_latency(sub: argparse._SubParsersAction) -> None:
         choices=("uniform", "spread"),
         default="uniform",
         help="uniform (HAT's random stream, default) or spread: the first few dozen architectures already "
-        "cover the space (farthest-point order), for a short campaign on a new device",
+        "cover the space (each next one the least represented feature values, ties by distance), for a short "
+        "campaign on a new device",
     )
     p.add_argument("--remeasure", help="row ids to measure again and replace, e.g. 47-54 (rows a disturbance spoiled)")
     p.add_argument(

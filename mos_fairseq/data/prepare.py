@@ -134,38 +134,82 @@ def binarize_into(work: Path, pieces: Path, splits: list[str], options: list[str
 
 
 def prepare_mlm(
-    train: str,
+    train: str | list[str],
     valid: str,
     test: str | None,
-    vocab_size: int,
+    vocab_size: int | None,
     out: str | Path,
     workers: int = 1,
     overwrite: bool = False,
+    vocabulary_from: str | Path | None = None,
 ) -> Path:
     """Monolingual text (one sentence or paragraph per line) -> sentencepiece -> fairseq binaries for
     ``masked_lm`` (``dict.txt``, ``{train,valid,test}.{bin,idx}``, ``spm.model``). Blank lines
-    (document breaks) are kept: fairseq's ``--sample-break-mode complete_doc`` uses them."""
+    (document breaks) are kept: fairseq's ``--sample-break-mode complete_doc`` uses them. Several
+    training files are read in order as one text. ``vocabulary_from`` (an earlier output) reuses its
+    ``spm.model`` and ``dict.txt`` instead of training a vocabulary, so that binaries of other text
+    share one vocabulary (and one export can be fine-tuned from either)."""
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise DataError(f"output directory {out} is not empty (pass --overwrite to replace it)")
-    if vocab_size < 8:
-        raise DataError(f"--vocab-size must be at least 8, got {vocab_size}")
-    splits = {"train": Path(train), "valid": Path(valid), **({"test": Path(test)} if test else {})}
-    for split, path in splits.items():
-        if not path.is_file():
-            raise DataError(f"missing {split} text file {path}")
-        with path.open(encoding="utf-8", errors="replace") as fh:
-            if not any(line.strip() for line in fh):
-                raise DataError(f"{split} text file {path} is empty")
+    vocabulary = _reused_vocabulary(vocabulary_from, vocab_size)
+    trains = [Path(t) for t in ([train] if isinstance(train, (str, Path)) else train)]
+    splits = {"train": trains, "valid": [Path(valid)], **({"test": [Path(test)]} if test else {})}
+    for split, paths in splits.items():
+        for path in paths:
+            _check_text(split, path)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        model = train_sentencepiece([splits["train"]], vocab_size, work / "spm")
+        if vocabulary is None:
+            model = train_sentencepiece(trains, int(vocab_size or 0), work / "spm")
+            options = ["--only-source"]
+        else:
+            for suffix in (".model", ".vocab"):
+                shutil.copy(vocabulary / f"spm{suffix}", work / f"spm{suffix}")
+            model, options = work / "spm.model", ["--only-source", "--srcdict", str(vocabulary / "dict.txt")]
         pieces = work / "pieces"
         pieces.mkdir()
-        for split, path in splits.items():
-            encode_file(model, path, pieces / split)
-        binarize_into(work, pieces, list(splits), ["--only-source"], workers, out)
+        for split, paths in splits.items():
+            _encode_files(model, paths, pieces / split, work)
+        binarize_into(work, pieces, list(splits), options, workers, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out
+
+
+def _reused_vocabulary(vocabulary_from: str | Path | None, vocab_size: int | None) -> Path | None:
+    """The directory whose ``spm.model``/``spm.vocab``/``dict.txt`` are reused, or None to train one."""
+    if vocabulary_from is None:
+        if vocab_size is None or vocab_size < 8:
+            raise DataError(f"--vocab-size must be at least 8, got {vocab_size}")
+        return None
+    if vocab_size is not None:
+        raise DataError("give either --vocab-size (train a vocabulary) or --vocabulary-from (reuse one), not both")
+    source = Path(vocabulary_from)
+    for name in ("spm.model", "spm.vocab", "dict.txt"):
+        if not (source / name).is_file():
+            raise DataError(f"--vocabulary-from '{source}' has no {name} (give an earlier prepare-mlm output)")
+    return source
+
+
+def _check_text(split: str, path: Path) -> None:
+    if not path.is_file():
+        raise DataError(f"missing {split} text file {path}")
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        if not any(line.strip() for line in fh):
+            raise DataError(f"{split} text file {path} is empty")
+
+
+def _encode_files(model: Path, paths: list[Path], dst: Path, work: Path) -> None:
+    """Encode ``paths`` in order into the one pieces file ``dst``."""
+    if len(paths) == 1:
+        encode_file(model, paths[0], dst)
+        return
+    with dst.open("w", encoding="utf-8") as joined:
+        for i, path in enumerate(paths):
+            part = work / f"{dst.name}.part{i}"
+            encode_file(model, path, part)
+            with part.open(encoding="utf-8") as fh:
+                shutil.copyfileobj(fh, joined)
+            part.unlink()

@@ -4,7 +4,9 @@ exported BERT subnet (its ``spm.model`` and ``dict.txt``), plus the fine-tuning 
 Single-sentence tasks: ``SST-2`` (header ``sentence<TAB>label``) and ``CoLA`` (no header; label in
 column 2, sentence in column 4), or any TSV with ``--sentence-col``/``--label-col``/``--header``.
 Output: ``OUT/input0/{train,valid}.{bin,idx}`` (the export's dictionary), ``OUT/label/...`` and
-``OUT/finetune.sh`` (stock ``fairseq-train --task sentence_prediction`` starting from the export).
+``OUT/finetune.sh`` (stock ``fairseq-train --task sentence_prediction`` starting from the export;
+CoLA selects checkpoints on Matthews correlation, other tasks on accuracy), the export's
+``spm.model`` and ``glue.json`` (task, metric), which ``mos-nas predict-glue`` reads.
 Written beside ``OUT`` and moved into place at the end.
 """
 
@@ -22,9 +24,11 @@ from pathlib import Path
 from mos_fairseq.base.errors import DataError, UserError
 
 PRESETS = {"SST-2": (True, 0, 1), "CoLA": (False, 3, 1)}  # header, sentence column, label column
+METRICS = {"SST-2": "accuracy", "CoLA": "mcc"}  # GLUE's metric of each task; others: accuracy
 
 
-def read_tsv(path: Path, header: bool, sentence_col: int, label_col: int) -> tuple[list[str], list[str]]:
+def read_tsv(path: Path, header: bool, sentence_col: int, label_col: int | None) -> tuple[list[str], list[str]]:
+    """The sentences and labels of a TSV (``label_col`` None: unlabelled, the labels list is empty)."""
     if not path.is_file():
         raise DataError(f"missing GLUE file {path}")
     sentences, labels = [], []
@@ -33,16 +37,18 @@ def read_tsv(path: Path, header: bool, sentence_col: int, label_col: int) -> tup
         for i, row in enumerate(rows, 1):
             if header and i == 1:
                 continue
-            if len(row) <= max(sentence_col, label_col):
-                raise DataError(f"{path}: row {i} has {len(row)} columns, needs {max(sentence_col, label_col) + 1}")
+            needed = max(sentence_col, -1 if label_col is None else label_col) + 1
+            if len(row) < needed:
+                raise DataError(f"{path}: row {i} has {len(row)} columns, needs {needed}")
             sentences.append(row[sentence_col].strip())
-            labels.append(row[label_col].strip())
+            if label_col is not None:
+                labels.append(row[label_col].strip())
     if not sentences:
         raise DataError(f"{path}: no examples")
     return sentences, labels
 
 
-def finetune_command(out: Path, export_dir: Path, num_classes: int) -> list[str]:
+def finetune_command(out: Path, export_dir: Path, num_classes: int, metric: str = "accuracy") -> list[str]:
     record = json.loads((export_dir / "export.json").read_text())
     if record.get("model") != "roberta":
         raise UserError(
@@ -84,8 +90,9 @@ def finetune_command(out: Path, export_dir: Path, num_classes: int) -> list[str]
         str(max_positions),
         "--criterion",
         "sentence_prediction",
+        *(["--report-mcc"] if metric == "mcc" else []),
         "--best-checkpoint-metric",
-        "accuracy",
+        metric,
         "--maximize-best-checkpoint-metric",
         "--optimizer",
         "adam",
@@ -152,7 +159,8 @@ def prepare_glue(
         "valid": read_tsv(Path(dev), header, sentence_col, label_col),
     }
     num_classes = len(set(splits["train"][1]))
-    command = finetune_command(out_path, export, num_classes)
+    metric = METRICS.get(task or "", "accuracy")
+    command = finetune_command(out_path, export, num_classes, metric)
     sp = spm.SentencePieceProcessor(model_file=str(export / "spm.model"))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", dir=out_path.parent))
@@ -185,6 +193,9 @@ def prepare_glue(
                 raise DataError(f"fairseq-preprocess ({field}) failed: {tail[0]}")
             (dest / field / "preprocess.log").unlink(missing_ok=True)
         (dest / "finetune.sh").write_text(finetune_script(command, export / "checkpoint.pt"))
+        shutil.copy(export / "spm.model", dest / "spm.model")  # what predict-glue encodes sentences with
+        record = {"task": task, "metric": metric, "num_classes": num_classes, "export_dir": str(export)}
+        (dest / "glue.json").write_text(json.dumps(record, indent=1) + "\n")
         if out_path.exists():
             shutil.rmtree(out_path)
         dest.replace(out_path)

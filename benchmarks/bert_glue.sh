@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# BERT pretraining that pays downstream, on 2 CPU cores: masked-LM supernets of the homogeneous space
+# (bert_cpu_homogeneous; neuron-wise MoS and standard weight sharing) pretrained on text close to the
+# GLUE tasks, subnets exported to stock roberta and fine-tuned on SST-2 and CoLA (mos-nas prepare-glue's
+# finetune.sh) against the same architectures from random weights.
+#
+# Text: mlm-en (English news) + the English side of mt-ende (short everyday sentences) + the unlabelled
+# training sentences of SST-2 and CoLA ("mix"), or the task sentences alone ("task"); one sentencepiece
+# 8k vocabulary trained on the mix serves both, so every export and every baseline shares it.
+#
+# Usage: benchmarks/bert_glue.sh STAGE [STAGE ...]
+#   data   text + binaries (bin_mix, bin_task)
+#   sweep  the recipe sweep on a small budget: for each point of SWEEP a neuron-MoS supernet of
+#          SWEEP_UPDATES updates, its FT_ARCH subnet exported and fine-tuned on SST-2 (seed 1), and FT_ARCH
+#          from random weights; one JSON per run under $OUT/runs
+# Every stage resumes: a finished step is skipped (its .done marker or result file), fairseq-train
+# continues from checkpoint_last.pt.
+# Settings (environment): BG_WORK (runs/bert_glue), BG_DATA (../shared/data), SWEEP_UPDATES (900),
+# FT_UPDATES (1800), FT_LR (1e-3), SWEEP_TASKS (SST-2: the tasks the last checkpoint of each point is fine-tuned
+# on), BG_ONLY (run only the sweep points / starts named here, space-separated),
+# BG_OUT (benchmarks/results/bert_glue: where the run JSONs go).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=${BG_WORK:-$ROOT/runs/bert_glue}
+DATA=${BG_DATA:-$ROOT/../shared/data}
+OUT=${BG_OUT:-$ROOT/benchmarks/results/bert_glue}
+SWEEP_UPDATES=${SWEEP_UPDATES:-900}
+FT_UPDATES=${FT_UPDATES:-1800}
+FT_LR=${FT_LR:-1e-3}
+SWEEP_TASKS=${SWEEP_TASKS:-SST-2}
+# the sweep: NAME TEXT LR UPDATES [extra fairseq-train options] (UPDATES "-": SWEEP_UPDATES)
+SWEEP=(
+    "task_lr1e-3 task 1e-3 -"
+    "mix_lr1e-3 mix 1e-3 -"
+    "task_lr3e-3 task 3e-3 -"
+    "task_lr3e-3_u2700 task 3e-3 2700"
+    "task_lr3e-3_eos task 3e-3 - --sample-break-mode eos"
+    "task_lr3e-3_u5400 task 3e-3 5400 --save-interval-updates 1800 --keep-interval-updates -1"
+)
+# the subnet the sweep fine-tunes: the middle of the space
+FT_ARCH='{space: bert_cpu_homogeneous, layers: 4, hidden: 128, heads: 4, ffn_ratio: 3}'
+mkdir -p "$WORK" "$OUT/runs"
+# shellcheck source=benchmarks/lib.sh
+source "$ROOT/benchmarks/lib.sh"
+
+selected() { [ -z "${BG_ONLY:-}" ] || [[ " $BG_ONLY " == *" $1 "* ]]; }
+
+stage_data() {
+    local text=$WORK/text
+    mkdir -p "$text"
+    if [ ! -f "$text/.done" ]; then
+        tail -n +2 "$DATA/glue/SST-2/train.tsv" | cut -f1 > "$text/sst2.train.txt"
+        cut -f4 "$DATA/glue/CoLA/train.tsv" > "$text/cola.train.txt"
+        cat "$DATA/mlm-en/valid.txt" "$DATA/mt-ende/valid.en" > "$text/valid.txt"
+        cat "$DATA/mlm-en/test.txt" "$DATA/mt-ende/test.en" > "$text/test.txt"
+        touch "$text/.done"
+    fi
+    [ -f "$WORK/bin_mix/dict.txt" ] || mos-nas prepare-mlm --train "$DATA/mlm-en/train.txt" "$DATA/mt-ende/train.en" \
+        "$text/sst2.train.txt" "$text/cola.train.txt" --valid "$text/valid.txt" --test "$text/test.txt" \
+        --vocab-size 8000 --out "$WORK/bin_mix"
+    [ -f "$WORK/bin_task/dict.txt" ] || mos-nas prepare-mlm --train "$text/sst2.train.txt" "$text/cola.train.txt" \
+        --valid "$text/valid.txt" --test "$text/test.txt" --vocabulary-from "$WORK/bin_mix" --out "$WORK/bin_task"
+}
+
+# pretrain DIR BIN SPACE MOS UPDATES LR [extra]: a sandwich supernet (largest + smallest + 1 random per update)
+pretrain() {
+    local dir=$1 bin=$2 space=$3 mos=$4 updates=$5 lr=$6
+    shift 6
+    run_once "$dir" "pretrain $(basename "$dir"): $space, MoS $mos, $updates updates, lr $lr $*" \
+        fairseq-train "$bin" --user-dir "$ROOT/user_dir" --task supernet_masked_lm --arch bert_supernet \
+        --search-space "$space" --mos "$mos" --criterion masked_lm \
+        --supernet-sampling sandwich --sandwich-random 1 --tokens-per-sample 128 --max-positions 128 \
+        --sample-break-mode none --optimizer adam --adam-betas '(0.9,0.98)' --adam-eps 1e-6 --weight-decay 0.01 \
+        --lr "$lr" --lr-scheduler polynomial_decay --warmup-updates $((updates / 10)) --total-num-update "$updates" \
+        --max-update "$updates" --max-tokens 2048 --dropout 0.1 --attention-dropout 0.1 --seed 1 \
+        --cpu --num-workers 0 --no-epoch-checkpoints --save-interval-updates 150 --keep-interval-updates 1 \
+        --log-format simple --log-interval 25 --save-dir "$dir" "$@"
+}
+
+# glue_dir EXPORT TASK: the prepare-glue binaries of TASK for EXPORT's vocabulary (one per export)
+glue_dir() {
+    local export=$1 task=$2 dir=$1/glue_$2
+    [ -f "$dir/finetune.sh" ] || mos-nas prepare-glue --task "$task" --train "$DATA/glue/$task/train.tsv" \
+        --dev "$DATA/glue/$task/dev.tsv" --export-dir "$export" --out "$dir" --overwrite > /dev/null
+    echo "$dir"
+}
+
+# finetune NAME START GLUE TASK SEED: finetune.sh with the recipe from START ("export" or "random"),
+# then the final checkpoint scored on the dev split (no checkpoint selection) and run on the blind set
+finetune() {
+    local name=$1 start=$2 glue=$3 task=$4 seed=$5 dir=$WORK/finetune/$1.$2.lr$FT_LR.seed$5.$4
+    local from=()
+    [ "$start" = random ] && from=(env FINETUNE_FROM=)
+    run_once "$dir" "finetune $name ($start) on $task, seed $seed: $FT_UPDATES updates, lr $FT_LR" \
+        "${from[@]}" bash "$glue/finetune.sh" --cpu --num-workers 0 --max-update "$FT_UPDATES" \
+        --total-num-update "$FT_UPDATES" --warmup-updates $((FT_UPDATES / 10)) --lr "$FT_LR" --seed "$seed" \
+        --log-format simple --log-interval 100 --validate-interval-updates 600 --save-interval-updates 600 \
+        --keep-interval-updates 1 --save-dir "$dir"
+    if [ ! -f "$dir/dev.json" ]; then
+        mos-nas predict-glue --checkpoint "$dir/checkpoint_last.pt" --glue "$glue" \
+            --input "$DATA/glue/$task/dev.tsv" --task "$task" --json > "$dir/dev.json.tmp"
+        mv "$dir/dev.json.tmp" "$dir/dev.json"
+    fi
+    [ -f "$dir/blind.txt" ] || mos-nas predict-glue --checkpoint "$dir/checkpoint_last.pt" --glue "$glue" \
+        --input "$DATA/glue/$task/blind_dev.tsv" --header --out "$dir/blind.txt" > /dev/null
+}
+
+# export_arch CHECKPOINT ARCH_YAML OUT BIN: the subnet as stock roberta
+export_arch() {
+    [ -f "$3/checkpoint.pt" ] || mos-nas export --checkpoint "$1" --arch "$2" --data "$4" --out "$3" --overwrite > /dev/null
+}
+
+# sweep_point NAME TEXT LR UPDATES [extra]: pretrain, export the last checkpoint and fine-tune it on every task of
+# SWEEP_TASKS; a checkpoint kept on the way (extra --keep-interval-updates -1) is exported and fine-tuned on
+# SST-2 too: the downstream score as a function of the pretraining updates
+sweep_point() {
+    local name=$1 text=$2 lr=$3 updates=$4 dir=$WORK/sweep/$1 task ckpt at
+    shift 4
+    pretrain "$dir" "$WORK/bin_$text" bert_cpu_homogeneous neuron "$updates" "$lr" "$@"
+    for ckpt in "$dir"/checkpoint_*_*.pt; do
+        [ -f "$ckpt" ] || continue
+        at=${ckpt##*_}
+        at=${at%.pt}
+        [ "$at" = "$updates" ] && continue
+        export_arch "$ckpt" "$WORK/sweep/arch.yml" "$dir/export_u$at" "$WORK/bin_$text"
+        finetune "sweep_${name}_u$at" export "$(glue_dir "$dir/export_u$at" SST-2)" SST-2 1
+        record_sweep "${name}_u$at" "$text" "$lr" "$*" "$updates" SST-2 --point "$name" --at-updates "$at"
+    done
+    export_arch "$dir/checkpoint_last.pt" "$WORK/sweep/arch.yml" "$dir/export" "$WORK/bin_$text"
+    for task in $SWEEP_TASKS; do
+        finetune "sweep_$name" export "$(glue_dir "$dir/export" "$task")" "$task" 1
+        record_sweep "$name" "$text" "$lr" "$*" "$updates" "$task"
+    done
+}
+
+stage_sweep() {
+    mkdir -p "$WORK/sweep"
+    echo "$FT_ARCH" > "$WORK/sweep/arch.yml"
+    local point name text lr updates extra task
+    for point in "${SWEEP[@]}"; do
+        read -r name text lr updates extra <<< "$point"
+        selected "$name" || continue
+        [ "$updates" = - ] && updates=$SWEEP_UPDATES
+        # shellcheck disable=SC2086
+        sweep_point "$name" "$text" "$lr" "$updates" $extra
+    done
+    if selected random; then  # every export shares the vocabulary: any of them gives the binaries (weights unused)
+        [ -d "$WORK/sweep/random" ] || mos-nas export --checkpoint "$(ls "$WORK"/sweep/*/checkpoint_last.pt | head -n 1)" \
+            --arch "$WORK/sweep/arch.yml" --data "$WORK/bin_task" --out "$WORK/sweep/random" --overwrite > /dev/null
+        for task in $SWEEP_TASKS; do
+            finetune sweep_arch random "$(glue_dir "$WORK/sweep/random" "$task")" "$task" 1
+            record_sweep random - - "" - "$task"
+        done
+    fi
+}
+
+# record_sweep NAME TEXT LR EXTRA UPDATES TASK [--point P --at-updates N]: one JSON of the sweep point (its
+# pretraining and its fine-tuning)
+record_sweep() {
+    python "$ROOT/benchmarks/bert_glue_record.py" sweep --work "$WORK" --name "$1" --text "$2" --lr "$3" \
+        --extra "$4" --updates "$5" --task "$6" --ft-updates "$FT_UPDATES" --ft-lr "$FT_LR" --out "$OUT/runs" "${@:7}"
+}
+
+[ $# -gt 0 ] || { sed -n 2,21p "$0"; exit 2; }
+for s in "$@"; do
+    case $s in
+        data|sweep) "stage_$s" ;;
+        *) echo "unknown stage '$s' (data sweep)" >&2; exit 2 ;;
+    esac
+done

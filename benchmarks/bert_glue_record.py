@@ -1,0 +1,134 @@
+"""One JSON per run of benchmarks/bert_glue.sh: what a pretraining or fine-tuning run was and what it
+scored, written under benchmarks/results/bert_glue/runs/ (small, committed; the checkpoints are not).
+
+``sweep``: a point of the recipe sweep (a supernet pretrained on a small budget: its text, learning rate,
+validation perplexity of the largest and smallest subnet at every checkpoint, seconds per update) and
+the dev score of its exported subnet fine-tuned on a task (SST-2 or CoLA), exported from the last
+checkpoint or from one kept on the way (``--at-updates``); ``random`` stands for the same architecture
+fine-tuned from random weights. Rerunning rewrites the same file from the same logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fairseq_logs import seconds_per_update, train_progress
+from multi30k_record import lscpu_fields
+
+
+def commit_of(root: Path) -> str | None:
+    proc = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
+    return proc.stdout.strip() or None
+
+
+def pretraining(dir_: Path) -> dict:
+    """Validation perplexity (2^masked-token loss in bits) of the largest and smallest subnet at every
+    validation, and the training speed, from a supernet's train.log."""
+    log = dir_ / "train.log"
+    progress = train_progress(log)
+    curve = [
+        {
+            "updates": int(v["num_updates"]),
+            "ppl_largest": 2 ** v["loss_largest"],
+            "ppl_smallest": 2 ** v["loss_smallest"],
+        }
+        for v in progress["valid"]
+        if "loss_largest" in v and "num_updates" in v
+    ]
+    return {
+        "updates": progress["updates"],
+        "train_wall_s": progress["train_wall_s"],
+        "s_per_update": seconds_per_update(log),
+        "valid": curve,
+        "final": curve[-1] if curve else None,
+    }
+
+
+def finetuning(dir_: Path) -> dict:
+    """The dev score of the final checkpoint (predict-glue's JSON) and the run's speed."""
+    dev = json.loads((dir_ / "dev.json").read_text())
+    progress = train_progress(dir_ / "train.log")
+    return {
+        "dev_accuracy": dev["accuracy"],
+        "dev_mcc": dev["mcc"],
+        "dev_sentences": dev["n"],
+        "updates": progress["updates"],
+        "train_wall_s": progress["train_wall_s"],
+        "blind": str(dir_ / "blind.txt") if (dir_ / "blind.txt").is_file() else None,
+    }
+
+
+def machine() -> dict:
+    text = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    fields = lscpu_fields(text, "lscpu when the run was recorded (the machine that ran it)")
+    fields["cpu_flags"] = [f for f in fields["cpu_flags"] if "bf16" in f or f.startswith("avx512") or f == "amx_tile"]
+    return fields
+
+
+def record_sweep(args: argparse.Namespace) -> Path:
+    work = Path(args.work)
+    start = "random" if args.name == "random" else "export"
+    ft_name = "sweep_arch" if start == "random" else f"sweep_{args.name}"
+    point = args.point or args.name
+    doc = {
+        "kind": "sweep",
+        "name": args.name,
+        "text": None if args.text == "-" else args.text,
+        "lr": None if args.lr == "-" else float(args.lr),
+        "extra": args.extra,
+        "pretraining": None if start == "random" else pretraining(work / "sweep" / point),
+        "pretraining_budget_updates": None if start == "random" else int(args.updates),
+        "exported_at_updates": None if start == "random" else int(args.at_updates or args.updates),
+        "arch": (work / "sweep" / "arch.yml").read_text().strip(),
+        "finetune": {
+            "task": args.task,
+            "start": start,
+            "seed": 1,
+            "lr": float(args.ft_lr),
+            "budget_updates": args.ft_updates,
+            **finetuning(work / "finetune" / f"{ft_name}.{start}.lr{args.ft_lr}.seed1.{args.task}"),
+        },
+        "machine": machine(),
+        "commit": commit_of(Path(__file__).resolve().parent.parent),
+        "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None,
+    }
+    out = Path(args.out) / f"sweep_{args.name}.{args.task}.ft_lr{args.ft_lr}.json"
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    tmp.replace(out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="kind", required=True)
+    p = sub.add_parser("sweep")
+    p.add_argument("--work", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--text", required=True)
+    p.add_argument("--lr", required=True)
+    p.add_argument("--extra", default="")
+    p.add_argument("--updates", required=True, help="the pretraining budget (- for the random start)")
+    p.add_argument("--ft-updates", type=int, required=True)
+    p.add_argument("--ft-lr", required=True)
+    p.add_argument("--task", default="SST-2")
+    p.add_argument("--point", default=None, help="the pretraining run's name (default: --name)")
+    p.add_argument("--at-updates", default=None, help="the pretraining checkpoint exported (default: the last)")
+    p.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    try:
+        out = record_sweep(args)
+    except (OSError, KeyError, ValueError) as exc:
+        print(f"bert_glue_record: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
