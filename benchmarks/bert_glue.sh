@@ -39,6 +39,22 @@ SWEEP=(
 )
 # the subnet the sweep fine-tunes: the middle of the space
 FT_ARCH='{space: bert_cpu_homogeneous, layers: 4, hidden: 128, heads: 4, ffn_ratio: 3}'
+# the study
+UNIT_TEXT=${UNIT_TEXT:-task}
+UNIT_LR=${UNIT_LR:-3e-3}
+UNIT_UPDATES=${UNIT_UPDATES:-5400}
+UNIT_SUPERNETS=${UNIT_SUPERNETS:-neuron none}
+UNIT_PARAM_CONSTRAINTS=${UNIT_PARAM_CONSTRAINTS:-1.2M}
+UNIT_TASKS=${UNIT_TASKS:-SST-2 CoLA}
+SEEDS=${SEEDS:-1 2 3}
+SEARCH_ITERATIONS=${SEARCH_ITERATIONS:-15}
+LAT_ARCHS=${LAT_ARCHS:-150}
+LAT_SEQ=${LAT_SEQ:-64}
+LAT_REF_ARCH='{space: bert_cpu_homogeneous, layers: 3, hidden: 112, heads: 4, ffn_ratio: 3}'
+PRED=${BG_PRED:-$ROOT/benchmarks/results/bert/pred}
+# BG_BF16=1: mixed-precision bf16 pretraining and fine-tuning (CPUs with avx512_bf16 / amx_bf16)
+BF16=()
+[ "${BG_BF16:-0}" = 1 ] && BF16=(--bf16)
 mkdir -p "$WORK" "$OUT/runs"
 # shellcheck source=benchmarks/lib.sh
 source "$ROOT/benchmarks/lib.sh"
@@ -74,7 +90,7 @@ pretrain() {
         --lr "$lr" --lr-scheduler polynomial_decay --warmup-updates $((updates / 10)) --total-num-update "$updates" \
         --max-update "$updates" --max-tokens 2048 --dropout 0.1 --attention-dropout 0.1 --seed 1 \
         --cpu --num-workers 0 --no-epoch-checkpoints --save-interval-updates 150 --keep-interval-updates 1 \
-        --log-format simple --log-interval 25 --save-dir "$dir" "$@"
+        --log-format simple --log-interval 25 --save-dir "$dir" "${BF16[@]}" "$@"
 }
 
 # glue_dir EXPORT TASK: the prepare-glue binaries of TASK for EXPORT's vocabulary (one per export)
@@ -95,7 +111,7 @@ finetune() {
         "${from[@]}" bash "$glue/finetune.sh" --cpu --num-workers 0 --max-update "$FT_UPDATES" \
         --total-num-update "$FT_UPDATES" --warmup-updates $((FT_UPDATES / 10)) --lr "$FT_LR" --seed "$seed" \
         --log-format simple --log-interval 100 --validate-interval-updates 600 --save-interval-updates 600 \
-        --keep-interval-updates 1 --save-dir "$dir"
+        --keep-interval-updates 1 --save-dir "$dir" "${BF16[@]}"
     if [ ! -f "$dir/dev.json" ]; then
         mos-nas predict-glue --checkpoint "$dir/checkpoint_last.pt" --glue "$glue" \
             --input "$DATA/glue/$task/dev.tsv" --task "$task" --json > "$dir/dev.json.tmp"
@@ -161,10 +177,132 @@ record_sweep() {
         --extra "$4" --updates "$5" --task "$6" --ft-updates "$FT_UPDATES" --ft-lr "$FT_LR" --out "$OUT/runs" "${@:7}"
 }
 
+# ---- the study: supernets -> latency -> search -> picks exported and fine-tuned, against the same
+# architectures from random weights and pretrained alone for the supernet's wall-clock
+supernet_dir() { echo "$WORK/supernets/$1"; }
+
+stage_supernets() {  # every supernet of UNIT_SUPERNETS (BG_ONLY: this lane's), same text, recipe and updates
+    local mos
+    for mos in $UNIT_SUPERNETS; do
+        selected "$mos" || continue
+        pretrain "$(supernet_dir "$mos")" "$WORK/bin_$UNIT_TEXT" bert_cpu_homogeneous "$mos" "$UNIT_UPDATES" "$UNIT_LR" \
+            --save-interval-updates 500
+        record supernet --name "$mos" --dir "$(supernet_dir "$mos")" --text "$UNIT_TEXT" --lr "$UNIT_LR" \
+            --updates "$UNIT_UPDATES"
+    done
+}
+
+stage_latency() {  # this CPU's latency of the space (one sequence of LAT_SEQ tokens, one thread) + estimator
+    local lat=$WORK/latency
+    mkdir -p "$lat"
+    [ -f "$lat/.measured" ] || { mos-nas measure-latency --space bert_cpu_homogeneous --data "$WORK/bin_task" \
+        --seq-len "$LAT_SEQ" --threads 1 --n-archs "$LAT_ARCHS" --repeats 30 --warmup 5 --out "$lat/cpu.csv" \
+        --no-progress && touch "$lat/.measured"; }
+    [ -f "$lat/cpu.safetensors" ] || mos-nas train-estimator --data "$lat/cpu.csv" --out "$lat/cpu.safetensors" \
+        --report "$lat/cpu.report.json" > /dev/null
+}
+
+latency_constraints() {  # UNIT_LATENCY_CONSTRAINTS, else the estimator's latency of LAT_REF_ARCH (ms, 2 decimals)
+    if [ -n "${UNIT_LATENCY_CONSTRAINTS:-}" ]; then echo "$UNIT_LATENCY_CONSTRAINTS"; return; fi
+    echo "$LAT_REF_ARCH" > "$WORK/latency/reference.yml"
+    mos-nas predict-latency --estimator "$WORK/latency/cpu.safetensors" --arch "$WORK/latency/reference.yml" --json |
+        python -c "import json, sys; print(round(json.load(sys.stdin)['latency_ms'], 2))"
+}
+
+stage_search() {  # one search per supernet: a parameter and a latency constraint
+    local mos latency
+    read -r -a latency <<< "$(latency_constraints)"
+    for mos in $UNIT_SUPERNETS; do
+        selected "$mos" || continue
+        [ -f "$WORK/search/$mos/.done" ] && continue
+        mos-nas search --checkpoint "$(supernet_dir "$mos")/checkpoint_last.pt" --estimator "$WORK/latency/cpu.safetensors" \
+            --latency-constraint "${latency[@]}" --param-constraint $UNIT_PARAM_CONSTRAINTS --iterations "$SEARCH_ITERATIONS" \
+            --out "$WORK/search/$mos" --resume --no-progress > "$WORK/search.$mos.log" 2>&1
+        touch "$WORK/search/$mos/.done"
+    done
+}
+
+picks() {  # every pick as "NAME YAML": NAME = SUPERNET_CONSTRAINT (neuron_params_1.2M, none_latency_4.1ms)
+    local mos yml
+    for mos in $UNIT_SUPERNETS; do
+        for yml in "$WORK/search/$mos"/best_*.yml; do
+            [[ $yml == *.hat.yml ]] || [ ! -f "$yml" ] || echo "${mos}_$(basename "$yml" .yml | sed 's/^best_//') $yml"
+        done
+    done
+}
+
+# finetune_all NAME START EXPORT_DIR: every task x seed from START, each recorded (dev scores, blind labels)
+finetune_all() {
+    local name=$1 start=$2 export=$3 task seed
+    for task in $UNIT_TASKS; do
+        for seed in $SEEDS; do
+            finetune "$name" "$start" "$(glue_dir "$export" "$task")" "$task" "$seed"
+            record finetune --name "${start}_$name" --start "$start" --task "$task" --seed "$seed" \
+                --dir "$WORK/finetune/$name.$start.lr$FT_LR.seed$seed.$task" --arch "$export/export.json" \
+                --pred-dir "$PRED"
+        done
+    done
+}
+
+stage_picks() {  # every pick exported from its supernet and fine-tuned
+    local name yml
+    mkdir -p "$WORK/picks"
+    while read -r name yml; do
+        selected "$name" || continue
+        export_arch "$(supernet_dir "${name%%_*}")/checkpoint_last.pt" "$yml" "$WORK/picks/$name" "$WORK/bin_$UNIT_TEXT"
+        finetune_all "$name" export "$WORK/picks/$name"
+    done < <(picks)
+}
+
+stage_random() {  # every pick's architecture fine-tuned from random weights
+    local name yml
+    while read -r name yml; do
+        selected "$name" || continue
+        finetune_all "$name" random "$WORK/picks/$name"
+    done < <(picks)
+}
+
+stage_alone() {  # every pick's architecture pretrained alone (stock roberta) for its supernet's wall-clock
+    local name yml dir hours
+    while read -r name yml; do
+        selected "$name" || continue
+        dir=$WORK/alone/$name
+        hours=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['pretraining']['train_wall_s'] / 3600)" \
+            "$OUT/runs/supernet_${name%%_*}.json")
+        alone_pretrain "$dir" "$WORK/picks/$name/export.json" "$hours"
+        if [ ! -f "$dir/export/checkpoint.pt" ]; then  # an export directory: the checkpoint with the pick's files
+            mkdir -p "$dir/export"
+            cp "$WORK/picks/$name"/{export.json,dict.txt,spm.model} "$dir/export/"
+            cp "$dir/checkpoint_last.pt" "$dir/export/checkpoint.pt.tmp" && mv "$dir/export/checkpoint.pt.tmp" "$dir/export/checkpoint.pt"
+        fi
+        record pretrained --name "alone_$name" --dir "$dir" --text "$UNIT_TEXT" --lr "$UNIT_LR" --hours "$hours"
+        finetune_all "$name" alone "$dir/export"
+    done < <(picks)
+}
+
+# alone_pretrain DIR EXPORT_JSON HOURS: stock roberta masked_lm with the export's dimensions, the supernets' recipe
+alone_pretrain() {
+    local dir=$1 hours=$3 dims
+    read -r -a dims < <(python -c "import json, sys; a = json.load(open(sys.argv[1]))['arch']; \
+print(a['layers'], a['hidden'], int(round(a['hidden'] * float(a['ffn_ratio']))), a['heads'])" "$2")
+    run_once "$dir" "pretrain $(basename "$dir") alone: roberta ${dims[*]}, $hours h" \
+        fairseq-train "$WORK/bin_$UNIT_TEXT" --user-dir "$ROOT/user_dir" --task masked_lm --arch roberta \
+        --encoder-layers "${dims[0]}" --encoder-embed-dim "${dims[1]}" --encoder-ffn-embed-dim "${dims[2]}" \
+        --encoder-attention-heads "${dims[3]}" --criterion masked_lm --tokens-per-sample 128 --max-positions 128 \
+        --sample-break-mode none --optimizer adam --adam-betas '(0.9,0.98)' --adam-eps 1e-6 --weight-decay 0.01 \
+        --lr "$UNIT_LR" --lr-scheduler polynomial_decay --warmup-updates $((UNIT_UPDATES / 10)) \
+        --total-num-update $((UNIT_UPDATES * 3)) --max-update $((UNIT_UPDATES * 3)) --stop-time-hours "$hours" \
+        --max-tokens 2048 --dropout 0.1 --attention-dropout 0.1 --seed 1 --cpu --num-workers 0 --no-epoch-checkpoints \
+        --save-interval-updates 500 --keep-interval-updates 1 --log-format simple --log-interval 25 --save-dir "$dir" "${BF16[@]}"
+}
+
+record() { python "$ROOT/benchmarks/bert_glue_record.py" "$@" --work "$WORK" --out "$OUT/runs"; }
+
 [ $# -gt 0 ] || { sed -n 2,21p "$0"; exit 2; }
 for s in "$@"; do
     case $s in
-        data|sweep) "stage_$s" ;;
-        *) echo "unknown stage '$s' (data sweep)" >&2; exit 2 ;;
+        data|sweep|supernets|latency|search|picks|random|alone) "stage_$s" ;;
+        index) record index --pred-dir "$PRED" ;;
+        *) echo "unknown stage '$s' (data sweep supernets latency search picks random alone index)" >&2; exit 2 ;;
     esac
 done

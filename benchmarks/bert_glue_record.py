@@ -5,7 +5,10 @@ scored, written under benchmarks/results/bert_glue/runs/ (small, committed; the 
 validation perplexity of the largest and smallest subnet at every checkpoint, seconds per update) and
 the dev score of its exported subnet fine-tuned on a task (SST-2 or CoLA), exported from the last
 checkpoint or from one kept on the way (``--at-updates``); ``random`` stands for the same architecture
-fine-tuned from random weights. Rerunning rewrites the same file from the same logs.
+fine-tuned from random weights. ``supernet`` / ``pretrained``: a supernet of the study or a pick
+pretrained alone (perplexity curve, wall time); ``finetune``: one start x task x seed of a pick (dev
+scores; its blind labels copied beside the others); ``index``: the blind labels' index.json, rebuilt
+from the fine-tuning JSONs. Rerunning rewrites the same file from the same logs.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ def commit_of(root: Path) -> str | None:
 
 
 def pretraining(dir_: Path) -> dict:
-    """Validation perplexity (2^masked-token loss in bits) of the largest and smallest subnet at every
-    validation, and the training speed, from a supernet's train.log."""
+    """Validation perplexity (2^masked-token loss in bits) at every validation, of the largest and
+    smallest subnet for a supernet and of the model for one pretrained alone, and the training speed,
+    from the run's train.log."""
     log = dir_ / "train.log"
     progress = train_progress(log)
     curve = [
@@ -37,8 +41,10 @@ def pretraining(dir_: Path) -> dict:
             "ppl_largest": 2 ** v["loss_largest"],
             "ppl_smallest": 2 ** v["loss_smallest"],
         }
+        if "loss_largest" in v
+        else {"updates": int(v["num_updates"]), "ppl": 2 ** v["loss"]}
         for v in progress["valid"]
-        if "loss_largest" in v and "num_updates" in v
+        if ("loss_largest" in v or "loss" in v) and "num_updates" in v
     ]
     return {
         "updates": progress["updates"],
@@ -104,6 +110,68 @@ def record_sweep(args: argparse.Namespace) -> Path:
     return out
 
 
+def write_json(doc: dict, out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    tmp.replace(out)
+    return out
+
+
+def run_header(kind: str, name: str) -> dict:
+    return {
+        "kind": kind,
+        "name": name,
+        "machine": machine(),
+        "commit": commit_of(Path(__file__).resolve().parent.parent),
+        "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None,
+    }
+
+
+def record_pretrained(args: argparse.Namespace) -> Path:
+    """A supernet of the study (``supernet``) or a pick pretrained alone (``pretrained``): text, recipe,
+    perplexity curve, wall time."""
+    doc = run_header(args.kind, args.name)
+    doc.update(
+        text=args.text,
+        lr=float(args.lr),
+        budget_updates=int(args.updates) if args.updates else None,
+        budget_hours=float(args.hours) if args.hours else None,
+        pretraining=pretraining(Path(args.dir)),
+    )
+    return write_json(doc, Path(args.out) / f"{args.kind}_{args.name}.json")
+
+
+def record_finetune(args: argparse.Namespace) -> Path:
+    """One fine-tuning run of the study (a start x task x seed): its dev scores and its blind labels,
+    copied to ``--pred-dir`` as NAME.seedK.TASK.txt."""
+    dir_ = Path(args.dir)
+    doc = run_header("finetune", args.name)
+    ft = finetuning(dir_)
+    pred = Path(args.pred_dir) / f"{args.name}.seed{args.seed}.{args.task}.txt"
+    pred.parent.mkdir(parents=True, exist_ok=True)
+    pred.write_text((dir_ / "blind.txt").read_text())
+    ft["blind"] = str(pred)
+    arch = json.loads(Path(args.arch).read_text())["arch"]
+    doc.update(start=args.start, task=args.task, seed=int(args.seed), arch=arch, lr=float(args.ft_lr), **ft)
+    return write_json(doc, Path(args.out) / f"finetune_{args.name}.seed{args.seed}.{args.task}.json")
+
+
+def record_index(args: argparse.Namespace) -> Path:
+    """``--pred-dir``/index.json, rebuilt from every fine-tuning run's JSON: [{name, start, task, seed, path}]."""
+    pred_dir = Path(args.pred_dir)
+    rows = []
+    for path in sorted(Path(args.out).glob("finetune_*.json")):
+        run = json.loads(path.read_text())
+        pred = Path(run["blind"])
+        if pred.parent.resolve() != pred_dir.resolve() or not pred.is_file():
+            raise ValueError(f"{path}: its blind labels {pred} are not in {pred_dir}")
+        rows.append(
+            {"name": run["name"], "start": run["start"], "task": run["task"], "seed": run["seed"], "path": pred.name}
+        )
+    return write_json(rows, pred_dir / "index.json")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="kind", required=True)
@@ -120,9 +188,41 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--point", default=None, help="the pretraining run's name (default: --name)")
     p.add_argument("--at-updates", default=None, help="the pretraining checkpoint exported (default: the last)")
     p.add_argument("--out", required=True)
+    for kind in ("supernet", "pretrained"):
+        p = sub.add_parser(kind)
+        p.add_argument("--work", required=True)
+        p.add_argument("--name", required=True)
+        p.add_argument("--dir", required=True, help="the run's save dir (its train.log)")
+        p.add_argument("--text", required=True)
+        p.add_argument("--lr", required=True)
+        p.add_argument("--updates", default=None)
+        p.add_argument("--hours", default=None)
+        p.add_argument("--out", required=True)
+    p = sub.add_parser("finetune")
+    p.add_argument("--work", required=True)
+    p.add_argument("--name", required=True, help="START_PICK, e.g. export_neuron_params_1.2M")
+    p.add_argument("--start", choices=("export", "random", "alone"), required=True)
+    p.add_argument("--task", required=True)
+    p.add_argument("--seed", required=True)
+    p.add_argument("--dir", required=True, help="the fine-tuning save dir (train.log, dev.json, blind.txt)")
+    p.add_argument("--arch", required=True, help="the export's export.json")
+    p.add_argument("--ft-lr", default=os.environ.get("FT_LR", "1e-3"))
+    p.add_argument("--pred-dir", required=True)
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("index")
+    p.add_argument("--work", required=True)
+    p.add_argument("--pred-dir", required=True)
+    p.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    record = {
+        "sweep": record_sweep,
+        "supernet": record_pretrained,
+        "pretrained": record_pretrained,
+        "finetune": record_finetune,
+        "index": record_index,
+    }[args.kind]
     try:
-        out = record_sweep(args)
+        out = record(args)
     except (OSError, KeyError, ValueError) as exc:
         print(f"bert_glue_record: {exc}", file=sys.stderr)
         return 1

@@ -26,6 +26,11 @@ from mos_fairseq.core.export import distinct_params as exported_params
 from .conftest import BIN, REPO, run_cli
 
 
+def predict_glue(checkpoint: str, glue: str, input_tsv: str, *options: str) -> subprocess.CompletedProcess:
+    """``mos-nas predict-glue`` of a fine-tuned checkpoint on a TSV."""
+    return run_cli("predict-glue", "--checkpoint", checkpoint, "--glue", glue, "--input", input_tsv, *options)
+
+
 @pytest.fixture(scope="module")
 def mlm_dictionary():
     d = Dictionary()
@@ -370,13 +375,9 @@ def test_homogeneous_bert_subnet_exports_to_stock_roberta_and_fine_tunes(mlm_bin
     # predict-glue labels raw sentences as fairseq's validation did: the same accuracy on the dev TSV
     logged = float(re.findall(r"valid on 'valid' subset .*?\| accuracy ([0-9.]+)", out)[-1])
     scored = json.loads(
-        run_cli(
-            "predict-glue",
-            "--checkpoint",
+        predict_glue(
             str(tmp_path / "ft" / "checkpoint_last.pt"),
-            "--glue",
             str(tmp_path / "glue"),
-            "--input",
             str(tmp_path / "dev.tsv"),
             "--task",
             "SST-2",
@@ -386,13 +387,9 @@ def test_homogeneous_bert_subnet_exports_to_stock_roberta_and_fine_tunes(mlm_bin
     assert scored["sentences"] == len(rows) - 201 and abs(scored["accuracy"] - logged) <= 0.05 + 1e-9
     blind = tmp_path / "blind.tsv"
     blind.write_text("sentence\n" + "".join(row.split("\t")[0] + "\n" for row in rows[201:211]))
-    run_cli(
-        "predict-glue",
-        "--checkpoint",
+    predict_glue(
         str(tmp_path / "ft" / "checkpoint_last.pt"),
-        "--glue",
         str(tmp_path / "glue"),
-        "--input",
         str(blind),
         "--header",
         "--out",
@@ -405,13 +402,9 @@ def test_homogeneous_bert_subnet_exports_to_stock_roberta_and_fine_tunes(mlm_bin
     assert len((tmp_path / "pred.txt").read_text().splitlines()) == 10
     # the labels agree with the scored dev predictions of the same sentences
     dev_pred = tmp_path / "dev_pred.txt"
-    run_cli(
-        "predict-glue",
-        "--checkpoint",
+    predict_glue(
         str(tmp_path / "ft" / "checkpoint_last.pt"),
-        "--glue",
         str(tmp_path / "glue"),
-        "--input",
         str(tmp_path / "dev.tsv"),
         "--task",
         "SST-2",
@@ -445,13 +438,9 @@ def test_homogeneous_bert_subnet_exports_to_stock_roberta_and_fine_tunes(mlm_bin
     assert proc.returncode == 0 and re.search(r"valid on 'valid' subset .*\| mcc -?[0-9.]+", out), out[-3000:]
     mcc = float(re.findall(r"valid on 'valid' subset .*?\| mcc (-?[0-9.]+)", out)[-1])
     scored = json.loads(
-        run_cli(
-            "predict-glue",
-            "--checkpoint",
+        predict_glue(
             str(tmp_path / "ft_cola" / "checkpoint_last.pt"),
-            "--glue",
             str(tmp_path / "cola"),
-            "--input",
             str(tmp_path / "cola_dev.tsv"),
             "--task",
             "CoLA",
