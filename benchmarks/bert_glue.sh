@@ -9,16 +9,27 @@
 # 8k vocabulary trained on the mix serves both, so every export and every baseline shares it.
 #
 # Usage: benchmarks/bert_glue.sh STAGE [STAGE ...]
-#   data   text + binaries (bin_mix, bin_task)
-#   sweep  the recipe sweep on a small budget: for each point of SWEEP a neuron-MoS supernet of
-#          SWEEP_UPDATES updates, its FT_ARCH subnet exported and fine-tuned on SST-2 (seed 1), and FT_ARCH
-#          from random weights; one JSON per run under $OUT/runs
-# Every stage resumes: a finished step is skipped (its .done marker or result file), fairseq-train
-# continues from checkpoint_last.pt.
-# Settings (environment): BG_WORK (runs/bert_glue), BG_DATA (../shared/data), SWEEP_UPDATES (900),
-# FT_UPDATES (1800), FT_LR (1e-3), SWEEP_TASKS (SST-2: the tasks the last checkpoint of each point is fine-tuned
-# on), BG_ONLY (run only the sweep points / starts named here, space-separated),
-# BG_OUT (benchmarks/results/bert_glue: where the run JSONs go).
+#   data       text + binaries (bin_mix, bin_task)
+#   sweep      the recipe sweep on a small budget: for each point of SWEEP a neuron-MoS supernet of
+#              SWEEP_UPDATES updates, its FT_ARCH subnet exported and fine-tuned on SST-2 (seed 1), and FT_ARCH
+#              from random weights; one JSON per run under $OUT/runs
+#   the study, in this order (BG_ONLY: one lane's supernets or picks, so that two cores share the work):
+#   supernets  a sandwich supernet per UNIT_SUPERNETS (MoS "neuron" and "none" = standard weight sharing) on
+#              UNIT_TEXT, UNIT_UPDATES updates at lr UNIT_LR; perplexity of largest and smallest per checkpoint
+#   latency    this CPU's latency of LAT_ARCHS subnets (LAT_SEQ tokens, one thread) and its estimator
+#   search     one search per supernet: UNIT_PARAM_CONSTRAINTS and UNIT_LATENCY_CONSTRAINTS (default: the
+#              estimated latency of LAT_REF_ARCH), SEARCH_ITERATIONS x SEARCH_POPULATION, candidates scored
+#              on the first SEARCH_VALID validation blocks
+#   picks      every pick exported to stock roberta and fine-tuned on UNIT_TASKS x SEEDS
+#   random     the same architectures fine-tuned from random weights
+#   alone      the same architectures pretrained alone (stock roberta) for their supernet's wall-clock, fine-tuned
+#   index      the blind labels' index.json (BG_PRED)
+# Every fine-tuning run scores its final checkpoint on the dev split and labels the blind set. Every stage
+# resumes: a finished step is skipped (its .done marker or result file), fairseq-train continues from
+# checkpoint_last.pt. Settings (environment): BG_WORK (runs/bert_glue), BG_DATA (../shared/data), BG_OUT
+# (benchmarks/results/bert_glue: the run JSONs), BG_PRED (benchmarks/results/bert/pred), BG_BF16 (1: bf16
+# mixed precision), FT_UPDATES (1800), FT_LR (1e-3), SWEEP_UPDATES (900), SWEEP_TASKS (SST-2), and the study's
+# UNIT_* / SEARCH_* / LAT_* below.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${BG_WORK:-$ROOT/runs/bert_glue}
@@ -44,10 +55,12 @@ UNIT_TEXT=${UNIT_TEXT:-task}
 UNIT_LR=${UNIT_LR:-3e-3}
 UNIT_UPDATES=${UNIT_UPDATES:-5400}
 UNIT_SUPERNETS=${UNIT_SUPERNETS:-neuron none}
-UNIT_PARAM_CONSTRAINTS=${UNIT_PARAM_CONSTRAINTS:-1.2M}
+UNIT_PARAM_CONSTRAINTS=${UNIT_PARAM_CONSTRAINTS:-1.8M}
 UNIT_TASKS=${UNIT_TASKS:-SST-2 CoLA}
 SEEDS=${SEEDS:-1 2 3}
-SEARCH_ITERATIONS=${SEARCH_ITERATIONS:-15}
+SEARCH_ITERATIONS=${SEARCH_ITERATIONS:-10}
+SEARCH_POPULATION=${SEARCH_POPULATION:-40}
+SEARCH_VALID=${SEARCH_VALID:-400}
 LAT_ARCHS=${LAT_ARCHS:-150}
 LAT_SEQ=${LAT_SEQ:-64}
 LAT_REF_ARCH='{space: bert_cpu_homogeneous, layers: 3, hidden: 112, heads: 4, ffn_ratio: 3}'
@@ -217,7 +230,8 @@ stage_search() {  # one search per supernet: a parameter and a latency constrain
         [ -f "$WORK/search/$mos/.done" ] && continue
         mos-nas search --checkpoint "$(supernet_dir "$mos")/checkpoint_last.pt" --estimator "$WORK/latency/cpu.safetensors" \
             --latency-constraint "${latency[@]}" --param-constraint $UNIT_PARAM_CONSTRAINTS --iterations "$SEARCH_ITERATIONS" \
-            --out "$WORK/search/$mos" --resume --no-progress > "$WORK/search.$mos.log" 2>&1
+            --population "$SEARCH_POPULATION" --parents 10 --mutation 15 --crossover 15 \
+            --valid-max-sentences "$SEARCH_VALID" --out "$WORK/search/$mos" --resume --no-progress > "$WORK/search.$mos.log" 2>&1
         touch "$WORK/search/$mos/.done"
     done
 }
@@ -298,7 +312,7 @@ print(a['layers'], a['hidden'], int(round(a['hidden'] * float(a['ffn_ratio']))),
 
 record() { python "$ROOT/benchmarks/bert_glue_record.py" "$@" --work "$WORK" --out "$OUT/runs"; }
 
-[ $# -gt 0 ] || { sed -n 2,21p "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n 2,32p "$0"; exit 2; }
 for s in "$@"; do
     case $s in
         data|sweep|supernets|latency|search|picks|random|alone) "stage_$s" ;;
