@@ -29,6 +29,12 @@ def commit_of(root: Path) -> str | None:
     return proc.stdout.strip() or None
 
 
+def dtype_of(log: Path) -> str:
+    """``bf16`` for a run trained with ``--bf16`` (fairseq logs its configuration at the start), else ``fp32``."""
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    return "bf16" if "'bf16': True" in text else "fp32"
+
+
 def pretraining(dir_: Path) -> dict:
     """Validation perplexity (2^masked-token loss in bits) at every validation, of the largest and
     smallest subnet for a supernet and of the model for one pretrained alone, and the training speed,
@@ -48,6 +54,7 @@ def pretraining(dir_: Path) -> dict:
     ]
     return {
         "updates": progress["updates"],
+        "dtype": dtype_of(log),
         "train_wall_s": progress["train_wall_s"],
         "s_per_update": seconds_per_update(log),
         "valid": curve,
@@ -64,6 +71,7 @@ def finetuning(dir_: Path) -> dict:
         "dev_mcc": dev["mcc"],
         "dev_sentences": dev["n"],
         "updates": progress["updates"],
+        "dtype": dtype_of(dir_ / "train.log"),
         "train_wall_s": progress["train_wall_s"],
         "blind": str(dir_ / "blind.txt") if (dir_ / "blind.txt").is_file() else None,
     }
