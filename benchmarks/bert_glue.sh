@@ -264,6 +264,7 @@ stage_picks() {  # every pick exported from its supernet and fine-tuned
     while read -r name yml; do
         selected "$name" || continue
         export_arch "$(supernet_dir "${name%%_*}")/checkpoint_last.pt" "$yml" "$WORK/picks/$name" "$WORK/bin_$UNIT_TEXT"
+        record pick --name "$name" --supernet "${name%%_*}" --search "$WORK/search/${name%%_*}" --arch-file "$yml"
         finetune_all "$name" export "$WORK/picks/$name"
     done < <(picks)
 }

@@ -7,7 +7,8 @@ the dev score of its exported subnet fine-tuned on a task (SST-2 or CoLA), expor
 checkpoint or from one kept on the way (``--at-updates``); ``random`` stands for the same architecture
 fine-tuned from random weights. ``supernet`` / ``pretrained``: a supernet of the study or a pick
 pretrained alone (perplexity curve, wall time); ``finetune``: one start x task x seed of a pick (dev
-scores; its blind labels copied beside the others); ``index``: the blind labels' index.json, rebuilt
+scores; its blind labels copied beside the others); ``pick``: a pick of the search (constraint,
+architecture, parameters, predicted latency, loss inside the supernet); ``index``: the blind labels' index.json, rebuilt
 from the fine-tuning JSONs. Rerunning rewrites the same file from the same logs.
 """
 
@@ -160,9 +161,30 @@ def record_finetune(args: argparse.Namespace) -> Path:
     pred.parent.mkdir(parents=True, exist_ok=True)
     pred.write_text((dir_ / "blind.txt").read_text())
     ft["blind"] = str(pred)
-    arch = json.loads(Path(args.arch).read_text())["arch"]
-    doc.update(start=args.start, task=args.task, seed=int(args.seed), arch=arch, lr=float(args.ft_lr), **ft)
+    export = json.loads(Path(args.arch).read_text())
+    doc.update(
+        start=args.start,
+        task=args.task,
+        seed=int(args.seed),
+        arch=export["arch"],
+        params=export["params"],
+        lr=float(args.ft_lr),
+        **ft,
+    )
     return write_json(doc, Path(args.out) / f"finetune_{args.name}.seed{args.seed}.{args.task}.json")
+
+
+def record_pick(args: argparse.Namespace) -> Path:
+    """A pick of the study's search: its constraint, architecture, parameters, predicted latency and
+    validation loss inside the supernet (the search's summary.json entry for ``--arch-file``)."""
+    search = Path(args.search)
+    summary = json.loads((search / "summary.json").read_text())
+    entry = next((e for e in summary if e["arch"] == Path(args.arch_file).name), None)
+    if entry is None:
+        raise ValueError(f"{search}/summary.json has no pick {Path(args.arch_file).name}")
+    doc = run_header("pick", args.name)
+    doc.update(supernet=args.supernet, constraint_kind=entry.pop("kind"), **entry)
+    return write_json(doc, Path(args.out) / f"pick_{args.name}.json")
 
 
 def record_index(args: argparse.Namespace) -> Path:
@@ -217,6 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ft-lr", default=os.environ.get("FT_LR", "1e-3"))
     p.add_argument("--pred-dir", required=True)
     p.add_argument("--out", required=True)
+    p = sub.add_parser("pick")
+    p.add_argument("--work", required=True)
+    p.add_argument("--name", required=True, help="SUPERNET_CONSTRAINT, e.g. neuron_params_1.8M")
+    p.add_argument("--supernet", required=True)
+    p.add_argument("--search", required=True, help="the search's output directory (summary.json)")
+    p.add_argument("--arch-file", required=True, help="the pick's best_*.yml")
+    p.add_argument("--out", required=True)
     p = sub.add_parser("index")
     p.add_argument("--work", required=True)
     p.add_argument("--pred-dir", required=True)
@@ -227,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         "supernet": record_pretrained,
         "pretrained": record_pretrained,
         "finetune": record_finetune,
+        "pick": record_pick,
         "index": record_index,
     }[args.kind]
     try:
