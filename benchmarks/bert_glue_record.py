@@ -21,8 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from common import lscpu_fields
 from fairseq_logs import seconds_per_update, train_progress
-from multi30k_record import lscpu_fields
 
 
 def commit_of(root: Path) -> str | None:

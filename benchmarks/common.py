@@ -1,4 +1,4 @@
-"""Helpers shared by the CPU benchmarks: a synthetic dictionary and a fixed random batch."""
+"""Helpers shared by the benchmarks: a synthetic dictionary, a fixed random batch, the machine as lscpu describes it."""
 
 from __future__ import annotations
 
@@ -27,4 +27,17 @@ def random_batch(vocab: int, eos: int, bsz: int = 32, length: int = 30) -> dict:
         "ntokens": bsz * length,
         "nsentences": bsz,
         "id": torch.arange(bsz),
+    }
+
+
+def lscpu_fields(text: str, source: str) -> dict:
+    """The machine as ``lscpu`` describes it: CPU model, flags, logical CPUs."""
+    fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in text.splitlines()) if v}
+    cpus = fields.get("CPU(s)", "")
+    return {
+        "cpu_model": fields.get("Model name"),
+        "cpu_flags": fields.get("Flags", "").split(),
+        "cpus": int(cpus) if cpus.isdigit() else None,
+        "architecture": fields.get("Architecture"),
+        "source": source,
     }

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Iterator, cast
 
 import yaml
+from common import lscpu_fields
 from fairseq_logs import train_progress
 
 from mos_fairseq.base.errors import UserError
@@ -91,19 +92,6 @@ def role_of(name: str, baselines: Path) -> tuple[str, str | None, float | None]:
     raise RecordError(
         f"cannot tell the role of '{name}' (a baseline of {baselines}, largest, SUPERNET_..., sample_...)"
     )
-
-
-def lscpu_fields(text: str, source: str) -> dict:
-    """The machine as ``lscpu`` describes it: CPU model, flags, logical CPUs."""
-    fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in text.splitlines()) if v}
-    cpus = fields.get("CPU(s)", "")
-    return {
-        "cpu_model": fields.get("Model name"),
-        "cpu_flags": fields.get("Flags", "").split(),
-        "cpus": int(cpus) if cpus.isdigit() else None,
-        "architecture": fields.get("Architecture"),
-        "source": source,
-    }
 
 
 def machine_of(run: Path, work: Path) -> dict:

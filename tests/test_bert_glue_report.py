@@ -1,0 +1,112 @@
+"""The BERT study's record steps and report (benchmarks/bert_glue_record.py, benchmarks/bert_glue_report.py):
+a supernet's perplexity curve and dtype read from its fairseq log, a pick read from the search's summary,
+fine-tuning runs recorded with their blind labels copied and indexed, and the report's table of starts
+(means and spreads over seeds, the export's margins) built from the run files alone; a malformed run is
+refused in one line with nothing written."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+RECORD, REPORT = BENCH / "bert_glue_record.py", BENCH / "bert_glue_report.py"
+
+SUPERNET_LOG = """[{'common': {'bf16': True, 'cpu': True}}]
+2026-12-06 20:50:38 | INFO | train_inner | epoch 001:  400 / 447 loss=9.364, ups=1.77, num_updates=400, train_wall=200, wall=234
+2026-12-06 20:51:00 | INFO | valid | epoch 001 | valid on 'valid' subset | loss_largest 9 | loss_smallest 10 | num_updates 447
+2026-12-06 20:52:38 | INFO | train_inner | epoch 002:  50 / 447 loss=9.0, ups=1.77, num_updates=500, train_wall=50, wall=300
+2026-12-06 20:53:00 | INFO | valid | epoch 002 | valid on 'valid' subset | loss_largest 8 | loss_smallest 9 | num_updates 500
+"""
+
+
+def _record(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(RECORD), *args], capture_output=True, text=True)
+
+
+def _finetune_dir(root: Path, name: str, acc: float, mcc: float) -> Path:
+    d = root / name
+    d.mkdir(parents=True)
+    (d / "train.log").write_text("epoch 001: num_updates=100, train_wall=30\n")
+    (d / "dev.json").write_text(json.dumps({"accuracy": acc, "mcc": mcc, "n": 200}))
+    (d / "blind.txt").write_text("1\n0\n")
+    return d
+
+
+def _study(tmp_path: Path) -> tuple[Path, Path]:
+    """(runs, pred): one supernet, one pick, SST-2 from the export and from random weights, 2 seeds each."""
+    runs, pred, work = tmp_path / "runs", tmp_path / "pred", tmp_path / "work"
+    sup = work / "supernets" / "neuron"
+    sup.mkdir(parents=True)
+    (sup / "train.log").write_text(SUPERNET_LOG)
+    common = ["--work", str(work), "--out", str(runs)]
+    assert _record("supernet", "--name", "neuron", "--dir", str(sup), "--text", "task", "--lr", "3e-3",
+                   "--updates", "500", *common).returncode == 0  # fmt: skip
+    search = work / "search" / "neuron"
+    search.mkdir(parents=True)
+    entry = {"kind": "params", "constraint": 1800000, "arch": "best_params_1.8M.yml", "hat_arch": None,
+             "params": 1727168, "predicted_latency_ms": 3.1, "valid_loss": 8.5, "found_at_iteration": 4,
+             "architecture": "4 x 128"}  # fmt: skip
+    (search / "summary.json").write_text(json.dumps([entry]))
+    done = _record("pick", "--name", "neuron_params_1.8M", "--supernet", "neuron", "--search", str(search),
+                   "--arch-file", str(search / "best_params_1.8M.yml"), *common)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    export = work / "export.json"
+    export.write_text(json.dumps({"arch": {"layers": 4, "hidden": 128, "heads": 4, "ffn_ratio": 3}, "params": 1727168}))
+    for start, accs in (("export", (0.90, 0.88)), ("random", (0.86, 0.87))):
+        for seed, acc in enumerate(accs, 1):
+            d = _finetune_dir(work / "ft", f"{start}.{seed}", acc, 0.1)
+            done = _record("finetune", "--name", f"{start}_neuron_params_1.8M", "--start", start, "--task", "SST-2",
+                           "--seed", str(seed), "--dir", str(d), "--arch", str(export), "--pred-dir", str(pred),
+                           *common)  # fmt: skip
+            assert done.returncode == 0, done.stderr
+    assert _record("index", "--pred-dir", str(pred), *common).returncode == 0
+    return runs, pred
+
+
+def test_records_read_the_logs_and_copy_the_blind_labels(tmp_path):
+    runs, pred = _study(tmp_path)
+    supernet = json.loads((runs / "supernet_neuron.json").read_text())
+    assert supernet["pretraining"]["dtype"] == "bf16"
+    assert supernet["pretraining"]["valid"] == [
+        {"updates": 447, "ppl_largest": 512.0, "ppl_smallest": 1024.0},
+        {"updates": 500, "ppl_largest": 256.0, "ppl_smallest": 512.0},
+    ]
+    pick = json.loads((runs / "pick_neuron_params_1.8M.json").read_text())
+    assert (pick["kind"], pick["constraint_kind"], pick["params"]) == ("pick", "params", 1727168)
+    index = json.loads((pred / "index.json").read_text())
+    assert len(index) == 4 and {r["start"] for r in index} == {"export", "random"}
+    assert (pred / "export_neuron_params_1.8M.seed2.SST-2.txt").read_text() == "1\n0\n"
+    missing = _record("pick", "--name", "x", "--supernet", "neuron", "--search", str(tmp_path / "work/search/neuron"),
+                      "--arch-file", "best_latency_3ms.yml", "--work", str(tmp_path), "--out", str(runs))  # fmt: skip
+    assert missing.returncode == 1 and "has no pick best_latency_3ms.yml" in missing.stderr
+    assert not (runs / "pick_x.json").exists()
+
+
+def _report(runs: Path, pred: Path, out: Path) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(REPORT), "--runs", str(runs), "--index", str(pred / "index.json"),
+           "--notes", str(out.parent / "none.md"), "--tasks", "SST-2", "--seeds", "2", "--out", str(out)]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def test_report_tables_the_starts_with_their_margins(tmp_path):
+    runs, pred = _study(tmp_path)
+    out = tmp_path / "bert.md"
+    done = _report(runs, pred, out)
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| `neuron_params_1.8M` | 89.00"))
+    assert row.split(" | ")[1:3] == ["89.00 ± 1.41 (2)", "86.50 ± 0.71 (2)"]
+    assert "SST-2 vs random weights +2.500 (target met)" in text
+    assert "`neuron_params_1.8M`: exported subnet done, random weights done, pretrained alone 0 of 2." in text
+    assert "| 500 | 256.0 / 512.0 |" in text and "4 fine-tuned models labelled" in text
+    assert (runs.parent / "perplexity.png").is_file()
+
+
+def test_report_refuses_a_malformed_run_and_writes_nothing(tmp_path):
+    runs, pred = _study(tmp_path)
+    (runs / "finetune_bad.json").write_text(json.dumps({"kind": "finetune", "name": "export_p"}))
+    out = tmp_path / "bert.md"
+    done = _report(runs, pred, out)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "a malformed run" in done.stderr
+    assert not out.exists()
