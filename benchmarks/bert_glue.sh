@@ -9,7 +9,8 @@
 # 8k vocabulary trained on the mix serves both, so every export and every baseline shares it.
 #
 # Usage: benchmarks/bert_glue.sh STAGE [STAGE ...]
-#   data       text + binaries (bin_mix, bin_task)
+#   data       text + binaries (bin_mix; bin_task: the tasks' training sentences, validated on news and everyday
+#              text; bin_search: the same, validated on the tasks' dev sentences, for the search)
 #   sweep      the recipe sweep on a small budget: for each point of SWEEP a neuron-MoS supernet of
 #              SWEEP_UPDATES updates, its FT_ARCH subnet exported and fine-tuned on SST-2 (seed 1), and FT_ARCH
 #              from random weights; one JSON per run under $OUT/runs
@@ -17,7 +18,7 @@
 #   supernets  a sandwich supernet per UNIT_SUPERNETS (MoS "neuron" and "none" = standard weight sharing) on
 #              UNIT_TEXT, UNIT_UPDATES updates at lr UNIT_LR; perplexity of largest and smallest per checkpoint
 #   latency    this CPU's latency of LAT_ARCHS subnets (LAT_SEQ tokens, one thread) and its estimator
-#   search     one search per supernet: UNIT_PARAM_CONSTRAINTS and UNIT_LATENCY_CONSTRAINTS (default: the
+#   search     one search per supernet on bin_search: UNIT_PARAM_CONSTRAINTS and UNIT_LATENCY_CONSTRAINTS (default: the
 #              estimated latency of LAT_REF_ARCH), SEARCH_ITERATIONS x SEARCH_POPULATION, candidates scored
 #              on the first SEARCH_VALID validation blocks
 #   picks      every pick exported to stock roberta and fine-tuned on UNIT_TASKS x SEEDS
@@ -89,6 +90,11 @@ stage_data() {
         --vocab-size 8000 --out "$WORK/bin_mix"
     [ -f "$WORK/bin_task/dict.txt" ] || mos-nas prepare-mlm --train "$text/sst2.train.txt" "$text/cola.train.txt" \
         --valid "$text/valid.txt" --test "$text/test.txt" --vocabulary-from "$WORK/bin_mix" --out "$WORK/bin_task"
+    [ -f "$text/tasks.dev.txt" ] || { tail -n +2 "$DATA/glue/SST-2/dev.tsv" | cut -f1; cut -f4 "$DATA/glue/CoLA/dev.tsv"; } \
+        > "$text/tasks.dev.txt"
+    # the search's data: the task text, validated on the tasks' dev sentences (unlabelled, never pretrained on)
+    [ -f "$WORK/bin_search/dict.txt" ] || mos-nas prepare-mlm --train "$text/sst2.train.txt" "$text/cola.train.txt" \
+        --valid "$text/tasks.dev.txt" --test "$text/test.txt" --vocabulary-from "$WORK/bin_mix" --out "$WORK/bin_search"
 }
 
 # pretrain DIR BIN SPACE MOS UPDATES LR [extra]: a sandwich supernet (largest + smallest + 1 random per update)
@@ -228,7 +234,8 @@ stage_search() {  # one search per supernet: a parameter and a latency constrain
     for mos in $UNIT_SUPERNETS; do
         selected "$mos" || continue
         [ -f "$WORK/search/$mos/.done" ] && continue
-        mos-nas search --checkpoint "$(supernet_dir "$mos")/checkpoint_last.pt" --estimator "$WORK/latency/cpu.safetensors" \
+        mos-nas search --checkpoint "$(supernet_dir "$mos")/checkpoint_last.pt" --data "$WORK/bin_search" \
+            --estimator "$WORK/latency/cpu.safetensors" \
             --latency-constraint "${latency[@]}" --param-constraint $UNIT_PARAM_CONSTRAINTS --iterations "$SEARCH_ITERATIONS" \
             --population "$SEARCH_POPULATION" --parents 10 --mutation 15 --crossover 15 \
             --valid-max-sentences "$SEARCH_VALID" --out "$WORK/search/$mos" --resume --no-progress > "$WORK/search.$mos.log" 2>&1
