@@ -302,20 +302,29 @@ stage_alone() {  # every pick's architecture pretrained alone (stock roberta) fo
     done < <(picks)
 }
 
-# alone_pretrain DIR EXPORT_JSON HOURS: stock roberta masked_lm with the export's dimensions, the supernets' recipe
+# alone_pretrain DIR EXPORT_JSON HOURS: stock roberta masked_lm with the export's dimensions and the supernets'
+# recipe, its schedule sized to the wall-clock: a probe of 100 updates (probe.log) gives the model's seconds per
+# update, the polynomial decay ends after HOURS of training at that speed (--stop-time-hours guards the budget)
 alone_pretrain() {
-    local dir=$1 hours=$3 dims
+    local dir=$1 hours=$3 dims updates
     read -r -a dims < <(python -c "import json, sys; a = json.load(open(sys.argv[1]))['arch']; \
 print(a['layers'], a['hidden'], int(round(a['hidden'] * float(a['ffn_ratio']))), a['heads'])" "$2")
-    run_once "$dir" "pretrain $(basename "$dir") alone: roberta ${dims[*]}, $hours h" \
-        fairseq-train "$WORK/bin_$UNIT_TEXT" --user-dir "$ROOT/user_dir" --task masked_lm --arch roberta \
-        --encoder-layers "${dims[0]}" --encoder-embed-dim "${dims[1]}" --encoder-ffn-embed-dim "${dims[2]}" \
-        --encoder-attention-heads "${dims[3]}" --criterion masked_lm --tokens-per-sample 128 --max-positions 128 \
-        --sample-break-mode none --optimizer adam --adam-betas '(0.9,0.98)' --adam-eps 1e-6 --weight-decay 0.01 \
-        --lr "$UNIT_LR" --lr-scheduler polynomial_decay --warmup-updates $((UNIT_UPDATES / 10)) \
-        --total-num-update $((UNIT_UPDATES * 3)) --max-update $((UNIT_UPDATES * 3)) --stop-time-hours "$hours" \
-        --max-tokens 2048 --dropout 0.1 --attention-dropout 0.1 --seed 1 --cpu --num-workers 0 --no-epoch-checkpoints \
-        --save-interval-updates 500 --keep-interval-updates 1 --log-format simple --log-interval 25 --save-dir "$dir" "${BF16[@]}"
+    local model=(fairseq-train "$WORK/bin_$UNIT_TEXT" --user-dir "$ROOT/user_dir" --task masked_lm --arch roberta
+        --encoder-layers "${dims[0]}" --encoder-embed-dim "${dims[1]}" --encoder-ffn-embed-dim "${dims[2]}"
+        --encoder-attention-heads "${dims[3]}" --criterion masked_lm --tokens-per-sample 128 --max-positions 128
+        --sample-break-mode none --optimizer adam --adam-betas '(0.9,0.98)' --adam-eps 1e-6 --weight-decay 0.01
+        --lr "$UNIT_LR" --lr-scheduler polynomial_decay --max-tokens 2048 --dropout 0.1 --attention-dropout 0.1
+        --seed 1 --cpu --num-workers 0 --log-format simple "${BF16[@]}")
+    mkdir -p "$dir"
+    [ -f "$dir/probe.log" ] || { "${model[@]}" --warmup-updates 10 --total-num-update 100 --max-update 100 --no-save \
+        --disable-validation --log-interval 20 > "$dir/probe.log.tmp" 2>&1 && mv "$dir/probe.log.tmp" "$dir/probe.log"; }
+    updates=$(python -c "import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path; \
+from fairseq_logs import updates_in; print(updates_in(Path(sys.argv[2]), float(sys.argv[3])))" \
+        "$ROOT/benchmarks" "$dir/probe.log" "$hours")
+    run_once "$dir" "pretrain $(basename "$dir") alone: roberta ${dims[*]}, $hours h, $updates updates" \
+        "${model[@]}" --warmup-updates $((updates / 10)) --total-num-update "$updates" --max-update "$updates" \
+        --stop-time-hours "$(python -c "print(float('$hours') * 1.1)")" --no-epoch-checkpoints \
+        --save-interval-updates 500 --keep-interval-updates 1 --log-interval 25 --save-dir "$dir"
 }
 
 record() { python "$ROOT/benchmarks/bert_glue_record.py" "$@" --work "$WORK" --out "$OUT/runs"; }

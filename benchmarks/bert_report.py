@@ -1,4 +1,4 @@
-"""Writes ``benchmarks/results/bert.md`` from the outputs of ``benchmarks/bert_study.sh``: largest and
+"""Writes ``benchmarks/results/bert_supernets.md`` from the outputs of ``benchmarks/bert_study.sh``: largest and
 smallest subnet perplexity per supernet, SuperShaper's Table 6 (shapes at equal parameter counts),
 and the SST-2 fine-tuning of an exported subnet against the same model from random weights.
 Parts whose runs have not finished are listed as pending."""
@@ -59,7 +59,7 @@ def main() -> None:
         "--pilot", help="the work dir of a shorter run of the same study: its perplexities are shown beside these"
     )
     ap.add_argument("--notes", help="a markdown file appended as the discussion")
-    ap.add_argument("--out", default="benchmarks/results/bert.md")
+    ap.add_argument("--out", default="benchmarks/results/bert_supernets.md")
     args = ap.parse_args()
     work = Path(args.work)
     md = ["# BERT supernets on real data", ""]

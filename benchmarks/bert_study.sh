@@ -113,7 +113,7 @@ stage_finetune() {
 stage_report() {
     python "$ROOT/benchmarks/bert_report.py" --work "$WORK" --updates "$UPDATES" --max-tokens "$MAX_TOKENS" \
         --ft-updates "$FT_UPDATES" --notes "$ROOT/benchmarks/bert_notes.md" ${BERT_PILOT:+--pilot "$BERT_PILOT"} \
-        --out "$ROOT/benchmarks/results/bert.md"
+        --out "$ROOT/benchmarks/results/bert_supernets.md"
 }
 
 [ $# -gt 0 ] || { sed -n 2,18p "$0"; exit 2; }

@@ -38,3 +38,14 @@ def seconds_per_update(log: Path) -> float | None:
             rates.append(wall / (upd - last))
         last = upd
     return statistics.median(rates) if rates else None
+
+
+def updates_in(log: Path, hours: float) -> int:
+    """Updates a run trains in ``hours`` at the speed of its log: the median ``ups`` of the log intervals
+    after the first (which holds the start-up); fairseq logs ``ups`` with 2 decimals, ``train_wall`` in
+    whole seconds, so short probes read speed from ``ups``."""
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    ups = [float(m) for m in re.findall(r"\bups=([0-9.]+)", text)][1:]
+    if not ups:
+        raise ValueError(f"{log}: no training interval after the first")
+    return int(hours * 3600 * statistics.median(ups))

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 RECORD, REPORT = BENCH / "bert_glue_record.py", BENCH / "bert_glue_report.py"
 
@@ -110,3 +112,19 @@ def test_report_refuses_a_malformed_run_and_writes_nothing(tmp_path):
     done = _report(runs, pred, out)
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "a malformed run" in done.stderr
     assert not out.exists()
+
+
+def test_updates_in_reads_the_speed_after_the_start_up_interval(tmp_path):
+    sys.path.insert(0, str(BENCH))
+    try:
+        from fairseq_logs import updates_in
+    finally:
+        sys.path.remove(str(BENCH))
+    log = tmp_path / "probe.log"
+    log.write_text(
+        "".join(f"| train_inner | ups={u}, num_updates={20 * i}\n" for i, u in enumerate((0.5, 2, 2.5, 1.5), 1))
+    )
+    assert updates_in(log, 0.5) == 3600  # median 2 updates/s of the intervals after the first
+    log.write_text("| train_inner | ups=0.5, num_updates=20\n")
+    with pytest.raises(ValueError, match="no training interval after the first"):
+        updates_in(log, 1.0)
