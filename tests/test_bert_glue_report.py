@@ -55,7 +55,7 @@ def _study(tmp_path: Path) -> tuple[Path, Path]:
     assert done.returncode == 0, done.stderr
     export = work / "export.json"
     export.write_text(json.dumps({"arch": {"layers": 4, "hidden": 128, "heads": 4, "ffn_ratio": 3}, "params": 1727168}))
-    for start, accs in (("export", (0.90, 0.88)), ("random", (0.86, 0.87))):
+    for start, accs in (("export", (90.0, 88.0)), ("random", (86.0, 87.0))):
         for seed, acc in enumerate(accs, 1):
             d = _finetune_dir(work / "ft", f"{start}.{seed}", acc, 0.1)
             done = _record("finetune", "--name", f"{start}_neuron_params_1.8M", "--start", start, "--task", "SST-2",
