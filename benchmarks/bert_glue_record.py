@@ -15,6 +15,7 @@ from the fine-tuning JSONs. Rerunning rewrites the same file from the same logs.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import subprocess
@@ -127,12 +128,13 @@ def write_json(doc: dict, out: Path) -> Path:
     return out
 
 
-def run_header(kind: str, name: str) -> dict:
+def run_header(kind: str, name: str, commit: str | None = None) -> dict:
+    """What every run file starts with; ``commit``: the commit that ran it (default: this checkout's)."""
     return {
         "kind": kind,
         "name": name,
         "machine": machine(),
-        "commit": commit_of(Path(__file__).resolve().parent.parent),
+        "commit": commit or commit_of(Path(__file__).resolve().parent.parent),
         "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None,
     }
 
@@ -140,7 +142,7 @@ def run_header(kind: str, name: str) -> dict:
 def record_pretrained(args: argparse.Namespace) -> Path:
     """A supernet of the study (``supernet``) or a pick pretrained alone (``pretrained``): text, recipe,
     perplexity curve, wall time."""
-    doc = run_header(args.kind, args.name)
+    doc = run_header(args.kind, args.name, args.commit)
     doc.update(
         text=args.text,
         lr=float(args.lr),
@@ -174,6 +176,20 @@ def record_finetune(args: argparse.Namespace) -> Path:
     return write_json(doc, Path(args.out) / f"finetune_{args.name}.seed{args.seed}.{args.task}.json")
 
 
+def search_spread(search: Path) -> dict:
+    """How far the supernet told its candidates apart: the range of their validation losses and Kendall's tau
+    between parameters and loss (negative: larger subnets score better), from the search's candidates.csv."""
+    from scipy.stats import kendalltau
+
+    with (search / "candidates.csv").open() as f:
+        rows = [(int(r["params"]), float(r["valid_loss"])) for r in csv.DictReader(f)]
+    if len(rows) < 2:
+        raise ValueError(f"{search}/candidates.csv holds {len(rows)} candidate(s)")
+    losses = [loss for _, loss in rows]
+    tau = kendalltau([p for p, _ in rows], losses).statistic
+    return {"candidates": len(rows), "loss_min": min(losses), "loss_max": max(losses), "tau_params_loss": float(tau)}
+
+
 def record_pick(args: argparse.Namespace) -> Path:
     """A pick of the study's search: its constraint, architecture, parameters, predicted latency and
     validation loss inside the supernet (the search's summary.json entry for ``--arch-file``)."""
@@ -182,8 +198,8 @@ def record_pick(args: argparse.Namespace) -> Path:
     entry = next((e for e in summary if e["arch"] == Path(args.arch_file).name), None)
     if entry is None:
         raise ValueError(f"{search}/summary.json has no pick {Path(args.arch_file).name}")
-    doc = run_header("pick", args.name)
-    doc.update(supernet=args.supernet, constraint_kind=entry.pop("kind"), **entry)
+    doc = run_header("pick", args.name, args.commit)
+    doc.update(supernet=args.supernet, constraint_kind=entry.pop("kind"), **entry, search=search_spread(search))
     return write_json(doc, Path(args.out) / f"pick_{args.name}.json")
 
 
@@ -227,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--lr", required=True)
         p.add_argument("--updates", default=None)
         p.add_argument("--hours", default=None)
+        p.add_argument("--commit", default=None, help="the commit that trained it (default: this checkout's)")
         p.add_argument("--out", required=True)
     p = sub.add_parser("finetune")
     p.add_argument("--work", required=True)
@@ -245,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--supernet", required=True)
     p.add_argument("--search", required=True, help="the search's output directory (summary.json)")
     p.add_argument("--arch-file", required=True, help="the pick's best_*.yml")
+    p.add_argument("--commit", default=None, help="the commit that ran the search (default: this checkout's)")
     p.add_argument("--out", required=True)
     p = sub.add_parser("index")
     p.add_argument("--work", required=True)

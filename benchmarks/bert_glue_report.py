@@ -145,6 +145,17 @@ def section_picks(picks: list[dict], alone: list[dict]) -> list[str]:
             f"| `{p['name']}` | {SUPERNETS.get(p['supernet'], p['supernet'])} | {limit} | {p['architecture']} | "
             f"{p['params']:,} | {fmt(p.get('predicted_latency_ms'))} | {p['valid_loss']:.3f} |"
         )
+    lines += [
+        "",
+        "How far each supernet told its candidates apart (the search's candidates, losses inside the supernet):",
+        "",
+    ]
+    spreads = {p["supernet"]: p["search"] for p in picks if "search" in p}
+    for sup, sp in sorted(spreads.items()):
+        lines.append(
+            f"- {SUPERNETS.get(sup, sup)}: {sp['candidates']} candidates, validation loss {sp['loss_min']:.3f}-"
+            f"{sp['loss_max']:.3f} bits, Kendall tau(params, loss) {sp['tau_params_loss']:+.2f} (negative: larger is better)."
+        )
     for a in sorted(alone, key=lambda r: r["name"]):
         pt = a["pretraining"]
         final = (pt["final"] or {}).get("ppl")

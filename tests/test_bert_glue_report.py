@@ -50,6 +50,8 @@ def _study(tmp_path: Path) -> tuple[Path, Path]:
              "params": 1727168, "predicted_latency_ms": 3.1, "valid_loss": 8.5, "found_at_iteration": 4,
              "architecture": "4 x 128"}  # fmt: skip
     (search / "summary.json").write_text(json.dumps([entry]))
+    rows = [(630233, 8.5), (1144889, 8.4), (1727168, 8.3)]  # larger subnets score better: tau -1
+    (search / "candidates.csv").write_text("arch,params,valid_loss\n" + "".join(f"a,{p},{v}\n" for p, v in rows))
     done = _record("pick", "--name", "neuron_params_1.8M", "--supernet", "neuron", "--search", str(search),
                    "--arch-file", str(search / "best_params_1.8M.yml"), *common)  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -76,6 +78,7 @@ def test_records_read_the_logs_and_copy_the_blind_labels(tmp_path):
     ]
     pick = json.loads((runs / "pick_neuron_params_1.8M.json").read_text())
     assert (pick["kind"], pick["constraint_kind"], pick["params"]) == ("pick", "params", 1727168)
+    assert pick["search"] == {"candidates": 3, "loss_min": 8.3, "loss_max": 8.5, "tau_params_loss": -1.0}
     index = json.loads((pred / "index.json").read_text())
     assert len(index) == 4 and {r["start"] for r in index} == {"export", "random"}
     assert (pred / "export_neuron_params_1.8M.seed2.SST-2.txt").read_text() == "1\n0\n"
@@ -101,6 +104,10 @@ def test_report_tables_the_starts_with_their_margins(tmp_path):
     assert row.split(" | ")[1:3] == ["89.00 ± 1.41 (2)", "86.50 ± 0.71 (2)"]
     assert "SST-2 vs random weights +2.500 (target met)" in text
     assert "`neuron_params_1.8M`: exported subnet done, random weights done, pretrained alone 0 of 2." in text
+    assert (
+        "neuron-wise MoS: 3 candidates, validation loss 8.300-8.500 bits, Kendall tau(params, loss) -1.00 (negative: larger is better)."
+        in text
+    )
     assert "| 500 | 256.0 / 512.0 |" in text and "4 fine-tuned models labelled" in text
     assert (runs.parent / "perplexity.png").is_file()
 
