@@ -23,7 +23,8 @@
 #              on the first SEARCH_VALID validation blocks
 #   picks      every pick exported to stock roberta and fine-tuned on UNIT_TASKS x SEEDS
 #   random     the same architectures fine-tuned from random weights
-#   alone      the same architectures pretrained alone (stock roberta) for their supernet's wall-clock, fine-tuned
+#   alone      the recorded picks' architectures pretrained alone (stock roberta) for their supernet's wall-clock,
+#              fine-tuned; from the committed run files and the data stage alone (no supernet or search needed)
 #   index      the blind labels' index.json (BG_PRED)
 # Every fine-tuning run scores its final checkpoint on the dev split and labels the blind set. Every stage
 # resumes: a finished step is skipped (its .done marker or result file), fairseq-train continues from
@@ -149,7 +150,7 @@ export_arch() {
 # SWEEP_TASKS; a checkpoint kept on the way (extra --keep-interval-updates -1) is exported and fine-tuned on
 # SST-2 too: the downstream score as a function of the pretraining updates
 sweep_point() {
-    local name=$1 text=$2 lr=$3 updates=$4 dir=$WORK/sweep/$1 task ckpt at
+    local name=$1 text=$2 lr=$3 updates=$4 dir=$WORK/sweep/$1 task ckpt at glue
     shift 4
     pretrain "$dir" "$WORK/bin_$text" bert_cpu_homogeneous neuron "$updates" "$lr" "$@"
     for ckpt in "$dir"/checkpoint_*_*.pt; do
@@ -158,12 +159,14 @@ sweep_point() {
         at=${at%.pt}
         [ "$at" = "$updates" ] && continue
         export_arch "$ckpt" "$WORK/sweep/arch.yml" "$dir/export_u$at" "$WORK/bin_$text"
-        finetune "sweep_${name}_u$at" export "$(glue_dir "$dir/export_u$at" SST-2)" SST-2 1
+        glue=$(glue_dir "$dir/export_u$at" SST-2)  # an assignment, so that a failure stops the script (set -e)
+        finetune "sweep_${name}_u$at" export "$glue" SST-2 1
         record_sweep "${name}_u$at" "$text" "$lr" "$*" "$updates" SST-2 --point "$name" --at-updates "$at"
     done
     export_arch "$dir/checkpoint_last.pt" "$WORK/sweep/arch.yml" "$dir/export" "$WORK/bin_$text"
     for task in $SWEEP_TASKS; do
-        finetune "sweep_$name" export "$(glue_dir "$dir/export" "$task")" "$task" 1
+        glue=$(glue_dir "$dir/export" "$task")
+        finetune "sweep_$name" export "$glue" "$task" 1
         record_sweep "$name" "$text" "$lr" "$*" "$updates" "$task"
     done
 }
@@ -171,7 +174,7 @@ sweep_point() {
 stage_sweep() {
     mkdir -p "$WORK/sweep"
     echo "$FT_ARCH" > "$WORK/sweep/arch.yml"
-    local point name text lr updates extra task
+    local point name text lr updates extra task glue
     for point in "${SWEEP[@]}"; do
         read -r name text lr updates extra <<< "$point"
         selected "$name" || continue
@@ -183,7 +186,8 @@ stage_sweep() {
         [ -d "$WORK/sweep/random" ] || mos-nas export --checkpoint "$(ls "$WORK"/sweep/*/checkpoint_last.pt | head -n 1)" \
             --arch "$WORK/sweep/arch.yml" --data "$WORK/bin_task" --out "$WORK/sweep/random" --overwrite > /dev/null
         for task in $SWEEP_TASKS; do
-            finetune sweep_arch random "$(glue_dir "$WORK/sweep/random" "$task")" "$task" 1
+            glue=$(glue_dir "$WORK/sweep/random" "$task")
+            finetune sweep_arch random "$glue" "$task" 1
             record_sweep random - - "" - "$task"
         done
     fi
@@ -254,10 +258,11 @@ picks() {  # every pick as "NAME YAML": NAME = SUPERNET_CONSTRAINT (neuron_param
 
 # finetune_all NAME START EXPORT_DIR: every task x seed from START, each recorded (dev scores, blind labels)
 finetune_all() {
-    local name=$1 start=$2 export=$3 task seed
+    local name=$1 start=$2 export=$3 task seed glue
     for task in $UNIT_TASKS; do
         for seed in $SEEDS; do
-            finetune "$name" "$start" "$(glue_dir "$export" "$task")" "$task" "$seed"
+            glue=$(glue_dir "$export" "$task")  # an assignment, so that a failure stops the script (set -e)
+            finetune "$name" "$start" "$glue" "$task" "$seed"
             record finetune --name "${start}_$name" --start "$start" --task "$task" --seed "$seed" \
                 --dir "$WORK/finetune/$name.$start.lr$FT_LR.seed$seed.$task" --arch "$export/export.json" \
                 --pred-dir "$PRED"
@@ -284,22 +289,35 @@ stage_random() {  # every pick's architecture fine-tuned from random weights
     done < <(picks)
 }
 
-stage_alone() {  # every pick's architecture pretrained alone (stock roberta) for its supernet's wall-clock
-    local name yml dir hours
-    while read -r name yml; do
+recorded_picks() {  # every recorded pick as "NAME PICK_JSON" (committed run files: no search directory needed)
+    local json
+    for json in "$OUT/runs"/pick_*.json; do
+        [ -f "$json" ] && echo "$(basename "$json" .json | sed 's/^pick_//') $json"
+    done
+}
+
+# stage_alone: every recorded pick's architecture pretrained alone (stock roberta) for its supernet's wall-clock
+# and fine-tuned; needs only the data stage and the committed run files (the pick's and its supernet's JSON)
+stage_alone() {
+    local name json dir hours
+    while read -r name json; do
         selected "$name" || continue
         dir=$WORK/alone/$name
+        mkdir -p "$dir"
         hours=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['pretraining']['train_wall_s'] / 3600)" \
             "$OUT/runs/supernet_${name%%_*}.json")
-        alone_pretrain "$dir" "$WORK/picks/$name/export.json" "$hours"
-        if [ ! -f "$dir/export/checkpoint.pt" ]; then  # an export directory: the checkpoint with the pick's files
+        python -c "import json, sys; p = json.load(open(sys.argv[1])); \
+json.dump({'arch': p['arch_spec'], 'params': p['params'], 'model': 'roberta'}, open(sys.argv[2], 'w'), indent=2)" \
+            "$json" "$dir/export.json"
+        alone_pretrain "$dir" "$dir/export.json" "$hours"
+        if [ ! -f "$dir/export/checkpoint.pt" ]; then  # an export directory: the checkpoint with the vocabulary
             mkdir -p "$dir/export"
-            cp "$WORK/picks/$name"/{export.json,dict.txt,spm.model} "$dir/export/"
+            cp "$dir/export.json" "$WORK/bin_$UNIT_TEXT"/{dict.txt,spm.model} "$dir/export/"
             cp "$dir/checkpoint_last.pt" "$dir/export/checkpoint.pt.tmp" && mv "$dir/export/checkpoint.pt.tmp" "$dir/export/checkpoint.pt"
         fi
         record pretrained --name "alone_$name" --dir "$dir" --text "$UNIT_TEXT" --lr "$UNIT_LR" --hours "$hours"
         finetune_all "$name" alone "$dir/export"
-    done < <(picks)
+    done < <(recorded_picks)
 }
 
 # alone_pretrain DIR EXPORT_JSON HOURS: stock roberta masked_lm with the export's dimensions and the supernets'

@@ -22,6 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
 from common import lscpu_fields
 from fairseq_logs import seconds_per_update, train_progress
 
@@ -199,7 +200,9 @@ def record_pick(args: argparse.Namespace) -> Path:
     if entry is None:
         raise ValueError(f"{search}/summary.json has no pick {Path(args.arch_file).name}")
     doc = run_header("pick", args.name, args.commit)
-    doc.update(supernet=args.supernet, constraint_kind=entry.pop("kind"), **entry, search=search_spread(search))
+    arch_spec = yaml.safe_load((search / entry["arch"]).read_text())
+    doc.update(supernet=args.supernet, constraint_kind=entry.pop("kind"), **entry, arch_spec=arch_spec)
+    doc["search"] = search_spread(search)
     return write_json(doc, Path(args.out) / f"pick_{args.name}.json")
 
 

@@ -50,6 +50,9 @@ def _study(tmp_path: Path) -> tuple[Path, Path]:
              "params": 1727168, "predicted_latency_ms": 3.1, "valid_loss": 8.5, "found_at_iteration": 4,
              "architecture": "4 x 128"}  # fmt: skip
     (search / "summary.json").write_text(json.dumps([entry]))
+    (search / "best_params_1.8M.yml").write_text(
+        "{space: bert_cpu_homogeneous, layers: 4, hidden: 128, heads: 4, ffn_ratio: 3}\n"
+    )
     rows = [(630233, 8.5), (1144889, 8.4), (1727168, 8.3)]  # larger subnets score better: tau -1
     (search / "candidates.csv").write_text("arch,params,valid_loss\n" + "".join(f"a,{p},{v}\n" for p, v in rows))
     done = _record("pick", "--name", "neuron_params_1.8M", "--supernet", "neuron", "--search", str(search),
@@ -78,6 +81,13 @@ def test_records_read_the_logs_and_copy_the_blind_labels(tmp_path):
     ]
     pick = json.loads((runs / "pick_neuron_params_1.8M.json").read_text())
     assert (pick["kind"], pick["constraint_kind"], pick["params"]) == ("pick", "params", 1727168)
+    assert pick["arch_spec"] == {
+        "space": "bert_cpu_homogeneous",
+        "layers": 4,
+        "hidden": 128,
+        "heads": 4,
+        "ffn_ratio": 3,
+    }
     assert pick["search"] == {"candidates": 3, "loss_min": 8.3, "loss_max": 8.5, "tau_params_loss": -1.0}
     index = json.loads((pred / "index.json").read_text())
     assert len(index) == 4 and {r["start"] for r in index} == {"export", "random"}

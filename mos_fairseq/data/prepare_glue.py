@@ -59,7 +59,9 @@ def finetune_command(out: Path, export_dir: Path, num_classes: int, metric: str 
     ffn = int(round(arch["hidden"] * float(arch["ffn_ratio"])))
     from mos_fairseq.core.checkpoints import read_checkpoint
 
-    max_positions = read_checkpoint(export_dir / "checkpoint.pt")["cfg"]["model"]["max_positions"]
+    model_cfg = read_checkpoint(export_dir / "checkpoint.pt")["cfg"]["model"]
+    # an export stores a dict; fairseq-train's own roberta checkpoints a Namespace (its legacy architectures)
+    max_positions = model_cfg["max_positions"] if isinstance(model_cfg, dict) else model_cfg.max_positions
     from mos_fairseq.base.user_dir import plugin_user_dir
 
     # --user-dir only for the checkpoint allow-list: the model and task are stock fairseq
