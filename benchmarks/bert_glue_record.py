@@ -163,7 +163,7 @@ def record_finetune(args: argparse.Namespace) -> Path:
     pred = Path(args.pred_dir) / f"{args.name}.seed{args.seed}.{args.task}.txt"
     pred.parent.mkdir(parents=True, exist_ok=True)
     pred.write_text((dir_ / "blind.txt").read_text())
-    ft["blind"] = str(pred)
+    ft["blind"] = pred.name  # in --pred-dir
     export = json.loads(Path(args.arch).read_text())
     doc.update(
         start=args.start,
@@ -212,9 +212,9 @@ def record_index(args: argparse.Namespace) -> Path:
     rows = []
     for path in sorted(Path(args.out).glob("finetune_*.json")):
         run = json.loads(path.read_text())
-        pred = Path(run["blind"])
-        if pred.parent.resolve() != pred_dir.resolve() or not pred.is_file():
-            raise ValueError(f"{path}: its blind labels {pred} are not in {pred_dir}")
+        pred = pred_dir / Path(run["blind"]).name
+        if not pred.is_file():
+            raise ValueError(f"{path}: its blind labels {pred.name} are not in {pred_dir}")
         rows.append(
             {"name": run["name"], "start": run["start"], "task": run["task"], "seed": run["seed"], "path": pred.name}
         )

@@ -84,7 +84,12 @@ def mean_sd(vals: list[float] | None, spec: str) -> str:
 def section_status(runs: dict[str, list[dict]], tasks: list[str], seeds: int) -> list[str]:
     lines = ["## Status", ""]
     done = scores(runs["finetune"])
+    first: dict[str, str] = {}  # a supernet's architecture -> the first pick that chose it
     for p in sorted(runs["pick"], key=lambda r: r["name"]):
+        same = first.setdefault(f"{p['supernet']} {json.dumps(p.get('arch_spec'), sort_keys=True)}", p["name"])
+        if same != p["name"]:
+            lines.append(f"- `{p['name']}`: the architecture of `{same}` (its runs serve both).")
+            continue
         parts = []
         for start in STARTS:
             n = sum(len(done.get((p["name"], start, t), [])) for t in tasks)
@@ -140,7 +145,7 @@ def section_picks(picks: list[dict], alone: list[dict]) -> list[str]:
         "|---|---|---|---|---:|---:|---:|",
     ]
     for p in sorted(picks, key=lambda r: r["name"]):
-        limit = f"{p['constraint']:,} params" if p["constraint_kind"] == "params" else f"{p['constraint']} ms"
+        limit = f"{int(p['constraint']):,} params" if p["constraint_kind"] == "params" else f"{p['constraint']} ms"
         lines.append(
             f"| `{p['name']}` | {SUPERNETS.get(p['supernet'], p['supernet'])} | {limit} | {p['architecture']} | "
             f"{p['params']:,} | {fmt(p.get('predicted_latency_ms'))} | {p['valid_loss']:.3f} |"
