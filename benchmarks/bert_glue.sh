@@ -93,6 +93,9 @@ stage_data() {
         --valid "$text/valid.txt" --test "$text/test.txt" --vocabulary-from "$WORK/bin_mix" --out "$WORK/bin_task"
     [ -f "$text/tasks.dev.txt" ] || { tail -n +2 "$DATA/glue/SST-2/dev.tsv" | cut -f1; cut -f4 "$DATA/glue/CoLA/dev.tsv"; } \
         > "$text/tasks.dev.txt"
+    # SST-2's dev rows whose sentence lies inside no training line (the rest share phrases with the training rows)
+    [ -f "$text/SST-2.dev_unseen.tsv" ] || python "$ROOT/benchmarks/glue_unseen.py" --train "$DATA/glue/SST-2/train.tsv" \
+        --dev "$DATA/glue/SST-2/dev.tsv" --header --out "$text/SST-2.dev_unseen.tsv"
     # the search's data: the task text, validated on the tasks' dev sentences (unlabelled, never pretrained on)
     [ -f "$WORK/bin_search/dict.txt" ] || mos-nas prepare-mlm --train "$text/sst2.train.txt" "$text/cola.train.txt" \
         --valid "$text/tasks.dev.txt" --test "$text/test.txt" --vocabulary-from "$WORK/bin_mix" --out "$WORK/bin_search"
@@ -122,7 +125,8 @@ glue_dir() {
 }
 
 # finetune NAME START GLUE TASK SEED: finetune.sh with the recipe from START ("export" or "random"),
-# then the final checkpoint scored on the dev split (no checkpoint selection) and run on the blind set
+# then the final checkpoint scored on the dev split (no checkpoint selection; SST-2 also on its rows unseen in
+# training) and run on the blind set
 finetune() {
     local name=$1 start=$2 glue=$3 task=$4 seed=$5 dir=$WORK/finetune/$1.$2.lr$FT_LR.seed$5.$4
     local from=()
@@ -136,6 +140,11 @@ finetune() {
         mos-nas predict-glue --checkpoint "$dir/checkpoint_last.pt" --glue "$glue" \
             --input "$DATA/glue/$task/dev.tsv" --task "$task" --json > "$dir/dev.json.tmp"
         mv "$dir/dev.json.tmp" "$dir/dev.json"
+    fi
+    if [ "$task" = SST-2 ] && [ ! -f "$dir/dev_unseen.json" ]; then  # the dev rows unseen in training
+        mos-nas predict-glue --checkpoint "$dir/checkpoint_last.pt" --glue "$glue" \
+            --input "$WORK/text/SST-2.dev_unseen.tsv" --task "$task" --json > "$dir/dev_unseen.json.tmp"
+        mv "$dir/dev_unseen.json.tmp" "$dir/dev_unseen.json"
     fi
     [ -f "$dir/blind.txt" ] || mos-nas predict-glue --checkpoint "$dir/checkpoint_last.pt" --glue "$glue" \
         --input "$DATA/glue/$task/blind_dev.tsv" --header --out "$dir/blind.txt" > /dev/null

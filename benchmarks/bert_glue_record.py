@@ -66,10 +66,14 @@ def pretraining(dir_: Path) -> dict:
 
 
 def finetuning(dir_: Path) -> dict:
-    """The dev score of the final checkpoint (predict-glue's JSON) and the run's speed."""
+    """The dev score of the final checkpoint (predict-glue's JSON; SST-2 also on its dev rows unseen in
+    training) and the run's speed."""
     dev = json.loads((dir_ / "dev.json").read_text())
+    unseen = json.loads((dir_ / "dev_unseen.json").read_text()) if (dir_ / "dev_unseen.json").is_file() else None
     progress = train_progress(dir_ / "train.log")
     return {
+        "dev_unseen_accuracy": unseen["accuracy"] if unseen else None,
+        "dev_unseen_sentences": unseen["n"] if unseen else None,
         "dev_accuracy": dev["accuracy"],
         "dev_mcc": dev["mcc"],
         "dev_sentences": dev["n"],

@@ -32,6 +32,7 @@ def _finetune_dir(root: Path, name: str, acc: float, mcc: float) -> Path:
     (d / "train.log").write_text("epoch 001: num_updates=100, train_wall=30\n")
     (d / "dev.json").write_text(json.dumps({"accuracy": acc, "mcc": mcc, "n": 200}))
     (d / "blind.txt").write_text("1\n0\n")
+    (d / "dev_unseen.json").write_text(json.dumps({"accuracy": acc - 5, "mcc": mcc, "n": 50}))
     return d
 
 
@@ -100,7 +101,7 @@ def test_records_read_the_logs_and_copy_the_blind_labels(tmp_path):
 
 def _report(runs: Path, pred: Path, out: Path) -> subprocess.CompletedProcess:
     cmd = [sys.executable, str(REPORT), "--runs", str(runs), "--index", str(pred / "index.json"),
-           "--notes", str(out.parent / "none.md"), "--tasks", "SST-2", "--seeds", "2", "--out", str(out)]  # fmt: skip
+           "--notes", str(out.parent / "none.md"), "--tasks", "SST-2", "SST-2 unseen", "--seeds", "2", "--out", str(out)]  # fmt: skip
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
@@ -112,6 +113,7 @@ def test_report_tables_the_starts_with_their_margins(tmp_path):
     text = out.read_text()
     row = next(line for line in text.splitlines() if line.startswith("| `neuron_params_1.8M` | 89.00"))
     assert row.split(" | ")[1:3] == ["89.00 ± 1.41 (2)", "86.50 ± 0.71 (2)"]
+    assert row.split(" | ")[4:6] == ["84.00 ± 1.41 (2)", "81.50 ± 0.71 (2)"]  # the unseen rows
     assert "SST-2 vs random weights +2.500 (target met)" in text
     assert "`neuron_params_1.8M`: exported subnet done, random weights done, pretrained alone 0 of 2." in text
     assert (
@@ -145,3 +147,16 @@ def test_updates_in_reads_the_speed_after_the_start_up_interval(tmp_path):
     log.write_text("| train_inner | ups=0.5, num_updates=20\n")
     with pytest.raises(ValueError, match="no training interval after the first"):
         updates_in(log, 1.0)
+
+
+def test_unseen_dev_rows_are_those_inside_no_training_line(tmp_path):
+    train, dev, out = tmp_path / "train.tsv", tmp_path / "dev.tsv", tmp_path / "unseen.tsv"
+    train.write_text("sentence\tlabel\na charming and often affecting journey \t1\nbleak\t0\n")
+    dev.write_text("sentence\tlabel\noften affecting\t1\na new sentence\t0\nbleak and desperate\t0\n")
+    cmd = [sys.executable, str(BENCH / "glue_unseen.py"), "--train", str(train), "--dev", str(dev), "--header"]
+    done = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert out.read_text() == "sentence\tlabel\na new sentence\t0\nbleak and desperate\t0\n"
+    dev.write_text("sentence\tlabel\noften affecting\t1\n")
+    done = subprocess.run([*cmd, "--out", str(tmp_path / "none.tsv")], capture_output=True, text=True)
+    assert done.returncode == 1 and "every dev sentence" in done.stderr and not (tmp_path / "none.tsv").exists()
