@@ -26,7 +26,8 @@
 #   alone      the recorded picks' architectures pretrained alone (stock roberta) for their supernet's wall-clock,
 #              fine-tuned; from the committed run files and the data stage alone (no supernet or search needed)
 #   index      the blind labels' index.json (BG_PRED)
-# Every fine-tuning run scores its final checkpoint on the dev split and labels the blind set. Every stage
+# Every fine-tuning run scores its final checkpoint on the dev split (SST-2 also on its rows unseen in training)
+# and labels the blind set; python benchmarks/bert_glue_report.py then builds the report. Every stage
 # resumes: a finished step is skipped (its .done marker or result file), fairseq-train continues from
 # checkpoint_last.pt. Settings (environment): BG_WORK (runs/bert_glue), BG_DATA (../shared/data), BG_OUT
 # (benchmarks/results/bert_glue: the run JSONs), BG_PRED (benchmarks/results/bert/pred), BG_BF16 (1: bf16
@@ -356,7 +357,7 @@ from fairseq_logs import updates_in; print(updates_in(Path(sys.argv[2]), float(s
 
 record() { python "$ROOT/benchmarks/bert_glue_record.py" "$@" --work "$WORK" --out "$OUT/runs"; }
 
-[ $# -gt 0 ] || { sed -n 2,32p "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n 2,33p "$0"; exit 2; }
 for s in "$@"; do
     case $s in
         data|sweep|supernets|latency|search|picks|random|alone) "stage_$s" ;;
