@@ -357,7 +357,7 @@ from fairseq_logs import updates_in; print(updates_in(Path(sys.argv[2]), float(s
 
 record() { python "$ROOT/benchmarks/bert_glue_record.py" "$@" --work "$WORK" --out "$OUT/runs"; }
 
-[ $# -gt 0 ] || { sed -n 2,33p "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n 2,35p "$0"; exit 2; }
 for s in "$@"; do
     case $s in
         data|sweep|supernets|latency|search|picks|random|alone) "stage_$s" ;;
