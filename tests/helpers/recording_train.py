@@ -3,8 +3,12 @@ parameter vector (float64) of this rank's model.
 
 Usage: python -m tests.helpers.recording_train OUT.pt [fairseq-train arguments...]
 OUT.pt holds ``{"params": [tensor per update], "rss_mb": peak resident memory}``.
+``RECORDING_TRAIN_EMULATE_BF16=1``: the CPU is taken to have ``avx512_bf16``, so that ``--bf16`` runs (in
+torch's emulation, slower but the same arithmetic) on a CPU without bf16 instructions, which the plugin
+refuses otherwise.
 """
 
+import os
 import resource
 import sys
 
@@ -15,6 +19,11 @@ from fairseq_cli import train
 
 def main() -> None:
     out, argv = sys.argv[1], sys.argv[2:]
+    if os.environ.get("RECORDING_TRAIN_EMULATE_BF16") == "1":
+        from mos_fairseq.core import cpu_bf16
+
+        flags = cpu_bf16.cpu_flags()
+        cpu_bf16.cpu_flags = lambda cpuinfo=None: flags | {"avx512_bf16"}
     params: list[torch.Tensor] = []
     original = trainer_module.Trainer.train_step
 
