@@ -658,3 +658,22 @@ def test_perplexity_predictor_trains_reports_and_drives_the_search(tiny_bert, tm
     assert pick["params"] <= 45000 and pick["evaluated_valid_loss"] > 0
     stats = json.loads((tmp_path / "s" / "search_stats.json").read_text())
     assert stats["evaluation_seconds"] == 0  # candidates were ranked by the predictor, not run
+
+
+@pytest.mark.parametrize("config", ["dict", "namespace"])
+def test_finetune_command_reads_max_positions_from_an_export_or_a_fairseq_train_checkpoint(
+    tmp_path, monkeypatch, config
+):
+    """An export stores its model config as a dict; fairseq-train's own roberta checkpoints (a model
+    pretrained alone) as an argparse Namespace: prepare-glue fine-tunes from either."""
+    from argparse import Namespace
+
+    from mos_fairseq.data.prepare_glue import finetune_command
+
+    arch = {"space": "bert_cpu_homogeneous", "layers": 2, "hidden": 64, "heads": 2, "ffn_ratio": 4}
+    (tmp_path / "export.json").write_text(json.dumps({"model": "roberta", "arch": arch}))
+    model = {"max_positions": 96} if config == "dict" else Namespace(max_positions=96)
+    monkeypatch.setattr("mos_fairseq.core.checkpoints.read_checkpoint", lambda path: {"cfg": {"model": model}})
+    cmd = finetune_command(tmp_path / "glue", tmp_path, num_classes=2)
+    assert cmd[cmd.index("--max-positions") + 1] == "96"
+    assert cmd[cmd.index("--encoder-ffn-embed-dim") + 1] == "256"
