@@ -24,18 +24,12 @@ from pathlib import Path
 
 import yaml
 from common import lscpu_fields
-from fairseq_logs import seconds_per_update, train_progress
+from fairseq_logs import seconds_per_update, train_progress, training_dtype
 
 
 def commit_of(root: Path) -> str | None:
     proc = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
     return proc.stdout.strip() or None
-
-
-def dtype_of(log: Path) -> str:
-    """``bf16`` for a run trained with ``--bf16`` (fairseq logs its configuration at the start), else ``fp32``."""
-    text = log.read_text(errors="replace") if log.is_file() else ""
-    return "bf16" if "'bf16': True" in text else "fp32"
 
 
 def pretraining(dir_: Path) -> dict:
@@ -57,7 +51,7 @@ def pretraining(dir_: Path) -> dict:
     ]
     return {
         "updates": progress["updates"],
-        "dtype": dtype_of(log),
+        "dtype": training_dtype(log),
         "train_wall_s": progress["train_wall_s"],
         "s_per_update": seconds_per_update(log),
         "valid": curve,
@@ -78,7 +72,7 @@ def finetuning(dir_: Path) -> dict:
         "dev_mcc": dev["mcc"],
         "dev_sentences": dev["n"],
         "updates": progress["updates"],
-        "dtype": dtype_of(dir_ / "train.log"),
+        "dtype": training_dtype(dir_ / "train.log"),
         "train_wall_s": progress["train_wall_s"],
         "blind": str(dir_ / "blind.txt") if (dir_ / "blind.txt").is_file() else None,
     }

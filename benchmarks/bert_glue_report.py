@@ -19,6 +19,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_atomic  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SUPERNETS = {"neuron": "neuron-wise MoS", "none": "standard weight sharing"}
 STARTS = ("export", "random", "alone")
@@ -301,9 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if runs["supernet"]:
         plot_perplexity(runs["supernet"], args.runs.parent / "perplexity.png")
-    tmp = args.out.with_name(f".{args.out.name}")
-    tmp.write_text(text)
-    tmp.replace(args.out)
+    write_atomic(args.out, text)
     print(f"wrote {args.out} ({sum(len(v) for v in runs.values())} runs)")
     return 0
 

@@ -1,6 +1,11 @@
-"""Helpers shared by the benchmarks: a synthetic dictionary, a fixed random batch, the machine as lscpu describes it."""
+"""Helpers shared by the benchmarks: a synthetic dictionary, a fixed random batch, the machine as lscpu describes it,
+a file replaced whole (never half-written)."""
 
 from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
 
 
 def synthetic_dictionary(size: int):
@@ -41,3 +46,15 @@ def lscpu_fields(text: str, source: str) -> dict:
         "architecture": fields.get("Architecture"),
         "source": source,
     }
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it: readers see the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # a committed file's usual mode, not mkstemp's 0600
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

@@ -1,5 +1,6 @@
 """Reads fairseq-train logs (``--log-format simple``) for the benchmark reports: updates done,
-training wall time, seconds per update and the validation lines. Shared by gap_report.py and bert_report.py."""
+training wall time, seconds per update, the validation lines and the training precision. Shared by the
+reports and the recorders (gap_report.py, bert_report.py, bert_glue_record.py, multi30k_record.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,21 @@ def train_progress(log: Path) -> dict:
         fields = dict(re.findall(r"\| (\w+) " + NUM, line))
         valids.append({k: float(v) for k, v in fields.items()})
     return {"updates": max(updates, default=0), "train_wall_s": sum(walls), "valid": valids}
+
+
+def training_dtype(log: Path) -> str:
+    """The precision a fairseq-train run was started with: ``bf16``, ``fp16`` or ``fp32``, from the
+    configuration fairseq logs at each start (a resumed run logs it again; starts that differ give e.g.
+    ``bf16+fp32``). Its checkpoints cannot tell: with ``--cpu --bf16`` the plugin switches
+    ``common.bf16`` off once the trainer is built, so that parameters and optimizer state stay fp32."""
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    starts = set()
+    for line in text.splitlines():
+        if "'common': {" not in line:  # the logged configuration
+            continue
+        bf16, fp16 = "'bf16': True" in line, "'fp16': True" in line
+        starts.add("bf16" if bf16 else "fp16" if fp16 else "fp32")
+    return "+".join(sorted(starts)) or "fp32"
 
 
 def seconds_per_update(log: Path) -> float | None:

@@ -10,7 +10,7 @@
 #
 # Usage: benchmarks/multi30k.sh STAGE [STAGE ...]
 #   stages: data sweep standalone supernets latency baseline_latency search picks retrain finetune
-#           pick_latency compare_latency table4 record report (all = every one in order)
+#           pick_latency compare_latency table4 record report (all = every one in order); bf16_twin (not in all)
 # Every stage resumes: finished pieces are skipped (a `.done` marker or the output file), and
 # fairseq-train continues from its checkpoint_last.pt. Run two lanes side by side, one thread each,
 # pinned to a core, e.g.
@@ -26,6 +26,10 @@
 # M30K_SUPERNETS ("neuron spos"; add sandwich), M30K_SEARCH_ITERATIONS (20), M30K_SUPERNET_CORES (empty: one
 # process, pinned by the caller; "0 1": each supernet trained by one gloo rank per core, the recipe's tokens per
 # update split between them, same updates),
+# M30K_ALONE_CORES (the same for every model trained alone: empty, one process; "0 1", one gloo rank per core),
+# M30K_BF16 (1: every model trained alone and every supernet in bf16 mixed precision, fairseq-train --bf16;
+# its run records the dtype), M30K_TWINS (base_3x3: the baselines that stage bf16_twin trains a second time in
+# bf16, as NAME_bf16, beside their fp32 run, for the precision comparison of benchmarks/cpu_bf16_quality.py),
 # M30K_ONLY (space-separated names: the training stages of this lane train only these),
 # M30K_PICKS (a directory of committed picks, [inherited_]SUPERNET_NAME.yml, used instead of the searches'
 # picks: a study resumed on a machine without its searches), M30K_RESULTS (benchmarks/results/multi30k: stage record
@@ -50,6 +54,10 @@ LEN=${M30K_LEN:-16}
 SEARCH_ITERATIONS=${M30K_SEARCH_ITERATIONS:-20}
 read -r -a SUPERNETS <<< "${M30K_SUPERNETS:-neuron spos}"
 read -r -a CORES <<< "${M30K_SUPERNET_CORES:-}"  # several: each supernet data-parallel, one rank per core
+read -r -a ALONE_CORES <<< "${M30K_ALONE_CORES:-}"  # several: each model trained alone data-parallel
+read -r -a TWINS <<< "${M30K_TWINS:-base_3x3}"
+BF16=()
+[ "${M30K_BF16:-0}" = 1 ] && BF16=(--bf16)
 ONLY=${M30K_ONLY:-}
 BIN=$WORK/bin
 ARCHS=${M30K_BASELINES:-$ROOT/benchmarks/multi30k_archs}  # the hand-designed baselines (stock transformers in the space)
@@ -107,9 +115,14 @@ train_alone() {  # NAME ARCH_YAML DIR [extra fairseq-train options]: from scratc
     [ -f "$dir/commit" ] || commit_of > "$dir/commit"
     [ -f "$dir/lscpu.txt" ] || lscpu > "$dir/lscpu.txt"  # the machine that trains it (stage record names it)
     cp "$arch" "$dir/arch.yml"
-    # shellcheck disable=SC2046
-    run_once "$dir/train" "$name: from scratch, preset $PRESET $*" \
-        mos-nas retrain --arch "$arch" --data "$BIN" --save-dir "$dir" --preset "$PRESET" -- "$@"
+    local launch=() CORES=("${ALONE_CORES[@]}")  # data_parallel reads CORES and TOKENS
+    if [ ${#CORES[@]} -gt 1 ]; then
+        launch=(data_parallel)
+        local TOKENS
+        TOKENS=$(recipe_value max-tokens)
+    fi
+    run_once "$dir/train" "$name: from scratch, preset $PRESET $* on core(s) ${CORES[*]:-of the caller}" \
+        "${launch[@]}" mos-nas retrain --arch "$arch" --data "$BIN" --save-dir "$dir" --preset "$PRESET" -- "$@" "${BF16[@]}"
     finish_model "$dir" "$AVERAGE"
     touch "$dir/.done"
     release
@@ -166,6 +179,15 @@ data_parallel() {  # COMMAND...: one process per core of $SUPERNET_CORES (gloo r
     return $status
 }
 
+stage_bf16_twin() {  # each baseline of M30K_TWINS trained alone once more in bf16, as NAME_bf16
+    local name
+    for name in "${TWINS[@]}"; do
+        selected "${name}_bf16" || continue
+        [ -f "$ARCHS/$name.yml" ] || { echo "bf16 twin: '$name' is not a baseline of $ARCHS" >&2; exit 2; }
+        train_alone "${name}_bf16" "$ARCHS/$name.yml" "$WORK/standalone/${name}_bf16" --bf16
+    done
+}
+
 stage_supernets() {
     local options launch=()
     # the recipe without its criterion (supernets train with supernet_cross_entropy), its epochs and
@@ -192,7 +214,7 @@ stage_supernets() {
             "${launch[@]}" fairseq-train "$BIN" --user-dir "$ROOT/user_dir" --task supernet_translation --arch supertransformer \
             --search-space "$SPACE" --criterion supernet_cross_entropy $(supernet_options "$name") "${options[@]}" \
             --max-epoch "$SUPERNET_EPOCHS" --no-epoch-checkpoints --valid-archs "$WORK/valid_archs" \
-            --best-checkpoint-subnet largest --save-dir "$dir"
+            --best-checkpoint-subnet largest --save-dir "$dir" "${BF16[@]}"
         release
     done
 }
@@ -429,8 +451,8 @@ main() {
     local stages=("$@")
     [ "$1" = all ] && stages=("${all[@]}")
     for s in "${stages[@]}"; do
-        if [[ " ${all[*]} " == *" $s "* ]]; then "stage_$s"; else
-            echo "unknown stage '$s' (${all[*]} all)" >&2; exit 2
+        if [[ " ${all[*]} bf16_twin " == *" $s "* ]]; then "stage_$s"; else
+            echo "unknown stage '$s' (${all[*]} all bf16_twin)" >&2; exit 2
         fi
     done
 }

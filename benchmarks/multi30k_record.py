@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Iterator, cast
 
 import yaml
-from common import lscpu_fields
-from fairseq_logs import train_progress
+from common import lscpu_fields, write_atomic
+from fairseq_logs import train_progress, training_dtype
 
 from mos_fairseq.base.errors import UserError
 
@@ -77,9 +77,10 @@ class RecordError(Exception):
 
 
 def role_of(name: str, baselines: Path) -> tuple[str, str | None, float | None]:
-    """(role, supernet, constraint_ms) from the run's name: a baseline of the baselines directory, the
-    space's largest subnet, a pick SUPERNET_best_latency_Xms, or a Table 4 sample sample_*."""
-    if (baselines / f"{name}.yml").is_file():
+    """(role, supernet, constraint_ms) from the run's name: a baseline of the baselines directory (or its
+    bf16 twin NAME_bf16), the space's largest subnet, a pick SUPERNET_best_latency_Xms, or a Table 4 sample
+    sample_*."""
+    if (baselines / f"{name.removesuffix('_bf16')}.yml").is_file():  # NAME_bf16: a baseline's bf16 twin
         return "baseline", None, None
     if name == "largest":
         return "largest", None, None
@@ -131,8 +132,9 @@ def valid_nll(log: Path) -> dict:
     }
 
 
-def checkpoint_facts(ckpt: Path, preset: dict) -> tuple[dict, str]:
-    """(the recipe's options as the run's checkpoint holds them, training dtype)."""
+def checkpoint_facts(ckpt: Path, preset: dict) -> tuple[dict, int]:
+    """(the recipe's options as the run's checkpoint holds them, data-parallel ranks). The training
+    precision is in the log, not here (fairseq_logs.training_dtype)."""
     from omegaconf import OmegaConf
 
     from mos_fairseq.core.checkpoints import read_checkpoint
@@ -150,9 +152,8 @@ def checkpoint_facts(ckpt: Path, preset: dict) -> tuple[dict, str]:
         if isinstance(held, list) and len(held) == 1 and not isinstance(value, list):
             held = held[0]  # fairseq keeps lr as a list of one
         options[key] = held
-    common = cfg.get("common") or {}
-    dtype = "bf16" if common.get("bf16") else "fp16" if common.get("fp16") else "fp32"
-    return options, dtype
+    ranks = int((cfg.get("distributed_training") or {}).get("distributed_world_size") or 1)
+    return options, ranks
 
 
 def sha256(path: Path) -> str:
@@ -161,17 +162,6 @@ def sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # a committed file's usual mode, not mkstemp's 0600
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def line_count(path: Path) -> int:
@@ -308,7 +298,8 @@ def run_document(model: Model, digest: str, data: Path, baselines: Path, preset_
 
     role, supernet, constraint = role_of(model.name, baselines)
     arch_text = (model.dir / "arch.yml").read_text()
-    options, dtype = checkpoint_facts(model.dir / "checkpoint_avg.pt", load_preset(preset_name))
+    options, ranks = checkpoint_facts(model.dir / "checkpoint_avg.pt", load_preset(preset_name))
+    dtype = training_dtype(model.dir / "train" / "train.log")
     progress = train_progress(model.dir / "train" / "train.log")
     done = dt.datetime.fromtimestamp((model.dir / "checkpoint_avg.pt").stat().st_mtime, dt.UTC)
     return {
@@ -329,6 +320,7 @@ def run_document(model: Model, digest: str, data: Path, baselines: Path, preset_
         "commit": (model.dir / "commit").read_text().strip(),
         "machine": machine_of(model.dir, model.dir.parent.parent),
         "threads": 1,
+        "ranks": ranks,
         "dtype": {"training": dtype, "inference": inference_dtype()},
         "generation": GENERATION,
         "bleu": bleu_entries(model, data),

@@ -19,6 +19,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_atomic  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SUPERNETS = {
     "neuron": "neuron-wise MoS (sandwich)",
@@ -523,9 +526,7 @@ def write_outputs(runs: list[dict], text: str, results: Path, out: Path) -> None
     if groups:
         plot_latency(groups, results / "latency_bleu.png")
     plot_curves(runs, results / "learning_curves.png")
-    tmp = out.with_name(f".{out.name}")
-    tmp.write_text(text)
-    tmp.replace(out)
+    write_atomic(out, text)
 
 
 if __name__ == "__main__":

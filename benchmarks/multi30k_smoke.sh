@@ -61,4 +61,14 @@ for name in trained:
     assert run["valid_nll"]["final"]["epoch"] == run["recipe"]["options"]["max-epoch"] == 3, run["valid_nll"]
     assert run["machine"]["cpu_model"] and run["commit"] == (d / "commit").read_text().strip()
 PY
+if lscpu | grep -qwE "avx512_bf16|amx_bf16"; then  # a baseline's bf16 twin on two gloo ranks, its quality report
+    M30K_TWINS=base_3x1 M30K_ALONE_CORES="0 1" M30K_ONLY=base_3x1_bf16 "$ROOT/benchmarks/multi30k.sh" bf16_twin record
+    python "$ROOT/benchmarks/cpu_bf16_quality.py" --results "$M30K_RESULTS" --out "$W/report/cpu_bf16_quality.md"
+    python - "$M30K_RESULTS/runs/base_3x1_bf16.json" <<'PY'
+import json, sys
+run = json.load(open(sys.argv[1]))
+assert (run["role"], run["dtype"]["training"], run["ranks"]) == ("baseline", "bf16", 2), run
+assert run["recipe"]["options"]["max-tokens"] * 2 == 4096, run["recipe"]
+PY
+fi
 echo "smoke test passed in $(( $(date +%s) - start )) s: report $W/report/multi30k.md, results $M30K_RESULTS"

@@ -151,8 +151,51 @@ def test_role_of_a_run_comes_from_its_name(tmp_path):
     assert record.role_of("neuron_best_latency_22.2ms", tmp_path) == ("pick", "neuron", 22.2)
     assert record.role_of("spos_best_latency_35ms", tmp_path) == ("pick", "spos", 35.0)
     assert record.role_of("sample_0003", tmp_path) == ("sample", None, None)
+    assert record.role_of("base_3x1_bf16", tmp_path) == ("baseline", None, None)  # a baseline's bf16 twin
     with pytest.raises(record.RecordError, match="cannot tell the role of 'base_9x9'"):
         record.role_of("base_9x9", tmp_path)
+    with pytest.raises(record.RecordError, match="cannot tell the role of 'base_9x9_bf16'"):
+        record.role_of("base_9x9_bf16", tmp_path)
+
+
+def test_checkpoint_facts_read_dtype_ranks_and_the_recipe_as_trained(tmp_path):
+    import torch
+
+    record = _record_module()
+    cfg = {
+        "common": {"bf16": True},
+        "distributed_training": {"distributed_world_size": 2},
+        "optimization": {"lr": [0.002]},
+        "dataset": {"max_tokens": 2048},
+    }
+    history = {
+        "optimizer_history": [
+            {"criterion_name": "x", "optimizer_name": "Adam", "num_updates": 1, "lr_scheduler_state": {"best": 1.0}}
+        ],
+        "extra_state": {},
+    }
+    torch.save({"cfg": cfg, "model": {}, **history}, tmp_path / "checkpoint_avg.pt")
+    options, ranks = record.checkpoint_facts(tmp_path / "checkpoint_avg.pt", {"lr": 1e-3, "max-tokens": 4096})
+    assert (options, ranks) == ({"lr": 0.002, "max-tokens": 2048}, 2)
+    cfg["distributed_training"] = {"distributed_world_size": 1}
+    torch.save({"cfg": cfg, "model": {}, **history}, tmp_path / "checkpoint_avg.pt")
+    assert record.checkpoint_facts(tmp_path / "checkpoint_avg.pt", {})[1] == 1
+
+
+def test_training_dtype_is_read_from_the_configuration_each_start_logs(tmp_path):
+    training_dtype = _record_module().training_dtype  # benchmarks/fairseq_logs.py's, as the recorder uses it
+
+    def start(bf16: bool) -> str:
+        return f"2026-12-07 01:09:26 | INFO | fairseq_cli.train | {{'common': {{'fp16': False, 'bf16': {bf16}}}}}\n"
+
+    log = tmp_path / "train.log"
+    log.write_text(start(True) + "2026-12-07 | INFO | train_inner | epoch 001: loss=9.1\n")
+    assert training_dtype(log) == "bf16"
+    log.write_text(start(False))
+    assert training_dtype(log) == "fp32"
+    log.write_text(start(True) + start(False))  # resumed without --bf16
+    assert training_dtype(log) == "bf16+fp32"
+    assert training_dtype(tmp_path / "missing.log") == "fp32"
 
 
 def test_validation_curve_of_a_resumed_run_keeps_each_epochs_last_line(tmp_path):

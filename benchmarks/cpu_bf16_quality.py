@@ -1,0 +1,168 @@
+"""CPU bf16 vs fp32 quality: the Multi30k recipe's model trained alone in both precisions, side by side.
+
+Reads the Multi30k study's run files (``benchmarks/results/multi30k/runs/NAME.json``, written by
+``benchmarks/multi30k.sh record``): every baseline NAME that has a bf16 twin ``NAME_bf16`` (stage
+``bf16_twin``) is one pair. For each pair: validation nll per epoch (bits per token), the final epoch's
+relative difference (target: within 1%), test and test_mscoco sacreBLEU (target: within 0.3), and the
+training wall-clock of both (the whole run's speed-up, machines named). Nothing is trained here; the
+report is rebuilt from the committed run files alone.
+
+    python benchmarks/cpu_bf16_quality.py --results benchmarks/results/multi30k \\
+        --out benchmarks/results/cpu_bf16_quality.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_atomic  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+NLL_TOLERANCE = 0.01  # relative, final epoch
+BLEU_TOLERANCE = 0.3  # sacreBLEU points
+SUBSETS = ("test", "test_mscoco")
+
+
+class QualityError(Exception):
+    """A one-line reason the report cannot be built."""
+
+
+def load_pairs(runs: Path) -> list[tuple[dict, dict]]:
+    """(fp32 run, bf16 run) for every baseline with a bf16 twin, by name."""
+    docs = {}
+    for path in sorted(runs.glob("*.json")):
+        try:
+            doc = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise QualityError(f"{path}: not JSON ({e.msg})") from None
+        docs[doc.get("name", path.stem)] = doc
+    pairs = []
+    for name, twin in sorted(docs.items()):
+        base = docs.get(name.removesuffix("_bf16")) if name.endswith("_bf16") else None
+        if base is None:
+            continue
+        for doc, want in ((base, "fp32"), (twin, "bf16")):
+            got = (doc.get("dtype") or {}).get("training")
+            if got != want:
+                raise QualityError(f"run '{doc['name']}' trained in {got}, expected {want}")
+        pairs.append((base, twin))
+    return pairs
+
+
+def final_nll(doc: dict) -> float:
+    final = (doc.get("valid_nll") or {}).get("final")
+    if not final:
+        raise QualityError(f"run '{doc['name']}' has no validation nll")
+    return float(final["nll_loss"])
+
+
+def verdict(ok: bool) -> str:
+    return "within" if ok else "**outside**"
+
+
+def pair_summary(base: dict, twin: dict) -> dict:
+    """The figures the issue's targets name, for one pair."""
+    nll32, nll16 = final_nll(base), final_nll(twin)
+    bleu = {s: (base["bleu"][s]["bleu"], twin["bleu"][s]["bleu"]) for s in SUBSETS}
+    walls = [(d.get("training_progress") or {}).get("train_wall_s") for d in (base, twin)]
+    return {
+        "nll": (nll32, nll16),
+        "nll_rel": (nll16 - nll32) / nll32,
+        "bleu": bleu,
+        "walls": walls,
+        "nll_ok": abs(nll16 - nll32) / nll32 <= NLL_TOLERANCE,
+        "bleu_ok": all(abs(b16 - b32) <= BLEU_TOLERANCE for b32, b16 in bleu.values()),
+    }
+
+
+def machine_line(doc: dict) -> str:
+    m = doc.get("machine") or {}
+    flags = [f for f in m.get("cpu_flags", []) if "bf16" in f or f.startswith("amx")]
+    return (
+        f"{m.get('cpu_model', '?')} ({', '.join(flags) or 'no bf16 flags'}), commit {doc.get('commit')}, "
+        f"{doc.get('ranks', 1)} rank(s) x {doc.get('threads', 1)} thread, trained {doc.get('trained_at')}"
+    )
+
+
+def curve_lines(base: dict, twin: dict) -> list[str]:
+    by_epoch = {e["epoch"]: [e["nll_loss"], None] for e in base["valid_nll"]["per_epoch"]}
+    for e in twin["valid_nll"]["per_epoch"]:
+        by_epoch.setdefault(e["epoch"], [None, None])[1] = e["nll_loss"]
+    lines = ["| epoch | fp32 valid nll | bf16 valid nll | bf16 - fp32 |", "|---:|---:|---:|---:|"]
+    for epoch, (a, b) in sorted(by_epoch.items()):
+        diff = f"{b - a:+.3f}" if a is not None and b is not None else ""
+        lines.append(f"| {epoch} | {a if a is not None else ''} | {b if b is not None else ''} | {diff} |")
+    return lines
+
+
+def pair_lines(base: dict, twin: dict) -> list[str]:
+    s = pair_summary(base, twin)
+    (n32, n16), walls = s["nll"], s["walls"]
+    lines = [
+        f"## {base['name']} (fp32) vs {twin['name']} (bf16)",
+        "",
+        f"- fp32: {machine_line(base)}",
+        f"- bf16: {machine_line(twin)}",
+        f"- Final validation nll {n32:.3f} vs {n16:.3f} bits per token: {s['nll_rel'] * 100:+.2f}%, "
+        f"{verdict(s['nll_ok'])} the 1% target.",
+    ]
+    for subset, (b32, b16) in s["bleu"].items():
+        lines.append(
+            f"- {subset} sacreBLEU {b32:.2f} vs {b16:.2f} ({b16 - b32:+.2f}), "
+            f"{verdict(abs(b16 - b32) <= BLEU_TOLERANCE)} the 0.3 target."
+        )
+    if all(walls):
+        same_cpu = base.get("machine", {}).get("cpu_model") == twin.get("machine", {}).get("cpu_model")
+        same_ranks = base.get("ranks", 1) == twin.get("ranks", 1)
+        where = (
+            "same CPU model and ranks" if same_cpu and same_ranks else "different CPUs or ranks: not a speed comparison"
+        )
+        lines.append(
+            f"- Training wall-clock {walls[0]:.0f} s vs {walls[1]:.0f} s: {walls[0] / walls[1]:.2f}x ({where})."
+        )
+    return [*lines, "", *curve_lines(base, twin), ""]
+
+
+def build(results: Path) -> str:
+    pairs = load_pairs(results / "runs")
+    if not pairs:
+        raise QualityError(f"no baseline with a bf16 twin (NAME and NAME_bf16) in {results / 'runs'}")
+    lines = [
+        "# bf16 vs fp32 on CPU: quality of the Multi30k recipe",
+        "",
+        "Generated by `python benchmarks/cpu_bf16_quality.py` from the Multi30k study's run files "
+        "(`benchmarks/multi30k.sh standalone bf16_twin record`). Both models: the recipe of "
+        "configs/retrain/multi30k.yml, its last epoch checkpoints averaged (mos-nas average), generation in fp32 "
+        "(beam 4, lenpen 0.6); bf16 = fairseq-train `--cpu --bf16` (fp32 parameters, optimizer "
+        "state and checkpoints).",
+        "",
+    ]
+    for base, twin in pairs:
+        lines += pair_lines(base, twin)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "multi30k")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "cpu_bf16_quality.md")
+    args = parser.parse_args(argv)
+    try:
+        text = build(args.results)
+    except QualityError as e:
+        print(f"cpu_bf16_quality: {e}", file=sys.stderr)
+        return 2
+    except KeyError as e:
+        print(f"cpu_bf16_quality: a run file lacks the field {e}", file=sys.stderr)
+        return 2
+    write_atomic(args.out, text)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
