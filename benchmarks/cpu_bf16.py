@@ -18,6 +18,10 @@ precision and configuration under torch.profiler (N updates) and lists the ops t
         --generate $M30K_WORK/standalone/base_3x3/checkpoint_avg.pt
     python benchmarks/cpu_bf16.py --tiny --rounds 1 --updates 2 --warmup 1 --max-tokens 1024 --out /tmp/cpu_bf16.md
     # (a synthetic corpus and tiny models: checks the script, the numbers mean nothing)
+
+Each run adds one JSON record (machine, commit, protocol, every timed run) to the directory beside the report
+(``results/cpu_bf16/``) and rebuilds the report from all of them, newest first, so a later run of one
+configuration (e.g. ``--configs spos``) adds its rows without discarding earlier measurements.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_atomic  # noqa: E402
 from distributed_scaling import free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -293,10 +298,10 @@ def training_lines(summary: list[dict], info: dict) -> list[str]:
     return lines
 
 
-def generation_lines(rows: list[dict], args) -> list[str]:
+def generation_lines(rows: list[dict], args: dict) -> list[str]:
     lines = [
-        f"`{args.generate}` on `{args.gen_subset}`: fairseq-generate, beam 4, lenpen 0.6, batch {args.gen_batch_size}, "
-        "one thread; seconds as fairseq counts them (model loading left out).",
+        f"`{args['generate']}` on `{args['gen_subset']}`: fairseq-generate, beam 4, lenpen 0.6, "
+        f"batch {args['gen_batch_size']}, one thread; seconds as fairseq counts them (model loading left out).",
         "",
         "| precision | seconds (median) | tokens/s (median) | sacreBLEU | rounds |",
         "|---|---:|---:|---:|---:|",
@@ -312,31 +317,57 @@ def generation_lines(rows: list[dict], args) -> list[str]:
     return lines
 
 
-def write_report(args, info: dict, rows: list[dict], gen: list[dict], profiles: list[dict]) -> str:
-    summary = summarize(rows) if rows else []
+def record_section(record: dict) -> list[str]:
+    """One measurement (one invocation of this script, its JSON record) as a section of the report."""
+    info, args, rows = record["machine"], record["args"], record["training"]
     training = (
-        f"fp32 and bf16 runs interleaved, {args.rounds} rounds; {args.warmup} warm-up updates left out, then "
-        f"{args.updates} timed updates of {args.max_tokens} target-side tokens (split over the ranks); data "
-        f"`{args.data}`{' (tiny models on a synthetic corpus: the numbers mean nothing)' if args.tiny else ''}."
+        f"fp32 and bf16 runs interleaved, {args['rounds']} rounds; {args['warmup']} warm-up updates left out, then "
+        f"{args['updates']} timed updates of {args['max_tokens']} target-side tokens (split over the ranks); data "
+        f"`{args['data']}`{' (tiny models on a synthetic corpus: the numbers mean nothing)' if args['tiny'] else ''}."
     )
+    lines = [
+        f"## {record.get('date', 'undated')}: {info['cpu_model']}, commit {info['commit']}",
+        "",
+        f"Machine: **{info['cpu_model']}**, bf16 flags: {', '.join(info['bf16_flags']) or 'none'}; {info['cores']} "
+        f"cores; torch {info['torch']}. One thread per process" + (f"; {training}" if rows else "."),
+        "",
+        *([f"Conditions: {record['note']}.", ""] if record.get("note") else []),
+        f"    python benchmarks/cpu_bf16.py {record.get('command', '')}",
+        "",
+    ]
+    if rows:
+        lines += ["### Training: target tokens/s", "", *training_lines(summarize(rows), info), ""]
+    if record["generation"]:
+        lines += ["### Generation", "", *generation_lines(record["generation"], args), ""]
+    for prof in record.get("profiles", []):
+        lines += [f"### Profile: {NAMES[prof['config']]}, {prof['precision']}, {args['profile']} updates", "", "```"]
+        lines += [prof["profile"].rstrip(), "```", ""]
+    return lines
+
+
+def build_report(records: list[dict]) -> str:
+    """Every measurement, newest first (each names its machine, commit and protocol)."""
     lines = [
         "# bf16 vs fp32 on CPU: training throughput and generation",
         "",
-        f"Machine: **{info['cpu_model']}**, bf16 flags: {', '.join(info['bf16_flags']) or 'none'}; {info['cores']} "
-        f"cores; torch {info['torch']}; commit {info['commit']}. One thread per process"
-        + (f"; {training}" if rows else "."),
-        "",
-        f"    python benchmarks/cpu_bf16.py {' '.join(sys.argv[1:])}",
+        "Built by `benchmarks/cpu_bf16.py` from its measurement records (`cpu_bf16/*.json` beside this file, one "
+        "per run of the script, newest first). Ratios compare runs of one record only: each record interleaves "
+        "its fp32 and bf16 runs on one machine.",
         "",
     ]
-    if summary:
-        lines += ["## Training: target tokens/s", "", *training_lines(summary, info), ""]
-    if gen:
-        lines += ["## Generation", "", *generation_lines(gen, args), ""]
-    for p in profiles:
-        lines += [f"## Profile: {NAMES[p['config']]}, {p['precision']}, {args.profile} updates", "", "```"]
-        lines += [p["profile"].rstrip(), "```", ""]
+    for record in sorted(records, key=lambda r: r.get("date", ""), reverse=True):
+        lines += record_section(record)
     return "\n".join(lines)
+
+
+def load_records(directory: Path) -> list[dict]:
+    records = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            records.append(json.loads(path.read_text()))
+        except json.JSONDecodeError as e:
+            raise SystemExit(f"cpu_bf16: {path} is not JSON ({e.msg})") from None
+    return records
 
 
 def parse_args() -> argparse.Namespace:
@@ -356,7 +387,12 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--gen-batch-size", type=int, default=64)
     ap.add_argument("--gen-extra", nargs="*", default=[], help="more fairseq-generate options, e.g. --task ...")
     ap.add_argument("--no-train", action="store_true", help="only --generate")
-    ap.add_argument("--out", default=str(RESULTS / "cpu_bf16.md"), help="the Markdown report (JSON beside it)")
+    ap.add_argument(
+        "--out",
+        default=str(RESULTS / "cpu_bf16.md"),
+        help="the Markdown report, rebuilt from every record in the directory beside it (cpu_bf16.md: cpu_bf16/)",
+    )
+    ap.add_argument("--note", default="", help="the conditions of the run, kept in its record (e.g. 'other core idle')")
     args = ap.parse_args()
     if args.warmup < 1 or args.updates < 1 or args.rounds < 1:
         ap.error("--warmup, --updates and --rounds must be >= 1")
@@ -419,13 +455,26 @@ def main() -> None:
         for config in args.configs if args.profile and not args.no_train else []:
             profiles += [train_run(config, p, 1, args, Path(tmp), profile=args.profile) for p in ("fp32", "bf16")]
         gen = generate_rounds(args) if args.generate else []
-    report = write_report(args, info, rows, gen, profiles)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    record = {
+        "date": now,
+        "command": " ".join(sys.argv[1:]),
+        "note": args.note,
+        "machine": info,
+        "args": {k: v for k, v in vars(args).items()},
+        "training": rows,
+        "generation": gen,
+        "profiles": profiles,
+        "summary": summarize(rows) if rows else [],
+    }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report)
-    record = {"machine": info, "args": {k: v for k, v in vars(args).items()}, "training": rows, "generation": gen}
-    out.with_suffix(".json").write_text(json.dumps({**record, "summary": summarize(rows) if rows else []}, indent=1))
-    print(report)
+    records = out.with_suffix("")  # the records directory beside the report: cpu_bf16.md -> cpu_bf16/
+    name = f"{now[:10]}_{info['commit'].split('+')[0]}_{'-'.join(args.configs)}_{time.time_ns() % 10**6}.json"
+    write_atomic(records / name, json.dumps(record, indent=1) + "\n")
+    report = build_report(load_records(records))
+    write_atomic(out, report)
+    print("\n".join(record_section(record)))
+    print(f"wrote {records / name} and {out}")
 
 
 if __name__ == "__main__":
