@@ -5,7 +5,6 @@ is not finished or a committed file of another run before it writes anything, re
 curve and building the index from the runs; the report built from the runs alone (the hand-designed envelope,
 Table 4's pairs, an index that disagrees with its runs refused)."""
 
-import importlib.util
 import json
 import os
 import signal
@@ -14,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.benchmark_scripts import load_benchmark
 
 LIB = Path(__file__).resolve().parent.parent / "benchmarks" / "lib.sh"
 RECORD = LIB.parent / "multi30k_record.py"
@@ -64,15 +65,8 @@ def test_release_hands_the_model_to_another_lane(tmp_path):
         lane.wait()
 
 
-def _record_module(path: Path = RECORD):
-    sys.path.insert(0, str(path.parent))  # its sibling fairseq_logs
-    try:
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(RECORD.parent))
-    return module
+def _record_module():
+    return load_benchmark("multi30k_record")
 
 
 def _runs_directory(tmp_path: Path) -> tuple[Path, Path, Path]:
@@ -299,7 +293,7 @@ def _run(name: str, role: str, training: str, test_bleu: float, ms: float | None
 
 
 def test_the_envelope_is_the_best_baseline_at_or_below_a_latency():
-    report = _record_module(REPORT)
+    report = load_benchmark("multi30k_report")
     base = [
         _run("b1", "baseline", "alone", 29.0, 30.0),
         _run("b2", "baseline", "alone", 31.0, 50.0),
@@ -316,7 +310,7 @@ def test_the_envelope_is_the_best_baseline_at_or_below_a_latency():
 
 
 def test_table4_pairs_gap_rows_first_then_inherited_picks_with_a_retrained_twin():
-    report = _record_module(REPORT)
+    report = load_benchmark("multi30k_report")
     sup = {"recipe": {"supernet": {"supernet_run": "neuron@abc"}}, "supernet": "neuron"}
     arch = {n: {"encoder": {"embed_dim": d}, "decoder": {"layers": 1}} for n, d in (("a", 1), ("b", 2), ("c", 3))}
     runs = [

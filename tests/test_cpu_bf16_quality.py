@@ -1,19 +1,17 @@
 """benchmarks/cpu_bf16_quality.py: the fp32 / bf16 pairs of the Multi30k run files and their verdicts."""
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.helpers.benchmark_scripts import load_benchmark
+
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "cpu_bf16_quality.py"
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location(SCRIPT.stem, SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("cpu_bf16_quality")
 
 
 def _run(name: str, dtype: str, nll: list[float], bleu: tuple[float, float], wall: float) -> dict:

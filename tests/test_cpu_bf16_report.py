@@ -1,22 +1,12 @@
 """benchmarks/cpu_bf16.py's report: rebuilt from every measurement record, so a later run adds its rows."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "cpu_bf16.py"
+from tests.helpers.benchmark_scripts import load_benchmark
 
 
 def _module():
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        spec = importlib.util.spec_from_file_location(SCRIPT.stem, SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
-    return module
+    return load_benchmark("cpu_bf16")
 
 
 def _record(date: str, config: str, fp32: float, bf16: float, generation: bool) -> dict:
