@@ -32,6 +32,7 @@ import os
 import platform
 import re
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -458,7 +459,7 @@ def main() -> None:
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     record = {
         "date": now,
-        "command": " ".join(sys.argv[1:]),
+        "command": shlex.join(sys.argv[1:]),
         "note": args.note,
         "machine": info,
         "args": {k: v for k, v in vars(args).items()},
