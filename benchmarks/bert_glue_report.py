@@ -171,14 +171,23 @@ def section_picks(picks: list[dict], alone: list[dict]) -> list[str]:
             f"- {SUPERNETS.get(sup, sup)}: {sp['candidates']} candidates, validation loss {sp['loss_min']:.3f}-"
             f"{sp['loss_max']:.3f} bits, Kendall tau(params, loss) {sp['tau_params_loss']:+.2f} (negative: larger is better)."
         )
+    lines += ["", "Pretrained alone (stock roberta of the pick's shape, the supernets' recipe, their wall-clock):", ""]
     for a in sorted(alone, key=lambda r: r["name"]):
         pt = a["pretraining"]
         final = (pt["final"] or {}).get("ppl")
         lines.append(
-            f"\n`{a['name']}`: {pt['updates']:,} updates in {pt['train_wall_s'] / 3600:.2f} h ({pt.get('dtype', '?')}), "
-            f"valid ppl {fmt(final, '.1f')}."
+            f"- `{a['name']}`: {pt['updates']:,} updates in {pt['train_wall_s'] / 3600:.2f} h ({pt.get('dtype', '?')}), "
+            f"valid ppl {fmt(final, '.1f')}{divergence(pt['valid'], final)}."
         )
     return lines + [""]
+
+
+def divergence(valid: list[dict], final: float | None) -> str:
+    """A note when training went backwards: the final perplexity 25% or more above the best one."""
+    best = min(valid, key=lambda v: v["ppl"], default=None)
+    if best is None or final is None or final < 1.25 * best["ppl"]:
+        return ""
+    return f" (**diverged**: best {best['ppl']:.1f} at {best['updates']:,} updates)"
 
 
 def section_starts(finetunes: list[dict], tasks: list[str]) -> list[str]:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.benchmark_scripts import load_benchmark
+
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 RECORD, REPORT = BENCH / "bert_glue_record.py", BENCH / "bert_glue_report.py"
 
@@ -160,3 +162,11 @@ def test_unseen_dev_rows_are_those_inside_no_training_line(tmp_path):
     dev.write_text("sentence\tlabel\noften affecting\t1\n")
     done = subprocess.run([*cmd, "--out", str(tmp_path / "none.tsv")], capture_output=True, text=True)
     assert done.returncode == 1 and "every dev sentence" in done.stderr and not (tmp_path / "none.tsv").exists()
+
+
+def test_a_pretraining_that_went_backwards_is_flagged():
+    report = load_benchmark("bert_glue_report")
+    valid = [{"updates": 447, "ppl": 1570.5}, {"updates": 3576, "ppl": 1265.9}, {"updates": 9900, "ppl": 2367.3}]
+    assert report.divergence(valid, 2367.3) == " (**diverged**: best 1265.9 at 3,576 updates)"
+    assert report.divergence(valid[:2], 1265.9) == ""
+    assert report.divergence([], None) == ""
