@@ -161,7 +161,7 @@ supernet_options() {  # the only differences between the supernets
     esac
 }
 
-data_parallel() {  # COMMAND...: one process per core of $SUPERNET_CORES (gloo ranks), the recipe's tokens per update
+data_parallel() {  # COMMAND...: one process per core of $CORES (gloo ranks; M30K_SUPERNET_CORES or M30K_ALONE_CORES), the recipe's tokens per update
     # split evenly between them; rank 0 writes the log its caller reads, rank R its own train_rankR.log beside it
     local n=${#CORES[@]} port r pids=() status=0 dir
     dir=$(printf '%s\n' "$@" | grep -A1 -x -- --save-dir | tail -n 1)
