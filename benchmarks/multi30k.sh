@@ -188,6 +188,16 @@ stage_bf16_twin() {  # each baseline of M30K_TWINS trained alone once more in bf
     done
 }
 
+valid_archs_of_space() {  # WORK/valid_archs: the baselines of the supernets' space (the others cannot be validated in it)
+    local archs
+    mapfile -t archs < <(grep -l -x "space: $SPACE" "$ARCHS"/*.yml)
+    [ ${#archs[@]} -gt 0 ] || { echo "no baseline of $ARCHS is in space '$SPACE'" >&2; exit 2; }
+    mkdir -p "$WORK/valid_archs"
+    cp "${archs[@]}" "$WORK/valid_archs/"
+    local f  # a copy of an earlier version of this stage, of another space, goes
+    for f in "$WORK"/valid_archs/*.yml; do grep -q -x "space: $SPACE" "$f" || rm -f "$f"; done
+}
+
 stage_supernets() {
     local options launch=()
     # the recipe without its criterion (supernets train with supernet_cross_entropy), its epochs and
@@ -201,8 +211,7 @@ stage_supernets() {
         mapfile -t options < <(recipe_without criterion max-epoch keep-last-epochs)
     fi
     [ ${#options[@]} -gt 4 ] || { echo "cannot read the options of preset '$PRESET'" >&2; exit 2; }
-    mkdir -p "$WORK/valid_archs"
-    cp "$ARCHS"/*.yml "$WORK/valid_archs/"
+    valid_archs_of_space
     for name in "${SUPERNETS[@]}"; do
         selected "$name" || continue
         local dir=$WORK/supernets/$name
