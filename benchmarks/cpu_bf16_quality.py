@@ -31,8 +31,10 @@ class QualityError(Exception):
     """A one-line reason the report cannot be built."""
 
 
-def load_pairs(runs: Path) -> list[tuple[dict, dict]]:
-    """(fp32 run, bf16 run) for every baseline with a bf16 twin, by name."""
+def load_pairs(runs: Path, references: dict[str, str] | None = None) -> list[tuple[dict, dict]]:
+    """(fp32 run, bf16 run) for every baseline with a bf16 twin: by name (NAME, NAME_bf16), or the fp32 run
+    that ``references`` names for a twin (e.g. base_3x3_bf16 -> study1_base_3x3, trained on another machine)."""
+    references = references or {}
     docs = {}
     for path in sorted(runs.glob("*.json")):
         try:
@@ -40,9 +42,14 @@ def load_pairs(runs: Path) -> list[tuple[dict, dict]]:
         except json.JSONDecodeError as e:
             raise QualityError(f"{path}: not JSON ({e.msg})") from None
         docs[doc.get("name", path.stem)] = doc
+    for twin_name, base_name in references.items():
+        missing = [n for n in (twin_name, base_name) if n not in docs]
+        if missing:
+            raise QualityError(f"--pair names run(s) not in {runs}: {', '.join(missing)}")
     pairs = []
     for name, twin in sorted(docs.items()):
-        base = docs.get(name.removesuffix("_bf16")) if name.endswith("_bf16") else None
+        base_name = references.get(name, name.removesuffix("_bf16"))
+        base = docs.get(base_name) if name.endswith("_bf16") else None
         if base is None:
             continue
         for doc, want in ((base, "fp32"), (twin, "bf16")):
@@ -81,9 +88,12 @@ def pair_summary(base: dict, twin: dict) -> dict:
 
 def machine_line(doc: dict) -> str:
     m = doc.get("machine") or {}
-    flags = [f for f in m.get("cpu_flags", []) if "bf16" in f or f.startswith("amx")]
+    if m.get("cpu_flags") is None:
+        flag_text = "flags not recorded"
+    else:
+        flag_text = ", ".join(f for f in m["cpu_flags"] if "bf16" in f or f.startswith("amx")) or "no bf16 flags"
     return (
-        f"{m.get('cpu_model', '?')} ({', '.join(flags) or 'no bf16 flags'}), commit {doc.get('commit')}, "
+        f"{m.get('cpu_model', '?')} ({flag_text}), commit {doc.get('commit')}, "
         f"{doc.get('ranks', 1)} rank(s) x {doc.get('threads', 1)} thread, trained {doc.get('trained_at')}"
     )
 
@@ -115,6 +125,13 @@ def pair_lines(base: dict, twin: dict) -> list[str]:
             f"- {subset} sacreBLEU {b32:.2f} vs {b16:.2f} ({b16 - b32:+.2f}), "
             f"{verdict(abs(b16 - b32) <= BLEU_TOLERANCE)} the 0.3 target."
         )
+    if base.get("machine", {}).get("cpu_model") != twin.get("machine", {}).get("cpu_model"):
+        lines.append(
+            "- The two runs were trained on different machines, each from its own data preparation: the "
+            "difference includes run-to-run variance, not only the precision."
+        )
+    if walls[1] and not walls[0]:
+        lines.append(f"- bf16 training wall-clock {walls[1]:.0f} s (the fp32 run's was not recorded).")
     if all(walls):
         same_cpu = base.get("machine", {}).get("cpu_model") == twin.get("machine", {}).get("cpu_model")
         same_ranks = base.get("ranks", 1) == twin.get("ranks", 1)
@@ -127,8 +144,8 @@ def pair_lines(base: dict, twin: dict) -> list[str]:
     return [*lines, "", *curve_lines(base, twin), ""]
 
 
-def build(results: Path) -> str:
-    pairs = load_pairs(results / "runs")
+def build(results: Path, references: dict[str, str] | None = None) -> str:
+    pairs = load_pairs(results / "runs", references)
     if not pairs:
         raise QualityError(f"no baseline with a bf16 twin (NAME and NAME_bf16) in {results / 'runs'}")
     lines = [
@@ -146,13 +163,28 @@ def build(results: Path) -> str:
     return "\n".join(lines)
 
 
+def pair_argument(text: str) -> tuple[str, str]:
+    twin, sep, base = text.partition("=")
+    if not sep or not twin or not base:
+        raise QualityError(f"--pair '{text}': expected TWIN=FP32 (run names)")
+    return twin, base
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "multi30k")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "cpu_bf16_quality.md")
+    parser.add_argument(
+        "--pair",
+        action="append",
+        default=[],
+        metavar="TWIN=FP32",
+        help="pair bf16 run TWIN with fp32 run FP32 instead of TWIN's name without _bf16 (repeatable)",
+    )
     args = parser.parse_args(argv)
     try:
-        text = build(args.results)
+        references = dict(pair_argument(p) for p in args.pair)
+        text = build(args.results, references)
     except QualityError as e:
         print(f"cpu_bf16_quality: {e}", file=sys.stderr)
         return 2

@@ -78,3 +78,30 @@ def test_no_pair_is_a_one_line_error(tmp_path):
         text=True,
     )
     assert done.returncode == 2 and done.stderr.startswith("cpu_bf16_quality: no baseline with a bf16 twin")
+
+
+def test_a_named_fp32_reference_of_another_machine_is_paired_and_flagged(tmp_path):
+    reference = _run("study1_base_3x3", "fp32", [4.0, 2.322], (31.00, 27.90), 0.0)
+    reference["machine"] = {"cpu_model": "Intel(R) Xeon(R) Processor", "cpu_flags": None}
+    reference["training_progress"] = None
+    _write(tmp_path / "runs", reference, _run("base_3x3_bf16", "bf16", [4.1, 2.302], (31.50, 27.19), 4441.0))
+    module = _module()
+    assert module.load_pairs(tmp_path / "runs") == []  # no run named base_3x3
+    text = module.build(tmp_path, {"base_3x3_bf16": "study1_base_3x3"})
+    assert "## study1_base_3x3 (fp32) vs base_3x3_bf16 (bf16)" in text
+    assert "Intel(R) Xeon(R) Processor (flags not recorded)" in text
+    assert "trained on different machines" in text
+    assert "bf16 training wall-clock 4441 s (the fp32 run's was not recorded)" in text
+
+
+def test_a_pair_naming_a_missing_run_is_a_one_line_error(tmp_path):
+    _write(tmp_path / "runs", _run("base_3x3_bf16", "bf16", [4.1, 2.302], (31.5, 27.2), 1.0))
+    out = tmp_path / "q.md"
+    for pair in ("base_3x3_bf16=study9_base_3x3", "no_equals_sign"):
+        proc = subprocess.run(
+            [sys.executable, str(SCRIPT), "--results", str(tmp_path), "--out", str(out), "--pair", pair],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert not out.exists()
