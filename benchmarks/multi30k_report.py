@@ -115,7 +115,8 @@ def group_by_commit(runs: list[dict]) -> dict[str, list[str]]:
 def section_status(runs: list[dict]) -> list[str]:
     """Which units are done (R units with their models) and which remain."""
     now = current(runs)
-    alone = [r for r in now if r["training"] == "alone"]
+    twins = [r for r in now if r["training"] == "alone" and r["name"].endswith("_bf16")]  # precision, not R
+    alone = [r for r in now if r["training"] == "alone" and r not in twins]
     lines = ["## Status", ""]
     for sup, unit in (
         ("neuron", "S (neuron-MoS supernet, latency, search, picks inherited)"),
@@ -142,6 +143,11 @@ def section_status(runs: list[dict]) -> list[str]:
     samples = [r for r in alone if r["role"] == "sample"]
     more = todo + to_retrain + ([] if samples else ["the Table 4 samples"])
     lines.append(f"- R: to do: {', '.join(more)}." if more else "- R: every model trained alone.")
+    if twins:
+        lines.append(
+            f"- bf16 twins (a precision comparison, not R; benchmarks/results/cpu_bf16_quality.md): "
+            f"{', '.join(sorted(r['name'] for r in twins))}."
+        )
     timed = [r for r in now if (r.get("latency") or {}).get("ms") is not None]
     windows = {r["latency"]["window"] for r in timed}
     if now and len(timed) == len(now) and len(windows) == 1:

@@ -371,3 +371,18 @@ def test_report_refuses_an_index_that_disagrees_with_its_runs_and_writes_nothing
         [sys.executable, str(REPORT), "--results", str(results), "--out", str(out)], capture_output=True, text=True
     )
     assert lacking.stderr == f"multi30k_report: {results}/results.json lacks runs b1\n" and not out.exists()
+
+
+def test_status_lists_a_bf16_twin_apart_from_the_r_units():
+    report = load_benchmark("multi30k_report")
+    machine = {"cpu_model": "toy CPU"}
+    runs = [
+        _run("base_3x1", "baseline", "alone", 29.0, commit="abc1234", machine=machine),
+        _run("base_3x3_bf16", "baseline", "alone", 31.5, commit="def5678", machine=machine),
+    ]
+    text = "\n".join(report.section_status(runs))
+    assert "- **R: done** (`abc1234`, toy CPU): base_3x1." in text
+    assert "def5678" not in text and "base_3x3," in text.split("R: to do:")[1]
+    assert (
+        "- bf16 twins (a precision comparison, not R; benchmarks/results/cpu_bf16_quality.md): base_3x3_bf16." in text
+    )
