@@ -9,8 +9,9 @@
 # together, interleaved -> Table 4 (mos-nas gap) -> report.
 #
 # Usage: benchmarks/multi30k.sh STAGE [STAGE ...]
-#   stages: data sweep standalone supernets latency baseline_latency search picks retrain finetune
-#           pick_latency compare_latency table4 record report (all = every one in order); bf16_twin (not in all)
+#   stages: data sweep standalone supernets record_supernets latency baseline_latency search picks retrain
+#           finetune pick_latency compare_latency table4 record report (all = every one in order); bf16_twin (not
+#           in all)
 # Every stage resumes: finished pieces are skipped (a `.done` marker or the output file), and
 # fairseq-train continues from its checkpoint_last.pt. Run two lanes side by side, one thread each,
 # pinned to a core, e.g.
@@ -31,6 +32,8 @@
 # its run records the dtype), M30K_TWINS (base_3x3: the baselines that stage bf16_twin trains a second time in
 # bf16, as NAME_bf16, beside their fp32 run, for the precision comparison of benchmarks/cpu_bf16_quality.py),
 # M30K_ONLY (space-separated names: the training stages of this lane train only these),
+# M30K_SUPERNET_SUFFIX (empty: appended to the names of the supernets' run files that stage record_supernets
+# writes, RESULTS/supernets/NAME[SUFFIX][_bf16].json, e.g. _5ep for a short run beside the study's),
 # M30K_PICKS (a directory of committed picks, [inherited_]SUPERNET_NAME.yml, used instead of the searches'
 # picks: a study resumed on a machine without its searches), M30K_RESULTS (benchmarks/results/multi30k: stage record
 # writes each finished model trained alone there, hyp/ and runs/NAME.json, stage report reads it), M30K_BLIND_BIN
@@ -226,6 +229,17 @@ stage_supernets() {
             --best-checkpoint-subnet largest --save-dir "$dir" "${BF16[@]}"
         release
     done
+}
+
+stage_record_supernets() {  # every finished supernet (M30K_ONLY: these): its run RESULTS/supernets/NAME.json
+    local only=() name
+    for name in "${SUPERNETS[@]}"; do
+        selected "$name" || continue
+        if [ -f "$WORK/supernets/$name/.done" ]; then only+=("$name"); else log "supernet $name: not finished, not recorded"; fi
+    done
+    [ ${#only[@]} -gt 0 ] || return 0
+    python "$ROOT/benchmarks/multi30k_supernet_record.py" --work "$WORK" --results "$RESULTS" --preset "$PRESET" \
+        --suffix "${M30K_SUPERNET_SUFFIX:-}" --only "${only[@]}"
 }
 
 stage_latency() {  # the space on this CPU (1 thread, pinned by the caller), then the estimator
@@ -455,7 +469,7 @@ stage_report() {
 
 main() {
     [ $# -gt 0 ] || { sed -n '2,/^set -euo pipefail/{/^set/!p}' "$0"; exit 2; }  # the header
-    local all=(data sweep standalone supernets latency baseline_latency search picks retrain finetune pick_latency
+    local all=(data sweep standalone supernets record_supernets latency baseline_latency search picks retrain finetune pick_latency
         compare_latency table4 record report)
     local stages=("$@")
     [ "$1" = all ] && stages=("${all[@]}")

@@ -77,7 +77,7 @@ def test_no_pair_is_a_one_line_error(tmp_path):
         capture_output=True,
         text=True,
     )
-    assert done.returncode == 2 and done.stderr.startswith("cpu_bf16_quality: no baseline with a bf16 twin")
+    assert done.returncode == 2 and done.stderr.startswith("cpu_bf16_quality: no run with a bf16 twin")
 
 
 def test_a_named_fp32_reference_of_another_machine_is_paired_and_flagged(tmp_path):
