@@ -223,21 +223,37 @@ def section_starts(finetunes: list[dict], tasks: list[str]) -> list[str]:
     return lines + [""]
 
 
+def ppl_at(pretraining: dict | None, updates: int | None) -> str:
+    """Validation perplexity of the largest / smallest subnet at the last validation at or before ``updates``."""
+    curve = [v for v in (pretraining or {}).get("valid", []) if "ppl_largest" in v and v["updates"] <= (updates or 0)]
+    if not curve:
+        return "–"
+    v = max(curve, key=lambda v: v["updates"])
+    return f"{v['ppl_largest']:.0f} / {v['ppl_smallest']:.0f}"
+
+
 def section_sweep(sweep: list[dict]) -> list[str]:
     if not sweep:
         return []
     lines = [
         "## Recipe sweep (small budget, seed 1)",
         "",
-        "| point | text | lr | pretraining updates | exported at | task | fine-tune lr | dev score | run |",
-        "|---|---|---:|---:|---:|---|---:|---:|---|",
+        "A neuron-MoS supernet per point (the point's text, learning rate and options), its 4 x 128 subnet "
+        "(FFN ratio 3) exported and fine-tuned with the study's recipe, seed 1; `random`: that subnet from random "
+        "weights. Perplexity: the news and everyday validation text, largest / smallest subnet, at the export.",
+        "",
+        "| point | text | lr | options | pretraining updates | exported at | valid ppl | task | fine-tune lr "
+        "| dev score | SST-2 unseen (%) | run |",
+        "|---|---|---:|---|---:|---:|---:|---|---:|---:|---:|---|",
     ]
     for r in sorted(sweep, key=lambda r: (r["finetune"]["task"], r["name"])):
         ft = r["finetune"]
         key = METRIC[ft["task"]][1]
+        at = r["exported_at_updates"]
         lines.append(
-            f"| {r['name']} | {r['text'] or '–'} | {fmt(r['lr'], 'g')} | {r['pretraining_budget_updates'] or '–'} | "
-            f"{r['exported_at_updates'] or '–'} | {ft['task']} | {ft['lr']:g} | {ft[key]:.3f} | {where(r)} |"
+            f"| {r['name']} | {r['text'] or '–'} | {fmt(r['lr'], 'g')} | {r.get('extra') or '–'} | "
+            f"{r['pretraining_budget_updates'] or '–'} | {at or '–'} | {ppl_at(r['pretraining'], at)} | {ft['task']} | "
+            f"{ft['lr']:g} | {ft[key]:.3f} | {fmt(ft.get('dev_unseen_accuracy'))} | {where(r)} |"
         )
     return lines + [""]
 

@@ -170,3 +170,32 @@ def test_a_pretraining_that_went_backwards_is_flagged():
     assert report.divergence(valid, 2367.3) == " (**diverged**: best 1265.9 at 3,576 updates)"
     assert report.divergence(valid[:2], 1265.9) == ""
     assert report.divergence([], None) == ""
+
+
+def test_a_sweep_row_shows_the_perplexity_at_its_export_and_the_unseen_rows():
+    report = load_benchmark("bert_glue_report")
+    curve = [
+        {"updates": 450, "ppl_largest": 3000.4, "ppl_smallest": 2000.6},
+        {"updates": 900, "ppl_largest": 1500.2, "ppl_smallest": 1400.0},
+    ]
+    point = {
+        "name": "task_lr3e-3_u900",
+        "text": "task",
+        "lr": 0.003,
+        "extra": "--sample-break-mode eos",
+        "pretraining": {"valid": curve},
+        "pretraining_budget_updates": 2700,
+        "exported_at_updates": 900,
+        "finetune": {"task": "SST-2", "lr": 0.001, "dev_accuracy": 86.1234, "dev_unseen_accuracy": 84.5},
+        "commit": "abc1234def",
+        "machine": {"cpu_model": "AMD EPYC"},
+    }
+    random = {**point, "name": "random", "text": None, "lr": None, "extra": "", "pretraining": None}
+    random.update(pretraining_budget_updates=None, exported_at_updates=None)
+    rows = report.section_sweep([point, random])
+    assert (
+        "| task_lr3e-3_u900 | task | 0.003 | --sample-break-mode eos | 2700 | 900 | 1500 / 1400 | SST-2 | 0.001 "
+        "| 86.123 | 84.50 | `abc1234`, AMD EPYC |" in rows
+    )
+    assert "| random | – | – | – | – | – | – | SST-2 | 0.001 | 86.123 | 84.50 | `abc1234`, AMD EPYC |" in rows
+    assert report.ppl_at({"valid": curve}, 600) == "3000 / 2001"
