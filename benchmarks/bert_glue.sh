@@ -24,7 +24,8 @@
 #   picks      every pick exported to stock roberta and fine-tuned on UNIT_TASKS x SEEDS
 #   random     the same architectures fine-tuned from random weights
 #   alone      the recorded picks' architectures pretrained alone (stock roberta) for their supernet's wall-clock,
-#              fine-tuned; from the committed run files and the data stage alone (no supernet or search needed)
+#              fine-tuned; from the committed run files and the data stage alone (no supernet or search needed);
+#              ALONE_LR (default UNIT_LR) another learning rate: a variant of that start, recorded beside it
 #   index      the blind labels' index.json (BG_PRED)
 # Every fine-tuning run scores its final checkpoint on the dev split (SST-2 also on its rows unseen in training)
 # and labels the blind set; python benchmarks/bert_glue_report.py then builds the report. Every stage
@@ -34,6 +35,7 @@
 # mixed precision), FT_UPDATES (1800), FT_LR (1e-3), SWEEP_UPDATES (900), SWEEP_TASKS (SST-2), and the study's
 # UNIT_* / SEARCH_* / LAT_* below.
 set -euo pipefail
+[ $# -gt 0 ] || { sed -n '2,/^set -euo pipefail/{/^set/!p}' "$0"; exit 2; }
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${BG_WORK:-$ROOT/runs/bert_glue}
 DATA=${BG_DATA:-$ROOT/../shared/data}
@@ -56,6 +58,9 @@ FT_ARCH='{space: bert_cpu_homogeneous, layers: 4, hidden: 128, heads: 4, ffn_rat
 # the study
 UNIT_TEXT=${UNIT_TEXT:-task}
 UNIT_LR=${UNIT_LR:-3e-3}
+# stage alone's learning rate; another than UNIT_LR is a variant of that start, run and recorded beside the
+# study's (alone/NAME_lrX, pretrained_alone_NAME_lrX.json, fine-tuning runs alone_NAME_lrX, column "lr X")
+ALONE_LR=${ALONE_LR:-$UNIT_LR}
 UNIT_UPDATES=${UNIT_UPDATES:-5400}
 UNIT_SUPERNETS=${UNIT_SUPERNETS:-neuron none}
 UNIT_PARAM_CONSTRAINTS=${UNIT_PARAM_CONSTRAINTS:-1.8M}
@@ -273,7 +278,8 @@ finetune_all() {
         for seed in $SEEDS; do
             glue=$(glue_dir "$export" "$task")  # an assignment, so that a failure stops the script (set -e)
             finetune "$name" "$start" "$glue" "$task" "$seed"
-            record finetune --name "${start}_$name" --start "$start" --task "$task" --seed "$seed" \
+            record finetune --name "${start}_$name" --start "$start" --pick "$pick" --variant "$variant" \
+                --task "$task" --seed "$seed" \
                 --dir "$WORK/finetune/$name.$start.lr$FT_LR.seed$seed.$task" --arch "$export/export.json" \
                 --pred-dir "$PRED"
         done
@@ -309,10 +315,11 @@ recorded_picks() {  # every recorded pick as "NAME PICK_JSON" (committed run fil
 # stage_alone: every recorded pick's architecture pretrained alone (stock roberta) for its supernet's wall-clock
 # and fine-tuned; needs only the data stage and the committed run files (the pick's and its supernet's JSON)
 stage_alone() {
-    local name json dir hours
+    local name json dir hours suffix="" variant=""
+    [ "$ALONE_LR" = "$UNIT_LR" ] || { suffix=_lr$ALONE_LR; variant="lr $ALONE_LR"; }
     while read -r name json; do
         selected "$name" || continue
-        dir=$WORK/alone/$name
+        dir=$WORK/alone/$name$suffix
         mkdir -p "$dir"
         hours=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['pretraining']['train_wall_s'] / 3600)" \
             "$OUT/runs/supernet_${name%%_*}.json")
@@ -325,13 +332,13 @@ json.dump({'arch': p['arch_spec'], 'params': p['params'], 'model': 'roberta'}, o
             cp "$dir/export.json" "$WORK/bin_$UNIT_TEXT"/{dict.txt,spm.model} "$dir/export/"
             cp "$dir/checkpoint_last.pt" "$dir/export/checkpoint.pt.tmp" && mv "$dir/export/checkpoint.pt.tmp" "$dir/export/checkpoint.pt"
         fi
-        record pretrained --name "alone_$name" --dir "$dir" --text "$UNIT_TEXT" --lr "$UNIT_LR" --hours "$hours"
-        finetune_all "$name" alone "$dir/export"
+        record pretrained --name "alone_$name$suffix" --dir "$dir" --text "$UNIT_TEXT" --lr "$ALONE_LR" --hours "$hours"
+        finetune_all "$name$suffix" alone "$dir/export" "$name" "$variant"
     done < <(recorded_picks)
 }
 
 # alone_pretrain DIR EXPORT_JSON HOURS: stock roberta masked_lm with the export's dimensions and the supernets'
-# recipe, its schedule sized to the wall-clock: a probe of 100 updates (probe.log) gives the model's seconds per
+# recipe (at ALONE_LR), its schedule sized to the wall-clock: a probe of 100 updates (probe.log) gives the model's seconds per
 # update, the polynomial decay ends after HOURS of training at that speed (--stop-time-hours guards the budget)
 alone_pretrain() {
     local dir=$1 hours=$3 dims updates
@@ -341,7 +348,7 @@ print(a['layers'], a['hidden'], int(round(a['hidden'] * float(a['ffn_ratio']))),
         --encoder-layers "${dims[0]}" --encoder-embed-dim "${dims[1]}" --encoder-ffn-embed-dim "${dims[2]}"
         --encoder-attention-heads "${dims[3]}" --criterion masked_lm --tokens-per-sample 128 --max-positions 128
         --sample-break-mode none --optimizer adam --adam-betas '(0.9,0.98)' --adam-eps 1e-6 --weight-decay 0.01
-        --lr "$UNIT_LR" --lr-scheduler polynomial_decay --max-tokens 2048 --dropout 0.1 --attention-dropout 0.1
+        --lr "$ALONE_LR" --lr-scheduler polynomial_decay --max-tokens 2048 --dropout 0.1 --attention-dropout 0.1
         --seed 1 --cpu --num-workers 0 --log-format simple "${BF16[@]}")
     mkdir -p "$dir"
     [ -f "$dir/probe.log" ] || { "${model[@]}" --warmup-updates 10 --total-num-update 100 --max-update 100 --no-save \
@@ -357,7 +364,6 @@ from fairseq_logs import updates_in; print(updates_in(Path(sys.argv[2]), float(s
 
 record() { python "$ROOT/benchmarks/bert_glue_record.py" "$@" --work "$WORK" --out "$OUT/runs"; }
 
-[ $# -gt 0 ] || { sed -n 2,35p "$0"; exit 2; }
 for s in "$@"; do
     case $s in
         data|sweep|supernets|latency|search|picks|random|alone) "stage_$s" ;;

@@ -165,6 +165,8 @@ def record_finetune(args: argparse.Namespace) -> Path:
     export = json.loads(Path(args.arch).read_text())
     doc.update(
         start=args.start,
+        pick=args.pick or args.name.removeprefix(f"{args.start}_"),
+        variant=args.variant or None,
         task=args.task,
         seed=int(args.seed),
         arch=export["arch"],
@@ -250,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", required=True)
     p.add_argument("--name", required=True, help="START_PICK, e.g. export_neuron_params_1.2M")
     p.add_argument("--start", choices=("export", "random", "alone"), required=True)
+    p.add_argument("--pick", help="the pick whose architecture this is (default: --name without START_)")
+    p.add_argument("--variant", help="how this start differs from the study's (e.g. 'pretraining lr 1e-3')")
     p.add_argument("--task", required=True)
     p.add_argument("--seed", required=True)
     p.add_argument("--dir", required=True, help="the fine-tuning save dir (train.log, dev.json, blind.txt)")

@@ -73,13 +73,29 @@ def pick_of(finetune_name: str) -> str:
     return finetune_name.split("_", 1)[1]
 
 
+def start_of(run: dict) -> str:
+    """The run's start as the table's column: ``export``, ``random``, ``alone``, or ``alone (VARIANT)`` for a
+    start that differs from the study's recipe (e.g. pretrained alone at another learning rate)."""
+    return f"{run['start']} ({run['variant']})" if run.get("variant") else run["start"]
+
+
+def start_name(start: str) -> str:
+    base, _, variant = start.partition(" (")
+    return START_NAMES[base] + (f", {variant.rstrip(')')}" if variant else "")
+
+
+def starts_of(runs: list[dict]) -> list[str]:
+    """The study's three starts, then every variant the runs hold."""
+    return [*STARTS, *sorted({start_of(r) for r in runs} - set(STARTS))]
+
+
 def scores(runs: list[dict]) -> dict[tuple[str, str, str], list[float]]:
     """(pick, start, column) -> the dev scores of its seeds (SST-2 accuracy in %, CoLA MCC), seed order."""
     out: dict[tuple[str, str, str], list[tuple[int, float]]] = defaultdict(list)
     for r in runs:
         for column, (task, key, _) in METRIC.items():
             if r["task"] == task and r.get(key) is not None:
-                out[(pick_of(r["name"]), r["start"], column)].append((r["seed"], r[key]))
+                out[(r.get("pick") or pick_of(r["name"]), start_of(r), column)].append((r["seed"], r[key]))
     return {k: [v for _, v in sorted(vals)] for k, vals in out.items()}
 
 
@@ -196,10 +212,11 @@ def section_starts(finetunes: list[dict], tasks: list[str]) -> list[str]:
         return []
     done = scores(finetunes)
     picks = sorted({k[0] for k in done})
-    head = " | ".join(f"{t} {METRIC[t][2]}, {START_NAMES[s]}" for t in tasks for s in STARTS)
-    lines = ["## Fine-tuning: starts x tasks", "", f"| pick | {head} |", "|---|" + "---:|" * (len(tasks) * 3)]
+    starts = starts_of(finetunes)
+    head = " | ".join(f"{t} {METRIC[t][2]}, {start_name(s)}" for t in tasks for s in starts)
+    lines = ["## Fine-tuning: starts x tasks", "", f"| pick | {head} |", "|---|" + "---:|" * (len(tasks) * len(starts))]
     for p in picks:
-        cells = [mean_sd(done.get((p, s, t)), ".3f" if t == "CoLA" else ".2f") for t in tasks for s in STARTS]
+        cells = [mean_sd(done.get((p, s, t)), ".3f" if t == "CoLA" else ".2f") for t in tasks for s in starts]
         lines.append(f"| `{p}` | " + " | ".join(cells) + " |")
     if "SST-2 unseen" in tasks:
         lines += [
@@ -213,12 +230,12 @@ def section_starts(finetunes: list[dict], tasks: list[str]) -> list[str]:
         parts = []
         for t in tasks:
             ex = done.get((p, "export", t))
-            for other in ("random", "alone"):
+            for other in starts[1:]:
                 ot = done.get((p, other, t))
                 if ex and ot:
                     d = statistics.mean(ex) - statistics.mean(ot)
                     mark = (" (target met)" if d >= TARGET[t] else " (target missed)") if other == "random" else ""
-                    parts.append(f"{t} vs {START_NAMES[other]} {d:+.3f}{mark}")
+                    parts.append(f"{t} vs {start_name(other)} {d:+.3f}{mark}")
         lines.append(f"- `{p}`: " + ("; ".join(parts) if parts else "no pair finished yet") + ".")
     return lines + [""]
 

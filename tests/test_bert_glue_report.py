@@ -199,3 +199,26 @@ def test_a_sweep_row_shows_the_perplexity_at_its_export_and_the_unseen_rows():
     )
     assert "| random | – | – | – | – | – | – | SST-2 | 0.001 | 86.123 | 84.50 | `abc1234`, AMD EPYC |" in rows
     assert report.ppl_at({"valid": curve}, 600) == "3000 / 2001"
+
+
+def test_a_start_pretrained_alone_at_another_rate_is_a_column_of_its_own(tmp_path):
+    runs, pred = _study(tmp_path)
+    work = tmp_path / "work"
+    for seed, acc in ((1, 87.0), (2, 88.0)):
+        d = _finetune_dir(work / "ft", f"alone_lr.{seed}", acc, 0.1)
+        done = _record("finetune", "--name", "alone_neuron_params_1.8M_lr1e-3", "--start", "alone", "--pick",
+                       "neuron_params_1.8M", "--variant", "lr 1e-3", "--task", "SST-2", "--seed", str(seed), "--dir",
+                       str(d), "--arch", str(work / "export.json"), "--pred-dir", str(pred), "--work", str(work),
+                       "--out", str(runs))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    assert _record("index", "--pred-dir", str(pred), "--work", str(work), "--out", str(runs)).returncode == 0
+    index = json.loads((pred / "index.json").read_text())
+    assert {r["start"] for r in index} == {"export", "random", "alone"} and len(index) == 6
+    out = tmp_path / "bert.md"
+    assert _report(runs, pred, out).returncode == 0
+    text = out.read_text()
+    assert "SST-2 accuracy (%), pretrained alone | SST-2 accuracy (%), pretrained alone, lr 1e-3 |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| `neuron_params_1.8M` | 89.00"))
+    assert row.split(" | ")[1:5] == ["89.00 ± 1.41 (2)", "86.50 ± 0.71 (2)", "–", "87.50 ± 0.71 (2)"]
+    assert "SST-2 vs pretrained alone, lr 1e-3 +1.500" in text
+    assert "pretrained alone 0 of 2." in text  # the study's own start is still to do
