@@ -73,6 +73,12 @@ LAT_ARCHS=${LAT_ARCHS:-150}
 LAT_SEQ=${LAT_SEQ:-64}
 LAT_REF_ARCH='{space: bert_cpu_homogeneous, layers: 3, hidden: 112, heads: 4, ffn_ratio: 3}'
 PRED=${BG_PRED:-$ROOT/benchmarks/results/bert/pred}
+# BG_SPLIT: "carved" (the dev split as given) or "clean": scored on the dev sentences that lie inside no
+# training line, fine-tuned on the training rows that lie inside no such sentence (benchmarks/glue_unseen.py
+# --train-out); a clean run's names end in _clean (fine-tuning directories, run files, blind labels)
+SPLIT=${BG_SPLIT:-carved}
+case $SPLIT in carved) SPLIT_SUFFIX="" ;; clean) SPLIT_SUFFIX=_clean ;;
+    *) echo "BG_SPLIT must be carved or clean, not '$SPLIT'" >&2; exit 2 ;; esac
 # BG_BF16=1: mixed-precision bf16 pretraining and fine-tuning (CPUs with avx512_bf16 / amx_bf16)
 BF16=()
 [ "${BG_BF16:-0}" = 1 ] && BF16=(--bf16)
@@ -102,9 +108,24 @@ stage_data() {
     # SST-2's dev rows whose sentence lies inside no training line (the rest share phrases with the training rows)
     [ -f "$text/SST-2.dev_unseen.tsv" ] || python "$ROOT/benchmarks/glue_unseen.py" --train "$DATA/glue/SST-2/train.tsv" \
         --dev "$DATA/glue/SST-2/dev.tsv" --header --out "$text/SST-2.dev_unseen.tsv"
+    clean_split SST-2 --header
+    clean_split CoLA --sentence-col 3
     # the search's data: the task text, validated on the tasks' dev sentences (unlabelled, never pretrained on)
     [ -f "$WORK/bin_search/dict.txt" ] || mos-nas prepare-mlm --train "$text/sst2.train.txt" "$text/cola.train.txt" \
         --valid "$text/tasks.dev.txt" --test "$text/test.txt" --vocabulary-from "$WORK/bin_mix" --out "$WORK/bin_search"
+}
+
+# clean_split TASK [glue_unseen options]: TASK's clean split, text/TASK.{train,dev}_clean.tsv
+clean_split() {
+    local task=$1 text=$WORK/text
+    shift
+    [ -f "$text/$task.train_clean.tsv" ] || python "$ROOT/benchmarks/glue_unseen.py" --train "$DATA/glue/$task/train.tsv" \
+        --dev "$DATA/glue/$task/dev.tsv" "$@" --out "$text/$task.dev_clean.tsv" --train-out "$text/$task.train_clean.tsv"
+}
+
+# split_file TASK train|dev: the split's file of TASK
+split_file() {
+    if [ "$SPLIT" = clean ]; then echo "$WORK/text/$1.$2_clean.tsv"; else echo "$DATA/glue/$1/$2.tsv"; fi
 }
 
 # pretrain DIR BIN SPACE MOS UPDATES LR [extra]: a sandwich supernet (largest + smallest + 1 random per update)
@@ -124,9 +145,9 @@ pretrain() {
 
 # glue_dir EXPORT TASK: the prepare-glue binaries of TASK for EXPORT's vocabulary (one per export)
 glue_dir() {
-    local export=$1 task=$2 dir=$1/glue_$2
-    [ -f "$dir/finetune.sh" ] || mos-nas prepare-glue --task "$task" --train "$DATA/glue/$task/train.tsv" \
-        --dev "$DATA/glue/$task/dev.tsv" --export-dir "$export" --out "$dir" --overwrite > /dev/null
+    local export=$1 task=$2 dir=$1/glue_$2$SPLIT_SUFFIX
+    [ -f "$dir/finetune.sh" ] || mos-nas prepare-glue --task "$task" --train "$(split_file "$task" train)" \
+        --dev "$(split_file "$task" dev)" --export-dir "$export" --out "$dir" --overwrite > /dev/null
     echo "$dir"
 }
 
@@ -134,20 +155,20 @@ glue_dir() {
 # then the final checkpoint scored on the dev split (no checkpoint selection; SST-2 also on its rows unseen in
 # training) and run on the blind set
 finetune() {
-    local name=$1 start=$2 glue=$3 task=$4 seed=$5 dir=$WORK/finetune/$1.$2.lr$FT_LR.seed$5.$4
+    local name=$1 start=$2 glue=$3 task=$4 seed=$5 dir=$WORK/finetune/$1.$2.lr$FT_LR.seed$5.$4$SPLIT_SUFFIX
     local from=()
     [ "$start" = random ] && from=(env FINETUNE_FROM=)
-    run_once "$dir" "finetune $name ($start) on $task, seed $seed: $FT_UPDATES updates, lr $FT_LR" \
+    run_once "$dir" "finetune $name ($start) on $task ($SPLIT split), seed $seed: $FT_UPDATES updates, lr $FT_LR" \
         "${from[@]}" bash "$glue/finetune.sh" --cpu --num-workers 0 --max-update "$FT_UPDATES" \
         --total-num-update "$FT_UPDATES" --warmup-updates $((FT_UPDATES / 10)) --lr "$FT_LR" --seed "$seed" \
         --log-format simple --log-interval 100 --validate-interval-updates 600 --save-interval-updates 600 \
         --keep-interval-updates 1 --save-dir "$dir" "${BF16[@]}"
     if [ ! -f "$dir/dev.json" ]; then
         mos-nas predict-glue --checkpoint "$dir/checkpoint_last.pt" --glue "$glue" \
-            --input "$DATA/glue/$task/dev.tsv" --task "$task" --json > "$dir/dev.json.tmp"
+            --input "$(split_file "$task" dev)" --task "$task" --json > "$dir/dev.json.tmp"
         mv "$dir/dev.json.tmp" "$dir/dev.json"
     fi
-    if [ "$task" = SST-2 ] && [ ! -f "$dir/dev_unseen.json" ]; then  # the dev rows unseen in training
+    if [ "$task" = SST-2 ] && [ "$SPLIT" = carved ] && [ ! -f "$dir/dev_unseen.json" ]; then  # the rows unseen in training
         mos-nas predict-glue --checkpoint "$dir/checkpoint_last.pt" --glue "$glue" \
             --input "$WORK/text/SST-2.dev_unseen.tsv" --task "$task" --json > "$dir/dev_unseen.json.tmp"
         mv "$dir/dev_unseen.json.tmp" "$dir/dev_unseen.json"
@@ -212,7 +233,8 @@ stage_sweep() {
 # pretraining and its fine-tuning)
 record_sweep() {
     python "$ROOT/benchmarks/bert_glue_record.py" sweep --work "$WORK" --name "$1" --text "$2" --lr "$3" \
-        --extra "$4" --updates "$5" --task "$6" --ft-updates "$FT_UPDATES" --ft-lr "$FT_LR" --out "$OUT/runs" "${@:7}"
+        --extra "$4" --updates "$5" --task "$6" --ft-updates "$FT_UPDATES" --ft-lr "$FT_LR" --split "$SPLIT" \
+        --out "$OUT/runs" "${@:7}"
 }
 
 # ---- the study: supernets -> latency -> search -> picks exported and fine-tuned, against the same
@@ -279,9 +301,8 @@ finetune_all() {
             glue=$(glue_dir "$export" "$task")  # an assignment, so that a failure stops the script (set -e)
             finetune "$name" "$start" "$glue" "$task" "$seed"
             record finetune --name "${start}_$name" --start "$start" --pick "$pick" --variant "$variant" \
-                --task "$task" --seed "$seed" \
-                --dir "$WORK/finetune/$name.$start.lr$FT_LR.seed$seed.$task" --arch "$export/export.json" \
-                --pred-dir "$PRED"
+                --task "$task" --seed "$seed" --split "$SPLIT" --arch "$export/export.json" --pred-dir "$PRED" \
+                --dir "$WORK/finetune/$name.$start.lr$FT_LR.seed$seed.$task$SPLIT_SUFFIX"
         done
     done
 }

@@ -85,6 +85,11 @@ def machine() -> dict:
     return fields
 
 
+def suffix(args: argparse.Namespace) -> str:
+    """What a run's names carry for its split: nothing for the carved split, ``_clean`` for the clean one."""
+    return "" if args.split == "carved" else f"_{args.split}"
+
+
 def record_sweep(args: argparse.Namespace) -> Path:
     work = Path(args.work)
     start = "random" if args.name == "random" else "export"
@@ -106,13 +111,14 @@ def record_sweep(args: argparse.Namespace) -> Path:
             "seed": 1,
             "lr": float(args.ft_lr),
             "budget_updates": args.ft_updates,
-            **finetuning(work / "finetune" / f"{ft_name}.{start}.lr{args.ft_lr}.seed1.{args.task}"),
+            "split": args.split,
+            **finetuning(work / "finetune" / f"{ft_name}.{start}.lr{args.ft_lr}.seed1.{args.task}{suffix(args)}"),
         },
         "machine": machine(),
         "commit": commit_of(Path(__file__).resolve().parent.parent),
         "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None,
     }
-    out = Path(args.out) / f"sweep_{args.name}.{args.task}.ft_lr{args.ft_lr}.json"
+    out = Path(args.out) / f"sweep_{args.name}.{args.task}{suffix(args)}.ft_lr{args.ft_lr}.json"
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
     tmp.replace(out)
@@ -156,9 +162,10 @@ def record_finetune(args: argparse.Namespace) -> Path:
     """One fine-tuning run of the study (a start x task x seed): its dev scores and its blind labels,
     copied to ``--pred-dir`` as NAME.seedK.TASK.txt."""
     dir_ = Path(args.dir)
-    doc = run_header("finetune", args.name)
+    name = args.name + suffix(args)  # a run of the clean split: NAME_clean (the blind labels' index tells them apart)
+    doc = run_header("finetune", name)
     ft = finetuning(dir_)
-    pred = Path(args.pred_dir) / f"{args.name}.seed{args.seed}.{args.task}.txt"
+    pred = Path(args.pred_dir) / f"{name}.seed{args.seed}.{args.task}.txt"
     pred.parent.mkdir(parents=True, exist_ok=True)
     pred.write_text((dir_ / "blind.txt").read_text())
     ft["blind"] = pred.name  # in --pred-dir
@@ -168,13 +175,14 @@ def record_finetune(args: argparse.Namespace) -> Path:
         pick=args.pick or args.name.removeprefix(f"{args.start}_"),
         variant=args.variant or None,
         task=args.task,
+        split=args.split,
         seed=int(args.seed),
         arch=export["arch"],
         params=export["params"],
         lr=float(args.ft_lr),
         **ft,
     )
-    return write_json(doc, Path(args.out) / f"finetune_{args.name}.seed{args.seed}.{args.task}.json")
+    return write_json(doc, Path(args.out) / f"finetune_{name}.seed{args.seed}.{args.task}.json")
 
 
 def search_spread(search: Path) -> dict:
@@ -236,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--task", default="SST-2")
     p.add_argument("--point", default=None, help="the pretraining run's name (default: --name)")
     p.add_argument("--at-updates", default=None, help="the pretraining checkpoint exported (default: the last)")
+    p.add_argument(
+        "--split", choices=("carved", "clean"), default="carved", help="the dev split (bert_glue.sh BG_SPLIT)"
+    )
     p.add_argument("--out", required=True)
     for kind in ("supernet", "pretrained"):
         p = sub.add_parser(kind)
@@ -254,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--start", choices=("export", "random", "alone"), required=True)
     p.add_argument("--pick", help="the pick whose architecture this is (default: --name without START_)")
     p.add_argument("--variant", help="how this start differs from the study's (e.g. 'pretraining lr 1e-3')")
+    p.add_argument(
+        "--split", choices=("carved", "clean"), default="carved", help="the dev split (bert_glue.sh BG_SPLIT)"
+    )
     p.add_argument("--task", required=True)
     p.add_argument("--seed", required=True)
     p.add_argument("--dir", required=True, help="the fine-tuning save dir (train.log, dev.json, blind.txt)")

@@ -222,3 +222,45 @@ def test_a_start_pretrained_alone_at_another_rate_is_a_column_of_its_own(tmp_pat
     assert row.split(" | ")[1:5] == ["89.00 ± 1.41 (2)", "86.50 ± 0.71 (2)", "–", "87.50 ± 0.71 (2)"]
     assert "SST-2 vs pretrained alone, lr 1e-3 +1.500" in text
     assert "pretrained alone 0 of 2." in text  # the study's own start is still to do
+
+
+def test_the_clean_split_drops_the_held_out_sentences_phrases_from_training(tmp_path):
+    train, dev = tmp_path / "train.tsv", tmp_path / "dev.tsv"
+    out, train_out = tmp_path / "dev_clean.tsv", tmp_path / "train_clean.tsv"
+    rows = ["a charming journey \t1", "bleak\t0", "desperate\t0", "bleak and\t0", "bleakness\t0", "new\t1"]
+    train.write_text("sentence\tlabel\n" + "\n".join(rows) + "\n")
+    dev.write_text("sentence\tlabel\ncharming\t1\nbleak and desperate\t0\n")
+    cmd = [sys.executable, str(BENCH / "glue_unseen.py"), "--train", str(train), "--dev", str(dev), "--header"]
+    done = subprocess.run([*cmd, "--out", str(out), "--train-out", str(train_out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert out.read_text() == "sentence\tlabel\nbleak and desperate\t0\n"  # "charming" lies inside a training row
+    # the held-out sentence's phrases go (on word boundaries: "bleakness" stays), "charming"'s row stays
+    assert train_out.read_text() == "sentence\tlabel\na charming journey \t1\nbleakness\t0\nnew\t1\n"
+
+
+def test_clean_split_runs_are_named_apart_and_tabled_on_their_own(tmp_path):
+    runs, pred = _study(tmp_path)
+    work = tmp_path / "work"
+    for start, accs in (("export", (84.0, 85.0)), ("random", (80.0, 81.0))):
+        for seed, acc in enumerate(accs, 1):
+            d = _finetune_dir(work / "ft_clean", f"{start}.{seed}", acc, 0.1)
+            (d / "dev_unseen.json").unlink()  # a clean run scores its dev split only
+            done = _record("finetune", "--name", f"{start}_neuron_params_1.8M", "--start", start, "--task", "SST-2",
+                           "--seed", str(seed), "--split", "clean", "--dir", str(d), "--arch",
+                           str(work / "export.json"), "--pred-dir", str(pred), "--work", str(work), "--out",
+                           str(runs))  # fmt: skip
+            assert done.returncode == 0, done.stderr
+    assert (runs / "finetune_export_neuron_params_1.8M_clean.seed2.SST-2.json").is_file()
+    assert (runs / "finetune_export_neuron_params_1.8M.seed2.SST-2.json").is_file()  # the carved run stays
+    assert _record("index", "--pred-dir", str(pred), "--work", str(work), "--out", str(runs)).returncode == 0
+    index = json.loads((pred / "index.json").read_text())
+    assert len(index) == 8 and len({(r["name"], r["seed"], r["task"]) for r in index}) == 8
+    assert (pred / "random_neuron_params_1.8M_clean.seed1.SST-2.txt").is_file()
+    out = tmp_path / "bert.md"
+    assert _report(runs, pred, out).returncode == 0
+    text = out.read_text()
+    carved, clean = text.split("## Fine-tuning on the clean split: starts x tasks")
+    assert "| `neuron_params_1.8M` | 89.00 ± 1.41 (2) | 86.50 ± 0.71 (2) |" in carved  # unchanged by the clean runs
+    row = next(line for line in clean.splitlines() if line.startswith("| `neuron_params_1.8M`"))
+    assert row.split(" | ")[1:3] == ["84.50 ± 0.71 (2)", "80.50 ± 0.71 (2)"] and "CoLA clean" not in clean
+    assert "SST-2 clean vs random weights +4.000 (target met)" in clean
