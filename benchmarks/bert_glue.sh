@@ -27,6 +27,8 @@
 #              fine-tuned; from the committed run files and the data stage alone (no supernet or search needed);
 #              ALONE_LR (default UNIT_LR) another learning rate: a variant of that start, recorded beside it
 #   index      the blind labels' index.json (BG_PRED)
+#   bow        a reference point: a bag-of-n-grams logistic regression's SST-2 accuracy on the carved split, its unseen
+#              rows and the clean split ($OUT/bow_SST-2.json; benchmarks/glue_bow_baseline.py)
 # Every fine-tuning run scores its final checkpoint on the dev split (SST-2 also on its rows unseen in training)
 # and labels the blind set; python benchmarks/bert_glue_report.py then builds the report. Every stage
 # resumes: a finished step is skipped (its .done marker or result file), fairseq-train continues from
@@ -389,6 +391,9 @@ for s in "$@"; do
     case $s in
         data|sweep|supernets|latency|search|picks|random|alone) "stage_$s" ;;
         index) record index --pred-dir "$PRED" ;;
-        *) echo "unknown stage '$s' (data sweep supernets latency search picks random alone index)" >&2; exit 2 ;;
+        bow) python "$ROOT/benchmarks/glue_bow_baseline.py" --task SST-2 --train "$DATA/glue/SST-2/train.tsv" \
+            --dev "$DATA/glue/SST-2/dev.tsv" --unseen "$WORK/text/SST-2.dev_unseen.tsv" \
+            --clean-train "$WORK/text/SST-2.train_clean.tsv" --header --out "$OUT/bow_SST-2.json" ;;
+        *) echo "unknown stage '$s' (data sweep supernets latency search picks random alone index bow)" >&2; exit 2 ;;
     esac
 done

@@ -309,7 +309,22 @@ def section_blind(index: Path) -> list[str]:
     ]
 
 
-def build(runs: dict[str, list[dict]], index: Path, notes: str, tasks: list[str], seeds: int) -> str:
+def bow_line(bow: dict | None) -> list[str]:
+    """The bag-of-n-grams reference point of each SST-2 split (benchmarks/glue_bow_baseline.py)."""
+    if not bow:
+        return []
+    acc = bow["accuracy"]
+    return [
+        f"A reference point that only counts words ({bow['model']}, nothing tuned): SST-2 accuracy "
+        f"{acc['carved']:.2f}% on the dev split as given, {acc['unseen']:.2f}% on its unseen rows, "
+        f"{acc['clean']:.2f}% on the clean split.",
+        "",
+    ]
+
+
+def build(
+    runs: dict[str, list[dict]], index: Path, notes: str, tasks: list[str], seeds: int, bow: dict | None = None
+) -> str:
     lines = ["# BERT: pretraining that pays downstream", ""]
     lines += section_status(runs, tasks, seeds)
     lines += section_supernets(runs["supernet"])
@@ -317,6 +332,7 @@ def build(runs: dict[str, list[dict]], index: Path, notes: str, tasks: list[str]
     lines += section_starts(runs["finetune"], tasks)
     clean = [c for c in CLEAN_COLUMNS if any(k[2] == c for k in scores(runs["finetune"]))]
     lines += section_starts(runs["finetune"], clean, "Fine-tuning on the clean split: starts x tasks")
+    lines += bow_line(bow)
     lines += section_sweep(runs["sweep"])
     lines += section_blind(index)
     if notes:
@@ -355,11 +371,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tasks", nargs="+", default=["SST-2", "SST-2 unseen", "CoLA"], help="the table's columns")
     p.add_argument("--seeds", type=int, default=3, help="fine-tuning seeds a finished start has")
     p.add_argument("--out", type=Path, default=results / "bert.md")
+    p.add_argument("--bow", type=Path, help="the bag-of-n-grams reference (default: RUNS/../bow_SST-2.json if present)")
     args = p.parse_args(argv)
+    bow_path = args.bow or args.runs.parent / "bow_SST-2.json"
     try:
         runs = load(args.runs)
         notes = args.notes.read_text() if args.notes.is_file() else ""
-        text = build(runs, args.index, notes, args.tasks, args.seeds)
+        bow = json.loads(bow_path.read_text()) if bow_path.is_file() else None
+        text = build(runs, args.index, notes, args.tasks, args.seeds, bow)
     except ReportError as exc:
         print(f"bert_glue_report: {exc}", file=sys.stderr)
         return 1

@@ -264,3 +264,31 @@ def test_clean_split_runs_are_named_apart_and_tabled_on_their_own(tmp_path):
     row = next(line for line in clean.splitlines() if line.startswith("| `neuron_params_1.8M`"))
     assert row.split(" | ")[1:3] == ["84.50 ± 0.71 (2)", "80.50 ± 0.71 (2)"] and "CoLA clean" not in clean
     assert "SST-2 clean vs random weights +4.000 (target met)" in clean
+
+
+def test_the_bag_of_ngrams_reference_scores_every_split(tmp_path):
+    rows = {"train": ["good\t1", "good stuff\t1", "bad\t0", "bad stuff\t0", "very good\t1", "very bad\t0"]}
+    rows["dev"] = ["good\t1", "bad\t0"]
+    rows["unseen"] = ["bad\t0"]
+    rows["clean"] = ["good\t0", "good stuff\t0", "bad\t1", "bad stuff\t1"]  # labels flipped: its own model
+    files = {}
+    for name, lines in rows.items():
+        files[name] = tmp_path / f"{name}.tsv"
+        files[name].write_text("sentence\tlabel\n" + "\n".join(lines) + "\n")
+    out = tmp_path / "bow.json"
+    cmd = [sys.executable, str(BENCH / "glue_bow_baseline.py"), "--task", "SST-2", "--train", str(files["train"]),
+           "--dev", str(files["dev"]), "--unseen", str(files["unseen"]), "--clean-train", str(files["clean"]),
+           "--header", "--out", str(out)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(out.read_text())
+    assert doc["rows"] == {"train": 6, "dev": 2, "unseen": 1, "clean_train": 4}
+    assert doc["accuracy"] == {"carved": 100.0, "unseen": 100.0, "clean": 0.0}
+    line = load_benchmark("bert_glue_report").bow_line(
+        {"model": "m", "accuracy": {"carved": 92.5, "unseen": 92.1, "clean": 80.5}}
+    )
+    assert line[0].endswith("92.50% on the dev split as given, 92.10% on its unseen rows, 80.50% on the clean split.")
+    files["dev"].write_text("sentence\tlabel\nno label column\n")
+    bad = subprocess.run(cmd[:-1] + [str(tmp_path / "bad.json")], capture_output=True, text=True)
+    assert bad.returncode == 1 and bad.stderr.startswith("glue_bow_baseline: cannot read the rows")
+    assert not (tmp_path / "bad.json").exists()
