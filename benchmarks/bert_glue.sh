@@ -236,7 +236,7 @@ stage_sweep() {
 record_sweep() {
     python "$ROOT/benchmarks/bert_glue_record.py" sweep --work "$WORK" --name "$1" --text "$2" --lr "$3" \
         --extra "$4" --updates "$5" --task "$6" --ft-updates "$FT_UPDATES" --ft-lr "$FT_LR" --split "$SPLIT" \
-        --out "$OUT/runs" "${@:7}"
+        --pred-dir "$PRED" --out "$OUT/runs" "${@:7}"
 }
 
 # ---- the study: supernets -> latency -> search -> picks exported and fine-tuned, against the same

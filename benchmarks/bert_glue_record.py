@@ -118,6 +118,12 @@ def record_sweep(args: argparse.Namespace) -> Path:
         "commit": commit_of(Path(__file__).resolve().parent.parent),
         "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None,
     }
+    if args.pred_dir:  # the blind labels, beside the study's (index.json lists them too)
+        ft_dir = work / "finetune" / f"{ft_name}.{start}.lr{args.ft_lr}.seed1.{args.task}{suffix(args)}"
+        pred = Path(args.pred_dir) / f"sweep_{args.name}{suffix(args)}.seed1.{args.task}.txt"
+        pred.parent.mkdir(parents=True, exist_ok=True)
+        pred.write_text((ft_dir / "blind.txt").read_text())
+        doc["finetune"]["blind"] = pred.name
     out = Path(args.out) / f"sweep_{args.name}.{args.task}{suffix(args)}.ft_lr{args.ft_lr}.json"
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
@@ -218,8 +224,12 @@ def record_index(args: argparse.Namespace) -> Path:
     """``--pred-dir``/index.json, rebuilt from every fine-tuning run's JSON: [{name, start, task, seed, path}]."""
     pred_dir = Path(args.pred_dir)
     rows = []
-    for path in sorted(Path(args.out).glob("finetune_*.json")):
+    for path in sorted(Path(args.out).glob("finetune_*.json")) + sorted(Path(args.out).glob("sweep_*.json")):
         run = json.loads(path.read_text())
+        if run.get("kind") == "sweep":  # a sweep point's fine-tuning (seed 1), if its blind labels were kept
+            if "blind" not in run["finetune"]:
+                continue
+            run = {"name": f"sweep_{run['name']}", **run["finetune"]}
         pred = pred_dir / Path(run["blind"]).name
         if not pred.is_file():
             raise ValueError(f"{path}: its blind labels {pred.name} are not in {pred_dir}")
@@ -244,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--task", default="SST-2")
     p.add_argument("--point", default=None, help="the pretraining run's name (default: --name)")
     p.add_argument("--at-updates", default=None, help="the pretraining checkpoint exported (default: the last)")
+    p.add_argument("--pred-dir", default=None, help="copy the fine-tuned model's blind labels here")
     p.add_argument(
         "--split", choices=("carved", "clean"), default="carved", help="the dev split (bert_glue.sh BG_SPLIT)"
     )

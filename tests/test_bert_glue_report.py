@@ -292,3 +292,45 @@ def test_the_bag_of_ngrams_reference_scores_every_split(tmp_path):
     bad = subprocess.run(cmd[:-1] + [str(tmp_path / "bad.json")], capture_output=True, text=True)
     assert bad.returncode == 1 and bad.stderr.startswith("glue_bow_baseline: cannot read the rows")
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_a_sweep_point_keeps_its_blind_labels_and_the_index_lists_them(tmp_path):
+    runs, pred = _study(tmp_path)
+    work = tmp_path / "work"
+    (work / "sweep" / "mix_lr1e-3").mkdir(parents=True)
+    (work / "sweep" / "mix_lr1e-3" / "train.log").write_text(SUPERNET_LOG)
+    (work / "sweep" / "arch.yml").write_text("{space: bert_cpu_homogeneous, layers: 4}\n")
+    for name, start in (("sweep_mix_lr1e-3", "export"), ("sweep_arch", "random")):
+        d = _finetune_dir(work / "finetune", f"{name}.{start}.lr1e-3.seed1.SST-2", 87.0, 0.7)
+        (d / "blind.txt").write_text(f"{start}\n")
+    common = [
+        "--ft-updates",
+        "1800",
+        "--ft-lr",
+        "1e-3",
+        "--pred-dir",
+        str(pred),
+        "--work",
+        str(work),
+        "--out",
+        str(runs),
+    ]
+    for name, text, lr, updates in (("mix_lr1e-3", "mix", "1e-3", "900"), ("random", "-", "-", "-")):
+        done = _record("sweep", "--name", name, "--text", text, "--lr", lr, "--updates", updates, *common)
+        assert done.returncode == 0, done.stderr
+    point = json.loads((runs / "sweep_mix_lr1e-3.SST-2.ft_lr1e-3.json").read_text())
+    assert point["finetune"]["blind"] == "sweep_mix_lr1e-3.seed1.SST-2.txt"
+    assert (pred / "sweep_random.seed1.SST-2.txt").read_text() == "random\n"
+    assert _record("index", "--pred-dir", str(pred), "--work", str(work), "--out", str(runs)).returncode == 0
+    index = json.loads((pred / "index.json").read_text())
+    sweep = [r for r in index if r["name"].startswith("sweep_")]
+    assert sweep == [
+        {
+            "name": "sweep_mix_lr1e-3",
+            "start": "export",
+            "task": "SST-2",
+            "seed": 1,
+            "path": "sweep_mix_lr1e-3.seed1.SST-2.txt",
+        },
+        {"name": "sweep_random", "start": "random", "task": "SST-2", "seed": 1, "path": "sweep_random.seed1.SST-2.txt"},
+    ]
