@@ -295,9 +295,11 @@ picks() {  # every pick as "NAME YAML": NAME = SUPERNET_CONSTRAINT (neuron_param
     done
 }
 
-# finetune_all NAME START EXPORT_DIR: every task x seed from START, each recorded (dev scores, blind labels)
+# finetune_all NAME START EXPORT_DIR [PICK VARIANT]: every task x seed from START, each recorded (dev scores, blind
+# labels); PICK (default NAME): the pick whose architecture this is; VARIANT (e.g. "lr 1e-3"): how this start
+# differs from the study's
 finetune_all() {
-    local name=$1 start=$2 export=$3 task seed glue
+    local name=$1 start=$2 export=$3 pick=${4:-$1} variant=${5:-} task seed glue
     for task in $UNIT_TASKS; do
         for seed in $SEEDS; do
             glue=$(glue_dir "$export" "$task")  # an assignment, so that a failure stops the script (set -e)
