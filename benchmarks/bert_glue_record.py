@@ -115,7 +115,7 @@ def record_sweep(args: argparse.Namespace) -> Path:
             **finetuning(work / "finetune" / f"{ft_name}.{start}.lr{args.ft_lr}.seed1.{args.task}{suffix(args)}"),
         },
         "machine": machine(),
-        "commit": commit_of(Path(__file__).resolve().parent.parent),
+        "commit": args.commit or commit_of(Path(__file__).resolve().parent.parent),
         "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None,
     }
     if args.pred_dir:  # the blind labels, beside the study's (index.json lists them too)
@@ -255,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--point", default=None, help="the pretraining run's name (default: --name)")
     p.add_argument("--at-updates", default=None, help="the pretraining checkpoint exported (default: the last)")
     p.add_argument("--pred-dir", default=None, help="copy the fine-tuned model's blind labels here")
+    p.add_argument("--commit", default=None, help="the commit that ran the point (default: this checkout's)")
     p.add_argument(
         "--split", choices=("carved", "clean"), default="carved", help="the dev split (bert_glue.sh BG_SPLIT)"
     )

@@ -303,23 +303,13 @@ def test_a_sweep_point_keeps_its_blind_labels_and_the_index_lists_them(tmp_path)
     for name, start in (("sweep_mix_lr1e-3", "export"), ("sweep_arch", "random")):
         d = _finetune_dir(work / "finetune", f"{name}.{start}.lr1e-3.seed1.SST-2", 87.0, 0.7)
         (d / "blind.txt").write_text(f"{start}\n")
-    common = [
-        "--ft-updates",
-        "1800",
-        "--ft-lr",
-        "1e-3",
-        "--pred-dir",
-        str(pred),
-        "--work",
-        str(work),
-        "--out",
-        str(runs),
-    ]
+    common = ["--ft-updates", "1800", "--ft-lr", "1e-3", "--pred-dir", str(pred), "--commit", "9067e2a",
+              "--work", str(work), "--out", str(runs)]  # fmt: skip
     for name, text, lr, updates in (("mix_lr1e-3", "mix", "1e-3", "900"), ("random", "-", "-", "-")):
         done = _record("sweep", "--name", name, "--text", text, "--lr", lr, "--updates", updates, *common)
         assert done.returncode == 0, done.stderr
     point = json.loads((runs / "sweep_mix_lr1e-3.SST-2.ft_lr1e-3.json").read_text())
-    assert point["finetune"]["blind"] == "sweep_mix_lr1e-3.seed1.SST-2.txt"
+    assert point["finetune"]["blind"] == "sweep_mix_lr1e-3.seed1.SST-2.txt" and point["commit"] == "9067e2a"
     assert (pred / "sweep_random.seed1.SST-2.txt").read_text() == "random\n"
     assert _record("index", "--pred-dir", str(pred), "--work", str(work), "--out", str(runs)).returncode == 0
     index = json.loads((pred / "index.json").read_text())
