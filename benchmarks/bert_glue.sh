@@ -363,8 +363,9 @@ json.dump({'arch': p['arch_spec'], 'params': p['params'], 'model': 'roberta'}, o
 }
 
 # alone_pretrain DIR EXPORT_JSON HOURS: stock roberta masked_lm with the export's dimensions and the supernets'
-# recipe (at ALONE_LR), its schedule sized to the wall-clock: a probe of 100 updates (probe.log) gives the model's seconds per
-# update, the polynomial decay ends after HOURS of training at that speed (--stop-time-hours guards the budget)
+# recipe (at ALONE_LR), its schedule sized to the wall-clock: a probe of 100 updates (probe.log) gives the model's
+# seconds per update, the polynomial decay ends after HOURS of training at that speed (--stop-time-hours guards the
+# budget)
 alone_pretrain() {
     local dir=$1 hours=$3 dims updates
     read -r -a dims < <(python -c "import json, sys; a = json.load(open(sys.argv[1]))['arch']; \

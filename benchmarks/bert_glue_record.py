@@ -276,7 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", required=True, help="START_PICK, e.g. export_neuron_params_1.2M")
     p.add_argument("--start", choices=("export", "random", "alone"), required=True)
     p.add_argument("--pick", help="the pick whose architecture this is (default: --name without START_)")
-    p.add_argument("--variant", help="how this start differs from the study's (e.g. 'pretraining lr 1e-3')")
+    p.add_argument(
+        "--variant", help="how this start differs from the study's (e.g. 'lr 1e-3': pretrained at that rate)"
+    )
     p.add_argument(
         "--split", choices=("carved", "clean"), default="carved", help="the dev split (bert_glue.sh BG_SPLIT)"
     )
