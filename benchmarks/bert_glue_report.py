@@ -228,7 +228,7 @@ def section_starts(finetunes: list[dict], tasks: list[str], title: str = "Fine-t
     head = " | ".join(f"{t} {METRIC[t][2]}, {start_name(s)}" for t in tasks for s in starts)
     lines = [f"## {title}", "", f"| pick | {head} |", "|---|" + "---:|" * (len(tasks) * len(starts))]
     for p in picks:
-        cells = [mean_sd(done.get((p, s, t)), ".3f" if t == "CoLA" else ".2f") for t in tasks for s in starts]
+        cells = [mean_sd(done.get((p, s, t)), ".3f" if t.startswith("CoLA") else ".2f") for t in tasks for s in starts]
         lines.append(f"| `{p}` | " + " | ".join(cells) + " |")
     if "SST-2 unseen" in tasks:
         lines += [
