@@ -9,7 +9,11 @@ package may rely on our models being known to fairseq; ``user_dir/__init__.py`` 
 from __future__ import annotations
 
 from mos_fairseq.core.cpu_bf16 import install_cpu_bf16
-from mos_fairseq.core.fairseq_fixes import install_atomic_checkpoint_copy, install_batch_by_size_fix
+from mos_fairseq.core.fairseq_fixes import (
+    install_atomic_checkpoint_copy,
+    install_batch_by_size_fix,
+    install_numpy_compat_fix,
+)
 from mos_fairseq.core.safe_load import install_safe_globals
 
 
@@ -33,6 +37,7 @@ def register() -> None:
     install_safe_globals()
     install_batch_by_size_fix()
     install_atomic_checkpoint_copy()
+    install_numpy_compat_fix()
     install_cpu_bf16()
     if "supertransformer" not in MODEL_REGISTRY:
         register_model("supertransformer", dataclass=SuperTransformerConfig)(SuperTransformerModel)

@@ -132,3 +132,18 @@ def test_subnet_outside_the_space_is_refused_by_generate(trained, synthetic_bin,
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode != 0
     assert "encoder.embed_dim=40 is not in the space's choices [24, 32]" in proc.stderr
+
+
+def test_sentence_blocks_build_under_numpy_2():
+    """``--sample-break-mode eos``: fairseq's TokenBlockDataset names np.compat.long, gone in NumPy 2."""
+    from fairseq.data import TokenBlockDataset
+
+    from mos_fairseq.plugin import register
+
+    register()
+    sentences = [torch.tensor([4, 5, 2]), torch.tensor([6, 2]), torch.tensor([7, 8, 9, 2])]
+    blocks = TokenBlockDataset(sentences, [3, 2, 4], block_size=None, pad=1, eos=2, break_mode="eos")
+    assert [blocks[i].tolist() for i in range(len(blocks))] == [[4, 5, 2], [6, 2], [7, 8, 9, 2]]
+    import numpy as np
+
+    assert not hasattr(np, "compat") or np.__version__.startswith("1.")  # NumPy itself is left as it is

@@ -11,12 +11,17 @@ Checkpoint copies are not atomic: fairseq writes ``checkpoint_1_800.pt`` atomica
 *copies* it onto ``checkpoint_last.pt`` in place; a job killed during that copy (preemption)
 leaves a truncated ``checkpoint_last.pt`` and cannot resume. The fix copies local files to a
 temporary name next to the target and renames it over the target (atomic on POSIX). Idempotent.
+
+``np.compat`` is gone in NumPy 2: fairseq's ``TokenBlockDataset`` (``--sample-break-mode eos``) and
+``LanguagePairDataset`` still name ``np.compat.long``. Those two modules get a NumPy of their own that
+adds it (NumPy itself is left as it is). Idempotent.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import types
 
 import numpy as np
 
@@ -91,3 +96,20 @@ def atomic_copy(src_path: str, dst_path: str, overwrite: bool = False) -> bool:
         os.fsync(dst.fileno())
     os.replace(tmp, dst_path)
     return True
+
+
+class NumpyWithCompat:
+    """NumPy as fairseq's older modules expect it: every attribute NumPy's, plus ``compat.long``."""
+
+    compat = types.SimpleNamespace(long=np.int64)
+
+    def __getattr__(self, name: str):
+        return getattr(np, name)
+
+
+def install_numpy_compat_fix() -> None:
+    from fairseq.data import language_pair_dataset, token_block_dataset
+
+    for module in (token_block_dataset, language_pair_dataset):
+        if not hasattr(module.np, "compat"):
+            module.np = NumpyWithCompat()
