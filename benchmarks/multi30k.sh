@@ -9,9 +9,9 @@
 # together, interleaved -> Table 4 (mos-nas gap) -> report.
 #
 # Usage: benchmarks/multi30k.sh STAGE [STAGE ...]
-#   stages: data sweep standalone supernets record_supernets latency baseline_latency search picks retrain
-#           finetune pick_latency compare_latency table4 record report (all = every one in order); bf16_twin (not
-#           in all)
+#   stages: data sweep standalone supernets record_supernets latency baseline_latency search picks inherited
+#           retrain finetune pick_latency compare_latency table4 record keep report (all = every one in order); bf16_twin
+#           (not in all)
 # Every stage resumes: finished pieces are skipped (a `.done` marker or the output file), and
 # fairseq-train continues from its checkpoint_last.pt. Run two lanes side by side, one thread each,
 # pinned to a core, e.g.
@@ -24,7 +24,11 @@
 # M30K_LEN (16: source and target tokens of the latency protocol, about Multi30k's mean length + EOS),
 # M30K_CONSTRAINTS (default: the estimator's latencies of base_3x1, base_3x2 and base_3x3),
 # M30K_LAT_ROUNDS (10: rounds of the interleaved measurement of stage compare_latency),
-# M30K_SUPERNETS ("neuron spos"; add sandwich), M30K_SEARCH_ITERATIONS (20), M30K_SUPERNET_CORES (empty: one
+# M30K_SUPERNETS ("neuron spos"; add sandwich), M30K_SUPERNET_HOURS (empty: each supernet trains its epochs; a number:
+# it also stops after that many hours of training, fairseq-train --stop-time-hours, resumed runs included: an SPOS
+# supernet given the wall-clock of a sandwich one), M30K_SUPERNET_UPDATES (empty; a number: stop there, fairseq-train
+# --max-update: a speed probe that sizes a unit, read from the log's train_inner lines, every 34 updates),
+# M30K_SEARCH_ITERATIONS (20), M30K_SUPERNET_CORES (empty: one
 # process, pinned by the caller; "0 1": each supernet trained by one gloo rank per core, the recipe's tokens per
 # update split between them, same updates),
 # M30K_ALONE_CORES (the same for every model trained alone: empty, one process; "0 1", one gloo rank per core),
@@ -39,13 +43,15 @@
 # writes each finished model trained alone there, hyp/ and runs/NAME.json, stage report reads it), M30K_BLIND_BIN
 # (WORK/blind: the blind sets' binaries of stage record),
 # M30K_REPORT (benchmarks/results/multi30k.md); for a smoke test on other data (benchmarks/multi30k_smoke.sh):
-# M30K_SPACE (hat_cpu_multi30k), M30K_BASELINES (benchmarks/multi30k_archs), M30K_VOCAB (8000).
+# M30K_SAMPLES (benchmarks/multi30k_samples: the Table 4 samples, sample_*.yml, trained alone by stage standalone
+# and scored inherited by stage inherited beside the baselines and the largest subnet);
+# M30K_SPACE (multi30k_wide), M30K_BASELINES (benchmarks/multi30k_archs), M30K_VOCAB (8000).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${M30K_WORK:-$ROOT/runs/multi30k}
 DATA=${M30K_DATA:-$ROOT/../shared/data/multi30k-ende}
 PRESET=${M30K_PRESET:-multi30k}
-SPACE=${M30K_SPACE:-hat_cpu_multi30k}
+SPACE=${M30K_SPACE:-multi30k_wide}
 VOCAB=${M30K_VOCAB:-8000}
 SUPERNET_EPOCHS=${M30K_SUPERNET_EPOCHS:-20}
 FINETUNE_EPOCHS=${M30K_FINETUNE_EPOCHS:-5}
@@ -64,6 +70,7 @@ BF16=()
 ONLY=${M30K_ONLY:-}
 BIN=$WORK/bin
 ARCHS=${M30K_BASELINES:-$ROOT/benchmarks/multi30k_archs}  # the hand-designed baselines (stock transformers in the space)
+SAMPLES=${M30K_SAMPLES:-$ROOT/benchmarks/multi30k_samples}  # Table 4 samples (trained alone, scored inherited)
 RESULTS=${M30K_RESULTS:-$ROOT/benchmarks/results/multi30k}  # the committed results (stage record writes there)
 SUBSETS=(valid test test1)
 declare -A REFS=([valid]=$DATA/valid.de [test]=$DATA/test.de [test1]=$DATA/test_mscoco.de)
@@ -86,6 +93,11 @@ recipe_value() {  # KEY: the preset's value of KEY
         "$PRESET" "$1"
 }
 commit_of() { git -C "$ROOT" rev-parse --short HEAD; }
+write_commit() {  # DIR: DIR/commit, the code's commit, once (written whole: a failed git leaves no empty file)
+    [ -s "$1/commit" ] && return
+    commit_of > "$1/commit.tmp"
+    mv "$1/commit.tmp" "$1/commit"
+}
 
 stage_data() {
     [ -f "$BIN/dict.en.txt" ] && return
@@ -115,7 +127,7 @@ train_alone() {  # NAME ARCH_YAML DIR [extra fairseq-train options]: from scratc
     shift 3
     [ -f "$dir/.done" ] && return
     claim "$dir" || { log "$name: trained by the other lane, skipped here"; return 0; }
-    [ -f "$dir/commit" ] || commit_of > "$dir/commit"
+    write_commit "$dir"
     [ -f "$dir/lscpu.txt" ] || lscpu > "$dir/lscpu.txt"  # the machine that trains it (stage record names it)
     cp "$arch" "$dir/arch.yml"
     local launch=() CORES=("${ALONE_CORES[@]}")  # data_parallel reads CORES and TOKENS
@@ -142,10 +154,15 @@ stage_sweep() {
     return 0
 }
 
-stage_standalone() {  # every other baseline and the largest subnet, trained alone with the recipe
+table4_archs() {  # the architectures of Table 4 besides the picks: every baseline, the largest subnet, the samples
     mkdir -p "$WORK/archs"
     cp "$ARCHS"/*.yml "$WORK/archs/"
+    [ -d "$SAMPLES" ] && find "$SAMPLES" -maxdepth 1 -name 'sample_*.yml' -exec cp {} "$WORK/archs/" \;
     [ -f "$WORK/archs/largest.yml" ] || mos-nas sample --space "$SPACE" --n 0 --largest --out "$WORK/archs" > /dev/null
+}
+
+stage_standalone() {  # every other baseline, the largest subnet and the Table 4 samples, trained alone with the recipe
+    table4_archs
     for arch in "$WORK"/archs/*.yml; do
         local name
         name=$(basename "$arch" .yml)
@@ -214,13 +231,16 @@ stage_supernets() {
         mapfile -t options < <(recipe_without criterion max-epoch keep-last-epochs)
     fi
     [ ${#options[@]} -gt 4 ] || { echo "cannot read the options of preset '$PRESET'" >&2; exit 2; }
+    [ -n "${M30K_SUPERNET_HOURS:-}" ] && options+=(--stop-time-hours "$M30K_SUPERNET_HOURS")
+    [ -n "${M30K_SUPERNET_UPDATES:-}" ] && options+=(--max-update "$M30K_SUPERNET_UPDATES")
     valid_archs_of_space
     for name in "${SUPERNETS[@]}"; do
         selected "$name" || continue
         local dir=$WORK/supernets/$name
         [ -f "$dir/.done" ] && continue
         claim "$dir" || { log "supernet $name: trained by the other lane, skipped here"; continue; }
-        [ -f "$dir/commit" ] || commit_of > "$dir/commit"
+        write_commit "$dir"
+        [ -f "$dir/lscpu.txt" ] || lscpu > "$dir/lscpu.txt"  # the machine that trains it (stage record names it)
         # shellcheck disable=SC2046,SC2086
         run_once "$dir" "supernet $name: $SUPERNET_EPOCHS epochs on core(s) ${CORES[*]:-of the caller} (resumes from checkpoint_last.pt)" \
             "${launch[@]}" fairseq-train "$BIN" --user-dir "$ROOT/user_dir" --task supernet_translation --arch supertransformer \
@@ -350,14 +370,44 @@ stage_picks() {  # export every pick (inherited weights) and score it as it is
         link_twin picks "$sup" "$name" "$arch" && continue
         claim "$dir" || { log "pick $name: exported by the other lane, skipped here"; continue; }
         log "pick $name: export and inherited BLEU"
-        mkdir -p "$dir"
-        cp "$arch" "$dir/arch.yml"
-        [ -f "$dir/export/checkpoint.pt" ] || mos-nas export --checkpoint "$WORK/supernets/$sup/checkpoint_last.pt" \
-            --arch "$arch" --data "$BIN" --out "$dir/export" --overwrite > "$dir/export.log"
-        score_model "$dir/export/checkpoint.pt" "$dir"
-        touch "$dir/.done"
+        export_and_score "$sup" "$arch" "$dir"
         release
     done < <(picks)
+}
+
+export_and_score() {  # SUPERNET ARCH_YAML DIR: the subnet exported (DIR/export), its BLEU on every subset and its
+    # validation nll inside the supernet (DIR/valid_loss.json, bits), then DIR/.done; each piece resumes
+    local ckpt=$WORK/supernets/$1/checkpoint_last.pt arch=$2 dir=$3
+    mkdir -p "$dir"
+    cp "$arch" "$dir/arch.yml"
+    [ -f "$dir/export/checkpoint.pt" ] || mos-nas export --checkpoint "$ckpt" --arch "$arch" --data "$BIN" \
+        --out "$dir/export" --overwrite > "$dir/export.log"
+    score_model "$dir/export/checkpoint.pt" "$dir"
+    if [ ! -f "$dir/valid_loss.json" ]; then
+        mos-nas evaluate --checkpoint "$ckpt" --arch "$arch" --data "$BIN" --no-bleu --json > "$dir/valid_loss.json.tmp"
+        mv "$dir/valid_loss.json.tmp" "$dir/valid_loss.json"
+    fi
+    touch "$dir/.done"
+}
+
+stage_inherited() {  # Table 4's other architectures (baselines, largest, samples) exported from each supernet and
+    # scored as they are, in WORK/inherited/SUPERNET_NAME (the picks' own rows are stage picks'), for stage record
+    table4_archs
+    mkdir -p "$WORK/inherited"
+    local sup arch name
+    for sup in "${SUPERNETS[@]}"; do
+        [ -f "$WORK/supernets/$sup/.done" ] || { log "inherited: supernet $sup not trained yet, skipped"; continue; }
+        for arch in "$WORK"/archs/*.yml; do
+            grep -q -x "space: $SPACE" "$arch" || continue  # another space's architecture is not in this supernet
+            name=$(basename "$arch" .yml)
+            local dir=$WORK/inherited/${sup}_$name
+            [ -f "$dir/.done" ] && continue
+            claim "$dir" || { log "inherited ${sup}_$name: scored by the other lane, skipped here"; continue; }
+            log "inherited ${sup}_$name: export and inherited BLEU"
+            export_and_score "$sup" "$arch" "$dir"
+            release
+        done
+    done
 }
 
 trained_twin() {  # ARCH_YAML: a model trained alone (done) with the same architecture, if any
@@ -396,7 +446,7 @@ stage_finetune() {  # every pick from its inherited weights, a quarter of the re
         mkdir -p "$WORK/finetune"
         link_twin finetune "$sup" "$name" "$arch" && continue
         claim "$dir" || { log "finetune $name: done by the other lane, skipped here"; continue; }
-        [ -f "$dir/commit" ] || commit_of > "$dir/commit"
+        write_commit "$dir"
         run_once "$dir/train" "finetune $name: $FINETUNE_EPOCHS epochs from the inherited weights" \
             mos-nas retrain --export-dir "$WORK/picks/$name/export" --data "$BIN" --save-dir "$dir" --preset "$PRESET" \
             -- --max-epoch "$FINETUNE_EPOCHS"
@@ -462,6 +512,31 @@ stage_record() {  # every finished model trained alone (M30K_ONLY: these): its h
         --baselines "$ARCHS" --preset "$PRESET" --blind-bin "${M30K_BLIND_BIN:-$WORK/blind}" --only "${only[@]}"
 }
 
+stage_keep() {  # a supernet unit's small outputs into RESULTS, to commit: per supernet searched, RESULTS/search/SUPERNET/
+    # (the search's summary, candidates, Pareto set and statistics; the latency dataset of this machine it searched
+    # with, the estimator's report, the constraints) and its picks' architectures RESULTS/picks/SUPERNET_NAME.yml
+    # (M30K_PICKS of a later unit R). A file already there from another search is refused, nothing copied.
+    local sup
+    for sup in "${SUPERNETS[@]}"; do
+        local src=$WORK/search/$sup out=$RESULTS/search/$sup
+        [ -f "$src/summary.json" ] || continue
+        local pairs=("$src/summary.json" summary.json "$src/candidates.csv" candidates.csv "$src/pareto.csv" pareto.csv
+            "$src/search_stats.json" search_stats.json "$WORK/latency/$SPACE.csv" latency_dataset.csv
+            "$WORK/latency/$SPACE.json" latency_dataset.json "$WORK/latency/$SPACE.report.json" estimator_report.json
+            "$WORK/latency/lscpu.txt" lscpu.txt) i
+        for ((i = 0; i < ${#pairs[@]}; i += 2)); do
+            [ ! -f "$out/${pairs[i + 1]}" ] || cmp -s "${pairs[i]}" "$out/${pairs[i + 1]}" || {
+                echo "keep: $out/${pairs[i + 1]} holds another search's file; move it away first" >&2; exit 1; }
+        done
+        mkdir -p "$out" "$RESULTS/picks"
+        for ((i = 0; i < ${#pairs[@]}; i += 2)); do [ -f "${pairs[i]}" ] && cp "${pairs[i]}" "$out/${pairs[i + 1]}"; done
+        latency_constraints > "$out/constraints_ms.txt"
+        local name arch
+        while read -r _ name arch; do cp "$arch" "$RESULTS/picks/$name.yml"; done < <(M30K_PICKS="" picks | grep "^$sup ")
+        log "keep: $out and the picks of $sup in $RESULTS/picks"
+    done
+}
+
 stage_report() {
     python "$ROOT/benchmarks/multi30k_report.py" --results "$RESULTS" --out "${M30K_REPORT:-$ROOT/benchmarks/results/multi30k.md}" \
         --conclusion "$ROOT/benchmarks/multi30k_notes.md"
@@ -469,8 +544,8 @@ stage_report() {
 
 main() {
     [ $# -gt 0 ] || { sed -n '2,/^set -euo pipefail/{/^set/!p}' "$0"; exit 2; }  # the header
-    local all=(data sweep standalone supernets record_supernets latency baseline_latency search picks retrain finetune pick_latency
-        compare_latency table4 record report)
+    local all=(data sweep standalone supernets record_supernets latency baseline_latency search picks inherited retrain finetune pick_latency
+        compare_latency table4 record keep report)
     local stages=("$@")
     [ "$1" = all ] && stages=("${all[@]}")
     for s in "${stages[@]}"; do

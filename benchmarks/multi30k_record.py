@@ -1,6 +1,16 @@
-"""The last step of a Multi30k unit that trained models alone (stage ``record`` of benchmarks/multi30k.sh):
-each finished model of a runs directory (``WORK/standalone/NAME``: arch.yml, commit, checkpoint_avg.pt,
-bleu.{valid,test,test1}.json, hyp.{test,test1}.txt, train/train.log) becomes the study's committed result.
+"""The last step of a Multi30k unit (stage ``record`` of benchmarks/multi30k.sh): each finished model of a
+runs directory becomes the study's committed result:
+
+- trained alone, ``WORK/standalone/NAME`` (arch.yml, commit, checkpoint_avg.pt, bleu.{valid,test,test1}.json,
+  hyp.{test,test1}.txt, train/train.log): run ``NAME``;
+- inherited, a subnet exported from a supernet and scored as it is: ``WORK/picks/SUPERNET_NAME`` (a search's
+  pick) or ``WORK/inherited/SUPERNET_NAME`` (a Table 4 architecture: baseline, largest, sample), each with
+  arch.yml, export/checkpoint.pt, bleu.*.json, hyp.*.txt and valid_loss.json (the subnet's validation nll
+  in the supernet), the supernet's commit, log and lscpu in ``WORK/supernets/SUPERNET``: run
+  ``inherited_SUPERNET_NAME``. Only the picks among them translate the blind sets (the others are
+  measurements of the supernet, not models anyone ships).
+
+For each:
 
 - ``RESULTS/hyp/NAME.{test,test_mscoco}.txt``: the hypotheses ``mos-nas bleu`` wrote (copied);
 - ``RESULTS/hyp/NAME.{test2016,test2018}.txt``: the blind sets (``DATA/blind/*.en``, no references here)
@@ -58,18 +68,10 @@ GENERATION = {
     "remove_bpe": "sentencepiece",
     "tool": "fairseq-generate",
 }
-NEEDED = (
-    "arch.yml",
-    "commit",
-    "checkpoint_avg.pt",
-    "bleu.valid.json",
-    "bleu.test.json",
-    "bleu.test1.json",
-    "hyp.test.txt",
-    "hyp.test1.txt",
-    "train/train.log",
-    ".done",
-)
+SCORES = ("bleu.valid.json", "bleu.test.json", "bleu.test1.json", "hyp.test.txt", "hyp.test1.txt")
+NEEDED = ("arch.yml", "commit", "checkpoint_avg.pt", *SCORES, "train/train.log", ".done")  # a model trained alone
+NEEDED_INHERITED = ("arch.yml", "export/checkpoint.pt", *SCORES, ".done")  # an exported subnet
+INHERITED_DIRS = ("picks", "inherited")  # WORK/picks: the searches' picks; WORK/inherited: Table 4's others
 
 
 class RecordError(Exception):
@@ -93,6 +95,25 @@ def role_of(name: str, baselines: Path) -> tuple[str, str | None, float | None]:
     raise RecordError(
         f"cannot tell the role of '{name}' (a baseline of {baselines}, largest, SUPERNET_..., sample_...)"
     )
+
+
+def inherited_role(name: str, baselines: Path) -> tuple[str, str, float | None]:
+    """(role, supernet, constraint_ms) of an exported subnet's directory SUPERNET_NAME: a pick
+    SUPERNET_best_latency_Xms, else the role NAME has among the Table 4 architectures."""
+    sup, _, rest = name.partition("_")
+    if sup not in SUPERNETS or not rest:
+        raise RecordError(
+            f"cannot tell the supernet of '{name}' (SUPERNET_NAME, SUPERNET one of {', '.join(SUPERNETS)})"
+        )
+    if rest.startswith("best_"):
+        return role_of(name, baselines)
+    try:
+        role, _, _ = role_of(rest, baselines)
+    except RecordError:
+        role = "pick"
+    if role == "pick":  # neither a search's pick nor a Table 4 architecture
+        raise RecordError(f"cannot tell the role of '{name}' ({sup}_best_latency_Xms, or {sup}_ and a Table 4 name)")
+    return role, sup, None
 
 
 def machine_of(run: Path, work: Path) -> dict:
@@ -237,11 +258,26 @@ def rel(path: Path, root: Path) -> str:
 
 
 class Model:
-    """One finished model of the runs directory and where its committed files go."""
+    """One finished model of the runs directory and where its committed files go: a model trained alone
+    (``WORK/standalone/NAME``, run NAME), or with ``inherited`` a subnet exported from a supernet
+    (``WORK/picks/NAME`` or ``WORK/inherited/NAME``, run inherited_NAME)."""
 
-    def __init__(self, name: str, work: Path, results: Path, root: Path) -> None:
-        self.name, self.dir, self.results, self.root = name, work / "standalone" / name, results, root
-        self.run_file = results / "runs" / f"{name}.json"
+    def __init__(self, name: str, work: Path, results: Path, root: Path, inherited: str | None = None) -> None:
+        self.inherited = inherited is not None
+        self.dir = work / (inherited or "standalone") / name
+        self.name = f"inherited_{name}" if self.inherited else name
+        self.checkpoint = self.dir / ("export/checkpoint.pt" if self.inherited else "checkpoint_avg.pt")
+        self.needed = NEEDED_INHERITED if self.inherited else NEEDED
+        self.work, self.results, self.root = work, results, root
+        self.run_file = results / "runs" / f"{self.name}.json"
+
+    @property
+    def supernet_dir(self) -> Path:
+        return self.work / "supernets" / self.dir.name.partition("_")[0]
+
+    def blind(self) -> tuple[str, ...]:
+        """The blind sets this model translates: every model trained alone and every pick."""
+        return BLIND if not self.inherited or self.dir.parent.name == "picks" else ()
 
     def hyp(self, subset: str) -> Path:
         return self.results / "hyp" / f"{self.name}.{SCORED.get(subset, subset)}.txt"
@@ -251,10 +287,17 @@ class Model:
         another run's; else a RecordError."""
         if not self.dir.is_dir():
             raise RecordError(f"no model '{self.name}' in {self.dir.parent}")
-        missing = [f for f in NEEDED if not (self.dir / f).exists()]
+        missing = [f for f in self.needed if not (self.dir / f).exists()]
+        if self.inherited:
+            missing += [
+                f"{self.supernet_dir.name}/{f}" for f in ("commit", "train.log") if not (self.supernet_dir / f).exists()
+            ]
         if missing:
             raise RecordError(f"model '{self.name}' is not finished (no {', '.join(missing)} in {self.dir})")
-        digest = sha256(self.dir / "checkpoint_avg.pt")
+        commit = self.supernet_dir / "commit" if self.inherited else self.dir / "commit"
+        if not commit.read_text().strip():
+            raise RecordError(f"{commit} is empty: the commit of the code that trained '{self.name}' is unknown")
+        digest = sha256(self.checkpoint)
         if self.run_file.is_file():
             held = json.loads(self.run_file.read_text()).get("checkpoint_sha256")
             if held != digest:
@@ -281,7 +324,7 @@ def bleu_entries(model: Model, data: Path) -> dict:
             "references": f"{data.name}/{set_name}.de",
             "hyp": rel(model.hyp(subset), model.root) if subset in COPIED else None,
         }
-    for name in BLIND:
+    for name in model.blind():
         out[name] = {
             "bleu": None,
             "signature": None,
@@ -292,26 +335,48 @@ def bleu_entries(model: Model, data: Path) -> dict:
     return out
 
 
+def run_head(model: Model, role: tuple[str, str | None, float | None], training: str, arch_text: str) -> dict:
+    """The fields every run starts with: what it is (role, supernet, constraint) and its architecture."""
+    return {
+        "schema": SCHEMA,
+        "study": STUDY,
+        "name": model.name,
+        "role": role[0],
+        "supernet": role[1],
+        "training": training,
+        "constraint_ms": role[2],
+        "architecture": yaml.safe_load(arch_text),
+        "params": params_of(arch_text, model.work / "bin"),
+    }
+
+
+def run_tail(model: Model, progress: dict, digest: str) -> dict:
+    """The fields every run ends with: how far it trained, its (not yet measured) latency, its weights' digest,
+    its dates and where it was recorded from."""
+    done = dt.datetime.fromtimestamp(model.checkpoint.stat().st_mtime, dt.UTC)
+    return {
+        "training_progress": {"updates": progress["updates"], "train_wall_s": progress["train_wall_s"]},
+        "latency": UNTIMED,
+        "checkpoint_sha256": digest,
+        "trained_at": done.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "recorded_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "source": f"benchmarks/multi30k.sh record: {model.dir.parent.name}/{model.dir.name} of the runs directory",
+    }
+
+
 def run_document(model: Model, digest: str, data: Path, baselines: Path, preset_name: str) -> dict:
     """The self-describing run: everything the report and a reader need, nothing machine-local."""
     from mos_fairseq.translation.retrain import load_preset
 
+    if model.inherited:
+        return inherited_document(model, digest, data, baselines)
     role, supernet, constraint = role_of(model.name, baselines)
     arch_text = (model.dir / "arch.yml").read_text()
     options, ranks = checkpoint_facts(model.dir / "checkpoint_avg.pt", load_preset(preset_name))
     dtype = training_dtype(model.dir / "train" / "train.log")
     progress = train_progress(model.dir / "train" / "train.log")
-    done = dt.datetime.fromtimestamp((model.dir / "checkpoint_avg.pt").stat().st_mtime, dt.UTC)
     return {
-        "schema": SCHEMA,
-        "study": STUDY,
-        "name": model.name,
-        "role": role,
-        "supernet": supernet,
-        "training": "alone",
-        "constraint_ms": constraint,
-        "architecture": yaml.safe_load(arch_text),
-        "params": params_of(arch_text, model.dir.parent.parent / "bin"),
+        **run_head(model, (role, supernet, constraint), "alone", arch_text),
         "recipe": {
             "preset": Path(preset_name).stem,
             "options": options,
@@ -325,19 +390,57 @@ def run_document(model: Model, digest: str, data: Path, baselines: Path, preset_
         "generation": GENERATION,
         "bleu": bleu_entries(model, data),
         "valid_nll": valid_nll(model.dir / "train" / "train.log"),
-        "training_progress": {"updates": progress["updates"], "train_wall_s": progress["train_wall_s"]},
-        "latency": {
-            "ms": None,
-            "protocol": None,
-            "machine": None,
-            "measured_at": None,
-            "window": None,
-            "note": "timed by a latency unit: every model of the report together on one machine",
+        **run_tail(model, progress, digest),
+    }
+
+
+UNTIMED = {
+    "ms": None,
+    "protocol": None,
+    "machine": None,
+    "measured_at": None,
+    "window": None,
+    "note": "timed by a latency unit: every model of the report together on one machine",
+}
+
+
+def inherited_document(model: Model, digest: str, data: Path, baselines: Path) -> dict:
+    """The run of a subnet exported from a supernet and scored as it is: the supernet's training stands
+    for its recipe, commit, machine and dtype; its validation nll is the subnet's inside the supernet."""
+    role, supernet, constraint = inherited_role(model.dir.name, baselines)
+    sup = model.supernet_dir
+    arch_text = (model.dir / "arch.yml").read_text()
+    progress = train_progress(sup / "train.log")
+    machine = machine_of(sup, model.work)
+    dtype = training_dtype(sup / "train.log")
+    commit = (sup / "commit").read_text().strip()
+    loss_file = model.dir / "valid_loss.json"
+    loss = json.loads(loss_file.read_text())["valid_loss"] if loss_file.is_file() else None
+    return {
+        **run_head(model, (role, supernet, constraint), "inherited", arch_text),
+        "recipe": {
+            "supernet": {
+                "supernet_run": f"{supernet}@{commit}, {machine['cpu_model']}",
+                "run_file": f"supernets/{supernet}{'_bf16' if dtype == 'bf16' else ''}.json (stage record_supernets)",
+                "updates": progress["updates"],
+            },
+            "weights": "exported from the supernet's checkpoint_last.pt (mos-nas export), not trained further",
         },
-        "checkpoint_sha256": digest,
-        "trained_at": done.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "recorded_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "source": f"benchmarks/multi30k.sh record: standalone/{model.name} of the runs directory",
+        "commit": commit,
+        "machine": machine,
+        "threads": 1,
+        "dtype": {"training": dtype, "inference": inference_dtype()},
+        "generation": GENERATION,
+        "bleu": bleu_entries(model, data),
+        "valid_nll": {
+            "unit": "bits per token (token-level nll, base 2), validation set, the subnet inside the supernet",
+            "per_epoch": [],
+            "best": None,
+            "final": None,
+            "averaged_checkpoint": None,
+            "inherited_weights": loss,
+        },
+        **run_tail(model, progress, digest),
     }
 
 
@@ -364,16 +467,16 @@ def params_of(arch_text: str, bin_dir: Path) -> int | None:
 
 def record(model: Model, digest: str, args: argparse.Namespace) -> str:
     """Commit one checked model's hypotheses and run file; what was done, in one line."""
-    todo = [s for s in (*COPIED, *BLIND) if not model.hyp(s).is_file()]
+    todo = [s for s in (*COPIED, *model.blind()) if not model.hyp(s).is_file()]
     if model.run_file.is_file() and not todo:
         return f"{model.name}: recorded already ({rel(model.run_file, model.root)})"
     for subset in COPIED:
         if subset in todo:
             write_atomic(model.hyp(subset), (model.dir / f"hyp.{subset}.txt").read_text())
-    for name in BLIND:
+    for name in model.blind():
         if name in todo:
             n = line_count(args.data / "blind" / f"{name}.en")
-            write_atomic(model.hyp(name), translate(model.dir / "checkpoint_avg.pt", args.blind_bin / name, n))
+            write_atomic(model.hyp(name), translate(model.checkpoint, args.blind_bin / name, n))
     doc = run_document(model, digest, args.data, args.baselines, args.preset)
     write_atomic(model.run_file, json.dumps(doc, indent=1) + "\n")
     return f"{model.name}: {len(todo)} hypothesis file(s) written, {rel(model.run_file, model.root)}"
@@ -419,12 +522,19 @@ def locked(directory: Path) -> Iterator[None]:
 
 
 def selected_models(args: argparse.Namespace) -> list[Model]:
-    names = args.only or sorted(
-        d.name for d in (args.work / "standalone").glob("*") if d.is_dir() and not d.is_symlink()
-    )
-    if not names:
-        raise RecordError(f"no model in {args.work / 'standalone'}")
-    return [Model(n, args.work, args.results, args.root) for n in names]
+    """The models of WORK (trained alone, then inherited), or those of ``--only`` (run names)."""
+
+    def names(kind: str) -> list[str]:
+        return sorted(d.name for d in (args.work / kind).glob("*") if d.is_dir() and not d.is_symlink())
+
+    found = [Model(n, args.work, args.results, args.root) for n in names("standalone")]
+    found += [Model(n, args.work, args.results, args.root, kind) for kind in INHERITED_DIRS for n in names(kind)]
+    if not args.only:
+        if not found:
+            raise RecordError(f"no model in {args.work / 'standalone'} or {args.work}/{{{','.join(INHERITED_DIRS)}}}")
+        return found
+    by_name = {m.name: m for m in found}
+    return [by_name.get(n) or Model(n, args.work, args.results, args.root) for n in args.only]
 
 
 def check_inputs(args: argparse.Namespace) -> None:
@@ -446,7 +556,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baselines", type=Path, help="the hand-designed baselines' directory")
     p.add_argument("--preset", help="the recipe every model was trained with")
     p.add_argument("--blind-bin", type=Path, help="where the blind sets' binaries go (default WORK/blind)")
-    p.add_argument("--only", nargs="*", default=[], help="these models of WORK/standalone (default: every one)")
+    p.add_argument(
+        "--only", nargs="*", default=[], help="these runs (NAME, inherited_SUPERNET_NAME; default: every one)"
+    )
     args = p.parse_args(argv)
     if not args.index and None in (args.work, args.data, args.baselines, args.preset):
         p.error("give --work, --data, --baselines and --preset (or --index)")

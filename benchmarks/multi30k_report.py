@@ -30,7 +30,18 @@ SUPERNETS = {
     "layer": "layer-wise MoS (sandwich)",
 }
 PAPER_TABLE4 = {"neuron": (1.13, 0.71), "spos": (1.84, 0.81), "sandwich": (1.62, 0.81), "layer": (1.61, 0.54)}
-UNIT_MODELS = ("base_3x1", "base_3x2", "base_3x3", "base_4x4", "deep_6x1", "deep_6x2", "wide_3x1", "largest")
+SAMPLES = Path(__file__).resolve().parent / "multi30k_samples"  # Table 4's samples, trained alone in units R
+UNIT_MODELS = (
+    "base_3x1",
+    "base_3x2",
+    "base_3x3",
+    "base_4x4",
+    "deep_6x1",
+    "deep_6x2",
+    "wide_3x1",
+    "largest",
+    *sorted(p.stem for p in SAMPLES.glob("sample_*.yml")),
+)
 INDEX_FIELDS = ("name", "role", "supernet", "constraint_ms", "latency_ms", "hyp")
 
 
@@ -88,7 +99,8 @@ def where(run: dict) -> str:
 
 def nll_cell(run: dict) -> str:
     v = run.get("valid_nll") or {}
-    final, best, avg = v.get("final"), v.get("best"), v.get("averaged_checkpoint")
+    final, best = v.get("final"), v.get("best")
+    avg = v.get("averaged_checkpoint") if v.get("inherited_weights") is None else v["inherited_weights"]
     cells = [
         fmt(final["nll_loss"], ".3f") if final else "–",
         fmt(best["nll_loss"], ".3f") if best else "–",
@@ -140,8 +152,7 @@ def section_status(runs: list[dict]) -> list[str]:
         }
         - trained
     )
-    samples = [r for r in alone if r["role"] == "sample"]
-    more = todo + to_retrain + ([] if samples else ["the Table 4 samples"])
+    more = todo + to_retrain
     lines.append(f"- R: to do: {', '.join(more)}." if more else "- R: every model trained alone.")
     if twins:
         lines.append(
@@ -161,7 +172,7 @@ def section_status(runs: list[dict]) -> list[str]:
 def model_rows(runs: list[dict]) -> list[str]:
     lines = [
         "| model | role | weights | architecture | params | test BLEU | test_mscoco BLEU | valid BLEU | "
-        "valid nll final / best / averaged (bits) | latency ms | commit, CPU, date |",
+        "valid nll final / best / averaged or inherited (bits) | latency ms | commit, CPU, date |",
         "|---|---|---|---|---:|---:|---:|---:|---|---:|---|",
     ]
     for r in sorted(runs, key=lambda r: (r["training"] != "alone", r["role"], r["name"])):
@@ -327,6 +338,12 @@ def supernet_run(r: dict) -> str:
     return ((r.get("recipe") or {}).get("supernet") or {}).get("supernet_run") or f"{r['supernet']}, {where(r)}"
 
 
+def same_arch(a: dict, b: dict) -> bool:
+    """The same network: every dimension equal, whichever space the architecture file names (a baseline of
+    the first study's space is the same model in the wider space that contains it)."""
+    return {k: v for k, v in a.items() if k != "space"} == {k: v for k, v in b.items() if k != "space"}
+
+
 def table4_pairs(runs: list[dict]) -> dict[str, list[dict]]:
     """Per supernet training: (architecture, inherited BLEU / nll, trained-alone BLEU / nll, tool) rows. mos-nas
     gap's rows first (both sides measured by it); then each inherited pick whose architecture has no such
@@ -352,10 +369,10 @@ def table4_pairs(runs: list[dict]) -> dict[str, list[dict]]:
         if r["training"] != "inherited" or r.get("table4") or bleu(r) is None:
             continue
         rows = groups[supernet_run(r)]
-        if any(row["architecture"] == r["architecture"] for row in rows):
+        if any(same_arch(row["architecture"], r["architecture"]) for row in rows):
             continue
         twins = sorted(
-            (a for a in alone if a["architecture"] == r["architecture"]),
+            (a for a in alone if same_arch(a["architecture"], r["architecture"])),
             key=lambda a: (study_of(a) != study_of(r), a["name"]),
         )
         if twins and bleu(twins[0]) is not None:
@@ -364,7 +381,7 @@ def table4_pairs(runs: list[dict]) -> dict[str, list[dict]]:
                     "arch": twins[0]["name"],
                     "supernet": r["supernet"],
                     "inherited": bleu(r),
-                    "inherited_nll": None,
+                    "inherited_nll": (r.get("valid_nll") or {}).get("inherited_weights"),
                     "alone": bleu(twins[0]),
                     "alone_nll": None,
                     "tool": "bleu",
@@ -460,7 +477,8 @@ def section_header(runs: list[dict], results: Path) -> list[str]:
         f"Built by `python benchmarks/multi30k_report.py` from `{rel}/runs/*.json` alone (one self-describing run "
         "per model: architecture, role, recipe, commit, CPU model and flags, dtype, BLEU per subset with "
         f"sacreBLEU's signature, validation nll, latency with its protocol and machine) and the index `{rel}/results."
-        "json`. Models trained alone are recorded by `benchmarks/multi30k.sh record` at the end of each unit.",
+        "json`. Models trained alone and subnets exported from a supernet (`inherited_*`) are recorded by "
+        "`benchmarks/multi30k.sh record` at the end of each unit (`benchmarks/multi30k_unit.sh`).",
         "",
         "Data: `../shared/data/multi30k-ende` (Multi30k task 1 En-De: train 29,000 pairs; valid = val 2016, 1,014; "
         "test = test 2017 flickr, 1,000; test_mscoco = test 2017 mscoco, 461), one joined sentencepiece "

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A smoke test of the whole Multi30k study driver (benchmarks/multi30k.sh all, then its report) on the
-# built-in synthetic corpus at toy sizes: demo space, three 3-layer baselines of it, 3-epoch recipe,
+# A smoke test of the whole Multi30k study driver (benchmarks/multi30k_unit.sh S, SPOS and R, then
+# benchmarks/multi30k.sh all and its report) on the built-in synthetic corpus at toy sizes: demo space, three 3-layer baselines of it, 3-epoch recipe,
 # 30 architectures timed 3 times, 2 search iterations. It checks that every stage runs and hands the
 # next one what it needs (about 35 minutes at nice 10 on 2 cores busy with other work); the numbers mean nothing. Run it after changing
 # the driver, the report or anything they call, before a long study reaches the changed stage.
@@ -28,14 +28,34 @@ print(f"decoder:\n  embed_dim: 64\n  layers: {n}\n  ffn_dim: {[128] * n}\n  self
 print(f"  cross_heads: {[4] * n}\n  cross_span: {[1] * n}")
 PY
 done
+mkdir -p "$W/samples"  # one Table 4 sample: the demo space's smallest subnet
+[ -f "$W/samples/sample_smallest.yml" ] || { mos-nas sample --space demo --n 0 --smallest --out "$W/samples" > /dev/null
+    mv "$W/samples/smallest.yml" "$W/samples/sample_smallest.yml"; }
 sed -e 's/^max-epoch: .*/max-epoch: 3/' -e 's/^warmup-updates: .*/warmup-updates: 50/' -e 's/^lr: .*/lr: 3.0e-3/' \
     -e 's/^keep-last-epochs: .*/keep-last-epochs: 2/' -e 's/^dropout: .*/dropout: 0.1/' -e 's/^log-interval: .*/log-interval: 10/' \
     "$ROOT/configs/retrain/multi30k.yml" > "$W/preset.yml"
 export M30K_WORK=$W/work M30K_DATA=$W/raw M30K_PRESET=$W/preset.yml M30K_SPACE=demo M30K_BASELINES=$W/archs \
+    M30K_SAMPLES=$W/samples \
     M30K_VOCAB=256 M30K_SUPERNET_EPOCHS=3 M30K_FINETUNE_EPOCHS=1 M30K_AVERAGE=2 M30K_LAT_ARCHS=30 \
     M30K_LAT_REPEATS=3 M30K_SEARCH_ITERATIONS=2 M30K_REPORT=$W/report/multi30k.md OMP_NUM_THREADS=1 \
     M30K_RESULTS=$W/repo/benchmarks/results/multi30k
 start=$(date +%s)
+"$ROOT/benchmarks/multi30k_unit.sh" S  # the supernet unit first (its two lanes, pinned to cores 0 and 1), then the rest
+for f in summary.json candidates.csv latency_dataset.csv estimator_report.json constraints_ms.txt; do
+    test -s "$M30K_RESULTS/search/neuron/$f" || { echo "unit S left no search/neuron/$f" >&2; exit 1; }
+done
+ls "$M30K_RESULTS"/supernets/neuron*.json "$M30K_RESULTS"/picks/neuron_best_latency_*ms.yml > /dev/null
+"$ROOT/benchmarks/multi30k_unit.sh" SPOS  # the SPOS supernet for the neuron one's training time
+python - "$M30K_RESULTS/supernets" <<'PY'
+import json, sys
+from pathlib import Path
+neuron, spos = (json.loads(next(Path(sys.argv[1]).glob(f"{n}*.json")).read_text()) for n in ("neuron", "spos"))
+assert spos["recipe"]["options"]["search-space"] == "demo" and spos["updates"] > neuron["updates"], (spos, neuron)
+PY
+test -s "$M30K_RESULTS/search/spos/summary.json"
+pick=$(basename "$(ls "$M30K_RESULTS"/picks/neuron_best_latency_*ms.yml | head -n 1)" .yml)
+"$ROOT/benchmarks/multi30k_unit.sh" R sample_smallest "$pick"  # a sample and a committed pick trained alone, one per core
+for name in sample_smallest "$pick"; do test -s "$M30K_RESULTS/runs/$name.json"; done
 "$ROOT/benchmarks/multi30k.sh" all
 test -s "$W/report/multi30k.md"
 for f in "$W"/work/search/*/summary.json "$W"/work/table4/gap/*; do test -e "$f" || { echo "missing: $f" >&2; exit 1; }; done
@@ -49,7 +69,13 @@ from pathlib import Path
 work, results = Path(sys.argv[1]), Path(sys.argv[2])
 trained = sorted(d.name for d in (work / "standalone").iterdir() if not d.is_symlink() and (d / ".done").exists())
 index = json.loads((results / "results.json").read_text())
-assert [row["name"] for row in index] == trained and len(trained) >= 4, (index, trained)
+assert [row["name"] for row in index if row["training"] == "alone"] == trained and len(trained) >= 4, (index, trained)
+exported = sorted(f"inherited_{d.name}" for k in ("picks", "inherited") for d in (work / k).iterdir() if not d.is_symlink())
+assert [row["name"] for row in index if row["training"] == "inherited"] == exported and len(exported) >= 5, exported
+for name in exported:  # Table 4's rows: BLEU and the subnet's nll in the supernet; only the picks translate blind sets
+    run = json.loads((results / "runs" / f"{name}.json").read_text())
+    assert run["bleu"]["test"]["bleu"] is not None and run["valid_nll"]["inherited_weights"] > 0, run
+    assert ("test2016" in run["bleu"]) == (run["role"] == "pick"), (name, run["role"], sorted(run["bleu"]))
 for name in trained:
     run = json.loads((results / "runs" / f"{name}.json").read_text())
     d = work / "standalone" / name

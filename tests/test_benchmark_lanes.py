@@ -152,6 +152,89 @@ def test_role_of_a_run_comes_from_its_name(tmp_path):
         record.role_of("base_9x9_bf16", tmp_path)
 
 
+def test_an_exported_subnets_role_and_supernet_come_from_its_directory(tmp_path):
+    record = _record_module()
+    (tmp_path / "base_3x1.yml").write_text("space: x\n")
+    assert record.inherited_role("neuron_base_3x1", tmp_path) == ("baseline", "neuron", None)
+    assert record.inherited_role("spos_largest", tmp_path) == ("largest", "spos", None)
+    assert record.inherited_role("neuron_sample_smallest", tmp_path) == ("sample", "neuron", None)
+    assert record.inherited_role("neuron_best_latency_30.1ms", tmp_path) == ("pick", "neuron", 30.1)
+    with pytest.raises(record.RecordError, match="cannot tell the supernet of 'mystery_base_3x1'"):
+        record.inherited_role("mystery_base_3x1", tmp_path)
+    with pytest.raises(record.RecordError, match="cannot tell the role of 'neuron_base_9x9'"):
+        record.inherited_role("neuron_base_9x9", tmp_path)
+
+
+REAL_ARCH = Path(__file__).resolve().parent.parent / "benchmarks" / "multi30k_archs" / "base_3x1.yml"
+
+
+def _exported(work: Path, kind: str, name: str) -> Path:
+    """WORK/KIND/NAME: an exported subnet scored as stage picks / inherited leave it (stand-in weights)."""
+    d = work / kind / name
+    (d / "export").mkdir(parents=True)
+    (d / "arch.yml").write_text(REAL_ARCH.read_text())
+    (d / "export" / "checkpoint.pt").write_bytes(b"stand-in weights of " + name.encode())
+    for subset, score in (("valid", 40.0), ("test", 30.5), ("test1", 27.0)):
+        (d / f"bleu.{subset}.json").write_text(json.dumps({"bleu": score, "signature": "nrefs:1", "sentences": 3}))
+        (d / f"hyp.{subset}.txt").write_text("Ein Hund rennt.\n")
+    (d / "valid_loss.json").write_text(json.dumps({"valid_loss": 2.75, "sentences": 3}))
+    (d / ".done").write_text("")
+    return d
+
+
+def test_an_exported_subnet_is_recorded_as_an_inherited_run_of_its_supernet(tmp_path):
+    work, data, results = _runs_directory(tmp_path)
+    (work / "bin" / "dict.en.txt").write_text("".join(f"w{i} 1\n" for i in range(20)))
+    row = _exported(work, "inherited", "neuron_base_3x1")
+    pick = _exported(work, "picks", "neuron_best_latency_30.1ms")
+    unfinished = _record(work, data, results, "inherited_neuron_base_3x1")  # the supernet's own files are absent
+    assert unfinished.returncode == 1 and unfinished.stderr == (
+        f"multi30k_record: model 'inherited_neuron_base_3x1' is not finished (no neuron/commit, neuron/train.log in "
+        f"{row})\n"
+    )
+    assert not results.exists()
+    sup = work / "supernets" / "neuron"
+    sup.mkdir(parents=True)
+    (sup / "commit").write_text("")  # a git that failed when the supernet started
+    (sup / "train.log").write_text("")
+    empty = _record(work, data, results, "inherited_neuron_base_3x1")
+    assert (
+        empty.stderr
+        == (
+            f"multi30k_record: {sup}/commit is empty: the commit of the code that trained 'inherited_neuron_base_3x1' "
+            "is unknown\n"
+        )
+        and not results.exists()
+    )
+    (sup / "commit").write_text("abc1234\n")
+    (sup / "lscpu.txt").write_text("Architecture: x86_64\nModel name: Toy CPU\nFlags: fpu avx512_bf16\n")
+    (sup / "train.log").write_text(
+        "[2026] {'common': {'bf16': True, 'fp16': False}}\n"
+        "epoch 001: | loss 9 | num_updates 136 | train_wall 400\n"
+        "2026 | INFO | train | epoch 001 | loss 9.1 | num_updates=136, train_wall=400\n"
+    )
+    record = _record_module()
+    args = type("A", (), {"work": work, "results": results, "root": tmp_path / "repo", "only": []})()
+    models = {m.name: m for m in record.selected_models(args)}
+    assert set(models) == {"base_3x1", "wide_3x1", "inherited_neuron_base_3x1", "inherited_neuron_best_latency_30.1ms"}
+    table4, picked = models["inherited_neuron_base_3x1"], models["inherited_neuron_best_latency_30.1ms"]
+    assert table4.blind() == () and picked.blind() == ("test2016", "test2018")  # only a pick is a model to ship
+    doc = record.run_document(table4, table4.check(), data, REAL_ARCH.parent, "multi30k")
+    assert (doc["name"], doc["role"], doc["supernet"], doc["training"]) == (
+        "inherited_neuron_base_3x1",
+        "baseline",
+        "neuron",
+        "inherited",
+    )
+    assert doc["commit"] == "abc1234" and doc["machine"]["cpu_model"] == "Toy CPU"
+    assert doc["dtype"]["training"] == "bf16" and doc["valid_nll"]["inherited_weights"] == 2.75
+    assert doc["recipe"]["supernet"]["supernet_run"] == "neuron@abc1234, Toy CPU"
+    assert doc["bleu"]["test"]["bleu"] == 30.5 and "test2016" not in doc["bleu"]
+    assert doc["architecture"]["decoder"]["layers"] == 1 and doc["params"] > 0
+    assert record.run_document(picked, picked.check(), data, tmp_path, "multi30k")["constraint_ms"] == 30.1
+    assert pick.is_dir()
+
+
 def test_checkpoint_facts_read_dtype_ranks_and_the_recipe_as_trained(tmp_path):
     import torch
 
@@ -349,6 +432,22 @@ def test_table4_pairs_gap_rows_first_then_inherited_picks_with_a_retrained_twin(
     assert mae == pytest.approx((1.2 + 2.0 + 0.5) / 3) and tau == pytest.approx(1.0)
     text = "\n".join(report.section_table4(runs))
     assert "| neuron@abc | 1.23 | 1.000 | 0.200 | 1.000 | 3 / 2 | 1.13 / 0.71 |" in text
+
+
+def test_an_inherited_table4_row_pairs_with_its_twin_trained_alone_in_another_spaces_file():
+    report = load_benchmark("multi30k_report")
+    sup = {"recipe": {"supernet": {"supernet_run": "neuron@abc"}}, "supernet": "neuron"}
+    narrow = {"space": "hat_cpu_multi30k", "encoder": {"layers": 3}, "decoder": {"layers": 1}}
+    wide = {**narrow, "space": "multi30k_wide"}
+    inherited = _run("inherited_neuron_base_3x1", "baseline", "inherited", 28.0, arch=wide, **sup)
+    inherited["valid_nll"]["inherited_weights"] = 2.7
+    runs = [_run("base_3x1", "baseline", "alone", 29.3, arch=narrow), inherited]
+    rows = report.table4_pairs(runs)["neuron@abc"]
+    assert [(r["arch"], r["alone"], r["inherited"], r["inherited_nll"]) for r in rows] == [
+        ("base_3x1", 29.3, 28.0, 2.7)
+    ]
+    other = {**wide, "decoder": {"layers": 2}}
+    assert report.table4_pairs([_run("base_3x2", "baseline", "alone", 30.0, arch=other), inherited]) == {}
 
 
 def test_report_refuses_an_index_that_disagrees_with_its_runs_and_writes_nothing(tmp_path):
