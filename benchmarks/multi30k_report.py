@@ -409,8 +409,10 @@ def section_table4(runs: list[dict]) -> list[str]:
         return lines + ["No architecture has both an inherited and a trained-alone run yet."]
     lines += [
         "Test BLEU (full set, beam 4, lenpen 0.6, sacreBLEU) and validation nll (bits per token) of each "
-        "architecture inside the supernet and trained alone. † : BLEU of the pick's export (`mos-nas bleu`) "
-        "against its retrained twin, no loss; the other rows are `mos-nas gap`'s, both sides measured by it.",
+        "architecture inside the supernet and trained alone. † : BLEU of an export (a pick or another Table 4 "
+        "architecture, `mos-nas bleu`, stages picks and inherited) against its twin trained alone, with the "
+        "export's nll inside the supernet where it was measured and no loss pair; the other rows are `mos-nas "
+        "gap`'s, both sides measured by it.",
         "",
         "| supernet training | BLEU MAE | BLEU Kendall τ | loss MAE (bits) | loss Kendall τ | archs: BLEU / "
         "loss | paper BLEU MAE / τ (WMT'14) |",

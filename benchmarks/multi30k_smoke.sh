@@ -2,8 +2,9 @@
 # A smoke test of the whole Multi30k study driver (benchmarks/multi30k_unit.sh S, SPOS and R, then
 # benchmarks/multi30k.sh all and its report) on the built-in synthetic corpus at toy sizes: demo space, three 3-layer baselines of it, 3-epoch recipe,
 # 30 architectures timed 3 times, 2 search iterations. It checks that every stage runs and hands the
-# next one what it needs (about 35 minutes at nice 10 on 2 cores busy with other work); the numbers mean nothing. Run it after changing
-# the driver, the report or anything they call, before a long study reaches the changed stage.
+# next one what it needs (85 minutes on 2 cores that also trained two models alone, AMD EPYC, 2026-12-07); the
+# numbers mean nothing. Run it after changing the driver, the report or anything they call, before a long study
+# reaches the changed stage.
 #
 # Stage record runs on toy "blind" sets that are the test and valid sources, so its translations of them
 # must be exactly the hypotheses `mos-nas bleu` wrote for those sets; a second record changes nothing.
