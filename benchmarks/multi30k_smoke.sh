@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A smoke test of the whole Multi30k study driver (benchmarks/multi30k_unit.sh S, SPOS and R, then
-# benchmarks/multi30k.sh all and its report) on the built-in synthetic corpus at toy sizes: demo space, three 3-layer baselines of it, 3-epoch recipe,
-# 30 architectures timed 3 times, 2 search iterations. It checks that every stage runs and hands the
-# next one what it needs (85 minutes on 2 cores that also trained two models alone, AMD EPYC, 2026-12-07); the
+# benchmarks/multi30k.sh all and its report) on the built-in synthetic corpus at toy sizes: demo space, three
+# 3-layer baselines of it, 3-epoch recipe, 30 architectures timed 3 times, 2 search iterations. It checks that
+# every stage runs and hands the next one what it needs (85 minutes on 2 cores that also trained two models alone, AMD EPYC, 2026-12-07); the
 # numbers mean nothing. Run it after changing the driver, the report or anything they call, before a long study
 # reaches the changed stage.
 #
