@@ -151,6 +151,11 @@ stage_sweep() {
         --lr 1e-3 --warmup-updates 500
     selected sweep_dropout0.2 && train_alone sweep_dropout0.2 "$ARCHS/base_3x3.yml" "$WORK/sweep/dropout0.2" \
         --dropout 0.2
+    # the deep-encoder baseline 6+2 (post-LN, falls behind as lr warms up to 2e-3): half the peak lr, or pre-LN
+    selected sweep_deep_6x2_lr1e-3 && train_alone sweep_deep_6x2_lr1e-3 "$ARCHS/deep_6x2.yml" \
+        "$WORK/sweep/deep_6x2_lr1e-3" --lr 1e-3
+    selected sweep_deep_6x2_preln && train_alone sweep_deep_6x2_preln "$ARCHS/deep_6x2.yml" \
+        "$WORK/sweep/deep_6x2_preln" --encoder-normalize-before --decoder-normalize-before
     return 0
 }
 
