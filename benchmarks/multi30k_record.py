@@ -2,7 +2,8 @@
 runs directory becomes the study's committed result:
 
 - trained alone, ``WORK/standalone/NAME`` (arch.yml, commit, checkpoint_avg.pt, bleu.{valid,test,test1}.json,
-  hyp.{test,test1}.txt, train/train.log): run ``NAME``;
+  hyp.{test,test1}.txt, train/train.log): run ``NAME``; a recipe variant of stage sweep, ``WORK/sweep/NAME``
+  (the same files): run ``sweep_NAME``, role ``sweep`` (its options beside the recipe's in the run);
 - inherited, a subnet exported from a supernet and scored as it is: ``WORK/picks/SUPERNET_NAME`` (a search's
   pick) or ``WORK/inherited/SUPERNET_NAME`` (a Table 4 architecture: baseline, largest, sample), each with
   arch.yml, export/checkpoint.pt, bleu.*.json, hyp.*.txt and valid_loss.json (the subnet's validation nll
@@ -72,6 +73,8 @@ SCORES = ("bleu.valid.json", "bleu.test.json", "bleu.test1.json", "hyp.test.txt"
 NEEDED = ("arch.yml", "commit", "checkpoint_avg.pt", *SCORES, "train/train.log", ".done")  # a model trained alone
 NEEDED_INHERITED = ("arch.yml", "export/checkpoint.pt", *SCORES, ".done")  # an exported subnet
 INHERITED_DIRS = ("picks", "inherited")  # WORK/picks: the searches' picks; WORK/inherited: Table 4's others
+KINDS = {"standalone": "", "sweep": "sweep_", "picks": "inherited_", "inherited": "inherited_"}  # dir -> run prefix
+MODEL_OPTIONS = {"encoder-normalize-before": False, "decoder-normalize-before": False}  # recorded beside the preset's
 
 
 class RecordError(Exception):
@@ -81,7 +84,9 @@ class RecordError(Exception):
 def role_of(name: str, baselines: Path) -> tuple[str, str | None, float | None]:
     """(role, supernet, constraint_ms) from the run's name: a baseline of the baselines directory (or its
     bf16 twin NAME_bf16), the space's largest subnet, a pick SUPERNET_best_latency_Xms, or a Table 4 sample
-    sample_*."""
+    sample_*, or a recipe variant sweep_* (stage sweep)."""
+    if name.startswith("sweep_"):
+        return "sweep", None, None
     if (baselines / f"{name.removesuffix('_bf16')}.yml").is_file():  # NAME_bf16: a baseline's bf16 twin
         return "baseline", None, None
     if name == "largest":
@@ -168,7 +173,7 @@ def checkpoint_facts(ckpt: Path, preset: dict) -> tuple[dict, int]:
             for k, v in group.items():
                 flat.setdefault(k, v)
     options = {}
-    for key, value in preset.items():
+    for key, value in {**preset, **MODEL_OPTIONS}.items():
         held = flat.get(key.replace("-", "_"), value)
         if isinstance(held, list) and len(held) == 1 and not isinstance(value, list):
             held = held[0]  # fairseq keeps lr as a list of one
@@ -259,13 +264,13 @@ def rel(path: Path, root: Path) -> str:
 
 class Model:
     """One finished model of the runs directory and where its committed files go: a model trained alone
-    (``WORK/standalone/NAME``, run NAME), or with ``inherited`` a subnet exported from a supernet
-    (``WORK/picks/NAME`` or ``WORK/inherited/NAME``, run inherited_NAME)."""
+    (``WORK/standalone/NAME``, run NAME; ``WORK/sweep/NAME``, run sweep_NAME), or a subnet exported from a
+    supernet (``WORK/picks/NAME`` or ``WORK/inherited/NAME``, run inherited_NAME)."""
 
-    def __init__(self, name: str, work: Path, results: Path, root: Path, inherited: str | None = None) -> None:
-        self.inherited = inherited is not None
-        self.dir = work / (inherited or "standalone") / name
-        self.name = f"inherited_{name}" if self.inherited else name
+    def __init__(self, name: str, work: Path, results: Path, root: Path, kind: str = "standalone") -> None:
+        self.inherited = kind in INHERITED_DIRS
+        self.dir = work / kind / name
+        self.name = KINDS[kind] + name
         self.checkpoint = self.dir / ("export/checkpoint.pt" if self.inherited else "checkpoint_avg.pt")
         self.needed = NEEDED_INHERITED if self.inherited else NEEDED
         self.work, self.results, self.root = work, results, root
@@ -527,11 +532,10 @@ def selected_models(args: argparse.Namespace) -> list[Model]:
     def names(kind: str) -> list[str]:
         return sorted(d.name for d in (args.work / kind).glob("*") if d.is_dir() and not d.is_symlink())
 
-    found = [Model(n, args.work, args.results, args.root) for n in names("standalone")]
-    found += [Model(n, args.work, args.results, args.root, kind) for kind in INHERITED_DIRS for n in names(kind)]
+    found = [Model(n, args.work, args.results, args.root, kind) for kind in KINDS for n in names(kind)]
     if not args.only:
         if not found:
-            raise RecordError(f"no model in {args.work / 'standalone'} or {args.work}/{{{','.join(INHERITED_DIRS)}}}")
+            raise RecordError(f"no model in {args.work}/{{{','.join(KINDS)}}}")
         return found
     by_name = {m.name: m for m in found}
     return [by_name.get(n) or Model(n, args.work, args.results, args.root) for n in args.only]

@@ -128,7 +128,8 @@ def section_status(runs: list[dict]) -> list[str]:
     """Which units are done (R units with their models) and which remain."""
     now = current(runs)
     twins = [r for r in now if r["training"] == "alone" and r["name"].endswith("_bf16")]  # precision, not R
-    alone = [r for r in now if r["training"] == "alone" and r not in twins]
+    sweeps = [r for r in now if r["role"] == "sweep"]  # recipe variants, not R
+    alone = [r for r in now if r["training"] == "alone" and r not in twins and r not in sweeps]
     lines = ["## Status", ""]
     for sup, unit in (
         ("neuron", "S (neuron-MoS supernet, latency, search, picks inherited)"),
@@ -154,6 +155,10 @@ def section_status(runs: list[dict]) -> list[str]:
     )
     more = todo + to_retrain
     lines.append(f"- R: to do: {', '.join(more)}." if more else "- R: every model trained alone.")
+    for w, names in group_by_commit(sweeps).items():
+        lines.append(
+            f"- Recipe sweep ({w}; not R, each variant beside its baseline below): {', '.join(sorted(names))}."
+        )
     if twins:
         lines.append(
             f"- bf16 twins (a precision comparison, not R; benchmarks/results/cpu_bf16_quality.md): "
@@ -348,7 +353,7 @@ def table4_pairs(runs: list[dict]) -> dict[str, list[dict]]:
     """Per supernet training: (architecture, inherited BLEU / nll, trained-alone BLEU / nll, tool) rows. mos-nas
     gap's rows first (both sides measured by it); then each inherited pick whose architecture has no such
     row, against a model trained alone with the same architecture (BLEU only: its loss was not measured so)."""
-    alone = [r for r in runs if r["training"] == "alone"]
+    alone = [r for r in runs if r["training"] == "alone" and r["role"] != "sweep"]  # a sweep's recipe differs
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in runs:
         pair = r.get("table4")
@@ -447,6 +452,55 @@ def section_table4(runs: list[dict]) -> list[str]:
     return lines
 
 
+SWEEP_EPOCHS = (2, 5, 10)  # the validation nll shown at these epochs, then the last one
+
+
+def recipe_change(run: dict, reference: dict) -> str:
+    """The options of ``run``'s recipe that differ from ``reference``'s (an option a run file lacks is off)."""
+    mine, theirs = run["recipe"]["options"], reference["recipe"]["options"]
+    changed = {k: v for k, v in mine.items() if theirs.get(k, False if isinstance(v, bool) else None) != v}
+    return ", ".join(f"{k} {v}" if not isinstance(v, bool) else (k if v else f"no {k}") for k, v in changed.items())
+
+
+def nll_at(run: dict, epoch: int) -> float | None:
+    return next((e["nll_loss"] for e in run["valid_nll"]["per_epoch"] if e["epoch"] == epoch), None)
+
+
+def section_sweep(runs: list[dict]) -> list[str]:
+    """Each recipe variant (stage sweep) beside this study's baseline of the same architecture trained with
+    the recipe: validation nll along training, BLEU of the averaged checkpoint."""
+    sweeps = [r for r in current(runs) if r["role"] == "sweep"]
+    if not sweeps:
+        return []
+    lines = [
+        "## Recipe sweep",
+        "",
+        "Variants of the recipe (`configs/retrain/multi30k.yml`) on one architecture, each beside the baseline of "
+        "that architecture trained with the recipe itself. Validation nll in bits per token of each epoch's "
+        "checkpoint; BLEU of the averaged last epochs (beam 4, lenpen 0.6).",
+        "",
+        "| model | architecture | recipe | "
+        + " | ".join(f"valid nll ep {e}" for e in SWEEP_EPOCHS)
+        + " | valid nll final | test BLEU | test_mscoco BLEU | valid BLEU | commit, CPU, date |",
+        "|---|---|---|" + "---:|" * (len(SWEEP_EPOCHS) + 4) + "---|",
+    ]
+    shown: list[dict] = []
+    for sweep in sorted(sweeps, key=lambda r: r["name"]):
+        refs = [r for r in current(runs) if is_baseline(r) and same_arch(r["architecture"], sweep["architecture"])]
+        shown += [r for r in refs if r not in shown] + [sweep]
+    for r in shown:
+        base = next((b for b in shown if is_baseline(b) and same_arch(b["architecture"], r["architecture"])), None)
+        change = "the recipe" if r["role"] != "sweep" else (recipe_change(r, base) if base else "–") or "the recipe"
+        final = r["valid_nll"]["final"] or {}
+        lines.append(
+            f"| {r['name']} | {describe(r['architecture'])} | {change} | "
+            + " | ".join(fmt(nll_at(r, e), ".3f") for e in SWEEP_EPOCHS)
+            + f" | {fmt(final.get('nll_loss'), '.3f')} (ep {final.get('epoch', '–')}) | {fmt(bleu(r))} | "
+            f"{fmt(bleu(r, 'test_mscoco'))} | {fmt(bleu(r, 'valid'))} | {where(r)} |"
+        )
+    return lines
+
+
 def section_blind(runs: list[dict], results: Path) -> list[str]:
     lines = ["## Blind sets (test 2016 flickr, test 2018 flickr)", ""]
     done = [r for r in runs if all((r["bleu"].get(s) or {}).get("hyp") for s in ("test2016", "test2018"))]
@@ -500,8 +554,10 @@ def build(runs: list[dict], results: Path, conclusion: str) -> str:
         section_models(runs),
         section_latency(runs, figure),
         section_table4(runs),
+        section_sweep(runs),
         section_blind(runs, results),
     ]
+    parts = [p for p in parts if p]
     if curves:
         parts.append(
             [

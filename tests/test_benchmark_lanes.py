@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.helpers.benchmark_scripts import load_benchmark
 
@@ -146,6 +147,7 @@ def test_role_of_a_run_comes_from_its_name(tmp_path):
     assert record.role_of("spos_best_latency_35ms", tmp_path) == ("pick", "spos", 35.0)
     assert record.role_of("sample_0003", tmp_path) == ("sample", None, None)
     assert record.role_of("base_3x1_bf16", tmp_path) == ("baseline", None, None)  # a baseline's bf16 twin
+    assert record.role_of("sweep_deep_6x2_preln", tmp_path) == ("sweep", None, None)  # a recipe variant
     with pytest.raises(record.RecordError, match="cannot tell the role of 'base_9x9'"):
         record.role_of("base_9x9", tmp_path)
     with pytest.raises(record.RecordError, match="cannot tell the role of 'base_9x9_bf16'"):
@@ -252,7 +254,12 @@ def test_checkpoint_facts_read_dtype_ranks_and_the_recipe_as_trained(tmp_path):
     }
     torch.save({"cfg": cfg, "model": {}, **history}, tmp_path / "checkpoint_avg.pt")
     options, ranks = record.checkpoint_facts(tmp_path / "checkpoint_avg.pt", {"lr": 1e-3, "max-tokens": 4096})
-    assert (options, ranks) == ({"lr": 0.002, "max-tokens": 2048}, 2)
+    off = {"encoder-normalize-before": False, "decoder-normalize-before": False}  # stock post-LN unless the run says
+    assert (options, ranks) == ({"lr": 0.002, "max-tokens": 2048, **off}, 2)
+    cfg["model"] = {"encoder_normalize_before": True, "decoder_normalize_before": True}  # a pre-LN sweep variant
+    torch.save({"cfg": cfg, "model": {}, **history}, tmp_path / "checkpoint_avg.pt")
+    options, _ = record.checkpoint_facts(tmp_path / "checkpoint_avg.pt", {"lr": 1e-3})
+    assert options == {"lr": 0.002, "encoder-normalize-before": True, "decoder-normalize-before": True}
     cfg["distributed_training"] = {"distributed_world_size": 1}
     torch.save({"cfg": cfg, "model": {}, **history}, tmp_path / "checkpoint_avg.pt")
     assert record.checkpoint_facts(tmp_path / "checkpoint_avg.pt", {})[1] == 1
@@ -484,3 +491,39 @@ def test_status_lists_a_bf16_twin_apart_from_the_r_units():
     assert (
         "- bf16 twins (a precision comparison, not R; benchmarks/results/cpu_bf16_quality.md): base_3x3_bf16." in text
     )
+
+
+def test_a_recipe_variant_is_recorded_as_a_sweep_run_and_reported_beside_its_baseline(tmp_path):
+    record = _record_module()
+    work, data, results = _runs_directory(tmp_path)
+    variant = work / "sweep" / "deep_6x2_preln"
+    variant.mkdir(parents=True)
+    args = type("A", (), {"work": work, "results": results, "root": tmp_path / "repo", "only": []})()
+    models = {m.name: m for m in record.selected_models(args)}
+    assert set(models) == {"base_3x1", "wide_3x1", "sweep_deep_6x2_preln"}
+    sweep = models["sweep_deep_6x2_preln"]
+    assert sweep.dir == variant and sweep.blind() == ("test2016", "test2018")  # trained alone: a model to ship
+    with pytest.raises(record.RecordError, match="model 'sweep_deep_6x2_preln' is not finished"):
+        sweep.check()
+    report = load_benchmark("multi30k_report")
+    arch = yaml.safe_load((REAL_ARCH.parent / "deep_6x2.yml").read_text())
+    post = {"recipe": {"options": {"lr": 0.002}}, "commit": "abc1234", "machine": {"cpu_model": "toy CPU"}}
+    pre = {"recipe": {"options": {"lr": 0.002, "encoder-normalize-before": True}}}
+    curve = [{"epoch": e, "nll_loss": 6.0 - e / 10} for e in range(1, 21)]
+    runs = [
+        _run("deep_6x2", "baseline", "alone", 11.0, arch=arch, **post),
+        _run("sweep_deep_6x2_preln", "sweep", "alone", 30.0, arch=arch, **{**post, **pre}),
+        _run(
+            "sweep_deep_6x2_lr1e-3", "sweep", "alone", 25.0, arch=arch, **{**post, "recipe": {"options": {"lr": 1e-3}}}
+        ),
+    ]
+    for r in runs:
+        r["valid_nll"].update(per_epoch=curve, final={"epoch": 20, "nll_loss": 4.0})
+    text = "\n".join(report.section_sweep(runs))
+    assert "| deep_6x2 | " in text and "| the recipe | 5.800 | 5.500 | 5.000 | 4.000 (ep 20) | 11.00 |" in text
+    assert "| sweep_deep_6x2_preln | " in text and "| encoder-normalize-before | 5.800 |" in text
+    assert "| lr 0.001 | " in text
+    status = "\n".join(report.section_status(runs))
+    assert "sweep_deep_6x2_lr1e-3, sweep_deep_6x2_preln." in status.split("Recipe sweep")[1]
+    assert "R: done" in status and "sweep_" not in status.split("R: done")[1].split("\n")[0]
+    assert report.table4_pairs(runs) == {}  # a sweep is no architecture's trained-alone twin

@@ -460,3 +460,47 @@ def test_an_export_translates_through_fairseqs_hub_after_import(supernets, synth
     assert proc.returncode == 0, proc.stderr[-2000:]
     model_name, translation = proc.stdout.strip().splitlines()[-2:]
     assert model_name == "StaticTransformerModel" and translation.strip()
+
+
+def test_a_pre_norm_supernet_exports_with_its_last_layer_norms_and_retrains_pre_norm(synthetic_bin, tmp_path):
+    """--encoder/decoder-normalize-before: stock and static exports reload from disk computing the subnet's
+    logits (fairseq drops a last layer norm from a state without version buffers), and retraining keeps pre-norm."""
+    from mos_fairseq.translation.retrain import RetrainJob, retrain_command
+
+    save = tmp_path / "supernet"
+    pre = ["--encoder-normalize-before", "--decoder-normalize-before"]
+    cmd = [str(BIN / "fairseq-train"), str(synthetic_bin), *TRAIN, *pre, "--save-dir", str(save), "--max-update", "8"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    supernet, task, _ = load_supernet(str(save / "checkpoint_last.pt"), str(synthetic_bin))
+    assert supernet.encoder.layer_norm is not None and supernet.decoder.layer_norm is not None
+    (tmp_path / "homog.yml").write_text(yaml.safe_dump(HOMOGENEOUS))
+    hetero = Architecture.random(supernet.space, random.Random(5))
+    (tmp_path / "hetero.yml").write_text(yaml.safe_dump(hetero.to_dict()))
+    batch = _batches(task)[0]["net_input"]
+    for name, kind in (("homog", "TransformerModel"), ("hetero", "StaticTransformerModel")):
+        out = tmp_path / f"export_{name}"
+        run_cli(
+            "export",
+            "--checkpoint",
+            str(save / "checkpoint_last.pt"),
+            "--arch",
+            str(tmp_path / f"{name}.yml"),
+            "--out",
+            str(out),
+            "--data",
+            str(synthetic_bin),
+        )
+        models, _, _ = checkpoint_utils.load_model_ensemble_and_task([str(out / "checkpoint.pt")])
+        reloaded = models[0].eval()
+        assert type(reloaded).__name__ == kind
+        assert reloaded.encoder.layer_norm is not None and reloaded.decoder.layer_norm is not None
+        arch = Architecture.load(str(tmp_path / f"{name}.yml"), supernet.space)
+        with torch.no_grad():
+            ours = supernet.bind(arch).eval()(**batch)[0]
+            theirs = reloaded(**batch)[0]
+        torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=0)
+        retrain = retrain_command(
+            RetrainJob(data=str(synthetic_bin), save_dir=str(tmp_path / "r"), export_dir=str(out))
+        )
+        assert all(flag in retrain for flag in pre)

@@ -1,4 +1,5 @@
-"""A supernet subnet computes exactly what a static model of its dimensions computes."""
+"""A supernet subnet computes exactly what a static model of its dimensions computes (post-norm, HAT's, and
+pre-norm layers alike), and where stock fairseq can express it, what its transformer computes."""
 
 import random
 from argparse import Namespace
@@ -10,7 +11,12 @@ from fairseq.models.transformer import TransformerModel, base_architecture
 from fairseq.sequence_generator import SequenceGenerator
 
 from mos_fairseq.translation.architecture import Architecture
+from mos_fairseq.translation.export import stock_state
 from mos_fairseq.translation.static import extract_subnet
+
+from .conftest import build_supernet
+
+PRE_NORM = {"encoder_normalize_before": True, "decoder_normalize_before": True}
 
 
 def _randomise_norms(model):
@@ -21,7 +27,11 @@ def _randomise_norms(model):
                 p.add_(torch.randn_like(p) * 0.1)
 
 
-def test_twenty_random_subnets_equal_static_reference(supernet, batch):
+@pytest.mark.parametrize("pre_norm", [False, True])
+def test_twenty_random_subnets_equal_static_reference(supernet, batch, dictionary, pre_norm):
+    if pre_norm:
+        supernet = build_supernet(dictionary, **PRE_NORM).eval()
+        assert supernet.encoder.layer_norm is not None and supernet.decoder.layer_norm is not None
     _randomise_norms(supernet)
     src, lengths, prev = batch
     rng = random.Random(2024)
@@ -47,7 +57,7 @@ def test_subnets_differ_from_each_other(supernet, batch):
     assert (big - small).abs().max() > 1e-2
 
 
-def _stock_transformer(dictionary, arch: Architecture):
+def _stock_transformer(dictionary, arch: Architecture, pre_norm: bool = False):
     args = Namespace(
         encoder_embed_dim=arch.encoder_embed_dim,
         encoder_ffn_embed_dim=arch.encoder_ffn_dims[0],
@@ -62,15 +72,19 @@ def _stock_transformer(dictionary, arch: Architecture):
         attention_dropout=0.0,
         max_source_positions=1024,
         max_target_positions=1024,
+        encoder_normalize_before=pre_norm,
+        decoder_normalize_before=pre_norm,
     )
     base_architecture(args)
     task = SimpleNamespace(source_dictionary=dictionary, target_dictionary=dictionary)
     return TransformerModel.build_model(args, task).eval()
 
 
-@pytest.mark.parametrize("heads", [2, 4])
-def test_matches_stock_fairseq_transformer(supernet, batch, dictionary, heads):
+@pytest.mark.parametrize("heads,pre_norm", [(2, False), (4, False), (4, True)])
+def test_matches_stock_fairseq_transformer(supernet, batch, dictionary, heads, pre_norm):
     """Where stock fairseq can express a subnet, its transformer computes the same thing."""
+    if pre_norm:
+        supernet = build_supernet(dictionary, **PRE_NORM).eval()
     _randomise_norms(supernet)
     sp = supernet.space
     arch = Architecture(
@@ -84,10 +98,9 @@ def test_matches_stock_fairseq_transformer(supernet, batch, dictionary, heads):
         decoder_cross_heads=(heads,) * 2,
         decoder_cross_spans=(1, 1),
     )
-    stock = _stock_transformer(dictionary, arch)
-    state = dict(extract_subnet(supernet, arch).state_dict())
-    state["decoder.output_projection.weight"] = state["decoder.embed_tokens.weight"]
-    stock.load_state_dict(state, strict=True)
+    stock = _stock_transformer(dictionary, arch, pre_norm)
+    stock.load_state_dict(stock_state(extract_subnet(supernet, arch).state_dict(), stock), strict=True)
+    assert (stock.encoder.layer_norm is not None) == (stock.decoder.layer_norm is not None) == pre_norm
     src, lengths, prev = batch
     with torch.no_grad():
         ours = supernet(src, lengths, prev, arch=arch)[0]

@@ -244,7 +244,7 @@ def test_latency_of_trained_checkpoints_is_kept_and_resumed(two_tests, tmp_path,
         check=False,
         fork=True,
     )
-    assert proc.returncode == 2 and "--rounds times trained checkpoints together" in proc.stderr
+    assert proc.returncode == 2 and "--rounds times models together" in proc.stderr
     # --rounds: the two models timed together, interleaved, both re-measured; the median is the figure
     proc = run_cli(
         "measure-latency",
@@ -260,3 +260,28 @@ def test_latency_of_trained_checkpoints_is_kept_and_resumed(two_tests, tmp_path,
     entries = {k.rsplit("/", 2)[-2]: v for k, v in json.loads(out.read_text())["models"].items()}
     assert all(len(e["rounds_ms"]) == 2 and e["measured_with"] == 2 for e in entries.values())
     assert entries["ckpt"]["measured_at"] == entries["export"]["measured_at"] and "rounds" in proc.stdout
+
+
+def test_architecture_files_are_timed_together_as_retraining_builds_them(tmp_path, synthetic_bin):
+    """--arch: no checkpoint, fresh weights; the class and size retraining would train, options kept per file."""
+    run_cli("sample", "--space", "tiny", "--n", "0", "--smallest", "--largest", "--out", str(tmp_path), fork=True)
+    archs = [str(tmp_path / "smallest.yml"), str(tmp_path / "largest.yml")]
+    out = tmp_path / "archs.json"
+    protocol = ["--threads", "1", "--repeats", "2", "--warmup", "0", "--src-len", "6", "--tgt-len", "4", "--beam", "2"]
+    common = ["measure-latency", "--arch", *archs, "--data", str(synthetic_bin), *protocol]
+    proc = run_cli(*common, "--model-options", "--dropout 0.1", "--rounds", "2", "--out", str(out))
+    data = json.loads(out.read_text())
+    assert data["tool"] == "mos-nas measure-latency --arch" and data["model_options"] == ["--dropout", "0.1"]
+    for arch in archs:
+        entry = data["models"][arch]
+        info = json.loads(run_cli("info", "--arch", arch, "--data", str(synthetic_bin), "--json", fork=True).stdout)
+        assert entry["model"] == "StaticTransformerModel" and len(entry["rounds_ms"]) == 2  # tiny: per-layer sizes
+        assert entry["params"] == info["params"] and entry["latency_ms"] > 0
+    assert "smallest.yml" in proc.stdout and data["models"][archs[0]]["params"] < data["models"][archs[1]]["params"]
+    before = out.read_bytes()
+    other = run_cli(*common, "--out", str(out), check=False, fork=True)  # the same file, other model options
+    assert other.returncode == 2 and "built with other options" in other.stderr and out.read_bytes() == before
+    both = run_cli(*common, "--checkpoint", archs[0], "--out", str(out), check=False, fork=True)
+    assert both.returncode == 2 and "not both" in both.stderr
+    no_data = run_cli("measure-latency", "--arch", *archs, "--out", str(out), check=False, fork=True)
+    assert no_data.returncode == 2 and "give --data" in no_data.stderr and out.read_bytes() == before

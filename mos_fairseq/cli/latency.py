@@ -39,10 +39,16 @@ def cmd_measure_latency(args: argparse.Namespace) -> None:
     from mos_fairseq.latency.measure import measure_space
     from mos_fairseq.registry import load_space
 
+    if args.checkpoint and args.arch:
+        raise UserError("give --checkpoint (trained models) or --arch (architecture files), not both")
     if args.checkpoint:
         return _measure_checkpoint_latency(args)
+    if args.arch:
+        return _measure_arch_latency(args)
     if args.rounds is not None:
-        raise UserError("--rounds times trained checkpoints together; give --checkpoint CKPT [CKPT ...]")
+        raise UserError("--rounds times models together; give --checkpoint CKPT [CKPT ...] or --arch YAML [YAML ...]")
+    if args.model_options:
+        raise UserError("--model-options builds --arch files; give --arch YAML [YAML ...]")
     if not args.space or args.n_archs is None:
         raise UserError("give --space and --n-archs (sample and measure a space), or --checkpoint CKPT [CKPT ...]")
     space, family = load_space(args.space)
@@ -105,11 +111,44 @@ def _measure_checkpoint_latency(args: argparse.Namespace) -> None:
 
     if args.space or args.n_archs is not None:
         raise UserError("--checkpoint measures trained models; it takes no --space or --n-archs")
+    if args.model_options:
+        raise UserError("--model-options builds --arch files; a checkpoint holds its own")
     if args.rounds is None:
         args.rounds = 1
     protocol = _protocol(args, 1, args.src_len, args.tgt_len, args.beam)  # the vocabulary is each model's own
     data = measure_checkpoints(args.checkpoint, protocol, args.out, rounds=args.rounds)
-    for path in args.checkpoint:
+    _print_models(args, args.checkpoint, data)
+
+
+def _measure_arch_latency(args: argparse.Namespace) -> None:
+    """``--arch``: architecture files built with fresh weights as retraining builds them, timed like checkpoints."""
+    import shlex
+
+    from mos_fairseq.latency.checkpoint_latency import measure_checkpoints
+    from mos_fairseq.translation.fresh_model import fresh_translation_model
+
+    if args.n_archs is not None or not args.data:
+        raise UserError("--arch times architecture files: give --data (the dictionaries) and no --n-archs")
+    if not args.out:
+        raise UserError("give --out JSON")
+    extra = shlex.split(args.model_options or "")
+    if args.rounds is None:
+        args.rounds = 1
+    protocol = _protocol(args, 1, args.src_len, args.tgt_len, args.beam)  # the vocabulary is --data's
+    data = measure_checkpoints(
+        args.arch,
+        protocol,
+        args.out,
+        rounds=args.rounds,
+        loader=lambda path: fresh_translation_model(path, args.data, args.space, extra),
+        what="arch",
+        model_options=extra,
+    )
+    _print_models(args, args.arch, data)
+
+
+def _print_models(args: argparse.Namespace, paths: list[str], data: dict) -> None:
+    for path in paths:
         entry = data["models"][str(Path(path).resolve())]
         spread = f", rounds {min(entry['rounds_ms']):.2f}-{max(entry['rounds_ms']):.2f}" if "rounds_ms" in entry else ""
         print(
@@ -233,6 +272,17 @@ def _add_measure_latency(sub: argparse._SubParsersAction) -> None:
         help="instead of --space: time these trained translation checkpoints "
         "(stock transformer, export, retrained) with the same protocol; --out is then a JSON file",
     )
+    p.add_argument(
+        "--arch",
+        nargs="+",
+        help="instead of --space: time these architecture YAMLs as mos-nas retrain --arch builds them (fresh "
+        "weights: latency does not depend on them; --data gives the dictionaries, --space checks them), "
+        "like --checkpoint",
+    )
+    p.add_argument(
+        "--model-options",
+        help='with --arch: fairseq model options the models were trained with, e.g. "--encoder-normalize-before"',
+    )
     add_device(p, auto=False)
     p.add_argument(
         "--dtype",
@@ -284,7 +334,7 @@ def _add_measure_latency(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--rounds",
         type=int,
-        help="with --checkpoint: time all the given checkpoints together, interleaved over this many rounds "
+        help="with --checkpoint or --arch: time all the given models together, interleaved over this many rounds "
         "(median per model; re-measures them all), so that a host whose speed drifts cannot favour one of them",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -14,6 +14,10 @@ checkpoints together, interleaved: every round times each model once with the fu
 rotated order, so no model is always first), and a model's latency is its median over the rounds.
 Such a call re-measures every checkpoint it is given (the point is that they share one window) and
 records each round's figure, the spread and the group measured together.
+
+``mos-nas measure-latency --arch`` times architecture files the same way, each built with fresh weights
+as retraining would build it (``loader``: :func:`mos_fairseq.translation.fresh_model.fresh_translation_model`),
+so models whose checkpoints are gone are timed together with the same protocol.
 """
 
 from __future__ import annotations
@@ -66,9 +70,15 @@ def measure_checkpoints(
     out: str | Path,
     timer: Callable[[], float] = time.perf_counter,
     rounds: int = 1,
+    loader: Callable[[Path], torch.nn.Module] | None = None,
+    what: str = "checkpoint",
+    model_options: Sequence[str] = (),
 ) -> dict:
-    """Measure every checkpoint of ``paths`` not yet in ``out`` (``rounds > 1``: all of them, interleaved
-    over that many rounds); returns the file's content."""
+    """Measure every model file of ``paths`` not yet in ``out`` (``rounds > 1``: all of them, interleaved
+    over that many rounds); returns the file's content. ``loader`` builds a file's model (default: a
+    translation checkpoint's), ``what`` names the files in errors and in the file's tool; ``model_options``
+    (how ``loader`` builds them) are the file's, like its protocol: another call must give the same."""
+    load = loader or load_translation_model
     if rounds < 1:
         raise UserError(f"--rounds must be >= 1, got {rounds}")
     out = Path(out)
@@ -77,7 +87,7 @@ def measure_checkpoints(
     ckpts = [Path(p) for p in paths]
     for p in ckpts:
         if not p.is_file():
-            raise UserError(f"checkpoint '{p}' not found")
+            raise UserError(f"{what} '{p}' not found")
     threads = protocol.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
     device = device_description(protocol.device, threads, protocol.dtype)
@@ -86,7 +96,13 @@ def measure_checkpoints(
             data = json.loads(out.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise DataError(f"{out}: unreadable ({exc}); choose another --out") from None
+        if data.get("tool", f"mos-nas measure-latency --{what}") != f"mos-nas measure-latency --{what}":
+            raise DataError(f"{out}: written by '{data.get('tool')}', not --{what}; choose another --out")
         check_same_dtype(data.get("device", {}), device, out)
+        if data.get("model_options", []) != list(model_options):
+            raise DataError(
+                f"{out}: models built with other options ({data.get('model_options', [])}); choose another --out"
+            )
         if data.get("protocol") != protocol.to_dict():
             raise DataError(f"{out}: measured with another protocol ({data.get('protocol')}); choose another --out")
         for key in ("cpu", "gpu", "torch_threads"):
@@ -98,14 +114,15 @@ def measure_checkpoints(
     else:
         data = {
             "version": FILE_VERSION,
-            "tool": "mos-nas measure-latency --checkpoint",
+            "tool": f"mos-nas measure-latency --{what}",
             "protocol": protocol.to_dict(),
+            **({"model_options": list(model_options)} if model_options else {}),
             "device": device,
             "units": "milliseconds",
             "models": {},
         }
     if rounds > 1:
-        data["models"].update(_measure_interleaved(ckpts, protocol, timer, rounds))
+        data["models"].update(_measure_interleaved(ckpts, protocol, timer, rounds, load))
         write_text_atomic(out, json.dumps(data, indent=2) + "\n")
         return data
     for path in ckpts:
@@ -113,7 +130,7 @@ def measure_checkpoints(
         entry = data["models"].get(name)
         if entry and entry.get("file") == _key(path):
             continue
-        model = deployed(load_translation_model(path).to(protocol.device), protocol.dtype)
+        model = deployed(load(path).to(protocol.device), protocol.dtype)
         stats = measure_model(model, protocol, timer)
         data["models"][name] = {
             **_describe(path, model),
@@ -136,11 +153,13 @@ def _describe(path: Path, model) -> dict:
     }
 
 
-def _measure_interleaved(ckpts: list[Path], protocol: Protocol, timer: Callable[[], float], rounds: int) -> dict:
+def _measure_interleaved(
+    ckpts: list[Path], protocol: Protocol, timer: Callable[[], float], rounds: int, load: Callable
+) -> dict:
     """Entries for ``ckpts`` timed together: ``rounds`` rounds, each model once per round (rotated order)."""
     names = list(dict.fromkeys(str(p.resolve()) for p in ckpts))  # a path given twice is timed once per round
     paths = {str(p.resolve()): p for p in ckpts}
-    models = {n: deployed(load_translation_model(paths[n]).to(protocol.device), protocol.dtype) for n in names}
+    models = {n: deployed(load(paths[n]).to(protocol.device), protocol.dtype) for n in names}
     per_round: dict[str, list] = {n: [] for n in names}
     for r in range(rounds):
         for n in names[r % len(names) :] + names[: r % len(names)]:

@@ -1,10 +1,13 @@
 """Pieces shared by the supernet and the static transformer: fairseq's encoder-output format,
-its beam reordering, and the arbitrary encoder-decoder attention memory (HAT).
+its beam reordering, the arbitrary encoder-decoder attention memory (HAT), and a sublayer's residual
+connection with its layer norm (post-norm, HAT's; or pre-norm, which trains deep encoders at a high
+learning rate).
 """
 
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 EncoderOut = Dict[str, List[Tensor]]
@@ -51,6 +54,21 @@ def cross_attention_memory(
     return memory, mask
 
 
+def residual_block(
+    x: Tensor,
+    sublayer: Callable[[Tensor], Tensor],
+    norm: Callable[[Tensor], Tensor],
+    normalize_before: bool,
+    p: float,
+    training: bool,
+) -> Tensor:
+    """One sublayer (attention or FFN) with its residual connection: post-norm ``norm(x + drop(f(x)))``, or
+    with ``normalize_before`` pre-norm ``x + drop(f(norm(x)))`` (fairseq's ``--*-normalize-before``)."""
+    if normalize_before:
+        return x + F.dropout(sublayer(norm(x)), p, training)
+    return norm(x + F.dropout(sublayer(x), p, training))
+
+
 def embed_inputs(tokens: Tensor, embed, positions, scale: float, incremental_state=None) -> Tensor:
     """``scale * embed(tokens) + positions``; while decoding incrementally, the last step only."""
     pos = positions(tokens, incremental_state=incremental_state)
@@ -78,10 +96,18 @@ def run_decoder_stack(x: Tensor, layers, spans, encoder_out: EncoderOut, increme
 
 
 def run_encoder_stack(
-    x: Tensor, src_tokens: Tensor, padding_idx: int, layers, run_layer, src_lengths, keep_states: int | None = None
+    x: Tensor,
+    src_tokens: Tensor,
+    padding_idx: int,
+    layers,
+    run_layer,
+    src_lengths,
+    keep_states: int | None = None,
+    final_norm: Callable[[Tensor], Tensor] | None = None,
 ) -> EncoderOut:
     """Zero padded positions, run ``run_layer(i, layer, x, pad_mask)`` per layer, keep the outputs
-    of the last ``keep_states`` layers (default: every layer) for the encoder-decoder attention."""
+    of the last ``keep_states`` layers (default: every layer) for the encoder-decoder attention, each
+    through ``final_norm`` when given (a pre-norm encoder's last layer norm, as fairseq's on its output)."""
     pad_mask = src_tokens.eq(padding_idx)
     has_pads = bool(pad_mask.any())
     if has_pads:
@@ -91,4 +117,6 @@ def run_encoder_stack(
         x = run_layer(i, layer, x, pad_mask if has_pads else None)
         if keep_states is None or i >= len(layers) - keep_states:
             states.append(x.transpose(0, 1))
+    if final_norm is not None:
+        states = [final_norm(s) for s in states]
     return encoder_out_dict(states, pad_mask, src_tokens, src_lengths)

@@ -21,7 +21,7 @@ from mos_fairseq.core.arch_spec import arch_spec_json
 from mos_fairseq.core.export import ExportedModel
 from mos_fairseq.modules.elastic import scaled_dropout
 from mos_fairseq.translation.architecture import Architecture
-from mos_fairseq.translation.static import StaticTransformerConfig, extract_subnet
+from mos_fairseq.translation.static import StaticTransformerConfig, extract_subnet, normalize_before_of
 
 STATIC_MODEL = "mos_static_transformer"
 STOCK_MODEL = "transformer"
@@ -64,6 +64,16 @@ def _stock_args(arch: Architecture, share_all: bool, options: dict[str, Any]) ->
     )
     base_architecture(args)
     return args
+
+
+def stock_state(static_state: dict, stock: torch.nn.Module) -> dict:
+    """A static model's tensors under stock ``transformer``'s names: its output projection is the shared
+    embedding, and its ``*.version`` buffers come along (without them fairseq takes the state for a pre-2019
+    one and drops a pre-norm side's last layer norm)."""
+    mapped = dict(static_state)
+    mapped["decoder.output_projection.weight"] = mapped["decoder.embed_tokens.weight"]
+    mapped.update({k: v for k, v in stock.state_dict().items() if k.endswith(".version")})
+    return mapped
 
 
 def probe_logit_diff(reference: torch.nn.Module, exported: torch.nn.Module, task) -> float:
@@ -120,10 +130,13 @@ def build_export(supernet, task, arch: Architecture, force_static: bool = False)
             getattr(model_cfg, "activation_dropout", 0.0), arch.encoder_embed_dim, d_max
         ),
     }
+    pre_encoder, pre_decoder = normalize_before_of(model_cfg)
     options = {
         **dropouts,
         "max_source_positions": supernet.encoder.max_positions(),
         "max_target_positions": supernet.decoder.max_positions(),
+        "encoder_normalize_before": pre_encoder,
+        "decoder_normalize_before": pre_decoder,
     }
     share_all = bool(getattr(model_cfg, "share_all_embeddings", True))
     static = extract_subnet(supernet, arch, **dropouts)
@@ -140,7 +153,6 @@ def build_export(supernet, task, arch: Architecture, force_static: bool = False)
 
     args = _stock_args(arch, share_all, options)
     stock = TransformerModel.build_model(args, task)
-    mapped = dict(static.state_dict())
-    mapped["decoder.output_projection.weight"] = mapped["decoder.embed_tokens.weight"]
+    mapped = stock_state(static.state_dict(), stock)
     stock.load_state_dict(mapped, strict=True)
     return ExportedModel(stock.eval(), {**vars(args), "_name": STOCK_MODEL, "arch": STOCK_MODEL}, STOCK_MODEL, "")

@@ -82,10 +82,13 @@ def model_args(export_dir: Path) -> list[str]:
     if not isinstance(model, dict) or "_name" not in model or exported_metadata(state) is None:
         raise CheckpointError(f"'{ckpt}' is not a checkpoint written by mos-nas export")
     share_all = bool(model.get("share_all_embeddings"))
+    pre_norm = [
+        f"--{side}-normalize-before" for side in ("encoder", "decoder") if model.get(f"{side}_normalize_before")
+    ]
     if model["_name"] == "transformer":
-        return _model_options(share_all, stock_dims=model)
+        return _model_options(share_all, stock_dims=model) + pre_norm
     if model["_name"] == "mos_static_transformer":
-        return _model_options(share_all, arch_file=str(export_dir / "arch.yml"))
+        return _model_options(share_all, arch_file=str(export_dir / "arch.yml")) + pre_norm
     raise CheckpointError(
         f"'{ckpt}' holds a '{model['_name']}' model; retrain handles transformer and mos_static_transformer"
     )

@@ -7,7 +7,8 @@ against, the model whose latency we measure, and the export target when stock fa
 ``transformer`` cannot express a subnet (registered with fairseq as ``mos_static_transformer``;
 the architecture is stored in the model config). Parameter names equal the supernet's, so
 collapsing a subnet is a prefix slice of each collapsed supernet tensor
-(:mod:`mos_fairseq.core.collapse`).
+(:mod:`mos_fairseq.core.collapse`). Post-norm layers, or pre-norm ones with a last layer norm per side
+(``encoder_normalize_before`` / ``decoder_normalize_before``, fairseq's names and parameter names).
 """
 
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from mos_fairseq.translation.encoder_memory import (
     EncoderOut,
     embed_inputs,
     reorder_encoder_out,
+    residual_block,
     run_decoder_stack,
     run_encoder_stack,
 )
@@ -56,6 +58,14 @@ class Dropouts(NamedTuple):
     activation_dropout: float
 
 
+class SideOptions(NamedTuple):
+    """What the static encoder or decoder is built with besides its architecture."""
+
+    dropouts: Dropouts
+    max_positions: int
+    normalize_before: bool = False  # pre-norm layers and a last layer norm
+
+
 class StaticEncoderLayer(nn.Module):
     def __init__(
         self,
@@ -66,21 +76,31 @@ class StaticEncoderLayer(nn.Module):
         dropout: float,
         attention_dropout: float,
         activation_dropout: float = 0.0,
+        normalize_before: bool = False,
     ):
         super().__init__()
         self.heads, self.dropout, self.activation_dropout = heads, dropout, activation_dropout
+        self.normalize_before = normalize_before
         self.self_attn = StaticMultiheadAttention(d, d, qkv, attention_dropout)
         self.self_attn_layer_norm = nn.LayerNorm(d)
         self.fc1 = nn.Linear(d, ffn)
         self.fc2 = nn.Linear(ffn, d)
         self.final_layer_norm = nn.LayerNorm(d)
 
+    def ffn(self, x: Tensor) -> Tensor:
+        return self.fc2(F.dropout(F.relu(self.fc1(x)), self.activation_dropout, self.training))
+
     def forward(self, x: Tensor, pad_mask: Tensor | None) -> Tensor:
-        d = x.size(-1)
-        h = self.self_attn(x, x, self.heads, d, d, key_padding_mask=pad_mask)
-        x = self.self_attn_layer_norm(x + F.dropout(h, self.dropout, self.training))
-        h = self.fc2(F.dropout(F.relu(self.fc1(x)), self.activation_dropout, self.training))
-        return self.final_layer_norm(x + F.dropout(h, self.dropout, self.training))
+        d, pre, p = x.size(-1), self.normalize_before, self.dropout
+        x = residual_block(
+            x,
+            lambda h: self.self_attn(h, h, self.heads, d, d, key_padding_mask=pad_mask),
+            self.self_attn_layer_norm,
+            pre,
+            p,
+            self.training,
+        )
+        return residual_block(x, self.ffn, self.final_layer_norm, pre, p, self.training)
 
 
 class StaticDecoderLayer(nn.Module):
@@ -95,10 +115,11 @@ class StaticDecoderLayer(nn.Module):
         dropout: float,
         attention_dropout: float,
         activation_dropout: float = 0.0,
+        normalize_before: bool = False,
     ):
         super().__init__()
         self.heads, self.cross_heads, self.d_enc, self.dropout = heads, cross_heads, d_enc, dropout
-        self.activation_dropout = activation_dropout
+        self.activation_dropout, self.normalize_before = activation_dropout, normalize_before
         self.self_attn = StaticMultiheadAttention(d, d, qkv, attention_dropout)
         self.self_attn_layer_norm = nn.LayerNorm(d)
         self.encoder_attn = StaticMultiheadAttention(d, d_enc, qkv, attention_dropout)
@@ -107,25 +128,39 @@ class StaticDecoderLayer(nn.Module):
         self.fc2 = nn.Linear(ffn, d)
         self.final_layer_norm = nn.LayerNorm(d)
 
+    def ffn(self, x: Tensor) -> Tensor:
+        return self.fc2(F.dropout(F.relu(self.fc1(x)), self.activation_dropout, self.training))
+
     def forward(self, x, memory, memory_pad_mask, self_pad_mask, incremental_state=None) -> Tensor:
-        d = x.size(-1)
-        h = self.self_attn(
-            x, x, self.heads, d, d, key_padding_mask=self_pad_mask, causal=True, incremental_state=incremental_state
-        )
-        x = self.self_attn_layer_norm(x + F.dropout(h, self.dropout, self.training))
-        h = self.encoder_attn(
+        d, pre, p, training = x.size(-1), self.normalize_before, self.dropout, self.training
+        x = residual_block(
             x,
-            memory,
-            self.cross_heads,
-            d,
-            self.d_enc,
-            key_padding_mask=memory_pad_mask,
-            incremental_state=incremental_state,
-            static_kv=True,
+            lambda h: self.self_attn(
+                h, h, self.heads, d, d, key_padding_mask=self_pad_mask, causal=True, incremental_state=incremental_state
+            ),
+            self.self_attn_layer_norm,
+            pre,
+            p,
+            training,
         )
-        x = self.encoder_attn_layer_norm(x + F.dropout(h, self.dropout, self.training))
-        h = self.fc2(F.dropout(F.relu(self.fc1(x)), self.activation_dropout, self.training))
-        return self.final_layer_norm(x + F.dropout(h, self.dropout, self.training))
+        x = residual_block(
+            x,
+            lambda h: self.encoder_attn(
+                h,
+                memory,
+                self.cross_heads,
+                d,
+                self.d_enc,
+                key_padding_mask=memory_pad_mask,
+                incremental_state=incremental_state,
+                static_kv=True,
+            ),
+            self.encoder_attn_layer_norm,
+            pre,
+            p,
+            training,
+        )
+        return residual_block(x, self.ffn, self.final_layer_norm, pre, p, training)
 
 
 def _embed_side(
@@ -145,24 +180,27 @@ def _embed_side(
 
 
 class StaticTransformerEncoder(FairseqEncoder):
-    def __init__(
-        self, arch: Architecture, dictionary, embed_tokens: nn.Embedding, dropouts: "Dropouts", max_positions: int
-    ):
+    def __init__(self, arch: Architecture, dictionary, embed_tokens: nn.Embedding, options: "SideOptions"):
         super().__init__(dictionary)
-        dropout, attention_dropout, activation_dropout = dropouts
+        (dropout, attention_dropout, activation_dropout), max_positions, normalize_before = options
         self.max_source_positions = max_positions
         self.keep_states = max(arch.decoder_cross_spans)  # the encoder layers the decoder attends to
         _embed_side(self, arch.encoder_embed_dim, embed_tokens, dropout, max_positions)
         self.layers = nn.ModuleList(
-            StaticEncoderLayer(s.d, s.ffn, s.heads, arch.qkv_dim, dropout, attention_dropout, activation_dropout)
+            StaticEncoderLayer(
+                s.d, s.ffn, s.heads, arch.qkv_dim, dropout, attention_dropout, activation_dropout, normalize_before
+            )
             for s in arch.encoder_layer_sizes()
         )
+        self.layer_norm = nn.LayerNorm(arch.encoder_embed_dim) if normalize_before else None
 
     def forward(self, src_tokens: Tensor, src_lengths: Tensor | None = None, **_) -> EncoderOut:
         x = embed_inputs(src_tokens, self.embed_tokens, self.embed_positions, self.embed_scale)
         x = F.dropout(x, self.dropout, self.training)
         run_layer = lambda i, layer, x, pad_mask: layer(x, pad_mask)  # noqa: E731
-        return run_encoder_stack(x, src_tokens, self.padding_idx, self.layers, run_layer, src_lengths, self.keep_states)
+        return run_encoder_stack(
+            x, src_tokens, self.padding_idx, self.layers, run_layer, src_lengths, self.keep_states, self.layer_norm
+        )
 
     @torch.jit.export
     def reorder_encoder_out(self, encoder_out: EncoderOut, new_order: Tensor) -> EncoderOut:
@@ -173,11 +211,9 @@ class StaticTransformerEncoder(FairseqEncoder):
 
 
 class StaticTransformerDecoder(FairseqIncrementalDecoder):
-    def __init__(
-        self, arch: Architecture, dictionary, embed_tokens: nn.Embedding, dropouts: "Dropouts", max_positions: int
-    ):
+    def __init__(self, arch: Architecture, dictionary, embed_tokens: nn.Embedding, options: "SideOptions"):
         super().__init__(dictionary)
-        dropout, attention_dropout, activation_dropout = dropouts
+        (dropout, attention_dropout, activation_dropout), max_positions, normalize_before = options
         self.max_target_positions = max_positions
         self.spans = arch.decoder_cross_spans
         _embed_side(self, arch.decoder_embed_dim, embed_tokens, dropout, max_positions)
@@ -192,9 +228,11 @@ class StaticTransformerDecoder(FairseqIncrementalDecoder):
                 dropout,
                 attention_dropout,
                 activation_dropout,
+                normalize_before,
             )
             for s in arch.decoder_layer_sizes()
         )
+        self.layer_norm = nn.LayerNorm(arch.decoder_embed_dim) if normalize_before else None
 
     def forward(
         self,
@@ -221,7 +259,8 @@ class StaticTransformerDecoder(FairseqIncrementalDecoder):
         def run_layer(i, layer, x, memory, memory_mask):
             return layer(x, memory, memory_mask, self_pad_mask, incremental_state)
 
-        return run_decoder_stack(x, self.layers, self.spans, encoder_out, incremental_state, run_layer)
+        x = run_decoder_stack(x, self.layers, self.spans, encoder_out, incremental_state, run_layer)
+        return self.layer_norm(x) if self.layer_norm is not None else x
 
     def output_layer(self, features: Tensor, **_) -> Tensor:
         return F.linear(features, self.embed_tokens.weight)
@@ -251,7 +290,9 @@ class StaticTransformerModel(FairseqEncoderDecoderModel):
         max_source_positions: int = 1024,
         max_target_positions: int = 1024,
         cfg: "StaticTransformerConfig | None" = None,
+        normalize_before: tuple[bool, bool] = (False, False),
     ) -> "StaticTransformerModel":
+        """``arch`` with fresh weights; ``normalize_before``: (encoder, decoder) pre-norm."""
         de, dd = arch.encoder_embed_dim, arch.decoder_embed_dim
         enc_embed = nn.Embedding(len(src_dict), de, padding_idx=src_dict.pad())
         if share_all_embeddings and de == dd:
@@ -259,8 +300,12 @@ class StaticTransformerModel(FairseqEncoderDecoderModel):
         else:
             dec_embed = nn.Embedding(len(tgt_dict), dd, padding_idx=tgt_dict.pad())
         dropouts = Dropouts(dropout, attention_dropout, activation_dropout)
-        encoder = StaticTransformerEncoder(arch, src_dict, enc_embed, dropouts, max_source_positions)
-        decoder = StaticTransformerDecoder(arch, tgt_dict, dec_embed, dropouts, max_target_positions)
+        encoder = StaticTransformerEncoder(
+            arch, src_dict, enc_embed, SideOptions(dropouts, max_source_positions, normalize_before[0])
+        )
+        decoder = StaticTransformerDecoder(
+            arch, tgt_dict, dec_embed, SideOptions(dropouts, max_target_positions, normalize_before[1])
+        )
         model = cls(arch, encoder, decoder, cfg)
         with torch.no_grad():
             init_fresh_weights(model)
@@ -283,6 +328,7 @@ class StaticTransformerModel(FairseqEncoderDecoderModel):
             cfg.max_source_positions,
             cfg.max_target_positions,
             cfg,
+            normalize_before_of(cfg),
         )
 
 
@@ -295,12 +341,21 @@ class StaticTransformerConfig(FairseqDataclass):
         default="",
         metadata={"help": "the architecture and its space as JSON; filled at build time, kept in checkpoints"},
     )
-    share_all_embeddings: bool = field(default=True, metadata={"help": "one embedding for encoder, decoder, output"})
+    # off unless given, as stock fairseq's transformer: a fairseq flag flips its field's default, so a default of
+    # True would make --share-all-embeddings (what retraining passes) untie the embeddings
+    share_all_embeddings: bool = field(default=False, metadata={"help": "one embedding for encoder, decoder, output"})
     dropout: float = field(default=0.1, metadata={"help": "dropout"})
     attention_dropout: float = field(default=0.0, metadata={"help": "dropout on attention weights"})
     activation_dropout: float = field(default=0.0, metadata={"help": "dropout after the FFN activation"})
     max_source_positions: int = field(default=1024, metadata={"help": "max source length"})
     max_target_positions: int = field(default=1024, metadata={"help": "max target length"})
+    encoder_normalize_before: bool = field(default=False, metadata={"help": "pre-norm encoder (last layer norm)"})
+    decoder_normalize_before: bool = field(default=False, metadata={"help": "pre-norm decoder (last layer norm)"})
+
+
+def normalize_before_of(cfg) -> tuple[bool, bool]:
+    """(encoder, decoder) pre-norm of a model config (older ones: post-norm)."""
+    return bool(getattr(cfg, "encoder_normalize_before", False)), bool(getattr(cfg, "decoder_normalize_before", False))
 
 
 def extract_subnet(supernet, arch: Architecture, **static_kwargs) -> "StaticTransformerModel":
@@ -312,6 +367,7 @@ def extract_subnet(supernet, arch: Architecture, **static_kwargs) -> "StaticTran
         share_all_embeddings=supernet.cfg.share_all_embeddings,
         max_source_positions=supernet.encoder.max_positions(),
         max_target_positions=supernet.decoder.max_positions(),
+        normalize_before=normalize_before_of(supernet.cfg),
         **static_kwargs,
     )
     device = next(supernet.parameters()).device

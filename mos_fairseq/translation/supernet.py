@@ -2,7 +2,8 @@
 
 Training samples subnets (:mod:`mos_fairseq.core.sampling`) and runs ``model(..., arch=a)``; every
 layer receives its active widths from the architecture, never from stored state. Post-norm
-layers, sinusoidal positions computed at the active width, shared embeddings, arbitrary
+layers (HAT's; pre-norm with ``--encoder-normalize-before`` / ``--decoder-normalize-before``, each side
+then ending in an elastic layer norm as fairseq's transformer does), sinusoidal positions computed at the active width, shared embeddings, arbitrary
 encoder-decoder attention (decoder layer ``i`` attends to the concatenated outputs of the last
 ``cross_span[i]`` encoder layers). ``model.bind(arch)`` gives a fairseq model view of one subnet
 for criteria and ``fairseq-generate``.
@@ -29,6 +30,7 @@ from mos_fairseq.translation.encoder_memory import (
     EncoderOut,
     embed_inputs,
     reorder_encoder_out,
+    residual_block,
     run_decoder_stack,
     run_encoder_stack,
 )
@@ -48,10 +50,20 @@ class SuperTransformerConfig(MoSConfig):
     attention_dropout: float = field(default=0.1, metadata={"help": "dropout on attention weights"})
     activation_dropout: float = field(default=0.0, metadata={"help": "dropout after the FFN activation"})
     share_all_embeddings: bool = field(
-        default=True, metadata={"help": "one embedding matrix for encoder, decoder and output (joined dict)"}
+        default=True,
+        metadata={
+            "help": "one embedding matrix for encoder, decoder and output (joined dict); on by default, so the "
+            "flag (fairseq flips a field's default) unties them"
+        },
     )
     max_source_positions: int = field(default=1024, metadata={"help": "max source length"})
     max_target_positions: int = field(default=1024, metadata={"help": "max target length"})
+    encoder_normalize_before: bool = field(
+        default=False, metadata={"help": "pre-norm encoder layers and a layer norm on the encoder's output"}
+    )
+    decoder_normalize_before: bool = field(
+        default=False, metadata={"help": "pre-norm decoder layers and a layer norm before the output projection"}
+    )
 
 
 def _positions(space_dims, padding_idx: int, max_positions: int) -> nn.ModuleDict:
@@ -69,20 +81,32 @@ class SuperEncoderLayer(ElasticFFNLayer):
         super().__init__()
         d, f = space.max_encoder_embed_dim, max(space.encoder["ffn_dim"])
         self.max_dim, self.dropout, self.activation_dropout = d, cfg.dropout, cfg.activation_dropout
+        self.normalize_before = bool(getattr(cfg, "encoder_normalize_before", False))  # older checkpoints: post-norm
         self.self_attn = ElasticMultiheadAttention(d, d, space.qkv_dim, cfg.attention_dropout)
         self.self_attn_layer_norm = ElasticLayerNorm(d)
         self.build_ffn(d, f, mos, generator)
         self.final_layer_norm = ElasticLayerNorm(d)
 
     def forward(self, x: Tensor, pad_mask: Tensor | None, sizes: EncoderLayerSizes, encoding: Tensor | None) -> Tensor:
-        d, ffn = sizes.d, sizes.ffn
+        d, ffn, pre = sizes.d, sizes.ffn, self.normalize_before
         p = scaled_dropout(self.dropout, d, self.max_dim)
-        residual = x
-        x = self.self_attn(x, x, sizes.heads, d, d, key_padding_mask=pad_mask)
-        x = self.self_attn_layer_norm(residual + F.dropout(x, p, self.training), d)
-        residual = x
-        x = self.ffn(x, d, ffn, encoding, scaled_dropout(self.activation_dropout, d, self.max_dim))
-        return self.final_layer_norm(residual + F.dropout(x, p, self.training), d)
+        x = residual_block(
+            x,
+            lambda h: self.self_attn(h, h, sizes.heads, d, d, key_padding_mask=pad_mask),
+            lambda h: self.self_attn_layer_norm(h, d),
+            pre,
+            p,
+            self.training,
+        )
+        ffn_dropout = scaled_dropout(self.activation_dropout, d, self.max_dim)
+        return residual_block(
+            x,
+            lambda h: self.ffn(h, d, ffn, encoding, ffn_dropout),
+            lambda h: self.final_layer_norm(h, d),
+            pre,
+            p,
+            self.training,
+        )
 
 
 class SuperDecoderLayer(ElasticFFNLayer):
@@ -90,6 +114,7 @@ class SuperDecoderLayer(ElasticFFNLayer):
         super().__init__()
         d, de, f = space.max_decoder_embed_dim, space.max_encoder_embed_dim, max(space.decoder["ffn_dim"])
         self.max_dim, self.dropout, self.activation_dropout = d, cfg.dropout, cfg.activation_dropout
+        self.normalize_before = bool(getattr(cfg, "decoder_normalize_before", False))
         self.self_attn = ElasticMultiheadAttention(d, d, space.qkv_dim, cfg.attention_dropout)
         self.self_attn_layer_norm = ElasticLayerNorm(d)
         self.encoder_attn = ElasticMultiheadAttention(d, de, space.qkv_dim, cfg.attention_dropout)
@@ -108,27 +133,43 @@ class SuperDecoderLayer(ElasticFFNLayer):
         incremental_state: Dict[str, Dict[str, Tensor | None]] | None = None,
     ) -> Tensor:
         d, d_enc, ffn, h_self, h_cross = sizes.d, sizes.d_enc, sizes.ffn, sizes.self_heads, sizes.cross_heads
-        p = scaled_dropout(self.dropout, d, self.max_dim)
-        residual = x
-        x = self.self_attn(
-            x, x, h_self, d, d, key_padding_mask=self_pad_mask, causal=True, incremental_state=incremental_state
-        )
-        x = self.self_attn_layer_norm(residual + F.dropout(x, p, self.training), d)
-        residual = x
-        x = self.encoder_attn(
+        p, pre, training = scaled_dropout(self.dropout, d, self.max_dim), self.normalize_before, self.training
+        x = residual_block(
             x,
-            memory,
-            h_cross,
-            d,
-            d_enc,
-            key_padding_mask=memory_pad_mask,
-            incremental_state=incremental_state,
-            static_kv=True,
+            lambda h: self.self_attn(
+                h, h, h_self, d, d, key_padding_mask=self_pad_mask, causal=True, incremental_state=incremental_state
+            ),
+            lambda h: self.self_attn_layer_norm(h, d),
+            pre,
+            p,
+            training,
         )
-        x = self.encoder_attn_layer_norm(residual + F.dropout(x, p, self.training), d)
-        residual = x
-        x = self.ffn(x, d, ffn, encoding, scaled_dropout(self.activation_dropout, d, self.max_dim))
-        return self.final_layer_norm(residual + F.dropout(x, p, self.training), d)
+        x = residual_block(
+            x,
+            lambda h: self.encoder_attn(
+                h,
+                memory,
+                h_cross,
+                d,
+                d_enc,
+                key_padding_mask=memory_pad_mask,
+                incremental_state=incremental_state,
+                static_kv=True,
+            ),
+            lambda h: self.encoder_attn_layer_norm(h, d),
+            pre,
+            p,
+            training,
+        )
+        ffn_dropout = scaled_dropout(self.activation_dropout, d, self.max_dim)
+        return residual_block(
+            x,
+            lambda h: self.ffn(h, d, ffn, encoding, ffn_dropout),
+            lambda h: self.final_layer_norm(h, d),
+            pre,
+            p,
+            training,
+        )
 
 
 class _SupernetSide:
@@ -162,6 +203,9 @@ class _SupernetSide:
         self.embed_positions = _positions(getattr(space, self.side)["embed_dim"], self.padding_idx, max_positions)
         n_layers = space.max_encoder_layers if encoder else space.max_decoder_layers
         self.layers = nn.ModuleList(self.layer_type(space, cfg, mos, generator) for _ in range(n_layers))
+        pre = bool(getattr(cfg, f"{self.side}_normalize_before", False))
+        d_max = space.max_encoder_embed_dim if encoder else space.max_decoder_embed_dim
+        self.layer_norm = ElasticLayerNorm(d_max) if pre else None  # a pre-norm side's last norm (fairseq's name)
 
 
 class SuperTransformerEncoder(_SupernetSide, FairseqEncoder):
@@ -185,8 +229,16 @@ class SuperTransformerEncoder(_SupernetSide, FairseqEncoder):
             return layer(x, pad_mask, sizes[i], encoding)
 
         layers = self.layers[: arch.encoder_layers]
+        norm = self.layer_norm
         return run_encoder_stack(
-            x, src_tokens, self.padding_idx, layers, run_layer, src_lengths, max(arch.decoder_cross_spans)
+            x,
+            src_tokens,
+            self.padding_idx,
+            layers,
+            run_layer,
+            src_lengths,
+            max(arch.decoder_cross_spans),
+            (lambda h: norm(h, d)) if norm is not None else None,
         )
 
     @torch.jit.export
@@ -233,7 +285,8 @@ class SuperTransformerDecoder(_SupernetSide, FairseqIncrementalDecoder):
             return layer(x, memory, memory_mask, self_pad_mask, sizes[i], encoding, incremental_state)
 
         layers = self.layers[: arch.decoder_layers]
-        return run_decoder_stack(x, layers, arch.decoder_cross_spans, encoder_out, incremental_state, run_layer)
+        x = run_decoder_stack(x, layers, arch.decoder_cross_spans, encoder_out, incremental_state, run_layer)
+        return self.layer_norm(x, d) if self.layer_norm is not None else x
 
     def output_layer(self, features: Tensor, arch: Architecture | None = None) -> Tensor:
         arch = arch or Architecture.largest(self.space)
@@ -301,6 +354,9 @@ class SuperTransformerModel(FairseqEncoderDecoderModel):
         ] + [(f"decoder.layers.{i}", layer) for i, layer in enumerate(self.decoder.layers[: arch.decoder_layers])]
 
     def num_params(self, arch: Architecture) -> int:
-        return arch.num_params(
+        final_norms = 2 * arch.encoder_embed_dim * bool(getattr(self.cfg, "encoder_normalize_before", False)) + (
+            2 * arch.decoder_embed_dim * bool(getattr(self.cfg, "decoder_normalize_before", False))
+        )  # a pre-norm side's last layer norm
+        return final_norms + arch.num_params(
             len(self.encoder.dictionary), len(self.decoder.dictionary), self.cfg.share_all_embeddings
         )
