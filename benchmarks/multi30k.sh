@@ -143,19 +143,28 @@ train_alone() {  # NAME ARCH_YAML DIR [extra fairseq-train options]: from scratc
     release
 }
 
+sweep_table() {  # the recipe variants of stage sweep: run name (sweep_DIR), baseline, fairseq-train options
+    cat <<'TABLE'
+sweep_lr1e-3 base_3x3 --lr 1e-3 --warmup-updates 500
+sweep_dropout0.2 base_3x3 --dropout 0.2
+sweep_deep_6x2_lr1e-3 deep_6x2 --lr 1e-3
+sweep_deep_6x2_preln deep_6x2 --encoder-normalize-before --decoder-normalize-before
+sweep_base_3x3_preln base_3x3 --encoder-normalize-before --decoder-normalize-before
+sweep_base_3x1_preln base_3x1 --encoder-normalize-before --decoder-normalize-before
+sweep_deep_6x1_preln deep_6x1 --encoder-normalize-before --decoder-normalize-before
+TABLE
+}
+
 stage_sweep() {
-    # the recipe sweep on the 3+3 stock transformer: the preset itself (it is also baseline base_3x3)
-    # and variants of its learning rate / warm-up and dropout
+    # the recipe sweep: the preset itself on the 3+3 stock transformer (it is also baseline base_3x3), then
+    # each variant of sweep_table (learning rate / warm-up and dropout on 3+3; for the deep-encoder 6+2, which
+    # falls behind post-LN as lr warms up to 2e-3, half the peak lr or pre-LN; pre-LN on the other baselines)
     selected base_3x3 && train_alone base_3x3 "$ARCHS/base_3x3.yml" "$WORK/standalone/base_3x3"
-    selected sweep_lr1e-3 && train_alone sweep_lr1e-3 "$ARCHS/base_3x3.yml" "$WORK/sweep/lr1e-3" \
-        --lr 1e-3 --warmup-updates 500
-    selected sweep_dropout0.2 && train_alone sweep_dropout0.2 "$ARCHS/base_3x3.yml" "$WORK/sweep/dropout0.2" \
-        --dropout 0.2
-    # the deep-encoder baseline 6+2 (post-LN, falls behind as lr warms up to 2e-3): half the peak lr, or pre-LN
-    selected sweep_deep_6x2_lr1e-3 && train_alone sweep_deep_6x2_lr1e-3 "$ARCHS/deep_6x2.yml" \
-        "$WORK/sweep/deep_6x2_lr1e-3" --lr 1e-3
-    selected sweep_deep_6x2_preln && train_alone sweep_deep_6x2_preln "$ARCHS/deep_6x2.yml" \
-        "$WORK/sweep/deep_6x2_preln" --encoder-normalize-before --decoder-normalize-before
+    local name base options
+    while read -r name base options; do
+        # shellcheck disable=SC2086
+        selected "$name" && train_alone "$name" "$ARCHS/$base.yml" "$WORK/sweep/${name#sweep_}" $options
+    done < <(sweep_table)
     return 0
 }
 

@@ -4,7 +4,7 @@
 # benchmarks/results/multi30k/ (runs/, hyp/, supernets/, picks/, search/). Each unit fits about
 # 2 h 15 min; every stage resumes, so running a unit again after a crash continues it.
 #
-# Usage: benchmarks/multi30k_unit.sh S | SPOS | R NAME [NAME]
+# Usage: benchmarks/multi30k_unit.sh S | SPOS | R NAME [NAME] | SWEEP NAME [NAME ...] | L
 #   S     the neuron-MoS sandwich supernet (2 gloo ranks, one per core; bf16 where the CPU has avx512_bf16 or
 #         amx_bf16; M30K_SUPERNET_EPOCHS, default 9 = 1,224 updates), this machine's latency dataset of the
 #         space and its estimator, one search at 3 latency constraints (the estimator's latencies of base_3x1,
@@ -15,6 +15,12 @@
 #   R NAME [NAME]  models trained alone from scratch with the recipe, one per core, then recorded: a baseline
 #         of benchmarks/multi30k_archs, largest, a sample of benchmarks/multi30k_samples, or a committed pick
 #         of RESULTS/picks (e.g. neuron_best_latency_30.1ms).
+#   SWEEP NAME [NAME ...]  recipe variants of benchmarks/multi30k.sh's sweep_table (e.g. sweep_base_3x3_preln),
+#         two lanes taking them in turn (one per core; up to about three 3-layer models or two deep ones in a
+#         unit), then recorded beside their baselines.
+#   L     every model of this study's committed runs timed together on this machine (benchmarks/multi30k_latency.py:
+#         fresh weights, M30K_LAT_ROUNDS interleaved rounds, default 10, on core 0 while core 1 stays idle), each
+#         run's latency and each pick's constraint restated here written into its run file, then the report.
 # Settings (environment): M30K_WORK (runs/multi30k), M30K_DATA (../shared/data/multi30k-ende), M30K_BF16 (1
 # where the CPU has bf16, else 0), M30K_SUPERNET_EPOCHS (9), M30K_SEARCH_ITERATIONS (15), and every other
 # setting of benchmarks/multi30k.sh.
@@ -27,9 +33,16 @@ usage() { sed -n '2,/^set -euo pipefail/{/^set/!p}' "$0"; exit 2; }
 unit=$1
 shift
 case $unit in
-    S | SPOS) [ $# -eq 0 ] || { echo "unit $unit takes no names (got: $*)" >&2; exit 2; } ;;
+    S | SPOS | L) [ $# -eq 0 ] || { echo "unit $unit takes no names (got: $*)" >&2; exit 2; } ;;
     R) [ $# -ge 1 ] && [ $# -le 2 ] || { echo "unit R takes one or two model names (one per core)" >&2; exit 2; } ;;
-    *) echo "unknown unit '$unit' (S, SPOS, R NAME [NAME])" >&2; exit 2 ;;
+    SWEEP)
+        [ $# -ge 1 ] || { echo "unit SWEEP takes the names of recipe variants (sweep_table)" >&2; exit 2; }
+        for name in "$@"; do
+            sed -n '/^sweep_table()/,/^}/p' "$DRIVER" | grep -q "^$name " ||
+                { echo "unit SWEEP: '$name' is no recipe variant of $DRIVER's sweep_table" >&2; exit 2; }
+        done
+        ;;
+    *) echo "unknown unit '$unit' (S, SPOS, R NAME [NAME], SWEEP NAME [NAME ...], L)" >&2; exit 2 ;;
 esac
 if [ "$unit" = R ]; then
     for name in "$@"; do
@@ -105,6 +118,17 @@ case $unit in
         done
         for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
         [ $status -eq 0 ] || exit $status
+        M30K_ONLY="$*" taskset -c 0 "$DRIVER" record report
+        ;;
+    L)
+        taskset -c 0 "$DRIVER" data
+        taskset -c 0 python "$ROOT/benchmarks/multi30k_latency.py" --results "$RESULTS" --work "$WORK" \
+            --rounds "${M30K_LAT_ROUNDS:-10}"
+        taskset -c 0 "$DRIVER" report
+        ;;
+    SWEEP)
+        taskset -c 0 "$DRIVER" data
+        on_both_cores sweep sweep M30K_ONLY="$*"
         M30K_ONLY="$*" taskset -c 0 "$DRIVER" record report
         ;;
 esac

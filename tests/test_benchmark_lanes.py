@@ -168,6 +168,7 @@ def test_an_exported_subnets_role_and_supernet_come_from_its_directory(tmp_path)
 
 
 REAL_ARCH = Path(__file__).resolve().parent.parent / "benchmarks" / "multi30k_archs" / "base_3x1.yml"
+FIXTURE_ARCHS = Path(__file__).resolve().parent / "fixtures" / "legacy" / "archs"  # tiny-space subnets
 
 
 def _exported(work: Path, kind: str, name: str) -> Path:
@@ -527,3 +528,104 @@ def test_a_recipe_variant_is_recorded_as_a_sweep_run_and_reported_beside_its_bas
     assert "sweep_deep_6x2_lr1e-3, sweep_deep_6x2_preln." in status.split("Recipe sweep")[1]
     assert "R: done" in status and "sweep_" not in status.split("R: done")[1].split("\n")[0]
     assert report.table4_pairs(runs) == {}  # a sweep is no architecture's trained-alone twin
+
+
+def test_each_recipe_variant_names_a_baseline_and_a_unit_refuses_an_unknown_one():
+    driver = LIB.parent / "multi30k.sh"
+    table = subprocess.run(
+        ["bash", "-c", f'source <(sed -n "/^sweep_table()/,/^}}/p" "{driver}"); sweep_table'],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert len(table) >= 7 and "sweep_deep_6x2_preln deep_6x2 --encoder-normalize-before" in "\n".join(table)
+    for line in table:
+        name, base, *options = line.split()
+        assert name.startswith("sweep_") and (LIB.parent / "multi30k_archs" / f"{base}.yml").is_file()
+        assert options and all(o.startswith("--") or o[0].isdigit() for o in options)
+    unit = LIB.parent / "multi30k_unit.sh"
+    refused = subprocess.run([str(unit), "SWEEP", "sweep_base_3x3_preln", "sweep_nope"], capture_output=True, text=True)
+    assert refused.returncode == 2 and refused.stderr == (
+        f"unit SWEEP: 'sweep_nope' is no recipe variant of {driver}'s sweep_table\n"
+    )
+
+
+def test_unit_l_times_each_distinct_model_once_and_fills_every_run(tmp_path, synthetic_bin):
+    """benchmarks/multi30k_latency.py: runs of one architecture share one model and its figure, the first
+    study's runs stay as they were, a pick's constraint is restated as its baseline's latency here."""
+    results = tmp_path / "repo" / "benchmarks" / "results" / "multi30k"
+    (results / "runs").mkdir(parents=True)
+    (results / "search" / "neuron").mkdir(parents=True)
+    (results / "search" / "neuron" / "constraints_ms.txt").write_text("20.0 30.0 40.0\n")
+    small = yaml.safe_load((FIXTURE_ARCHS / "largest.yml").read_text())
+    other = {
+        **small,
+        "decoder": {
+            **small["decoder"],
+            "layers": 1,
+            **{k: v[:1] for k, v in small["decoder"].items() if isinstance(v, list)},
+        },
+    }
+    runs = {
+        "base_3x2": {"role": "baseline", "architecture": small},
+        "base_3x2_bf16": {"role": "baseline", "architecture": small},
+        "neuron_best_latency_30ms": {
+            "role": "pick",
+            "supernet": "neuron",
+            "constraint_ms": 30.0,
+            "architecture": other,
+        },
+        "study1_base_3x1": {"role": "baseline", "architecture": small, "study": 1, "latency": {"ms": 35.0}},
+    }
+    for name, run in runs.items():
+        doc = {
+            "name": name,
+            "supernet": None,
+            "constraint_ms": None,
+            "training": "alone",
+            "bleu": {},
+            "latency": {"ms": None},
+            **run,
+        }
+        (results / "runs" / f"{name}.json").write_text(json.dumps(doc))
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "bin").symlink_to(synthetic_bin)
+    script = LIB.parent / "multi30k_latency.py"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--results",
+            str(results),
+            "--work",
+            str(work),
+            "--rounds",
+            "2",
+            "--repeats",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "3 runs timed as 2 models; index: 4 runs" in done.stdout
+    got = {n: json.loads((results / "runs" / f"{n}.json").read_text()) for n in runs}
+    assert got["base_3x2"]["latency"]["ms"] == got["base_3x2_bf16"]["latency"]["ms"] > 0
+    assert (
+        len(got["base_3x2"]["latency"]["rounds_ms"]) == 2
+        and "2 models, 2 rounds" in got["base_3x2"]["latency"]["window"]
+    )
+    assert got["neuron_best_latency_30ms"]["constraint_restated"] == {
+        "ms": got["base_3x2"]["latency"]["ms"],
+        "from": "base_3x2's latency in this window",
+    }
+    assert got["study1_base_3x1"]["latency"] == {"ms": 35.0}  # the first study's runs are kept as they were
+    index = {row["name"]: row for row in json.loads((results / "results.json").read_text())}
+    assert index["base_3x2"]["latency_ms"] == got["base_3x2"]["latency"]["ms"]
+    empty = subprocess.run(
+        [sys.executable, str(script), "--results", str(tmp_path / "none"), "--work", str(work)],
+        capture_output=True,
+        text=True,
+    )
+    assert empty.returncode == 1 and empty.stderr == f"multi30k_latency: no run of this study in {tmp_path}/none/runs\n"
