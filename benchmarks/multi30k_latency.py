@@ -107,6 +107,7 @@ def fill(runs: dict[Path, dict], entries: dict[str, dict], header: dict, rounds:
             "encoder_ms": e["encoder_ms"],
             "decoder_ms": e["decoder_ms"],
             "rounds_ms": e["rounds_ms"],
+            "model_options": list(model_options(run)),
             "protocol": protocol,
             "machine": machine,
             "measured_at": stamp,

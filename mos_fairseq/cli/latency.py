@@ -281,7 +281,8 @@ def _add_measure_latency(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--model-options",
-        help='with --arch: fairseq model options the models were trained with, e.g. "--encoder-normalize-before"',
+        help="with --arch: fairseq model options the models were trained with, as one value, e.g. "
+        '--model-options="--encoder-normalize-before --decoder-normalize-before"',
     )
     add_device(p, auto=False)
     p.add_argument(
