@@ -144,21 +144,22 @@ train_alone() {  # NAME ARCH_YAML DIR [extra fairseq-train options]: from scratc
 }
 
 sweep_table() {  # the recipe variants of stage sweep: run name (sweep_DIR), baseline, fairseq-train options
+    # (--no-KEY turns a switch of the preset off: the post-norm variants of the pre-norm recipe)
     cat <<'TABLE'
 sweep_lr1e-3 base_3x3 --lr 1e-3 --warmup-updates 500
 sweep_dropout0.2 base_3x3 --dropout 0.2
-sweep_deep_6x2_lr1e-3 deep_6x2 --lr 1e-3
-sweep_deep_6x2_preln deep_6x2 --encoder-normalize-before --decoder-normalize-before
-sweep_base_3x3_preln base_3x3 --encoder-normalize-before --decoder-normalize-before
-sweep_base_3x1_preln base_3x1 --encoder-normalize-before --decoder-normalize-before
-sweep_deep_6x1_preln deep_6x1 --encoder-normalize-before --decoder-normalize-before
+sweep_deep_6x2_postnorm deep_6x2 --no-encoder-normalize-before --no-decoder-normalize-before
+sweep_deep_6x2_postnorm_lr1e-3 deep_6x2 --no-encoder-normalize-before --no-decoder-normalize-before --lr 1e-3
+sweep_deep_6x1_postnorm deep_6x1 --no-encoder-normalize-before --no-decoder-normalize-before
+sweep_base_3x1_postnorm base_3x1 --no-encoder-normalize-before --no-decoder-normalize-before
+sweep_base_3x3_postnorm base_3x3 --no-encoder-normalize-before --no-decoder-normalize-before
 TABLE
 }
 
 stage_sweep() {
     # the recipe sweep: the preset itself on the 3+3 stock transformer (it is also baseline base_3x3), then
-    # each variant of sweep_table (learning rate / warm-up and dropout on 3+3; for the deep-encoder 6+2, which
-    # falls behind post-LN as lr warms up to 2e-3, half the peak lr or pre-LN; pre-LN on the other baselines)
+    # each variant of sweep_table (learning rate / warm-up and dropout on 3+3; post-norm residual blocks, with
+    # which the deep-encoder 6+2 falls behind as lr warms up to 2e-3, and post-norm at half the peak lr)
     selected base_3x3 && train_alone base_3x3 "$ARCHS/base_3x3.yml" "$WORK/standalone/base_3x3"
     local name base options
     while read -r name base options; do

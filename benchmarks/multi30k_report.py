@@ -5,7 +5,7 @@ written by ``benchmarks/multi30k.sh record`` or kept from the first study) and t
 
 Sections: the units done and to do; every model with its BLEU, validation nll, commit and machine; latency
 against BLEU for the models timed together on one machine, with the hand-designed envelope (the best BLEU of
-a baseline at or below each latency); Table 4 (supernet-inherited against trained alone, MAE and Kendall tau
+a hand-designed model trained alone at or below each latency); Table 4 (supernet-inherited against trained alone, MAE and Kendall tau
 beside the MoS paper's); the blind sets' hypotheses; the first study's conclusion (``--conclusion``).
 
     python benchmarks/multi30k_report.py [--results benchmarks/results/multi30k] [--out benchmarks/results/multi30k.md]
@@ -233,6 +233,11 @@ def is_baseline(r: dict) -> bool:
     return r["role"] == "baseline" and r["training"] == "alone"
 
 
+def is_hand_designed(r: dict) -> bool:
+    """A baseline trained alone, with the recipe or with a variant of the recipe sweep: the envelope's models."""
+    return r["role"] in ("baseline", "sweep") and r["training"] == "alone"
+
+
 def section_latency(runs: list[dict], figure: str) -> list[str]:
     lines = ["## Latency against BLEU (models timed together on one machine)", ""]
     groups = windows(runs)
@@ -240,11 +245,12 @@ def section_latency(runs: list[dict], figure: str) -> list[str]:
         return lines + ["No model is timed yet."]
     lines += [
         "Within one window only: the hand-designed envelope at a latency is the best test BLEU of a "
-        "baseline (trained alone) at or below it; a model faster than every baseline has none.",
+        "hand-designed model trained alone (a baseline, with the recipe or with a variant of the recipe sweep) "
+        "at or below it; a model faster than every one of them has none.",
         "",
     ]
     for window, members in groups.items():
-        base = [r for r in members if is_baseline(r)]
+        base = [r for r in members if is_hand_designed(r)]
         lines += [
             f"**{window}** (protocol: {members[0]['latency']['protocol']})",
             "",
@@ -252,10 +258,10 @@ def section_latency(runs: list[dict], figure: str) -> list[str]:
             "|---|---|---:|---:|---|---:|",
         ]
         for r in sorted(members, key=lambda r: r["latency"]["ms"]):
-            env = None if is_baseline(r) else envelope(base, r["latency"]["ms"])
+            env = None if is_hand_designed(r) else envelope(base, r["latency"]["ms"])
             there = (
-                "(a baseline)"
-                if is_baseline(r)
+                "(hand-designed)"
+                if is_hand_designed(r)
                 else (f"{fmt(bleu(env))} ({env['name']})" if env else "– (faster than every baseline)")
             )
             here, there_bleu = bleu(r), bleu(env) if env else None
@@ -276,14 +282,14 @@ def plot_latency(groups: dict[str, list[dict]], path: Path) -> None:
     fig, axes = plt.subplots(1, len(groups), figsize=(6.5 * len(groups), 4.8), squeeze=False)
     colors = {"neuron": "tab:red", "spos": "tab:blue", None: "tab:gray"}
     for ax, (window, members) in zip(axes[0], groups.items()):
-        base = sorted((r for r in members if is_baseline(r)), key=lambda r: r["latency"]["ms"])
+        base = sorted((r for r in members if is_hand_designed(r)), key=lambda r: r["latency"]["ms"])
         if base:
             xs = [b["latency"]["ms"] for b in base] + [max(r["latency"]["ms"] for r in members) * 1.05]
             ys = [bleu(envelope(base, x) or base[0]) for x in xs]  # every x is at or above the fastest
             ax.step(xs, ys, where="post", color="black", lw=1, label="hand-designed envelope")
-            ax.scatter(xs[:-1], [bleu(b) for b in base], marker="s", color="black", label="baselines")
+            ax.scatter(xs[:-1], [bleu(b) for b in base], marker="s", color="black", label="hand-designed")
         for r in members:
-            if is_baseline(r):
+            if is_hand_designed(r):
                 continue
             marker = "^" if r["training"] == "inherited" else "o"
             ax.scatter(
@@ -456,10 +462,27 @@ SWEEP_EPOCHS = (2, 5, 10)  # the validation nll shown at these epochs, then the 
 
 
 def recipe_change(run: dict, reference: dict) -> str:
-    """The options of ``run``'s recipe that differ from ``reference``'s (an option a run file lacks is off)."""
-    mine, theirs = run["recipe"]["options"], reference["recipe"]["options"]
-    changed = {k: v for k, v in mine.items() if theirs.get(k, False if isinstance(v, bool) else None) != v}
+    """The options of ``run``'s recipe that differ from ``reference`` (options; one a side lacks is off)."""
+    mine = run["recipe"]["options"]
+
+    def value(opts: dict, key: str, like: object) -> object:
+        return opts.get(key, False if isinstance(like, bool) else None)
+
+    changed = {
+        k: value(mine, k, v) for k, v in {**reference, **mine}.items() if value(mine, k, v) != value(reference, k, v)
+    }
     return ", ".join(f"{k} {v}" if not isinstance(v, bool) else (k if v else f"no {k}") for k, v in changed.items())
+
+
+def preset_options(name: str) -> dict:
+    """The options of the retrain preset ``configs/retrain/NAME.yml`` as this checkout holds it."""
+    import yaml
+
+    path = ROOT / "configs" / "retrain" / f"{name}.yml"
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ReportError(f"cannot read the recipe {path}: {exc}") from None
 
 
 def nll_at(run: dict, epoch: int) -> float | None:
@@ -475,9 +498,10 @@ def section_sweep(runs: list[dict]) -> list[str]:
     lines = [
         "## Recipe sweep",
         "",
-        "Variants of the recipe (`configs/retrain/multi30k.yml`) on one architecture, each beside the baseline of "
-        "that architecture trained with the recipe itself. Validation nll in bits per token of each epoch's "
-        "checkpoint; BLEU of the averaged last epochs (beam 4, lenpen 0.6).",
+        "Variants of the recipe (`configs/retrain/multi30k.yml`) on one architecture, each beside the baselines of "
+        "that architecture; the recipe column names each run's options that differ from the recipe as it stands. "
+        "Validation nll in bits per token of each epoch's checkpoint; BLEU of the averaged last epochs "
+        "(beam 4, lenpen 0.6).",
         "",
         "| model | architecture | recipe | "
         + " | ".join(f"valid nll ep {e}" for e in SWEEP_EPOCHS)
@@ -489,8 +513,7 @@ def section_sweep(runs: list[dict]) -> list[str]:
         refs = [r for r in current(runs) if is_baseline(r) and same_arch(r["architecture"], sweep["architecture"])]
         shown += [r for r in refs if r not in shown] + [sweep]
     for r in shown:
-        base = next((b for b in shown if is_baseline(b) and same_arch(b["architecture"], r["architecture"])), None)
-        change = "the recipe" if r["role"] != "sweep" else (recipe_change(r, base) if base else "–") or "the recipe"
+        change = recipe_change(r, preset_options(r["recipe"]["preset"])) or "the recipe"
         final = r["valid_nll"]["final"] or {}
         lines.append(
             f"| {r['name']} | {describe(r['architecture'])} | {change} | "

@@ -15,7 +15,7 @@
 #   R NAME [NAME]  models trained alone from scratch with the recipe, one per core, then recorded: a baseline
 #         of benchmarks/multi30k_archs, largest, a sample of benchmarks/multi30k_samples, or a committed pick
 #         of RESULTS/picks (e.g. neuron_best_latency_30.1ms).
-#   SWEEP NAME [NAME ...]  recipe variants of benchmarks/multi30k.sh's sweep_table (e.g. sweep_base_3x3_preln),
+#   SWEEP NAME [NAME ...]  recipe variants of benchmarks/multi30k.sh's sweep_table (e.g. sweep_base_3x3_postnorm),
 #         two lanes taking them in turn (one per core; up to about three 3-layer models or two deep ones in a
 #         unit), then recorded beside their baselines.
 #   L     every model of this study's committed runs timed together on this machine (benchmarks/multi30k_latency.py:

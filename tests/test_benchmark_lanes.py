@@ -147,7 +147,7 @@ def test_role_of_a_run_comes_from_its_name(tmp_path):
     assert record.role_of("spos_best_latency_35ms", tmp_path) == ("pick", "spos", 35.0)
     assert record.role_of("sample_0003", tmp_path) == ("sample", None, None)
     assert record.role_of("base_3x1_bf16", tmp_path) == ("baseline", None, None)  # a baseline's bf16 twin
-    assert record.role_of("sweep_deep_6x2_preln", tmp_path) == ("sweep", None, None)  # a recipe variant
+    assert record.role_of("sweep_deep_6x2_postnorm", tmp_path) == ("sweep", None, None)  # a recipe variant
     with pytest.raises(record.RecordError, match="cannot tell the role of 'base_9x9'"):
         record.role_of("base_9x9", tmp_path)
     with pytest.raises(record.RecordError, match="cannot tell the role of 'base_9x9_bf16'"):
@@ -397,6 +397,10 @@ def test_the_envelope_is_the_best_baseline_at_or_below_a_latency():
     untimed = _run("u", "pick", "alone", 35.0, supernet="neuron")
     text = "\n".join(report.section_latency([*base, pick, untimed], "f.png"))
     assert "| p | alone (neuron) | 55.00 | 30.00 | 31.00 (b2) | -1.00 |" in text and "| u |" not in text
+    variant = _run("sweep_b2", "sweep", "alone", 31.6, 52.0)  # a hand design with a recipe variant counts too
+    text = "\n".join(report.section_latency([*base, variant, pick], "f.png"))
+    assert "| p | alone (neuron) | 55.00 | 30.00 | 31.60 (sweep_b2) | -1.60 |" in text
+    assert "| sweep_b2 | alone | 52.00 | 31.60 | (hand-designed) | – |" in text
 
 
 def test_table4_pairs_gap_rows_first_then_inherited_picks_with_a_retrained_twin():
@@ -497,35 +501,54 @@ def test_status_lists_a_bf16_twin_apart_from_the_r_units():
 def test_a_recipe_variant_is_recorded_as_a_sweep_run_and_reported_beside_its_baseline(tmp_path):
     record = _record_module()
     work, data, results = _runs_directory(tmp_path)
-    variant = work / "sweep" / "deep_6x2_preln"
+    variant = work / "sweep" / "deep_6x2_postnorm"
     variant.mkdir(parents=True)
     args = type("A", (), {"work": work, "results": results, "root": tmp_path / "repo", "only": []})()
     models = {m.name: m for m in record.selected_models(args)}
-    assert set(models) == {"base_3x1", "wide_3x1", "sweep_deep_6x2_preln"}
-    sweep = models["sweep_deep_6x2_preln"]
+    assert set(models) == {"base_3x1", "wide_3x1", "sweep_deep_6x2_postnorm"}
+    sweep = models["sweep_deep_6x2_postnorm"]
     assert sweep.dir == variant and sweep.blind() == ("test2016", "test2018")  # trained alone: a model to ship
-    with pytest.raises(record.RecordError, match="model 'sweep_deep_6x2_preln' is not finished"):
+    with pytest.raises(record.RecordError, match="model 'sweep_deep_6x2_postnorm' is not finished"):
         sweep.check()
     report = load_benchmark("multi30k_report")
     arch = yaml.safe_load((REAL_ARCH.parent / "deep_6x2.yml").read_text())
-    post = {"recipe": {"options": {"lr": 0.002}}, "commit": "abc1234", "machine": {"cpu_model": "toy CPU"}}
-    pre = {"recipe": {"options": {"lr": 0.002, "encoder-normalize-before": True}}}
+    recipe = yaml.safe_load((LIB.parent.parent / "configs" / "retrain" / "multi30k.yml").read_text())
+    assert recipe["encoder-normalize-before"] is True  # the recipe as it stands: pre-norm
+    post = {k: v for k, v in recipe.items() if not k.endswith("normalize-before")}  # run files of older code lack them
+    off = ("encoder-normalize-before", "decoder-normalize-before")
+    where = {"commit": "abc1234", "machine": {"cpu_model": "toy CPU"}}
     curve = [{"epoch": e, "nll_loss": 6.0 - e / 10} for e in range(1, 21)]
     runs = [
-        _run("deep_6x2", "baseline", "alone", 11.0, arch=arch, **post),
-        _run("sweep_deep_6x2_preln", "sweep", "alone", 30.0, arch=arch, **{**post, **pre}),
         _run(
-            "sweep_deep_6x2_lr1e-3", "sweep", "alone", 25.0, arch=arch, **{**post, "recipe": {"options": {"lr": 1e-3}}}
+            "deep_6x2", "baseline", "alone", 30.0, arch=arch, recipe={"preset": "multi30k", "options": recipe}, **where
+        ),
+        _run(
+            "sweep_deep_6x2_postnorm",
+            "sweep",
+            "alone",
+            11.0,
+            arch=arch,
+            recipe={"preset": "multi30k", "options": post},
+            **where,
+        ),
+        _run(
+            "sweep_deep_6x2_postnorm_lr1e-3",
+            "sweep",
+            "alone",
+            25.0,
+            arch=arch,
+            recipe={"preset": "multi30k", "options": {**recipe, **dict.fromkeys(off, False), "lr": 1e-3}},
+            **where,
         ),
     ]
     for r in runs:
         r["valid_nll"].update(per_epoch=curve, final={"epoch": 20, "nll_loss": 4.0})
     text = "\n".join(report.section_sweep(runs))
-    assert "| deep_6x2 | " in text and "| the recipe | 5.800 | 5.500 | 5.000 | 4.000 (ep 20) | 11.00 |" in text
-    assert "| sweep_deep_6x2_preln | " in text and "| encoder-normalize-before | 5.800 |" in text
-    assert "| lr 0.001 | " in text
+    assert "| deep_6x2 | " in text and "| the recipe | 5.800 | 5.500 | 5.000 | 4.000 (ep 20) | 30.00 |" in text
+    assert "| no encoder-normalize-before, no decoder-normalize-before | 5.800 |" in text
+    assert "| no encoder-normalize-before, no decoder-normalize-before, lr 0.001 | " in text
     status = "\n".join(report.section_status(runs))
-    assert "sweep_deep_6x2_lr1e-3, sweep_deep_6x2_preln." in status.split("Recipe sweep")[1]
+    assert "sweep_deep_6x2_postnorm, sweep_deep_6x2_postnorm_lr1e-3." in status.split("Recipe sweep")[1]
     assert "R: done" in status and "sweep_" not in status.split("R: done")[1].split("\n")[0]
     assert report.table4_pairs(runs) == {}  # a sweep is no architecture's trained-alone twin
 
@@ -538,13 +561,15 @@ def test_each_recipe_variant_names_a_baseline_and_a_unit_refuses_an_unknown_one(
         text=True,
         check=True,
     ).stdout.splitlines()
-    assert len(table) >= 7 and "sweep_deep_6x2_preln deep_6x2 --encoder-normalize-before" in "\n".join(table)
+    assert len(table) >= 7 and "sweep_deep_6x2_postnorm deep_6x2 --no-encoder-normalize-before" in "\n".join(table)
     for line in table:
         name, base, *options = line.split()
         assert name.startswith("sweep_") and (LIB.parent / "multi30k_archs" / f"{base}.yml").is_file()
         assert options and all(o.startswith("--") or o[0].isdigit() for o in options)
     unit = LIB.parent / "multi30k_unit.sh"
-    refused = subprocess.run([str(unit), "SWEEP", "sweep_base_3x3_preln", "sweep_nope"], capture_output=True, text=True)
+    refused = subprocess.run(
+        [str(unit), "SWEEP", "sweep_base_3x3_postnorm", "sweep_nope"], capture_output=True, text=True
+    )
     assert refused.returncode == 2 and refused.stderr == (
         f"unit SWEEP: 'sweep_nope' is no recipe variant of {driver}'s sweep_table\n"
     )

@@ -1,5 +1,6 @@
 """Export of subnets (standard, layer-wise and neuron-wise MoS supernets) to plain fairseq checkpoints."""
 
+import dataclasses
 import json
 import random
 import subprocess
@@ -12,7 +13,7 @@ from fairseq import checkpoint_utils, options
 from fairseq.sequence_generator import SequenceGenerator
 from fairseq_cli import generate
 
-from mos_fairseq.base.errors import ArchError, CheckpointError
+from mos_fairseq.base.errors import ArchError, CheckpointError, UserError
 from mos_fairseq.export import export_subnet
 from mos_fairseq.loading import describe_checkpoint, load_supernet
 from mos_fairseq.translation.architecture import Architecture
@@ -504,3 +505,27 @@ def test_a_pre_norm_supernet_exports_with_its_last_layer_norms_and_retrains_pre_
             RetrainJob(data=str(synthetic_bin), save_dir=str(tmp_path / "r"), export_dir=str(out))
         )
         assert all(flag in retrain for flag in pre)
+        with pytest.raises(UserError, match="--no-encoder-normalize-before: the export's architecture itself has"):
+            retrain_command(
+                RetrainJob(
+                    data=str(synthetic_bin),
+                    save_dir=str(tmp_path / "r"),
+                    export_dir=str(out),
+                    preset="multi30k",
+                    extra=("--no-encoder-normalize-before",),
+                )
+            )
+
+
+def test_retrain_turns_a_preset_switch_off_with_its_no_form(synthetic_bin, tmp_path):
+    """fairseq switches have no off form: --no-KEY drops the preset's KEY: true, other --no-... options stay."""
+    from mos_fairseq.translation.retrain import RetrainJob, retrain_command
+
+    arch = tmp_path / "a.yml"
+    arch.write_text(yaml.safe_dump(HOMOGENEOUS))
+    job = RetrainJob(data=str(synthetic_bin), save_dir=str(tmp_path / "r"), arch=str(arch), preset="multi30k")
+    assert "--encoder-normalize-before" in retrain_command(job)
+    off = ("--no-encoder-normalize-before", "--no-epoch-checkpoints", "--lr", "1e-3")
+    cmd = retrain_command(dataclasses.replace(job, extra=off))
+    assert "--encoder-normalize-before" not in cmd and "--no-encoder-normalize-before" not in cmd
+    assert "--decoder-normalize-before" in cmd and cmd[-3:] == ["--no-epoch-checkpoints", "--lr", "1e-3"]

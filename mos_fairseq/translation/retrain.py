@@ -64,6 +64,15 @@ def preset_args(preset: dict) -> list[str]:
     return args
 
 
+def without_switched_off(preset: dict, extra: tuple[str, ...]) -> tuple[dict, tuple[str, ...]]:
+    """(the preset without each switch that ``extra`` turns off, ``extra`` without those ``--no-KEY``).
+    fairseq's switches (``--encoder-normalize-before``) have no off form, so ``--no-KEY`` drops a preset's
+    ``KEY: true``; a ``--no-...`` that names no switch of the preset (``--no-epoch-checkpoints``) is kept."""
+    off = {a for a in extra if a.startswith("--no-") and preset.get(a[len("--no-") :]) is True}
+    kept = {k: v for k, v in preset.items() if f"--no-{k}" not in off}
+    return kept, tuple(a for a in extra if a not in off)
+
+
 def model_args(export_dir: Path) -> list[str]:
     """fairseq-train options that rebuild the exported architecture."""
     from mos_fairseq.core.checkpoints import read_checkpoint
@@ -160,13 +169,17 @@ def retrain_command(job: RetrainJob) -> list[str]:
         if not (export / "checkpoint.pt").is_file():
             raise UserError(f"--export-dir '{export}' has no checkpoint.pt (run mos-nas export first)")
         models = model_args(export)
+    preset, extra = without_switched_off(load_preset(job.preset), job.extra)
+    for flag in set(job.extra) - set(extra):
+        if flag.replace("--no-", "--", 1) in models:
+            raise UserError(f"{flag}: the export's architecture itself has {flag.replace('--no-', '--', 1)}")
     cmd = [
         str(Path(sys.executable).parent / "fairseq-train"),
         job.data,
         "--task",
         "translation",
         *models,
-        *preset_args(load_preset(job.preset)),
+        *preset_args(preset),
         "--save-dir",
         job.save_dir,
     ]
@@ -179,7 +192,7 @@ def retrain_command(job: RetrainJob) -> list[str]:
             "--reset-meters",
             "--reset-lr-scheduler",
         ]
-    return cmd + list(job.extra)
+    return cmd + list(extra)
 
 
 def retrain(job: RetrainJob) -> int:
