@@ -135,7 +135,8 @@ def train_run(config: str, precision: str, ranks: int, args, tmp: Path, profile:
             dist += ["--distributed-init-method", f"tcp://127.0.0.1:{port}"]
         out = tmp / f"{config}_{precision}_{ranks}_{rank}_{time.monotonic_ns()}.json"
         worker_args = [str(out), str(args.warmup if profile else 0), str(profile), "--", *base, *dist]
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        env = {**os.environ, **dict(kv.split("=", 1) for kv in args.worker_env)}
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         cmd = [sys.executable, __file__, "--worker", *worker_args]
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
         outs.append(out)
@@ -333,6 +334,11 @@ def record_section(record: dict) -> list[str]:
         f"cores; torch {info['torch']}. One thread per process" + (f"; {training}" if rows else "."),
         "",
         *([f"Conditions: {record['note']}.", ""] if record.get("note") else []),
+        *(
+            [f"Environment of every fairseq-train process (both precisions): `{' '.join(args['worker_env'])}`.", ""]
+            if args.get("worker_env")
+            else []
+        ),
         f"    python benchmarks/cpu_bf16.py {record.get('command', '')}",
         "",
     ]
@@ -393,8 +399,18 @@ def parse_args() -> argparse.Namespace:
         default=str(RESULTS / "cpu_bf16.md"),
         help="the Markdown report, rebuilt from every record in the directory beside it (cpu_bf16.md: cpu_bf16/)",
     )
+    ap.add_argument(
+        "--worker-env",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment of every training process, both precisions (e.g. glibc's MALLOC_MMAP_THRESHOLD_=...)",
+    )
     ap.add_argument("--note", default="", help="the conditions of the run, kept in its record (e.g. 'other core idle')")
     args = ap.parse_args()
+    bad_env = [kv for kv in args.worker_env if "=" not in kv or not kv.split("=", 1)[0]]
+    if bad_env:
+        ap.error(f"--worker-env takes KEY=VALUE, got {bad_env[0]!r}")
     if args.warmup < 1 or args.updates < 1 or args.rounds < 1:
         ap.error("--warmup, --updates and --rounds must be >= 1")
     if not args.tiny and not args.data and not (args.no_train and args.gen_data):

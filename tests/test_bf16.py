@@ -90,7 +90,7 @@ def _sample(dictionary, batch):
     return {"net_input": net_input, "target": target, "ntokens": ntokens, "nsentences": src.size(0)}
 
 
-def _stock_transformer(dictionary):
+def _stock_transformer(dictionary, dropout: float = 0.0):
     from argparse import Namespace
 
     from fairseq.models.transformer import TransformerModel, base_architecture
@@ -105,7 +105,7 @@ def _stock_transformer(dictionary):
         decoder_attention_heads=4,
         decoder_layers=2,
         share_all_embeddings=True,
-        dropout=0.0,
+        dropout=dropout,
         attention_dropout=0.0,
         max_source_positions=64,
         max_target_positions=64,
@@ -151,6 +151,41 @@ def test_training_forward_runs_matmuls_in_bf16_attention_and_gradients_in_fp32(k
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(p.dtype == torch.float32 for p in model.parameters())
     assert all(g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("kind", ["supernet_neuron_mos", "stock_transformer"])
+def test_bf16_training_draws_dropout_masks_without_bernoulli_and_fp32_keeps_fairseqs(kind, dictionary, batch):
+    from fairseq.modules import FairseqDropout
+
+    from mos_fairseq.translation.criterion import SupernetCrossEntropyCriterion
+
+    torch.manual_seed(0)
+    if kind == "stock_transformer":
+        model = _stock_transformer(dictionary, dropout=0.3).train()
+    else:
+        model = build_supernet(dictionary, mos="neuron", dropout=0.3, attention_dropout=0.0).train()
+    task = SimpleNamespace(source_dictionary=dictionary, target_dictionary=dictionary)
+    criterion = SupernetCrossEntropyCriterion(task, sentence_avg=False, label_smoothing=0.1)
+    sample = _sample(dictionary, batch)
+    fp32 = OpLog()
+    with fp32:
+        criterion(model, sample)
+    assert "bernoulli_" in {op for op, _ in fp32.ops}  # fp32 training: fairseq's dropout as it is
+    assert use_cpu_bf16_training(_cpu_bf16_cfg(), model, criterion)
+    if kind == "stock_transformer":
+        dropouts = [m for m in model.modules() if isinstance(m, FairseqDropout)]
+        assert dropouts and all(m.forward.__func__ is cpu_bf16.fairseq_dropout_forward for m in dropouts)
+    bf16 = OpLog()
+    with bf16:
+        loss = criterion(model, sample)[0]
+    ops = {op for op, _ in bf16.ops}
+    assert "bernoulli_" not in ops and "native_dropout" not in ops and "randint" in ops
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    model.eval()
+    with OpLog() as evaluation:
+        criterion(model, sample)
+    assert not {"bernoulli_", "randint"} & {op for op, _ in evaluation.ops}  # no dropout in evaluation
 
 
 def test_sliced_linear_under_autocast_computes_as_autocast_linear():
@@ -384,7 +419,8 @@ def test_bf16_latency_is_recorded_as_its_own_device_and_never_mixed_with_fp32_ro
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_chunked_label_smoothed_loss_equals_fairseqs(dtype, monkeypatch):
+@pytest.mark.parametrize("weights", [(1.0, 0.0), (2.0, 0.0), (1.0, 0.5)])  # of (loss, nll): fairseq's is (1, 0)
+def test_chunked_label_smoothed_loss_equals_fairseqs(dtype, weights, monkeypatch):
     from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
 
     from mos_fairseq.modules import loss as loss_module
@@ -396,11 +432,12 @@ def test_chunked_label_smoothed_loss_equals_fairseqs(dtype, monkeypatch):
     target[[2, 7, 19]] = 1  # padding
     before = logits.detach().clone()
     ours = loss_module.label_smoothed_nll_from_logits(logits, target, 0.1, 1)
-    grad_ours = torch.autograd.grad(ours[0] + 0.5 * ours[1], logits)[0]
-    assert torch.equal(logits, before)  # the backward works on copies
+    w_loss, w_nll = weights
+    grad_ours = torch.autograd.grad(w_loss * ours[0] + w_nll * ours[1], logits)[0]
+    assert torch.equal(logits, before)  # the loss works on copies of the logits
     lprobs = torch.log_softmax(logits.float(), dim=-1)
     ref = label_smoothed_nll_loss(lprobs, target, 0.1, ignore_index=1, reduce=True)
-    grad_ref = torch.autograd.grad(ref[0] + 0.5 * ref[1], logits)[0]
+    grad_ref = torch.autograd.grad(w_loss * ref[0] + w_nll * ref[1], logits)[0]
     assert ours[0].dtype == ours[1].dtype == torch.float32 and grad_ours.dtype == dtype
     assert torch.allclose(ours[0], ref[0], rtol=1e-5) and torch.allclose(ours[1], ref[1], rtol=1e-5)
     tol = 1e-6 if dtype == torch.float32 else 1e-2

@@ -21,6 +21,7 @@ from mos_fairseq.bert.space import BertSpace
 from mos_fairseq.core.arch_spec import arch_from_config, arch_spec_json
 from mos_fairseq.core.collapse import collapsed_supernet_state, static_state_dict
 from mos_fairseq.modules.attention import StaticMultiheadAttention
+from mos_fairseq.modules.dropout import dropout
 
 
 @dataclass
@@ -50,9 +51,9 @@ class StaticBertLayer(nn.Module):
             x = self.input_bottleneck(x)
         h = x.size(-1)
         a = self.self_attn(x, x, heads, h, h, key_padding_mask=pad_mask)
-        x = self.self_attn_layer_norm(x + F.dropout(a, self.dropout, self.training))
-        f = self.fc2(F.dropout(F.gelu(self.fc1(x)), self.activation_dropout, self.training))
-        x = self.final_layer_norm(x + F.dropout(f, self.dropout, self.training))
+        x = self.self_attn_layer_norm(x + dropout(a, self.dropout, self.training))
+        f = self.fc2(dropout(F.gelu(self.fc1(x)), self.activation_dropout, self.training))
+        x = self.final_layer_norm(x + dropout(f, self.dropout, self.training))
         return self.output_bottleneck(x) if self.bottleneck else x
 
 
@@ -93,7 +94,7 @@ class StaticBertModel(BaseFairseqModel):
     ):
         pad_mask = src_tokens.eq(self.padding_idx)
         x = self.embed_tokens(src_tokens) + self.embed_positions(utils.make_positions(src_tokens, self.padding_idx))
-        x = F.dropout(self.layernorm_embedding(x), self.cfg.dropout, self.training)
+        x = dropout(self.layernorm_embedding(x), self.cfg.dropout, self.training)
         x = x * (1 - pad_mask.unsqueeze(-1).type_as(x))
         for layer, sizes in zip(self.layers, self.arch.layer_sizes()):
             x = layer(x, pad_mask, sizes.heads)

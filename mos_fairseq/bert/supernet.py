@@ -31,6 +31,7 @@ from mos_fairseq.bert.space import BertSpace
 from mos_fairseq.core.mos_config import MoSConfig
 from mos_fairseq.core.space_files import space_from_config
 from mos_fairseq.modules.attention import ElasticSelfAttention
+from mos_fairseq.modules.dropout import dropout
 from mos_fairseq.modules.elastic import ElasticEmbedding, ElasticLayerNorm, ElasticLinear
 from mos_fairseq.modules.ffn import ElasticFFNLayer
 from mos_fairseq.modules.mos import MoSSpec, arch_encoding, mos_generator
@@ -78,9 +79,9 @@ class BertSupernetLayer(ElasticFFNLayer):
         if self.bottleneck:
             x = self.input_bottleneck(x, d, h)
         a = self.self_attn(x, x, heads, h, h, key_padding_mask=pad_mask)
-        x = self.self_attn_layer_norm(x + F.dropout(a, self.dropout, self.training), h)
+        x = self.self_attn_layer_norm(x + dropout(a, self.dropout, self.training), h)
         f = self.ffn(x, h, ffn, encoding, self.activation_dropout)
-        x = self.final_layer_norm(x + F.dropout(f, self.dropout, self.training), h)
+        x = self.final_layer_norm(x + dropout(f, self.dropout, self.training), h)
         if self.bottleneck:
             x = self.output_bottleneck(x, h, d)
         return x
@@ -120,7 +121,7 @@ class BertSupernetModel(BaseFairseqModel):
         pad_mask = src_tokens.eq(self.padding_idx)
         positions = utils.make_positions(src_tokens, self.padding_idx)
         x = self.embed_tokens(src_tokens, d) + self.embed_positions(positions, d)
-        x = F.dropout(self.layernorm_embedding(x, d), self.cfg.dropout, self.training)
+        x = dropout(self.layernorm_embedding(x, d), self.cfg.dropout, self.training)
         x = x * (1 - pad_mask.unsqueeze(-1).type_as(x))  # as fairseq's encoder does
         encoding = arch_encoding(arch, x.device) if self.mos.enabled else None
         for layer, sizes in zip(self.layers, arch.layer_sizes()):

@@ -25,9 +25,14 @@ FP16Optimizer. On CPU the plugin replaces it with what users expect of mixed pre
   itself (:func:`mos_fairseq.modules.attention.scaled_dot_product`), fairseq's
   ``MultiheadAttention`` gets SDPA's math backend, which computes bf16 inputs in fp32 (and which
   SDPA uses anyway when attention dropout is on). fairseq's label-smoothed cross-entropy (ours is
-  it, for one subnet) is computed from the bf16 logits in row chunks
-  (:mod:`mos_fairseq.modules.loss`) instead of through fp32 log-probabilities of the whole
-  vocabulary; models with another output (adaptive softmax, own normalisation) keep fairseq's.
+  it, for one subnet) is computed from the bf16 logits in row chunks, in one pass that also
+  writes their gradient (:mod:`mos_fairseq.modules.loss`), instead of through fp32
+  log-probabilities of the whole vocabulary; models with another output (adaptive softmax, own
+  normalisation) keep fairseq's. Dropout masks (ours and fairseq's ``FairseqDropout``) come
+  from 16-bit uniforms instead of one Bernoulli draw per element
+  (:mod:`mos_fairseq.modules.dropout`). The last two are not about precision: they remove
+  per-element work that bf16 matmuls leave as the largest cost, and fp32 training keeps
+  fairseq's own loss and dropout unchanged.
 * **Inference** (a wrapper of ``BaseFairseqModel.prepare_for_inference_``, which
   fairseq-generate, fairseq-interactive and the hub interface call with the whole config): the
   model's weights become bf16, a bf16 deployment (as fairseq halves them for ``--fp16``).
@@ -43,6 +48,7 @@ import argparse
 import contextlib
 import functools
 import logging
+import types
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -164,16 +170,28 @@ def use_cpu_bf16_training(cfg: Any, model: nn.Module, criterion: nn.Module) -> b
     common.bf16 = common.memory_efficient_bf16 = common.tpu = False
     forward_under(criterion, bf16_autocast)
     use_fused_label_smoothing(criterion)
-    from fairseq.modules import MultiheadAttention
+    from fairseq.modules import FairseqDropout, MultiheadAttention
 
     for module in model.modules():
         if isinstance(module, MultiheadAttention):
             forward_under(module, fp32_math_attention)
+        elif isinstance(module, FairseqDropout):
+            module.forward = types.MethodType(fairseq_dropout_forward, module)  # this instance's forward
     logger.info(
         "bf16 mixed precision on CPU (%s): fp32 parameters, optimizer and checkpoints, forward under autocast",
         bf16_capability(),
     )
     return True
+
+
+def fairseq_dropout_forward(self: Any, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    """``FairseqDropout.forward`` with the mask of :func:`mos_fairseq.modules.dropout.dropout`
+    (the cheaper one under CPU autocast, fairseq's elsewhere)."""
+    from mos_fairseq.modules.dropout import dropout
+
+    if self.p > 0 and (self.training or self.apply_during_inference):
+        return dropout(x, self.p, True)
+    return x
 
 
 def use_fused_label_smoothing(criterion: nn.Module) -> bool:

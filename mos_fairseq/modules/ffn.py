@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mos_fairseq.modules.dropout import dropout
 from mos_fairseq.modules.elastic import ElasticLinear
 from mos_fairseq.modules.mos import ArchRouter, MoSLinear, MoSSpec
 
@@ -69,10 +70,10 @@ class ElasticFFNLayer(nn.Module):
         mix1, mix2 = self.ffn_mixing(encoding)
         if mix1 is None:
             h = self.activation(self.fc1(x, dim, ffn_dim))
-            h = F.dropout(h, activation_dropout, self.training)
+            h = dropout(h, activation_dropout, self.training)
             return self.fc2(h, ffn_dim, dim)
         h = self.activation(self.fc1(x, dim, ffn_dim, mix1))
-        h = F.dropout(h, activation_dropout, self.training)
+        h = dropout(h, activation_dropout, self.training)
         return self.fc2(h, ffn_dim, dim, mix2)
 
     def collapsed_ffn(self, encoding: Tensor | None) -> dict[str, tuple[Tensor, Tensor]]:

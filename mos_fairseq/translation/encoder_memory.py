@@ -7,8 +7,9 @@ learning rate).
 from typing import Callable, Dict, List
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
+
+from mos_fairseq.modules.dropout import dropout
 
 EncoderOut = Dict[str, List[Tensor]]
 
@@ -65,8 +66,8 @@ def residual_block(
     """One sublayer (attention or FFN) with its residual connection: post-norm ``norm(x + drop(f(x)))``, or
     with ``normalize_before`` pre-norm ``x + drop(f(norm(x)))`` (fairseq's ``--*-normalize-before``)."""
     if normalize_before:
-        return x + F.dropout(sublayer(norm(x)), p, training)
-    return norm(x + F.dropout(sublayer(x), p, training))
+        return x + dropout(sublayer(norm(x)), p, training)
+    return norm(x + dropout(sublayer(x), p, training))
 
 
 def embed_inputs(tokens: Tensor, embed, positions, scale: float, incremental_state=None) -> Tensor:

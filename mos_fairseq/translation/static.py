@@ -25,6 +25,7 @@ from mos_fairseq.base.errors import CheckpointError
 from mos_fairseq.core.arch_spec import arch_from_config
 from mos_fairseq.core.collapse import collapsed_supernet_state, static_state_dict
 from mos_fairseq.modules.attention import StaticMultiheadAttention
+from mos_fairseq.modules.dropout import dropout
 from mos_fairseq.translation.architecture import Architecture
 from mos_fairseq.translation.encoder_memory import (
     EncoderOut,
@@ -88,7 +89,7 @@ class StaticEncoderLayer(nn.Module):
         self.final_layer_norm = nn.LayerNorm(d)
 
     def ffn(self, x: Tensor) -> Tensor:
-        return self.fc2(F.dropout(F.relu(self.fc1(x)), self.activation_dropout, self.training))
+        return self.fc2(dropout(F.relu(self.fc1(x)), self.activation_dropout, self.training))
 
     def forward(self, x: Tensor, pad_mask: Tensor | None) -> Tensor:
         d, pre, p = x.size(-1), self.normalize_before, self.dropout
@@ -129,7 +130,7 @@ class StaticDecoderLayer(nn.Module):
         self.final_layer_norm = nn.LayerNorm(d)
 
     def ffn(self, x: Tensor) -> Tensor:
-        return self.fc2(F.dropout(F.relu(self.fc1(x)), self.activation_dropout, self.training))
+        return self.fc2(dropout(F.relu(self.fc1(x)), self.activation_dropout, self.training))
 
     def forward(self, x, memory, memory_pad_mask, self_pad_mask, incremental_state=None) -> Tensor:
         d, pre, p, training = x.size(-1), self.normalize_before, self.dropout, self.training
@@ -196,7 +197,7 @@ class StaticTransformerEncoder(FairseqEncoder):
 
     def forward(self, src_tokens: Tensor, src_lengths: Tensor | None = None, **_) -> EncoderOut:
         x = embed_inputs(src_tokens, self.embed_tokens, self.embed_positions, self.embed_scale)
-        x = F.dropout(x, self.dropout, self.training)
+        x = dropout(x, self.dropout, self.training)
         run_layer = lambda i, layer, x, pad_mask: layer(x, pad_mask)  # noqa: E731
         return run_encoder_stack(
             x, src_tokens, self.padding_idx, self.layers, run_layer, src_lengths, self.keep_states, self.layer_norm
@@ -251,7 +252,7 @@ class StaticTransformerDecoder(FairseqIncrementalDecoder):
         x = embed_inputs(
             prev_output_tokens, self.embed_tokens, self.embed_positions, self.embed_scale, incremental_state
         )
-        x = F.dropout(x, self.dropout, self.training)
+        x = dropout(x, self.dropout, self.training)
         self_pad_mask = None
         if incremental_state is None and prev_output_tokens.eq(self.padding_idx).any():
             self_pad_mask = prev_output_tokens.eq(self.padding_idx)

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any, Dict
 
 import torch
-import torch.nn.functional as F
 from fairseq.models import FairseqEncoder, FairseqEncoderDecoderModel, FairseqIncrementalDecoder
 from fairseq.modules import SinusoidalPositionalEmbedding
 from torch import Tensor, nn
@@ -22,6 +21,7 @@ from mos_fairseq.base.errors import CheckpointError
 from mos_fairseq.core.mos_config import MoSConfig
 from mos_fairseq.core.space_files import space_from_config
 from mos_fairseq.modules.attention import ElasticMultiheadAttention
+from mos_fairseq.modules.dropout import dropout
 from mos_fairseq.modules.elastic import ElasticEmbedding, ElasticLayerNorm, embed_scale, scaled_dropout
 from mos_fairseq.modules.ffn import ElasticFFNLayer
 from mos_fairseq.modules.mos import MoSSpec, arch_encoding, mos_generator
@@ -219,7 +219,7 @@ class SuperTransformerEncoder(_SupernetSide, FairseqEncoder):
         d = arch.encoder_embed_dim
         embed = lambda tokens: self.embed_tokens(tokens, d)  # noqa: E731
         x = embed_inputs(src_tokens, embed, self.embed_positions[str(d)], embed_scale(d))
-        x = F.dropout(x, scaled_dropout(self.dropout, d, self.space.max_encoder_embed_dim), self.training)
+        x = dropout(x, scaled_dropout(self.dropout, d, self.space.max_encoder_embed_dim), self.training)
 
         encoding = arch_encoding(arch, x.device) if self.mos.enabled else None
 
@@ -272,7 +272,7 @@ class SuperTransformerDecoder(_SupernetSide, FairseqIncrementalDecoder):
         d = arch.decoder_embed_dim
         embed = lambda tokens: self.embed_tokens(tokens, d)  # noqa: E731
         x = embed_inputs(prev_output_tokens, embed, self.embed_positions[str(d)], embed_scale(d), incremental_state)
-        x = F.dropout(x, scaled_dropout(self.dropout, d, self.space.max_decoder_embed_dim), self.training)
+        x = dropout(x, scaled_dropout(self.dropout, d, self.space.max_decoder_embed_dim), self.training)
         self_pad_mask = None
         if incremental_state is None and prev_output_tokens.eq(self.padding_idx).any():
             self_pad_mask = prev_output_tokens.eq(self.padding_idx)
