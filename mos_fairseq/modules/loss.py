@@ -38,20 +38,21 @@ class LabelSmoothedNLL(torch.autograd.Function):
         lse = torch.empty(n, dtype=torch.float32, device=logits.device)
         total = torch.empty(n, dtype=torch.float32, device=logits.device)
         grad = torch.empty_like(logits)
-        minus_a, minus_b = (torch.tensor([[-w]], device=logits.device) for w in (a, b))
+        minus_a = torch.tensor([[-a]], device=logits.device)
+        work = torch.empty(min(rows, n), v, dtype=torch.float32, device=logits.device)  # one buffer for every chunk
         for start in range(0, n, rows):
             stop = min(start + rows, n)
-            z = logits[start:stop].to(torch.float32, copy=True)  # worked in place
+            z = work[: stop - start].copy_(logits[start:stop])  # worked in place
             total[start:stop] = z.sum(dim=-1)
             top = z.amax(dim=-1, keepdim=True)
             z.sub_(top).exp_()
             mass = z.sum(dim=-1, keepdim=True)
             lse[start:stop] = (top + mass.log()).squeeze(-1)
             # d/dz of a * (lse - z_t) + b * (v * lse - sum z) = (a + b v) softmax - a onehot - b
-            torch.addcmul(minus_b, z, (a + b * v) / mass, out=z)
+            z.mul_((a + b * v) / mass).sub_(b)
             z.scatter_add_(-1, target[start:stop, None], minus_a.expand(stop - start, 1))
             grad[start:stop] = z
-        grad[target.eq(ignore_index)] = 0.0  # padding rows (few)
+        grad.index_fill_(0, keep.logical_not().nonzero().squeeze(1), 0.0)  # padding rows (few)
         picked = logits.gather(-1, target.unsqueeze(-1)).squeeze(-1).float()
         nll = ((lse - picked) * keep).sum()
         smooth = ((lse * v - total) * keep).sum()
