@@ -188,6 +188,35 @@ def test_bf16_training_draws_dropout_masks_without_bernoulli_and_fp32_keeps_fair
     assert not {"bernoulli_", "randint"} & {op for op, _ in evaluation.ops}  # no dropout in evaluation
 
 
+def test_fused_loss_overwrites_the_logits_only_where_the_criterion_reads_them_no_more(monkeypatch, dictionary, batch):
+    from fairseq.criterions.label_smoothed_cross_entropy import LabelSmoothedCrossEntropyCriterion
+
+    from mos_fairseq.modules import loss as loss_module
+    from mos_fairseq.translation.criterion import SupernetCrossEntropyCriterion
+
+    class ReadsLogits(SupernetCrossEntropyCriterion):
+        def forward(self, model, sample, reduce=True):
+            return super().forward(model, sample, reduce)
+
+    seen = []
+    fused = loss_module.label_smoothed_nll_from_logits
+    monkeypatch.setattr(loss_module, "label_smoothed_nll_from_logits", lambda *a, **k: seen.append(k) or fused(*a, **k))
+    task = SimpleNamespace(source_dictionary=dictionary, target_dictionary=dictionary)
+    model, sample = _stock_transformer(dictionary).train(), _sample(dictionary, batch)
+    cases = [
+        (LabelSmoothedCrossEntropyCriterion, {}, True),
+        (SupernetCrossEntropyCriterion, {}, True),
+        (SupernetCrossEntropyCriterion, {"report_accuracy": True}, False),
+        (ReadsLogits, {}, False),  # a forward of its own: it may read the logits after the loss
+    ]
+    for kind, options, overwrite in cases:
+        criterion = kind(task, sentence_avg=False, label_smoothing=0.1, **options)
+        assert use_cpu_bf16_training(_cpu_bf16_cfg(), model, criterion)
+        loss = criterion(model, sample)[0]
+        loss.backward()
+        assert seen.pop()["overwrite"] is overwrite and torch.isfinite(loss)
+
+
 def test_sliced_linear_under_autocast_computes_as_autocast_linear():
     torch.manual_seed(0)
     layer = ElasticLinear(16, 12)
@@ -420,26 +449,36 @@ def test_bf16_latency_is_recorded_as_its_own_device_and_never_mixed_with_fp32_ro
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("weights", [(1.0, 0.0), (2.0, 0.0), (1.0, 0.5)])  # of (loss, nll): fairseq's is (1, 0)
-def test_chunked_label_smoothed_loss_equals_fairseqs(dtype, weights, monkeypatch):
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_chunked_label_smoothed_loss_equals_fairseqs(dtype, weights, overwrite, monkeypatch):
     from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
 
     from mos_fairseq.modules import loss as loss_module
 
     monkeypatch.setattr(loss_module, "CHUNK_ELEMENTS", 3 * 50)  # 3 rows per chunk: several chunks and a remainder
     g = torch.Generator().manual_seed(0)
-    logits = (torch.randn(20, 50, generator=g) * 3).to(dtype).requires_grad_()
+    base = (torch.randn(20, 50, generator=g) * 3).to(dtype).requires_grad_()
     target = torch.randint(0, 50, (20,), generator=g)
     target[[2, 7, 19]] = 1  # padding
-    before = logits.detach().clone()
-    ours = loss_module.label_smoothed_nll_from_logits(logits, target, 0.1, 1)
-    w_loss, w_nll = weights
-    grad_ours = torch.autograd.grad(w_loss * ours[0] + w_nll * ours[1], logits)[0]
-    assert torch.equal(logits, before)  # the loss works on copies of the logits
-    lprobs = torch.log_softmax(logits.float(), dim=-1)
+    lprobs = torch.log_softmax(base.float(), dim=-1)
     ref = label_smoothed_nll_loss(lprobs, target, 0.1, ignore_index=1, reduce=True)
-    grad_ref = torch.autograd.grad(w_loss * ref[0] + w_nll * ref[1], logits)[0]
+    w_loss, w_nll = weights
+    grad_ref = torch.autograd.grad(w_loss * ref[0] + w_nll * ref[1], base, retain_graph=True)[0]
+    d_loss = torch.autograd.grad(ref[0], base)[0]
+    logits = base * 1  # a non-leaf, as a model's output is
+    before = logits.detach().clone()
+    ours = loss_module.label_smoothed_nll_from_logits(logits, target, 0.1, 1, overwrite=overwrite)
+    grad_ours = torch.autograd.grad(w_loss * ours[0] + w_nll * ours[1], logits)[0]
     assert ours[0].dtype == ours[1].dtype == torch.float32 and grad_ours.dtype == dtype
     assert torch.allclose(ours[0], ref[0], rtol=1e-5) and torch.allclose(ours[1], ref[1], rtol=1e-5)
     tol = 1e-6 if dtype == torch.float32 else 1e-2
     assert torch.allclose(grad_ours.float(), grad_ref.float(), rtol=tol, atol=tol)
     assert grad_ours[[2, 7, 19]].abs().sum() == 0
+    if overwrite:  # the logits' memory now holds d loss / d logits
+        assert torch.allclose(logits.detach().float(), d_loss.float(), rtol=tol, atol=tol)
+    else:
+        assert torch.equal(logits, before)  # the loss works on copies of the logits
+    kept = before.clone()
+    with torch.no_grad():  # no gradient needed: none computed, the logits stay as they are
+        again = loss_module.label_smoothed_nll_from_logits(before, target, 0.1, 1, overwrite=True)
+    assert torch.allclose(again[0], ref[0], rtol=1e-5) and torch.equal(before, kept)

@@ -26,7 +26,8 @@ FP16Optimizer. On CPU the plugin replaces it with what users expect of mixed pre
   ``MultiheadAttention`` gets SDPA's math backend, which computes bf16 inputs in fp32 (and which
   SDPA uses anyway when attention dropout is on). fairseq's label-smoothed cross-entropy (ours is
   it, for one subnet) is computed from the bf16 logits in row chunks, in one pass that also
-  writes their gradient (:mod:`mos_fairseq.modules.loss`), instead of through fp32
+  writes their gradient, into the logits' own memory where the criterion reads them no more
+  (:mod:`mos_fairseq.modules.loss`), instead of through fp32
   log-probabilities of the whole vocabulary; models with another output (adaptive softmax, own
   normalisation) keep fairseq's. Dropout masks (ours and fairseq's ``FairseqDropout``) come
   from 16-bit uniforms instead of one Bernoulli draw per element
@@ -214,8 +215,14 @@ def use_fused_label_smoothing(criterion: nn.Module) -> bool:
         if criterion.ignore_prefix_size > 0:
             logits, target = logits[:, criterion.ignore_prefix_size :], target[:, criterion.ignore_prefix_size :]
         flat = logits.reshape(-1, logits.size(-1))
-        return label_smoothed_nll_from_logits(flat, target.reshape(-1), criterion.eps, criterion.padding_idx)
+        eps, pad = criterion.eps, criterion.padding_idx
+        return label_smoothed_nll_from_logits(flat, target.reshape(-1), eps, pad, overwrite=overwrite)
 
+    # the logits' memory may take their gradient where nothing reads them after the loss: fairseq's
+    # forward (or one declared to only delegate to it: LOGITS_UNREAD_AFTER_LOSS in the class defining
+    # forward) without --report-accuracy
+    owner = next(c for c in kind.__mro__ if "forward" in vars(c))  # the class whose forward runs
+    overwrite = not criterion.report_accuracy and (owner is LS or vars(owner).get("LOGITS_UNREAD_AFTER_LOSS", False))
     criterion.compute_loss = compute_loss  # this criterion instance's loss
     return True
 

@@ -24,20 +24,25 @@ class LabelSmoothedNLL(torch.autograd.Function):
     ignore_index, reduce=True)``, for ``logits [N, V]`` and ``target [N]``.
 
     One pass over the logits, chunk by chunk: each chunk is cast to fp32 once, its ``logsumexp``
-    and row sum give the two sums, and its softmax gives ``d loss / d logits``, written in the
-    logits' dtype. The backward scales that gradient by the loss's incoming gradient (fairseq
-    gives 1: nothing to do) and adds the nll's only when the nll is differentiated too."""
+    and row sum give the two sums, and (when the logits need a gradient) its softmax gives
+    ``d loss / d logits``, written in the logits' dtype: into a new tensor, or with ``overwrite``
+    into the logits themselves (no fresh 65 MB to page in per update; for callers that read the
+    logits no more). The backward scales that gradient by the loss's incoming gradient (fairseq
+    gives 1: nothing to do); when the nll is differentiated too, it adds ``softmax - onehot``,
+    the softmax recovered from the saved gradient."""
 
     @staticmethod
-    def forward(ctx, logits: Tensor, target: Tensor, epsilon: float, ignore_index: int) -> tuple[Tensor, Tensor]:
+    def forward(ctx, logits: Tensor, target: Tensor, epsilon: float, ignore_index: int, overwrite: bool):
         n, v = logits.shape
         eps_i = epsilon / (v - 1)
         a, b = 1.0 - epsilon - eps_i, eps_i  # loss = a * nll + b * (sum over the vocabulary of -log p)
-        rows = max(1, CHUNK_ELEMENTS // v)
+        rows, needs_grad = max(1, CHUNK_ELEMENTS // v), ctx.needs_input_grad[0]
         keep = target.ne(ignore_index)
+        picked = logits.gather(-1, target.unsqueeze(-1)).squeeze(-1).float()
         lse = torch.empty(n, dtype=torch.float32, device=logits.device)
         total = torch.empty(n, dtype=torch.float32, device=logits.device)
-        grad = torch.empty_like(logits)
+        in_place = overwrite and logits.is_contiguous()
+        grad = (logits if in_place else torch.empty_like(logits)) if needs_grad else None
         minus_a = torch.tensor([[-a]], device=logits.device)
         work = torch.empty(min(rows, n), v, dtype=torch.float32, device=logits.device)  # one buffer for every chunk
         for start in range(0, n, rows):
@@ -48,38 +53,39 @@ class LabelSmoothedNLL(torch.autograd.Function):
             z.sub_(top).exp_()
             mass = z.sum(dim=-1, keepdim=True)
             lse[start:stop] = (top + mass.log()).squeeze(-1)
-            # d/dz of a * (lse - z_t) + b * (v * lse - sum z) = (a + b v) softmax - a onehot - b
-            z.mul_((a + b * v) / mass).sub_(b)
-            z.scatter_add_(-1, target[start:stop, None], minus_a.expand(stop - start, 1))
-            grad[start:stop] = z
-        grad.index_fill_(0, keep.logical_not().nonzero().squeeze(1), 0.0)  # padding rows (few)
-        picked = logits.gather(-1, target.unsqueeze(-1)).squeeze(-1).float()
+            if grad is not None:
+                # d/dz of a * (lse - z_t) + b * (v * lse - sum z) = (a + b v) softmax - a onehot - b
+                z.mul_((a + b * v) / mass).sub_(b)
+                z.scatter_add_(-1, target[start:stop, None], minus_a.expand(stop - start, 1))
+                grad[start:stop] = z
         nll = ((lse - picked) * keep).sum()
         smooth = ((lse * v - total) * keep).sum()
-        ctx.save_for_backward(grad, logits, target, lse, keep)
+        if grad is not None:
+            grad.index_fill_(0, keep.logical_not().nonzero().squeeze(1), 0.0)  # padding rows (few)
+            ctx.save_for_backward(grad, target, keep)
+            ctx.weights = (a, b, v)
         return a * nll + b * smooth, nll
 
     @staticmethod
     def backward(ctx, grad_loss: Tensor, grad_nll: Tensor):
-        grad, logits, target, lse, keep = ctx.saved_tensors
+        grad, target, keep = ctx.saved_tensors
         if not bool(grad_nll != 0.0):
-            return (grad if bool(grad_loss == 1.0) else grad * grad_loss.to(grad.dtype)), None, None, None
-        out = grad * grad_loss.to(grad.dtype)  # plus d nll / d z = softmax - onehot, chunk by chunk
-        rows, g_nll = max(1, CHUNK_ELEMENTS // logits.size(1)), grad_nll.float()
-        for start in range(0, logits.size(0), rows):
-            stop = min(start + rows, logits.size(0))
-            z = logits[start:stop].to(torch.float32, copy=True)
-            z.sub_(lse[start:stop, None]).exp_().mul_(g_nll)
-            z.scatter_add_(-1, target[start:stop, None], (-g_nll).expand(stop - start, 1))
-            z.masked_fill_(~keep[start:stop, None], 0.0)
-            out[start:stop] += z.to(out.dtype)
-        return out, None, None, None
+            return (grad if bool(grad_loss == 1.0) else grad * grad_loss.to(grad.dtype)), None, None, None, None
+        a, b, v = ctx.weights
+        out = grad * grad_loss.to(grad.dtype)  # plus g_nll * (softmax - onehot) on the rows that count:
+        # softmax = (grad + b + a onehot) / (a + b v), so softmax - onehot = (grad + b - b v onehot) / (a + b v)
+        nll_part = grad.to(torch.float32, copy=True).add_(b)
+        nll_part.scatter_add_(-1, target[:, None], torch.full_like(nll_part[:, :1], -b * v))
+        nll_part.mul_(grad_nll.float() / (a + b * v)).mul_(keep[:, None])
+        return out.add_(nll_part.to(out.dtype)), None, None, None, None
 
 
 def label_smoothed_nll_from_logits(
-    logits: Tensor, target: Tensor, epsilon: float, ignore_index: int
+    logits: Tensor, target: Tensor, epsilon: float, ignore_index: int, overwrite: bool = False
 ) -> tuple[Tensor, Tensor]:
     """fairseq's label-smoothed ``(loss, nll_loss)`` sums over the rows of ``logits [N, V]`` whose
-    ``target`` is not ``ignore_index``, in fp32, from logits of any float dtype."""
-    loss, nll = LabelSmoothedNLL.apply(logits, target, epsilon, ignore_index)
+    ``target`` is not ``ignore_index``, in fp32, from logits of any float dtype. With ``overwrite``
+    the logits' memory receives their gradient (contiguous logits only): the caller must not read
+    them after this call."""
+    loss, nll = LabelSmoothedNLL.apply(logits, target, epsilon, ignore_index, overwrite)
     return loss, nll

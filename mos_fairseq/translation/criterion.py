@@ -18,6 +18,8 @@ class SupernetCrossEntropyConfig(LabelSmoothedCrossEntropyCriterionConfig):
 
 
 class SupernetCrossEntropyCriterion(LabelSmoothedCrossEntropyCriterion):
+    LOGITS_UNREAD_AFTER_LOSS = True  # forward only delegates to fairseq's (core.cpu_bf16's fused loss)
+
     def forward(self, model, sample, reduce=True):
         if hasattr(model, "bind"):
             model = model.bind()
