@@ -361,6 +361,12 @@ def build_report(records: list[dict]) -> str:
         "per run of the script, newest first). Ratios compare runs of one record only: each record interleaves "
         "its fp32 and bf16 runs on one machine.",
         "",
+        "The bf16 path (`--cpu --bf16`, `mos_fairseq/core/cpu_bf16.py`) is bf16 autocast for the matmuls with "
+        "fp32 attention, plus two changes that are not about precision and that fp32 training, left as "
+        "fairseq's, does without: the label-smoothed loss in one pass over the logits, which also writes their "
+        "gradient, and dropout masks from 16-bit uniforms (`docs/training.md`, bf16 on CPU). Records before "
+        "commit 32ac7e5 measured fairseq's dropout masks and a two-pass loss.",
+        "",
     ]
     for record in sorted(records, key=lambda r: r.get("date", ""), reverse=True):
         lines += record_section(record)
