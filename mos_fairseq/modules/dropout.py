@@ -4,7 +4,7 @@ training, :mod:`mos_fairseq.core.cpu_bf16`), where the mask comes from cheaper r
 ``F.dropout`` on CPU draws one Bernoulli sample per element (``aten::bernoulli_``, about 8 ns each
 on one core): 12% of a bf16 training update of a 256-wide Transformer, as much as in fp32, since
 its cost does not depend on the precision. :func:`dropout` under CPU autocast draws 32-bit
-integers instead and reads each as two 16-bit uniforms (one draw per two elements, about 4x
+integers instead and reads each as two 16-bit uniforms (one draw per two elements, about 3x
 cheaper), drops an element where its uniform falls below ``p`` rounded to 1/65,536, and scales the
 rest by ``1 / (1 - p)`` for that rounded ``p``, so the expected output stays ``x``. The mask is kept
 as booleans for the backward. Both paths draw from torch's default generator, so fairseq's seeding
